@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tracer/test/**/*.test.ts', 'server/test/**/*.test.ts', 'client/test/**/*.test.ts', 'schema/test/**/*.test.ts'],
+    globalSetup: ['test-support/global-setup.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+    // Two cores: run test files two at a time, each in its own process (native modules, ORT).
+    pool: 'forks',
+    maxWorkers: 2,
+    reporters: ['default', './test-support/summary-reporter.ts'],
+  },
+});
