@@ -1,6 +1,12 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // graphql ships CJS (main) and ESM (module); Node, and so Apollo, loads the CJS one. Tests must use
+    // the same copy: two copies break graphql's instanceof checks ("from another module or realm").
+    alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve('graphql') }],
+  },
   test: {
     include: ['tracer/test/**/*.test.ts', 'server/test/**/*.test.ts', 'client/test/**/*.test.ts', 'schema/test/**/*.test.ts'],
     globalSetup: ['test-support/global-setup.ts'],

@@ -91,7 +91,7 @@ def byte_level_bpe_tokenizer() -> Tokenizer:
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=320,
+        vocab_size=420,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
         special_tokens=[],
@@ -104,6 +104,14 @@ def byte_level_bpe_tokenizer() -> Tokenizer:
 def save_tokenizer(tok: Tokenizer, out: Path, **special: str) -> PreTrainedTokenizerFast:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, **special)
     fast.save_pretrained(out)
+    # transformers 5 names its own backend class; checkpoints on the Hub (and transformers 4.x,
+    # which circuit-tracer needs) say PreTrainedTokenizerFast and carry special_tokens_map.json.
+    config_path = out / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config.pop("backend", None)
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    (out / "special_tokens_map.json").write_text(json.dumps(special, indent=2, sort_keys=True) + "\n")
     return fast
 
 
@@ -177,11 +185,12 @@ def mlp_sites(model: torch.nn.Module, arch: str, ids: torch.Tensor) -> tuple[lis
 
 
 def make_encoder(x: torch.Tensor, d_tc: int, gen: torch.Generator, jumprelu: bool):
-    """Random encoder whose biases make each feature fire on 5-25% of positions."""
+    """Random encoder whose biases make each feature fire on 4-12% of positions (10-20 active
+    features per position: realistic, and small enough for compact reference fixtures)."""
     d_model = x.shape[1]
     W_enc = torch.randn(d_tc, d_model, generator=gen) / d_model**0.5  # [d_tc, d_model]
     pre = x @ W_enc.T  # [N, d_tc]
-    rate = 0.05 + 0.20 * torch.rand(d_tc, generator=gen)  # target firing rate per feature
+    rate = 0.04 + 0.08 * torch.rand(d_tc, generator=gen)  # target firing rate per feature
     q = torch.stack([torch.quantile(pre[:, f], 1 - rate[f].item()) for f in range(d_tc)])
     sd = pre.std(0)
     threshold = 0.5 * sd if jumprelu else torch.zeros(d_tc)
@@ -205,8 +214,10 @@ def write_transcoder_set(out: Path, xs, ys, d_tc: int, gen, jumprelu: bool, skip
     for layer, (x, y) in enumerate(zip(xs, ys)):
         W_enc, b_enc, threshold, acts = make_encoder(x, d_tc, gen, jumprelu)
         active.append((acts > 0).float().sum(1).mean().item())
-        cols = [acts, torch.ones(len(x), 1)] + ([x] if skip else [])
-        sol = ridge(torch.cat(cols, 1), y)  # decoder fitted to the real MLP output
+        cols = torch.cat([acts, torch.ones(len(x), 1)] + ([x] if skip else []), 1)
+        sol = ridge(cols, y)  # decoder fitted to the real MLP output
+        fvu = ((cols @ sol - y).pow(2).sum() / (y - y.mean(0)).pow(2).sum()).item()
+        print(f"  layer {layer}: fraction of MLP-output variance unexplained {fvu:.3f}")
         tensors = {
             "W_enc": W_enc.contiguous(),
             "W_dec": sol[:d_tc].contiguous(),  # [d_tc, d_model]
@@ -249,7 +260,7 @@ def write_clt(out: Path, xs, ys, d_tc: int, gen, hooks: tuple[str, str], scan: s
 
 def write_transcoder_config(tdir: Path, kind: str, hooks: tuple[str, str], scan: str, paths: list[str] | None) -> None:
     lines = [
-        f"model_name: {scan.split('/')[0]}",
+        f"model_name: {scan}",
         f"model_kind: {kind}",
         f"feature_input_hook: {hooks[0]}",
         f"feature_output_hook: {hooks[1]}",
@@ -312,9 +323,9 @@ def build(name: str, seed: int) -> None:
     model = arch_cls(cfg).eval()
     perturb_weights(model, gen, scale=1.0)
     with torch.no_grad():
-        head = model.lm_head.weight
-        if not cfg.tie_word_embeddings:
-            head.mul_(3.0)  # peaked next-token distributions, so logit targets stop before 10
+        # Peaked next-token distributions, so logit targets often stop before 10 (when tied this
+        # also scales the embedding, which the first norm undoes).
+        model.lm_head.weight.mul_(3.0)
     model.save_pretrained(out, safe_serialization=True)
     write_config_classic(out)
 

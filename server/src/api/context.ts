@@ -1,0 +1,44 @@
+/** What every resolver gets: the shared services, plus per-request state (caller, label loader). */
+import type { GraphStore } from '../store/graph-store.js';
+import type { ModelCatalog } from '../models/catalog.js';
+import type { TraceQueue } from '../jobs/trace-queue.js';
+import type { InterventionOutcome, WorkerTask } from '../jobs/worker-protocol.js';
+import type { FeatureLabelLoader } from './feature-label-loader.js';
+import type { NodeIndexCache } from './node-index-cache.js';
+
+export type Intervener = (task: Omit<Extract<WorkerTask, { kind: 'intervene' }>, 'kind'>) => Promise<InterventionOutcome>;
+
+export interface InputLimits {
+  /** Longest prompt a trace or intervention accepts, in characters. */
+  maxPromptChars: number;
+  /** Largest `limit` a paginated field accepts. */
+  maxPageSize: number;
+  /** Most paths a `paths` query may ask for, and their longest length. */
+  maxPaths: number;
+  maxPathLength: number;
+  maxInterventions: number;
+}
+
+export const DEFAULT_INPUT_LIMITS: InputLimits = {
+  maxPromptChars: 2000,
+  maxPageSize: 500,
+  maxPaths: 50,
+  maxPathLength: 12,
+  maxInterventions: 64,
+};
+
+/** Shared by all requests of one server. */
+export interface ApiServices {
+  store: GraphStore;
+  catalog: ModelCatalog;
+  queue: TraceQueue;
+  intervene: Intervener;
+  nodeIndex: NodeIndexCache;
+  inputLimits: InputLimits;
+}
+
+export interface ApiContext extends ApiServices {
+  /** Who is asking, for label authorship (`X-Atlas-Author` header, else 'anonymous'). */
+  author: string;
+  labels: FeatureLabelLoader;
+}

@@ -1,0 +1,39 @@
+/**
+ * What the resolvers of each GraphQL type receive as their parent: the data layer's own types, so
+ * resolvers only translate (codegen.ts maps the SDL types onto these).
+ */
+import type { GraphDocument, GraphNode } from '../../../tracer/src/graph/document.js';
+import type { FeatureOccurrence, NodeWithEdges } from '../store/graph-store.js';
+import type { FeatureDetail } from '../models/catalog.js';
+
+/** The model a node's features belong to, which the node alone does not carry. */
+export interface FeatureOwner {
+  model: string;
+  transcoderSet: string;
+}
+
+export type GraphParent = GraphDocument;
+
+export type NodeParent = GraphNode & { owner: FeatureOwner };
+
+export interface NodeEdgesParent extends NodeWithEdges {
+  graphId: string;
+  direction: 'in' | 'out';
+  owner: FeatureOwner;
+}
+
+export interface FeatureParent extends FeatureOwner {
+  layer: number;
+  index: number;
+  /** The catalog folder of the model, when the server has it (dashboards live there). */
+  modelDir: string | null;
+}
+
+export type FeatureOccurrenceParent = FeatureOccurrence & { owner: FeatureOwner };
+
+export type FeatureDashboardParent = FeatureDetail;
+
+/** Attaches the owning model to a node so its `featureLabel` can be looked up. */
+export function ownedNode(node: GraphNode, owner: FeatureOwner): NodeParent {
+  return { ...node, owner };
+}

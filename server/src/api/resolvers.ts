@@ -1,0 +1,344 @@
+/**
+ * Resolvers: thin translations between the SDL (schema/graphql/schema.graphql) and the layers below
+ * — GraphStore for stored graphs, labels and views; server/src/analysis for paths and comparison;
+ * the model catalog and the trace queue for tracing. No SQL or Cypher here (STYLE.md).
+ */
+import { randomBytes } from 'node:crypto';
+import type { GraphDocument } from '../../../tracer/src/graph/document.js';
+import { fromGraphJson } from '../../../tracer/src/graph/graph-json.js';
+import { findTopPaths } from '../analysis/paths.js';
+import { compareGraphs, summaryOf } from '../analysis/compare.js';
+import type { ModelEntry } from '../models/catalog.js';
+import type { TraceSettings } from '../jobs/trace-queue.js';
+import type { ApiContext } from './context.js';
+import { badUserInput, notFound } from './errors.js';
+import type { FeatureParent } from './mappers.js';
+import { ownedNode } from './mappers.js';
+import type { Resolvers, TraceOptions } from './generated/resolvers-types.js';
+import { checkIntegerRange, checkPage, checkPrompt, checkText, checkThreshold } from './validate.js';
+
+/** Longest label and view name a user may save. */
+const MAX_LABEL_CHARS = 500;
+const MAX_NAME_CHARS = 200;
+/** Most ids a saved view may pin or group (the viewer's subgraph holds at most 200 nodes). */
+const MAX_VIEW_IDS = 2000;
+/** Top logits an intervention returns before and after. */
+const INTERVENTION_TOP_K = 10;
+
+async function requireGraph(context: ApiContext, id: string): Promise<GraphDocument> {
+  const graph = await context.store.getGraph(id);
+  if (!graph) throw notFound(`no graph with id '${id}'; list the stored graphs with the 'graphs' query`);
+  return graph;
+}
+
+async function requireModel(context: ApiContext, idOrName: string | null | undefined): Promise<ModelEntry> {
+  if (idOrName === null || idOrName === undefined) {
+    const fallback = await context.catalog.defaultModel();
+    if (!fallback) throw notFound(`no model to trace with: put a model folder (config.json, weights, transcoders) under ${context.catalog.root}`);
+    return fallback;
+  }
+  const model = await context.catalog.find(idOrName);
+  if (!model) {
+    const known = (await context.catalog.list()).map((entry) => entry.id);
+    throw notFound(`no model '${idOrName}' under ${context.catalog.root}; available: ${known.join(', ') || 'none'}`);
+  }
+  return model;
+}
+
+/**
+ * The feature a (model, layer, index) names. `model` is a catalog id or a model name; a model the
+ * server does not have is still known through the graphs stored from it.
+ */
+async function resolveFeature(context: ApiContext, model: string, layer: number, index: number): Promise<FeatureParent> {
+  checkIntegerRange('layer', layer, 0, 10_000);
+  checkIntegerRange('index', index, 0, 2 ** 31 - 1);
+  const entry = await context.catalog.find(model);
+  if (entry) {
+    checkIntegerRange('layer', layer, 0, entry.nLayers - 1);
+    checkIntegerRange('index', index, 0, entry.nFeatures - 1);
+    return { model: entry.name, transcoderSet: entry.transcoderSet, layer, index, modelDir: entry.dir };
+  }
+  const stored = await context.store.listGraphs({ model, limit: 1 });
+  const graph = stored.items[0];
+  if (!graph) throw notFound(`no model '${model}' under ${context.catalog.root} and no stored graph of it`);
+  return { model: graph.model, transcoderSet: graph.transcoderSet, layer, index, modelDir: null };
+}
+
+/** A readable, unique graph id: the prompt's first words plus a random suffix. */
+function newGraphId(prompt: string): string {
+  const words = prompt
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+  return `${words || 'graph'}-${randomBytes(4).toString('hex')}`;
+}
+
+function traceSettings(options: TraceOptions | null | undefined): TraceSettings {
+  const settings: TraceSettings = {};
+  if (!options) return settings;
+  if (options.maxNLogits != null) settings.maxNLogits = checkIntegerRange('maxNLogits', options.maxNLogits, 1, 1000);
+  if (options.desiredLogitProb != null) {
+    if (!(options.desiredLogitProb > 0 && options.desiredLogitProb <= 1)) {
+      throw badUserInput(`desiredLogitProb must be in (0, 1], got ${options.desiredLogitProb}`);
+    }
+    settings.desiredLogitProb = options.desiredLogitProb;
+  }
+  if (options.batchSize != null) settings.batchSize = checkIntegerRange('batchSize', options.batchSize, 1, 65_536);
+  if (options.maxFeatureNodes != null) {
+    settings.maxFeatureNodes = checkIntegerRange('maxFeatureNodes', options.maxFeatureNodes, 1, 1_000_000);
+  }
+  settings.nodeThreshold = checkThreshold('nodeThreshold', options.nodeThreshold);
+  settings.edgeThreshold = checkThreshold('edgeThreshold', options.edgeThreshold);
+  if (settings.nodeThreshold === undefined) delete settings.nodeThreshold;
+  if (settings.edgeThreshold === undefined) delete settings.edgeThreshold;
+  return settings;
+}
+
+function requireNode(graph: GraphDocument, nodeId: string, argument: string) {
+  const node = graph.nodes.find((candidate) => candidate.nodeId === nodeId);
+  if (!node) throw notFound(`graph '${graph.id}' has no node '${nodeId}' (${argument})`);
+  return node;
+}
+
+export const resolvers: Resolvers = {
+  Query: {
+    models: (_root, _args, context) => context.catalog.list(),
+
+    graphs: (_root, args, context) => {
+      const page = checkPage(args.offset, args.limit, context.inputLimits);
+      return context.store.listGraphs({
+        model: args.model ?? undefined,
+        text: args.text ?? undefined,
+        sortBy: args.sortBy ?? 'createdAt',
+        order: args.order ?? 'desc',
+        ...page,
+      });
+    },
+
+    graph: (_root, args, context) => {
+      const nodeThreshold = checkThreshold('nodeThreshold', args.nodeThreshold);
+      const edgeThreshold = checkThreshold('edgeThreshold', args.edgeThreshold);
+      const prune = {
+        ...(nodeThreshold !== undefined ? { nodeThreshold } : {}),
+        ...(edgeThreshold !== undefined ? { edgeThreshold } : {}),
+      };
+      return context.store.getGraph(args.id, prune);
+    },
+
+    node: async (_root, args, context) => {
+      const page = checkPage(args.offset, args.limit, context.inputLimits);
+      const graph = await context.nodeIndex.graphOf(args.graphId);
+      if (!graph) throw notFound(`no graph with id '${args.graphId}'`);
+      const result = await context.store.getNodeEdges(args.graphId, args.nodeId, { direction: args.direction, ...page });
+      return { ...result, graphId: args.graphId, direction: args.direction, owner: graph.owner };
+    },
+
+    feature: (_root, args, context) => resolveFeature(context, args.model, args.layer, args.index),
+
+    paths: async (_root, args, context) => {
+      const k = checkIntegerRange('k', args.k ?? 5, 1, context.inputLimits.maxPaths);
+      const maxLength = checkIntegerRange('maxLength', args.maxLength ?? 6, 1, context.inputLimits.maxPathLength);
+      const graph = await requireGraph(context, args.graphId);
+      requireNode(graph, args.from, 'from');
+      requireNode(graph, args.to, 'to');
+      return findTopPaths(graph, { from: args.from, to: args.to, k, maxLength });
+    },
+
+    compare: async (_root, args, context) => {
+      const [graphA, graphB] = await Promise.all([requireGraph(context, args.graphA), requireGraph(context, args.graphB)]);
+      const comparison = compareGraphs(graphA, graphB);
+      const ownerA = { model: graphA.model, transcoderSet: graphA.transcoderSet };
+      const ownerB = { model: graphB.model, transcoderSet: graphB.transcoderSet };
+      return {
+        graphA: comparison.graphA,
+        graphB: comparison.graphB,
+        shared: comparison.shared,
+        onlyInA: comparison.onlyInA.map((node) => ownedNode(node, ownerA)),
+        onlyInB: comparison.onlyInB.map((node) => ownedNode(node, ownerB)),
+        sharedEdges: comparison.sharedEdges,
+      };
+    },
+
+    graphsSharingFeatures: async (_root, args, context) => {
+      const limit = checkIntegerRange('limit', args.limit ?? 10, 0, context.inputLimits.maxPageSize);
+      await requireGraph(context, args.graphId);
+      return context.store.graphsSharingFeatures(args.graphId, limit);
+    },
+
+    search: async (_root, args, context) => {
+      const text = checkText('text', args.text, MAX_NAME_CHARS);
+      const limit = checkIntegerRange('limit', args.limit ?? 20, 0, context.inputLimits.maxPageSize);
+      const [graphs, featureLabels] = await Promise.all([
+        context.store.listGraphs({ text, limit }),
+        context.store.searchFeatureLabels(text, limit),
+      ]);
+      return { graphs: graphs.items, featureLabels };
+    },
+
+    job: (_root, args, context) => context.queue.get(args.id),
+    jobs: (_root, _args, context) => context.queue.list(),
+    view: (_root, args, context) => context.store.getView(args.id),
+  },
+
+  Mutation: {
+    trace: async (_root, args, context) => {
+      const prompt = checkPrompt(args.prompt, context.inputLimits);
+      const settings = traceSettings(args.options);
+      const model = await requireModel(context, args.model);
+      return context.queue.submit({ prompt, modelId: model.id, modelDir: model.dir, settings, graphId: newGraphId(prompt) });
+    },
+
+    cancelJob: (_root, args, context) => {
+      const job = context.queue.cancel(args.id);
+      if (!job) throw notFound(`no trace job with id '${args.id}'; the 'jobs' query lists them`);
+      return job;
+    },
+
+    deleteGraph: async (_root, args, context) => {
+      const deleted = await context.store.deleteGraph(args.id);
+      context.nodeIndex.evict(args.id);
+      if (!deleted) throw notFound(`no graph with id '${args.id}' to delete`);
+      return true;
+    },
+
+    importGraph: async (_root, args, context) => {
+      const graph = fromGraphJson(args.json, args.id ? { id: args.id } : {});
+      await context.store.saveGraph(graph);
+      return summaryOf(graph);
+    },
+
+    setFeatureLabel: async (_root, args, context) => {
+      const label = checkText('label', args.label, MAX_LABEL_CHARS);
+      const feature = await resolveFeature(context, args.model, args.layer, args.index);
+      const { modelDir: _modelDir, ...key } = feature;
+      return context.store.setFeatureLabel(key, label, context.author);
+    },
+
+    saveView: async (_root, { view }, context) => {
+      const name = checkText('view name', view.name, MAX_NAME_CHARS);
+      const graph = await context.nodeIndex.graphOf(view.graphId);
+      if (!graph) throw notFound(`no graph with id '${view.graphId}' to save a view of`);
+      const ids = [...view.pinnedIds, ...view.supernodes.flatMap((supernode) => supernode.nodeIds)];
+      if (ids.length > MAX_VIEW_IDS) throw badUserInput(`a view may name at most ${MAX_VIEW_IDS} node ids, got ${ids.length}`);
+      const unknown = ids.filter((id) => !graph.nodes.has(id));
+      if (unknown.length > 0) {
+        throw badUserInput(`graph '${view.graphId}' has no node ${unknown.slice(0, 5).map((id) => `'${id}'`).join(', ')}`);
+      }
+      return context.store.saveView({
+        graphId: view.graphId,
+        name,
+        pinnedIds: view.pinnedIds,
+        supernodes: view.supernodes.map((supernode) => ({
+          name: checkText('supernode name', supernode.name, MAX_NAME_CHARS),
+          nodeIds: supernode.nodeIds,
+        })),
+        nodeThreshold: checkThreshold('nodeThreshold', view.nodeThreshold) ?? null,
+        edgeThreshold: checkThreshold('edgeThreshold', view.edgeThreshold) ?? null,
+      });
+    },
+
+    intervene: async (_root, args, context) => {
+      const prompt = checkPrompt(args.prompt, context.inputLimits);
+      const model = await requireModel(context, args.model);
+      if (args.interventions.length > context.inputLimits.maxInterventions) {
+        throw badUserInput(`at most ${context.inputLimits.maxInterventions} interventions at once, got ${args.interventions.length}`);
+      }
+      const interventions = args.interventions.map((intervention, i) => {
+        checkIntegerRange(`interventions[${i}].layer`, intervention.layer, 0, model.nLayers - 1);
+        checkIntegerRange(`interventions[${i}].feature`, intervention.feature, 0, model.nFeatures - 1);
+        checkIntegerRange(`interventions[${i}].position`, intervention.position, 0, context.inputLimits.maxPromptChars);
+        if (!Number.isFinite(intervention.value)) throw badUserInput(`interventions[${i}].value must be a finite number`);
+        return { ...intervention, mode: intervention.mode ?? 'set' };
+      });
+      return context.intervene({
+        modelDir: model.dir,
+        prompt,
+        interventions,
+        frozenAttention: args.frozenAttention ?? true,
+        topK: INTERVENTION_TOP_K,
+      });
+    },
+  },
+
+  Graph: {
+    nodeCount: (graph) => graph.nodes.length,
+    edgeCount: (graph) => graph.edges.length,
+    nodes: (graph) => {
+      const owner = { model: graph.model, transcoderSet: graph.transcoderSet };
+      return graph.nodes.map((node) => ownedNode(node, owner));
+    },
+    views: (graph, _args, context) => context.store.listViews(graph.id),
+  },
+
+  Node: {
+    featureLabel: (node, _args, context) =>
+      node.kind === 'feature' && node.feature !== null
+        ? context.labels.load({ ...node.owner, layer: node.layer, index: node.feature })
+        : null,
+  },
+
+  NodeEdges: {
+    node: (parent) => ownedNode(parent.node, parent.owner),
+    neighbours: async (parent, _args, context) => {
+      const graph = await context.nodeIndex.graphOf(parent.graphId);
+      if (!graph) throw notFound(`graph '${parent.graphId}' was deleted while reading it`);
+      return parent.edges.map((edge) => {
+        const otherId = parent.direction === 'in' ? edge.source : edge.target;
+        const other = graph.nodes.get(otherId);
+        if (!other) throw new Error(`edge ${edge.source} → ${edge.target} names a node the graph does not have`);
+        return ownedNode(other, parent.owner);
+      });
+    },
+  },
+
+  Feature: {
+    label: (feature, _args, context) => context.labels.load(feature),
+    dashboard: async (feature, _args, context) => {
+      if (!feature.modelDir) return null;
+      const model = await context.catalog.find(feature.model);
+      return model ? context.catalog.featureDetail(model, feature.layer, feature.index) : null;
+    },
+    occurrences: async (feature, args, context) => {
+      const page = checkPage(args.offset, args.limit, context.inputLimits);
+      const { modelDir: _modelDir, ...key } = feature;
+      const occurrences = await context.store.featureOccurrences(key, page);
+      const owner = { model: feature.model, transcoderSet: feature.transcoderSet };
+      return { total: occurrences.total, items: occurrences.items.map((item) => ({ ...item, owner })) };
+    },
+  },
+
+  FeatureOccurrence: {
+    node: (occurrence) => ownedNode(occurrence.node, occurrence.owner),
+  },
+
+  FeatureDashboard: {
+    activationFrequency: (detail) => detail.activation_frequency,
+    actMax: (detail) => detail.act_max,
+    actMin: (detail) => detail.act_min,
+    topLogits: (detail) => detail.top_logits.map(logitEffectOf),
+    bottomLogits: (detail) => detail.bottom_logits.map(logitEffectOf),
+    quantiles: (detail) =>
+      detail.examples_quantiles.map((quantile) => ({
+        name: quantile.quantile_name,
+        examples: quantile.examples.map((example) => ({
+          tokens: example.tokens.map((token, i) => ({ token, activation: example.tokens_acts_list[i] ?? 0 })),
+          trainTokenIndex: example.train_token_ind,
+        })),
+      })),
+    histogram: (detail) => detail.histogram ?? null,
+    autoLabel: (detail) => detail.label ?? null,
+  },
+};
+
+/**
+ * One entry of a dashboard's top/bottom logits. The reference writes bare token strings; a writer
+ * that keeps the direct effect writes {token, value} or [token, value].
+ */
+function logitEffectOf(entry: unknown): { token: string; value: number | null } {
+  if (typeof entry === 'string') return { token: entry, value: null };
+  if (Array.isArray(entry)) return { token: String(entry[0]), value: typeof entry[1] === 'number' ? entry[1] : null };
+  const object = entry as { token?: unknown; value?: unknown };
+  return { token: String(object.token ?? ''), value: typeof object.value === 'number' ? object.value : null };
+}

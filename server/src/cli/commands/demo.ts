@@ -1,0 +1,107 @@
+/**
+ * `circuit-atlas demo`: traces the demo prompt on the demo model (models/atlas-world), stores the
+ * graph unless it is already stored, serves, and prints the viewer URL that opens it. Without the
+ * demo model it falls back to the first model under ATLAS_MODELS, then to the test fixture model.
+ */
+import { fileURLToPath } from 'node:url';
+import { UserInputError } from '../../../../tracer/src/errors.js';
+import { startServer, serverOptionsFromEnv } from '../../app.js';
+import { childProcessTraceRunner } from '../../jobs/child-runner.js';
+import { DEMO_MODEL_ID, ModelCatalog, type ModelEntry } from '../../models/catalog.js';
+import { describeStore, openStore } from '../../store/open-store.js';
+import { listenAddress, rejectUnknownFlags, serveUntilStopped } from '../serve-until-stopped.js';
+
+export const DEMO_PROMPT = 'Fact: the capital of the state containing Dallas is';
+
+const FIXTURE_MODELS = fileURLToPath(new URL('../../../../tracer/test/fixtures/models', import.meta.url));
+const FIXTURE_MODEL_ID = 'llama-tiny';
+
+export const usage = `usage: circuit-atlas demo [--port N] [--host H] [--no-serve]
+
+Traces "${DEMO_PROMPT}" on the demo model
+(models/atlas-world; without it the first model under ATLAS_MODELS, else the test fixture model),
+stores the graph (once: the graph id is demo-<model>), serves, and prints the URL that opens it.
+
+options:
+  --port N     port to listen on (default: PORT, else 4000)
+  --host H     address to listen on (default: ATLAS_HOST, else 127.0.0.1)
+  --no-serve   trace and store only
+The store and the other settings come from the same environment as 'circuit-atlas serve'.
+`;
+
+/** The model the demo traces, the catalog it belongs to, and why it was chosen. */
+async function chooseModel(catalog: ModelCatalog): Promise<{ model: ModelEntry; catalog: ModelCatalog; note: string | null }> {
+  const demo = await catalog.find(DEMO_MODEL_ID);
+  if (demo) return { model: demo, catalog, note: null };
+  const first = (await catalog.list())[0];
+  if (first) {
+    return { model: first, catalog, note: `the demo model ${DEMO_MODEL_ID} is not under ${catalog.root}; using ${first.id}` };
+  }
+  const fixtures = new ModelCatalog(FIXTURE_MODELS);
+  const fixture = await fixtures.find(FIXTURE_MODEL_ID);
+  if (!fixture) {
+    throw new UserInputError(
+      `no model to trace: put the demo model in ${catalog.root}/${DEMO_MODEL_ID} (python -m training.build_demo) or set ATLAS_MODELS`,
+    );
+  }
+  return {
+    model: fixture,
+    catalog: fixtures,
+    note: `no model under ${catalog.root}; using the test fixture model ${FIXTURE_MODEL_ID} (random weights: its circuit means nothing)`,
+  };
+}
+
+function progressBar(phase: string, fraction: number): void {
+  const width = 30;
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
+  process.stderr.write(`\r  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${phase.padEnd(40).slice(0, 40)}`);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const serve = !argv.includes('--no-serve');
+  const flags = argv.filter((arg) => arg !== '--no-serve');
+  rejectUnknownFlags(flags, ['--port', '--host']);
+  const address = listenAddress(flags);
+  const options = serverOptionsFromEnv();
+  const { model, catalog, note } = await chooseModel(options.catalog);
+  if (note) process.stderr.write(`circuit-atlas demo: ${note}\n`);
+
+  const store = await openStore();
+  try {
+    const graphId = `demo-${model.id}`;
+    if (await store.getGraph(graphId)) {
+      process.stdout.write(`demo graph ${graphId} is already stored (${describeStore(store)})\n`);
+    } else {
+      process.stderr.write(`tracing "${DEMO_PROMPT}" on ${model.id}\n`);
+      const started = performance.now();
+      const document = await childProcessTraceRunner(
+        { prompt: DEMO_PROMPT, modelId: model.id, modelDir: model.dir, settings: {}, graphId },
+        { onProgress: progressBar, signal: new AbortController().signal },
+      );
+      process.stderr.write('\n');
+      await store.saveGraph(document);
+      process.stdout.write(
+        `stored ${graphId}: ${document.nodes.length} nodes, ${document.edges.length} edges` +
+          (document.scores
+            ? `, replacement ${document.scores.replacement.toFixed(3)}, completeness ${document.scores.completeness.toFixed(3)}`
+            : '') +
+          ` in ${((performance.now() - started) / 1000).toFixed(1)} s (${describeStore(store)})\n`,
+      );
+    }
+    if (!serve) {
+      await store.close();
+      return 0;
+    }
+    const server = await startServer({ ...options, catalog, store, ...address });
+    process.stdout.write(
+      `circuit-atlas demo serving at ${server.url}/\n` +
+        `  open the demo graph: ${server.url}/?graph=${encodeURIComponent(graphId)}\n` +
+        `  GraphQL API ${server.url}/graphql   IDE ${server.url}/graphiql\n` +
+        'Press Ctrl-C to stop.\n',
+    );
+    return await serveUntilStopped(server, store);
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+}

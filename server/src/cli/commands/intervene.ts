@@ -1,0 +1,92 @@
+/**
+ * `circuit-atlas intervene "<prompt>" --model <dir> --set L:P:F=v --scale L:P:F=x ...`: sets or
+ * scales features and prints the top logits before and after, the changed activations and,
+ * with --generate N, a greedy continuation with and without the interventions.
+ */
+import { parseArgs } from 'node:util';
+import { UserInputError } from '../../../../tracer/src/errors.js';
+import { generate, intervene, loadReplacementModel, type FeatureIntervention } from '../../../../tracer/src/index.js';
+import { executionProviderOption, numberOption } from './trace.js';
+
+export const usage = `usage: circuit-atlas intervene "<prompt>" --model <dir> (--set L:P:F=v | --scale L:P:F=x)... [options]
+
+Sets (--set) or scales (--scale) the activation of feature F of layer L at token position P
+(BOS is position 0) and shows how the top next-token logits change.
+
+options:
+  --model <dir>          Hugging Face model folder
+  --transcoders <dir>    transcoder folder (default: <model>/transcoders)
+  --set L:P:F=v          set the activation to v (repeatable)
+  --scale L:P:F=x        multiply the activation by x (repeatable; x=0 ablates)
+  --free-attention       let attention patterns change (default: frozen at the clean run)
+  --top-k N              logits to show (default 10)
+  --generate N           also continue the prompt greedily for N tokens, with and without
+  --json                 print the result as JSON
+  --execution-provider cpu|cuda
+`;
+
+function parseIntervention(spec: string, mode: 'set' | 'scale'): FeatureIntervention {
+  const match = /^(\d+):(\d+):(\d+)=(-?[\d.eE+-]+)$/.exec(spec.trim());
+  if (!match) throw new UserInputError(`--${mode} '${spec}' must look like LAYER:POSITION:FEATURE=VALUE, e.g. 1:3:42=0`);
+  const [layer, position, feature, value] = [Number(match[1]), Number(match[2]), Number(match[3]), Number(match[4])];
+  if (!Number.isFinite(value)) throw new UserInputError(`--${mode} '${spec}': '${match[4]}' is not a number`);
+  return { layer, position, feature, mode, value };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string' },
+        transcoders: { type: 'string' },
+        set: { type: 'string', multiple: true },
+        scale: { type: 'string', multiple: true },
+        'free-attention': { type: 'boolean' },
+        'top-k': { type: 'string' },
+        generate: { type: 'string' },
+        json: { type: 'boolean' },
+        'execution-provider': { type: 'string' },
+      },
+    });
+  } catch (error) {
+    throw new UserInputError(`${(error as Error).message}; see 'circuit-atlas intervene --help'`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UserInputError(`give exactly one prompt in quotes; see 'circuit-atlas intervene --help'`);
+  if (!values.model) throw new UserInputError(`--model <dir> is required`);
+  const interventions = [...(values.set ?? []).map((s) => parseIntervention(s, 'set')), ...(values.scale ?? []).map((s) => parseIntervention(s, 'scale'))];
+  if (interventions.length === 0) throw new UserInputError(`give at least one --set or --scale`);
+  const nGenerate = numberOption(values.generate, 'generate', true) ?? 0;
+  const model = await loadReplacementModel(values.model, { transcodersDir: values.transcoders, executionProvider: executionProviderOption(values['execution-provider']) });
+  try {
+    const prompt = positionals[0];
+    const result = await intervene(model, prompt, interventions, {
+      frozenAttention: !values['free-attention'],
+      topK: numberOption(values['top-k'], 'top-k', true) ?? 10,
+    });
+    const continuation = nGenerate > 0 ? { without: await generate(model, prompt, nGenerate), with: await generate(model, prompt, nGenerate, interventions) } : null;
+    const out = process.stdout;
+    if (values.json) {
+      out.write(`${JSON.stringify({ ...result, continuation }, null, 2)}\n`);
+      return 0;
+    }
+    out.write(`prompt tokens: ${result.tokens.map((t, i) => `${i}:${JSON.stringify(t)}`).join(' ')}\n`);
+    out.write(`${'before'.padEnd(34)}after\n`);
+    for (let i = 0; i < Math.max(result.before.length, result.after.length); i++) {
+      const cell = (l: (typeof result.before)[number] | undefined) => (l ? `${JSON.stringify(l.token).padEnd(16)} p=${l.probability.toFixed(4)}` : '');
+      out.write(`  ${cell(result.before[i]).padEnd(32)}${cell(result.after[i])}\n`);
+    }
+    out.write(`activations (layer:position:feature before -> after):\n`);
+    for (const a of result.activations) out.write(`  ${a.layer}:${a.position}:${a.feature}  ${a.before.toFixed(4)} -> ${a.after.toFixed(4)}\n`);
+    if (continuation) {
+      out.write(`continuation without: ${JSON.stringify(continuation.without.text)}\n`);
+      out.write(`continuation with:    ${JSON.stringify(continuation.with.text)}\n`);
+    }
+    return 0;
+  } finally {
+    await model.dispose();
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * `circuit-atlas trace "<prompt>" --model <dir> ... --out f.json`: attributes a prompt, prunes the
+ * graph, prints what it found and writes circuit-tracer's graph JSON.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { UserInputError } from '../../../../tracer/src/errors.js';
+import { toGraphJson } from '../../../../tracer/src/graph/graph-json.js';
+import { loadReplacementModel, traceGraph } from '../../../../tracer/src/index.js';
+
+export const usage = `usage: circuit-atlas trace "<prompt>" --model <dir> --out <file.json> [options]
+
+Computes the attribution graph of the prompt's next-token prediction, prunes it and writes it as
+circuit-tracer graph JSON (readable by Neuronpedia and 'circuit-atlas import').
+
+options:
+  --model <dir>             Hugging Face model folder (config.json, *.safetensors, tokenizer.json)
+  --transcoders <dir>       transcoder folder with config.yaml (default: <model>/transcoders)
+  --out <file.json>         where to write the graph JSON
+  --max-feature-nodes N     attribute at most N features, most influential first (default: all)
+  --batch-size N            attribution targets per backward pass (default 256)
+  --max-n-logits N          at most N logit targets (default 10)
+  --desired-logit-prob x    logit targets until their probability sums to x (default 0.95)
+  --node-threshold x        keep nodes up to this cumulative influence (default 0.8)
+  --edge-threshold x        keep edges up to this cumulative influence (default 0.98)
+  --execution-provider cpu|cuda   ONNX Runtime execution provider (default cpu)
+`;
+
+export function numberOption(value: string | undefined, name: string, integer: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new UserInputError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
+  }
+  return n;
+}
+
+export function progressBar(phase: string, fraction: number): void {
+  const width = 30;
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
+  process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${phase.padEnd(10)}`);
+}
+
+export function executionProviderOption(value: string | undefined): 'cpu' | 'cuda' {
+  if (value === undefined || value === 'cpu' || value === 'cuda') return value ?? 'cpu';
+  throw new UserInputError(`--execution-provider must be cpu or cuda, got '${value}'`);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string' },
+        transcoders: { type: 'string' },
+        out: { type: 'string' },
+        'max-feature-nodes': { type: 'string' },
+        'batch-size': { type: 'string' },
+        'max-n-logits': { type: 'string' },
+        'desired-logit-prob': { type: 'string' },
+        'node-threshold': { type: 'string' },
+        'edge-threshold': { type: 'string' },
+        'execution-provider': { type: 'string' },
+      },
+    });
+  } catch (error) {
+    throw new UserInputError(`${(error as Error).message}; see 'circuit-atlas trace --help'`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UserInputError(`give exactly one prompt in quotes; see 'circuit-atlas trace --help'`);
+  if (!values.model) throw new UserInputError(`--model <dir> is required`);
+  if (!values.out) throw new UserInputError(`--out <file.json> is required`);
+  const prompt = positionals[0];
+  const start = performance.now();
+  const model = await loadReplacementModel(values.model, {
+    transcodersDir: values.transcoders,
+    executionProvider: executionProviderOption(values['execution-provider']),
+  });
+  try {
+    const { graph, document, timings } = await traceGraph(model, prompt, {
+      maxFeatureNodes: numberOption(values['max-feature-nodes'], 'max-feature-nodes', true) ?? null,
+      batchSize: numberOption(values['batch-size'], 'batch-size', true),
+      maxNLogits: numberOption(values['max-n-logits'], 'max-n-logits', true),
+      desiredLogitProb: numberOption(values['desired-logit-prob'], 'desired-logit-prob', false),
+      nodeThreshold: numberOption(values['node-threshold'], 'node-threshold', false),
+      edgeThreshold: numberOption(values['edge-threshold'], 'edge-threshold', false),
+      id: path.basename(values.out).replace(/\.json$/i, '').replace(/[^A-Za-z0-9._-]/g, '_'),
+      onProgress: ({ phase, fraction }) => progressBar(phase, fraction),
+    });
+    process.stderr.write('\n');
+    await writeFile(values.out, JSON.stringify(toGraphJson(document)));
+    const out = process.stdout;
+    out.write(`prompt tokens: ${graph.tokenStrings.map((t) => JSON.stringify(t)).join(' ')}\n`);
+    out.write(`top logits:\n`);
+    for (const t of graph.logitTargets) out.write(`  ${JSON.stringify(t.token).padEnd(16)} p=${t.probability.toFixed(4)}\n`);
+    out.write(`active features: ${graph.activations.length}, attributed: ${graph.selectedFeatures.length}\n`);
+    out.write(`graph before pruning: ${graph.adjacency.nRows} nodes, ${graph.adjacency.values.length} edges\n`);
+    out.write(`graph after pruning:  ${document.nodes.length} nodes, ${document.edges.length} edges\n`);
+    const scores = document.scores;
+    out.write(`replacement score: ${scores ? scores.replacement.toFixed(4) : 'n/a'}, completeness score: ${scores ? scores.completeness.toFixed(4) : 'n/a'}\n`);
+    out.write(`time: ${((performance.now() - start) / 1000).toFixed(2)} s (attribution ${((timings.total - timings.prune) / 1000).toFixed(2)} s)\n`);
+    out.write(`wrote ${values.out}\n`);
+    return 0;
+  } finally {
+    await model.dispose();
+  }
+}

@@ -1,0 +1,645 @@
+/**
+ * Neo4jStore: the shared GraphStore (DESIGN.md, decision 5) through neo4j-driver.
+ *
+ * Model: (:Graph {id, ...}); (:Node {graphId, nodeId, ord, kind, layer, ctxIdx, feature, activation,
+ * influence, tokenProb, isTargetLogit, label}) unique on (graphId, nodeId);
+ * (:Node)-[:EDGE {ord, weight, influence}]->(:Node); global
+ * (:Feature {model, transcoderSet, layer, index, label?, author?, updatedAt?}) unique on its four
+ * key properties, with (:Node)-[:OF_FEATURE]->(:Feature); (:View {id, ...})-[:OF_GRAPH]->(:Graph).
+ *
+ * A graph is written by batched UNWIND statements inside ONE explicit transaction, so it is stored
+ * whole or rolled back. Values always travel as parameters; integers as neo4j.int. Orders match
+ * SqliteStore exactly (see sqlite-store.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import neo4j, { type Driver, type ManagedTransaction, type QueryResult, type RecordShape } from 'neo4j-driver';
+import type { GraphDocument, GraphEdge, GraphNode, NodeKind } from '../../../../tracer/src/graph/document.js';
+import type {
+  FeatureKey,
+  FeatureLabel,
+  FeatureOccurrence,
+  GraphStore,
+  GraphSummary,
+  IncidentEdgesOptions,
+  ListGraphsOptions,
+  NewSavedView,
+  NodeWithEdges,
+  Page,
+  PruneOptions,
+  SavedView,
+  SharedFeaturesSummary,
+} from '../graph-store.js';
+import { StoreError } from '../store-error.js';
+import { checkFeatureKey, checkGraphDocument, checkGraphId, checkNewView, checkPrune, pageBounds } from '../check-graph.js';
+
+export interface Neo4jStoreOptions {
+  uri: string;
+  user?: string;
+  password?: string;
+  /** Rows per UNWIND statement when saving a graph. */
+  batchSize?: number;
+}
+
+const SCHEMA = [
+  'CREATE CONSTRAINT atlas_graph_id IF NOT EXISTS FOR (g:Graph) REQUIRE g.id IS UNIQUE',
+  'CREATE CONSTRAINT atlas_node_id IF NOT EXISTS FOR (n:Node) REQUIRE (n.graphId, n.nodeId) IS UNIQUE',
+  'CREATE CONSTRAINT atlas_feature_key IF NOT EXISTS FOR (f:Feature) REQUIRE (f.model, f.transcoderSet, f.layer, f.index) IS UNIQUE',
+  'CREATE CONSTRAINT atlas_view_id IF NOT EXISTS FOR (v:View) REQUIRE v.id IS UNIQUE',
+  'CREATE INDEX atlas_node_influence IF NOT EXISTS FOR (n:Node) ON (n.graphId, n.influence)',
+  'CREATE INDEX atlas_node_graph IF NOT EXISTS FOR (n:Node) ON (n.graphId)',
+  'CREATE INDEX atlas_edge_influence IF NOT EXISTS FOR ()-[e:EDGE]-() ON (e.influence)',
+  'CREATE INDEX atlas_graph_model IF NOT EXISTS FOR (g:Graph) ON (g.model)',
+  'CREATE INDEX atlas_graph_created IF NOT EXISTS FOR (g:Graph) ON (g.createdMs)',
+  'CREATE INDEX atlas_feature_label IF NOT EXISTS FOR (f:Feature) ON (f.label)',
+];
+
+const int = (n: number) => neo4j.int(n);
+const intOrNull = (n: number | null) => (n === null ? null : neo4j.int(n));
+
+// The node-pruning rule of getGraph, for a node bound to `n` (graph-store.ts).
+const nodeKept = (n: string) =>
+  `($nodeThreshold IS NULL OR ${n}.kind IN ['embedding', 'logit'] OR ${n}.influence IS NULL OR ${n}.influence <= $nodeThreshold)`;
+
+const NODE_FIELDS = (n: string) =>
+  `{nodeId: ${n}.nodeId, kind: ${n}.kind, layer: ${n}.layer, ctxIdx: ${n}.ctxIdx, feature: ${n}.feature,
+    activation: ${n}.activation, influence: ${n}.influence, tokenProb: ${n}.tokenProb,
+    isTargetLogit: ${n}.isTargetLogit, label: ${n}.label}`;
+
+// Whitelisted ORDER BY properties: user input picks a key, never supplies Cypher.
+const SORT_PROPERTIES = { createdAt: 'g.createdMs', prompt: 'g.prompt', nodeCount: 'g.nodeCount' } as const;
+
+type NodeRecord = Omit<GraphNode, 'feature' | 'activation' | 'influence' | 'tokenProb'> & {
+  feature: number | null;
+  activation: number | null;
+  influence: number | null;
+  tokenProb: number | null;
+};
+
+function toNode(r: NodeRecord): GraphNode {
+  return {
+    nodeId: r.nodeId,
+    kind: r.kind as NodeKind,
+    layer: r.layer,
+    ctxIdx: r.ctxIdx,
+    feature: r.feature ?? null,
+    activation: r.activation ?? null,
+    influence: r.influence ?? null,
+    tokenProb: r.tokenProb ?? null,
+    isTargetLogit: r.isTargetLogit,
+    label: r.label,
+  };
+}
+
+interface GraphProps {
+  id: string;
+  prompt: string;
+  promptTokens: string[];
+  tokenIds: number[];
+  model: string;
+  transcoderSet: string;
+  nLayers: number;
+  createdAt: string;
+  maxNLogits: number;
+  desiredLogitProb: number;
+  batchSize: number;
+  maxFeatureNodes: number | null;
+  nodeThreshold: number;
+  edgeThreshold: number;
+  replacement: number | null;
+  completeness: number | null;
+  nodeCount: number;
+  edgeCount: number;
+}
+
+function toSummary(g: GraphProps): GraphSummary {
+  return {
+    id: g.id,
+    prompt: g.prompt,
+    model: g.model,
+    transcoderSet: g.transcoderSet,
+    createdAt: g.createdAt,
+    nodeCount: g.nodeCount,
+    edgeCount: g.edgeCount,
+    scores:
+      g.replacement === null || g.replacement === undefined || g.completeness === null || g.completeness === undefined
+        ? null
+        : { replacement: g.replacement, completeness: g.completeness },
+    settings: {
+      maxNLogits: g.maxNLogits,
+      desiredLogitProb: g.desiredLogitProb,
+      batchSize: g.batchSize,
+      maxFeatureNodes: g.maxFeatureNodes ?? null,
+      nodeThreshold: g.nodeThreshold,
+      edgeThreshold: g.edgeThreshold,
+    },
+  };
+}
+
+function toLabel(f: Record<string, unknown>): FeatureLabel {
+  return {
+    model: f.model as string,
+    transcoderSet: f.transcoderSet as string,
+    layer: f.layer as number,
+    index: f.index as number,
+    label: f.label as string,
+    author: f.author as string,
+    updatedAt: f.updatedAt as string,
+  };
+}
+
+function toView(v: Record<string, unknown>): SavedView {
+  return {
+    id: v.id as string,
+    graphId: v.graphId as string,
+    name: v.name as string,
+    pinnedIds: JSON.parse(v.pinnedIds as string) as string[],
+    supernodes: JSON.parse(v.supernodes as string) as SavedView['supernodes'],
+    nodeThreshold: (v.nodeThreshold as number | undefined) ?? null,
+    edgeThreshold: (v.edgeThreshold as number | undefined) ?? null,
+    createdAt: v.createdAt as string,
+  };
+}
+
+function rows<T>(result: QueryResult<RecordShape>, key = 'row'): T[] {
+  return result.records.map((record) => record.get(key) as T);
+}
+
+/** Maps a driver error to StoreError; StoreErrors pass through. */
+function storeErrorOf(error: unknown, doing: string): StoreError {
+  if (error instanceof StoreError) return error;
+  const code = (error as { code?: string }).code ?? '';
+  const message = (error as Error).message ?? String(error);
+  if (code === 'Neo.ClientError.Schema.ConstraintValidationFailed') return new StoreError('DUPLICATE', `${doing}: ${message}`);
+  return new StoreError('UNAVAILABLE', `${doing} failed (Neo4j ${code || 'error'}): ${message}`);
+}
+
+export class Neo4jStore implements GraphStore {
+  readonly kind = 'neo4j' as const;
+  readonly driver: Driver;
+  private readonly batchSize: number;
+  /** Rejecters of saves in flight: close() fails them at once (the driver would leave them pending forever). */
+  private readonly savesInFlight = new Set<(error: StoreError) => void>();
+
+  constructor(readonly options: Neo4jStoreOptions) {
+    const auth = options.user ? neo4j.auth.basic(options.user, options.password ?? '') : undefined;
+    // Lossy integers are safe here: every integer we store (layers, positions, indices, counts) is < 2^53.
+    this.driver = neo4j.driver(options.uri, auth, { disableLosslessIntegers: true });
+    this.batchSize = options.batchSize ?? 5000;
+  }
+
+  private async read<T>(work: (tx: ManagedTransaction) => Promise<T>, doing: string): Promise<T> {
+    const session = this.driver.session({ defaultAccessMode: neo4j.session.READ });
+    try {
+      return await session.executeRead(work);
+    } catch (error) {
+      throw storeErrorOf(error, doing);
+    } finally {
+      await session.close();
+    }
+  }
+
+  private async write<T>(work: (tx: ManagedTransaction) => Promise<T>, doing: string): Promise<T> {
+    const session = this.driver.session({ defaultAccessMode: neo4j.session.WRITE });
+    try {
+      return await session.executeWrite(work);
+    } catch (error) {
+      throw storeErrorOf(error, doing);
+    } finally {
+      await session.close();
+    }
+  }
+
+  async init(): Promise<void> {
+    try {
+      await this.driver.verifyConnectivity();
+    } catch (error) {
+      throw new StoreError(
+        'UNAVAILABLE',
+        `cannot reach Neo4j at ${this.options.uri} (${(error as Error).message}): start it (npm run neo4j) or fix NEO4J_URI`,
+      );
+    }
+    const session = this.driver.session();
+    try {
+      // Schema statements run one per transaction (Neo4j does not mix schema and data writes).
+      for (const statement of SCHEMA) await session.run(statement);
+      await session.run('CALL db.awaitIndexes(300)');
+    } catch (error) {
+      throw storeErrorOf(error, 'creating the Neo4j constraints and indexes');
+    } finally {
+      await session.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const reject of this.savesInFlight) {
+      reject(new StoreError('UNAVAILABLE', 'the store was closed during the save (nothing was stored)'));
+    }
+    // Closing drops the connections; the server rolls back any transaction they still carried.
+    await this.driver.close();
+  }
+
+  async saveGraph(graph: GraphDocument): Promise<void> {
+    checkGraphDocument(graph);
+    let rejectSave: (error: StoreError) => void = () => {};
+    const closed = new Promise<never>((_, reject) => (rejectSave = reject));
+    this.savesInFlight.add(rejectSave);
+    try {
+      await Promise.race([this.writeGraph(graph), closed]);
+    } finally {
+      this.savesInFlight.delete(rejectSave);
+    }
+  }
+
+  /** The save itself: one explicit transaction, batched UNWIND statements. */
+  private async writeGraph(graph: GraphDocument): Promise<void> {
+    const graphProps = {
+      id: graph.id,
+      prompt: graph.prompt,
+      promptTokens: graph.promptTokens,
+      tokenIds: graph.tokenIds.map(int),
+      model: graph.model,
+      transcoderSet: graph.transcoderSet,
+      nLayers: int(graph.nLayers),
+      createdAt: graph.createdAt,
+      createdMs: int(Date.parse(graph.createdAt)),
+      maxNLogits: int(graph.settings.maxNLogits),
+      desiredLogitProb: graph.settings.desiredLogitProb,
+      batchSize: int(graph.settings.batchSize),
+      maxFeatureNodes: intOrNull(graph.settings.maxFeatureNodes),
+      nodeThreshold: graph.settings.nodeThreshold,
+      edgeThreshold: graph.settings.edgeThreshold,
+      replacement: graph.scores?.replacement ?? null,
+      completeness: graph.scores?.completeness ?? null,
+      nodeCount: int(graph.nodes.length),
+      edgeCount: int(graph.edges.length),
+    };
+    const session = this.driver.session({ defaultAccessMode: neo4j.session.WRITE });
+    // One explicit transaction for the whole graph: any failure (or a dropped connection) rolls it all back.
+    // The metadata names the graph in SHOW TRANSACTIONS, so an operator can see (and end) a long save.
+    const tx = session.beginTransaction({ metadata: { app: 'circuit-atlas', savingGraph: graph.id } });
+    try {
+      const existing = await tx.run('MATCH (g:Graph {id: $id}) RETURN count(g) AS n', { id: graph.id });
+      if ((existing.records[0].get('n') as number) > 0) {
+        throw new StoreError('DUPLICATE', `a graph with id '${graph.id}' is already stored`);
+      }
+      await tx.run('CREATE (g:Graph) SET g = $props', { props: graphProps });
+      for (let start = 0; start < graph.nodes.length; start += this.batchSize) {
+        const batch = graph.nodes.slice(start, start + this.batchSize).map((node, i) => ({
+          graphId: graph.id,
+          nodeId: node.nodeId,
+          ord: int(start + i),
+          kind: node.kind,
+          layer: int(node.layer),
+          ctxIdx: int(node.ctxIdx),
+          feature: intOrNull(node.feature),
+          activation: node.activation,
+          influence: node.influence,
+          tokenProb: node.tokenProb,
+          isTargetLogit: node.isTargetLogit,
+          label: node.label,
+        }));
+        await tx.run(
+          `UNWIND $rows AS row
+           CREATE (n:Node) SET n = row
+           WITH n, row WHERE row.kind = 'feature'
+           MERGE (f:Feature {model: $model, transcoderSet: $transcoderSet, layer: row.layer, index: row.feature})
+           CREATE (n)-[:OF_FEATURE]->(f)`,
+          { rows: batch, model: graph.model, transcoderSet: graph.transcoderSet },
+        );
+      }
+      for (let start = 0; start < graph.edges.length; start += this.batchSize) {
+        const batch = graph.edges.slice(start, start + this.batchSize).map((edge, i) => ({
+          s: edge.source,
+          t: edge.target,
+          ord: int(start + i),
+          weight: edge.weight,
+          influence: edge.influence,
+        }));
+        await tx.run(
+          `UNWIND $rows AS row
+           MATCH (s:Node {graphId: $graphId, nodeId: row.s})
+           MATCH (t:Node {graphId: $graphId, nodeId: row.t})
+           CREATE (s)-[:EDGE {ord: row.ord, weight: row.weight, influence: row.influence}]->(t)`,
+          { rows: batch, graphId: graph.id },
+        );
+      }
+      await tx.commit();
+    } catch (error) {
+      await tx.rollback().catch(() => {}); // the connection may already be gone; the server rolls back then
+      throw storeErrorOf(error, `saving graph '${graph.id}' (nothing was stored)`);
+    } finally {
+      await session.close().catch(() => {});
+    }
+  }
+
+  async getGraph(id: string, prune: PruneOptions = {}): Promise<GraphDocument | null> {
+    checkPrune(prune);
+    const params = { id, nodeThreshold: prune.nodeThreshold ?? null, edgeThreshold: prune.edgeThreshold ?? null };
+    const result = await this.read(async (tx) => {
+      const graphResult = await tx.run('MATCH (g:Graph {id: $id}) RETURN properties(g) AS row', params);
+      if (graphResult.records.length === 0) return null;
+      const nodeResult = await tx.run(
+        `MATCH (n:Node {graphId: $id}) WHERE ${nodeKept('n')}
+         RETURN n.ord AS ord, ${NODE_FIELDS('n')} AS row`,
+        params,
+      );
+      // One record holding parallel lists: far fewer Bolt records than one per edge.
+      const edgeResult = await tx.run(
+        `MATCH (s:Node {graphId: $id})-[e:EDGE]->(t:Node)
+         WHERE ($edgeThreshold IS NULL OR e.influence IS NULL OR e.influence <= $edgeThreshold)
+           AND ${nodeKept('s')} AND ${nodeKept('t')}
+         RETURN collect(e.ord) AS ords, collect(s.nodeId) AS sources, collect(t.nodeId) AS targets,
+                collect(e.weight) AS weights, collect(coalesce(e.influence, 'null')) AS influences`,
+        params,
+      );
+      return { graphResult, nodeResult, edgeResult };
+    }, `reading graph '${id}'`);
+    if (!result) return null;
+    const g = result.graphResult.records[0].get('row') as GraphProps;
+    const nodes = result.nodeResult.records
+      .map((r) => ({ ord: r.get('ord') as number, node: toNode(r.get('row') as NodeRecord) }))
+      .sort((a, b) => a.ord - b.ord)
+      .map((entry) => entry.node);
+    const e = result.edgeResult.records[0];
+    const ords = e.get('ords') as number[];
+    const sources = e.get('sources') as string[];
+    const targets = e.get('targets') as string[];
+    const weights = e.get('weights') as number[];
+    const influences = e.get('influences') as (number | 'null')[];
+    const order = ords.map((_, i) => i).sort((a, b) => ords[a] - ords[b]);
+    const edges: GraphEdge[] = order.map((i) => ({
+      source: sources[i],
+      target: targets[i],
+      weight: weights[i],
+      influence: influences[i] === 'null' ? null : (influences[i] as number),
+    }));
+    const summary = toSummary(g);
+    return {
+      id: g.id,
+      prompt: g.prompt,
+      promptTokens: g.promptTokens ?? [],
+      tokenIds: g.tokenIds ?? [],
+      model: g.model,
+      transcoderSet: g.transcoderSet,
+      nLayers: g.nLayers,
+      createdAt: g.createdAt,
+      settings: summary.settings,
+      scores: summary.scores,
+      nodes,
+      edges,
+    };
+  }
+
+  async listGraphs(options: ListGraphsOptions = {}): Promise<Page<GraphSummary>> {
+    const { offset, limit } = pageBounds(options, 20);
+    const sortProperty = SORT_PROPERTIES[options.sortBy ?? 'createdAt'];
+    if (!sortProperty) throw new StoreError('INVALID', `sortBy must be createdAt, prompt or nodeCount (got ${options.sortBy})`);
+    const order = options.order ?? 'desc';
+    if (order !== 'asc' && order !== 'desc') throw new StoreError('INVALID', `order must be asc or desc (got ${order})`);
+    const params = {
+      model: options.model ?? null,
+      text: options.text ? options.text.toLowerCase() : null,
+      offset: int(offset),
+      limit: int(limit),
+    };
+    const where = '($model IS NULL OR g.model = $model) AND ($text IS NULL OR toLower(g.prompt) CONTAINS $text)';
+    return this.read(async (tx) => {
+      const total = await tx.run(`MATCH (g:Graph) WHERE ${where} RETURN count(g) AS n`, params);
+      const page = await tx.run(
+        `MATCH (g:Graph) WHERE ${where}
+         RETURN properties(g) AS row ORDER BY ${sortProperty} ${order === 'asc' ? 'ASC' : 'DESC'}, g.id ASC
+         SKIP $offset LIMIT $limit`,
+        params,
+      );
+      return { total: total.records[0].get('n') as number, items: rows<GraphProps>(page).map(toSummary) };
+    }, 'listing graphs');
+  }
+
+  async deleteGraph(id: string): Promise<boolean> {
+    return this.write(async (tx) => {
+      const found = await tx.run('MATCH (g:Graph {id: $id}) RETURN count(g) AS n', { id });
+      if ((found.records[0].get('n') as number) === 0) return false;
+      const features = await tx.run(
+        'MATCH (:Node {graphId: $id})-[:OF_FEATURE]->(f:Feature) RETURN collect(DISTINCT elementId(f)) AS ids',
+        { id },
+      );
+      await tx.run('MATCH (n:Node {graphId: $id}) DETACH DELETE n', { id });
+      await tx.run('MATCH (g:Graph {id: $id}) OPTIONAL MATCH (v:View)-[:OF_GRAPH]->(g) DETACH DELETE v, g', { id });
+      // Features no other graph uses leave with the graph, unless someone labelled them.
+      await tx.run(
+        `UNWIND $ids AS fid MATCH (f:Feature) WHERE elementId(f) = fid
+           AND f.label IS NULL AND NOT EXISTS { (f)<-[:OF_FEATURE]-() }
+         DELETE f`,
+        { ids: features.records[0].get('ids') as string[] },
+      );
+      return true;
+    }, `deleting graph '${id}'`);
+  }
+
+  async getNodeEdges(graphId: string, nodeId: string, options: IncidentEdgesOptions): Promise<NodeWithEdges> {
+    const { offset, limit } = pageBounds(options, 20);
+    if (options.direction !== 'in' && options.direction !== 'out') {
+      throw new StoreError('INVALID', `direction must be 'in' or 'out' (got ${options.direction})`);
+    }
+    const pattern = options.direction === 'in' ? '(o:Node)-[e:EDGE]->(n)' : '(n)-[e:EDGE]->(o:Node)';
+    const result = await this.read(async (tx) => {
+      const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId });
+      if ((graph.records[0].get('n') as number) === 0) return 'no graph' as const;
+      const node = await tx.run(
+        `MATCH (n:Node {graphId: $graphId, nodeId: $nodeId})
+         RETURN ${NODE_FIELDS('n')} AS row, COUNT { MATCH ${pattern} } AS total`,
+        { graphId, nodeId },
+      );
+      if (node.records.length === 0) return 'no node' as const;
+      const edges = await tx.run(
+        `MATCH (n:Node {graphId: $graphId, nodeId: $nodeId}) MATCH ${pattern}
+         RETURN {other: o.nodeId, weight: e.weight, influence: e.influence} AS row
+         ORDER BY abs(e.weight) DESC, o.nodeId ASC SKIP $offset LIMIT $limit`,
+        { graphId, nodeId, offset: int(offset), limit: int(limit) },
+      );
+      return { node, edges };
+    }, `reading node '${nodeId}' of graph '${graphId}'`);
+    if (result === 'no graph') throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
+    if (result === 'no node') throw new StoreError('NOT_FOUND', `graph '${graphId}' has no node '${nodeId}'`);
+    const edges = rows<{ other: string; weight: number; influence: number | null }>(result.edges).map((r) =>
+      options.direction === 'in'
+        ? { source: r.other, target: nodeId, weight: r.weight, influence: r.influence ?? null }
+        : { source: nodeId, target: r.other, weight: r.weight, influence: r.influence ?? null },
+    );
+    const record = result.node.records[0];
+    return { node: toNode(record.get('row') as NodeRecord), edges, totalEdges: record.get('total') as number };
+  }
+
+  async featureOccurrences(
+    feature: FeatureKey,
+    page?: { offset?: number; limit?: number },
+  ): Promise<Page<FeatureOccurrence>> {
+    checkFeatureKey(feature);
+    const { offset, limit } = pageBounds(page, 20);
+    const params = {
+      model: feature.model,
+      transcoderSet: feature.transcoderSet,
+      layer: int(feature.layer),
+      index: int(feature.index),
+      offset: int(offset),
+      limit: int(limit),
+    };
+    const match =
+      'MATCH (f:Feature {model: $model, transcoderSet: $transcoderSet, layer: $layer, index: $index})<-[:OF_FEATURE]-(n:Node)';
+    return this.read(async (tx) => {
+      const total = await tx.run(`${match} RETURN count(n) AS n`, params);
+      const page = await tx.run(
+        `${match} MATCH (g:Graph {id: n.graphId})
+         RETURN {graphId: g.id, prompt: g.prompt, node: ${NODE_FIELDS('n')}} AS row
+         ORDER BY g.createdMs DESC, g.id ASC, n.ord ASC SKIP $offset LIMIT $limit`,
+        params,
+      );
+      const items = rows<{ graphId: string; prompt: string; node: NodeRecord }>(page).map((r) => ({
+        graphId: r.graphId,
+        prompt: r.prompt,
+        node: toNode(r.node),
+      }));
+      return { total: total.records[0].get('n') as number, items };
+    }, 'listing feature occurrences');
+  }
+
+  async graphsSharingFeatures(graphId: string, limit = 10): Promise<SharedFeaturesSummary[]> {
+    pageBounds({ limit }, 10);
+    const result = await this.read(async (tx) => {
+      const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId });
+      if ((graph.records[0].get('n') as number) === 0) return null;
+      // Cross-prompt question in one query: my nodes → shared Feature ← other graphs' nodes.
+      return tx.run(
+        `MATCH (:Node {graphId: $graphId})-[:OF_FEATURE]->(f:Feature)
+         WITH DISTINCT f
+         MATCH (f)<-[:OF_FEATURE]-(other:Node) WHERE other.graphId <> $graphId
+         WITH other.graphId AS otherId, count(DISTINCT f) AS shared
+         MATCH (g:Graph {id: otherId})
+         RETURN {graphId: g.id, prompt: g.prompt, sharedFeatureCount: shared} AS row
+         ORDER BY shared DESC, g.id ASC LIMIT $limit`,
+        { graphId, limit: int(limit) },
+      );
+    }, `finding graphs that share features with '${graphId}'`);
+    if (!result) throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
+    return rows<SharedFeaturesSummary>(result);
+  }
+
+  async setFeatureLabel(feature: FeatureKey, label: string, author: string): Promise<FeatureLabel> {
+    checkFeatureKey(feature);
+    if (typeof label !== 'string' || typeof author !== 'string' || author.trim() === '') {
+      throw new StoreError('INVALID', 'a feature label needs a label string and a non-empty author');
+    }
+    const result = await this.write(
+      (tx) =>
+        tx.run(
+          `MERGE (f:Feature {model: $model, transcoderSet: $transcoderSet, layer: $layer, index: $index})
+           SET f.label = $label, f.author = $author, f.updatedAt = $updatedAt
+           RETURN properties(f) AS row`,
+          {
+            model: feature.model,
+            transcoderSet: feature.transcoderSet,
+            layer: int(feature.layer),
+            index: int(feature.index),
+            label,
+            author,
+            updatedAt: new Date().toISOString(),
+          },
+        ),
+      'setting a feature label',
+    );
+    return toLabel(rows<Record<string, unknown>>(result)[0]);
+  }
+
+  async getFeatureLabel(feature: FeatureKey): Promise<FeatureLabel | null> {
+    checkFeatureKey(feature);
+    const result = await this.read(
+      (tx) =>
+        tx.run(
+          `MATCH (f:Feature {model: $model, transcoderSet: $transcoderSet, layer: $layer, index: $index})
+           WHERE f.label IS NOT NULL RETURN properties(f) AS row`,
+          { model: feature.model, transcoderSet: feature.transcoderSet, layer: int(feature.layer), index: int(feature.index) },
+        ),
+      'reading a feature label',
+    );
+    const found = rows<Record<string, unknown>>(result);
+    return found.length > 0 ? toLabel(found[0]) : null;
+  }
+
+  async searchFeatureLabels(text: string, limit = 20): Promise<FeatureLabel[]> {
+    pageBounds({ limit }, 20);
+    const result = await this.read(
+      (tx) =>
+        tx.run(
+          `MATCH (f:Feature) WHERE f.label IS NOT NULL AND toLower(f.label) CONTAINS $text
+           RETURN properties(f) AS row ORDER BY f.model ASC, f.transcoderSet ASC, f.layer ASC, f.index ASC LIMIT $limit`,
+          { text: String(text).toLowerCase(), limit: int(limit) },
+        ),
+      'searching feature labels',
+    );
+    return rows<Record<string, unknown>>(result).map(toLabel);
+  }
+
+  async saveView(view: NewSavedView): Promise<SavedView> {
+    const namedIds = checkNewView(view);
+    const saved: SavedView = {
+      id: randomUUID(),
+      graphId: view.graphId,
+      name: view.name,
+      pinnedIds: [...view.pinnedIds],
+      supernodes: view.supernodes.map((s) => ({ name: s.name, nodeIds: [...s.nodeIds] })),
+      nodeThreshold: view.nodeThreshold,
+      edgeThreshold: view.edgeThreshold,
+      createdAt: new Date().toISOString(),
+    };
+    await this.write(async (tx) => {
+      const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId: view.graphId });
+      if ((graph.records[0].get('n') as number) === 0) {
+        throw new StoreError('NOT_FOUND', `no graph with id '${view.graphId}' to save a view of`);
+      }
+      const missing = await tx.run(
+        `UNWIND $ids AS id WITH id WHERE NOT EXISTS { MATCH (:Node {graphId: $graphId, nodeId: id}) }
+         RETURN collect(id) AS ids`,
+        { ids: namedIds, graphId: view.graphId },
+      );
+      const missingIds = missing.records[0].get('ids') as string[];
+      if (missingIds.length > 0) {
+        throw new StoreError('INVALID', `graph '${view.graphId}' has no node(s) ${missingIds.slice(0, 5).join(', ')}`);
+      }
+      await tx.run(
+        `MATCH (g:Graph {id: $graphId})
+         CREATE (v:View {id: $id, graphId: $graphId, name: $name, pinnedIds: $pinnedIds, supernodes: $supernodes,
+                         nodeThreshold: $nodeThreshold, edgeThreshold: $edgeThreshold, createdAt: $createdAt})
+         CREATE (v)-[:OF_GRAPH]->(g)`,
+        {
+          ...saved,
+          pinnedIds: JSON.stringify(saved.pinnedIds),
+          supernodes: JSON.stringify(saved.supernodes),
+        },
+      );
+    }, `saving a view of graph '${view.graphId}'`);
+    return saved;
+  }
+
+  async getView(id: string): Promise<SavedView | null> {
+    const result = await this.read(
+      (tx) => tx.run('MATCH (v:View {id: $id}) RETURN properties(v) AS row', { id: String(id) }),
+      'reading a view',
+    );
+    const found = rows<Record<string, unknown>>(result);
+    return found.length > 0 ? toView(found[0]) : null;
+  }
+
+  async listViews(graphId: string): Promise<SavedView[]> {
+    checkGraphId(graphId);
+    const result = await this.read(
+      (tx) =>
+        tx.run(
+          `MATCH (v:View)-[:OF_GRAPH]->(:Graph {id: $graphId})
+           RETURN properties(v) AS row ORDER BY v.createdAt ASC, v.id ASC`,
+          { graphId },
+        ),
+      'listing views',
+    );
+    return rows<Record<string, unknown>>(result).map(toView);
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * Attribution ("Circuit Tracing", §3; circuit-tracer `attribution/attribute.py`) as named phases:
+ *   1. forward with caches        setupAttribution (context.ts)
+ *   2. choose logit targets        chooseLogitTargets
+ *   3. logit rows                  one backward per batch of logit targets
+ *   4. feature rows                batched backward; with max_feature_nodes, in rounds ranked by
+ *                                  partial influence (the graph engineer's computePartialInfluence)
+ *   5. assemble                    the AttributionGraph with a CSR adjacency in the reference's node order
+ */
+import { CancelledError, UserInputError } from '../errors.js';
+import type { AttributionGraph, LogitTarget } from '../graph/attribution-graph.js';
+import { computePartialInfluence, rankUnvisitedFeatures } from '../graph/influence.js';
+import type { ReplacementModel } from '../model/replacement-model.js';
+import { setupAttribution, type AttributionContext } from './context.js';
+import { computeRows, rowWidth, type RowTarget } from './rows.js';
+
+export interface AttributionOptions {
+  maxNLogits?: number;
+  desiredLogitProb?: number;
+  batchSize?: number;
+  maxFeatureNodes?: number | null;
+  /** Batches attributed between re-rankings when max_feature_nodes applies (the reference's update_interval). */
+  updateInterval?: number;
+}
+
+export interface AttributionProgress {
+  phase: 'forward' | 'logits' | 'features' | 'assemble';
+  fraction: number;
+}
+
+export interface AttributeRunOptions extends AttributionOptions {
+  onProgress?(p: AttributionProgress): void;
+  signal?: AbortSignal;
+  /** Filled with the time of each phase (ms) and the backward's floating-point work. */
+  timings?: Record<string, number>;
+}
+
+/** Tokenizes a prompt with the reference's rule (BOS prepended unless it starts with a special token). */
+export function ensureTokenized(model: ReplacementModel, prompt: string): number[] {
+  return model.tokenizer.encodePrompt(prompt, model.config.maxPositions);
+}
+
+/** Probability at the last position, highest first, until the cumulative sum reaches `desiredLogitProb` (crossing token included). */
+export function chooseLogitTargets(
+  model: ReplacementModel,
+  ctx: AttributionContext,
+  maxNLogits: number,
+  desiredLogitProb: number,
+): { targets: LogitTarget[]; vectors: Float32Array[] } {
+  const V = model.vocabSize;
+  const T = ctx.nPos;
+  const logits = ctx.logits.subarray((T - 1) * V, T * V);
+  const probs = softmax(logits);
+  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
+  const top = order.slice(0, Math.min(maxNLogits, V));
+  let cumulative = 0;
+  let cutoff = top.length;
+  for (let i = 0; i < top.length; i++) {
+    cumulative = Math.fround(cumulative + probs[top[i]]);
+    if (cumulative >= desiredLogitProb) {
+      cutoff = i + 1;
+      break;
+    }
+  }
+  const chosen = top.slice(0, cutoff);
+  const targets = chosen.map((tokenId) => ({ tokenId, token: model.tokenizer.tokenString(tokenId), probability: probs[tokenId] }));
+  return { targets, vectors: chosen.map((k) => demeanedUnembedding(model, k)) };
+}
+
+/** Softmax in float64, rounded to float32 as the reference's float32 softmax. */
+function softmax(logits: ArrayLike<number>): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
+  const out = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
+  for (let i = 0; i < logits.length; i++) out[i] = Math.fround(out[i] / sum);
+  return out;
+}
+
+/** W_U[:, k] − mean_v W_U[:, v]: the direction whose dot product is the demeaned logit of k. [d] */
+export function demeanedUnembedding(model: ReplacementModel, k: number): Float32Array {
+  const { weightT, outDim: V, inDim: d } = model.weights.unembed; // [d, V]
+  const out = new Float32Array(d);
+  for (let i = 0; i < d; i++) {
+    let mean = 0;
+    for (let v = 0; v < V; v++) mean += weightT[i * V + v];
+    out[i] = weightT[i * V + k] - mean / V;
+  }
+  return out;
+}
+
+/** The encoder row W_enc[f] of active feature `s`: injected to get the feature's pre-activation row. */
+export function encoderVector(model: ReplacementModel, ctx: AttributionContext, s: number): RowTarget {
+  const [layer, pos, f] = [ctx.activeFeatures[3 * s], ctx.activeFeatures[3 * s + 1], ctx.activeFeatures[3 * s + 2]];
+  const d = model.dModel;
+  return { layer, pos, vector: model.transcoders.layers[layer].wEnc.subarray(f * d, (f + 1) * d) };
+}
+
+interface SparseRow {
+  cols: Int32Array;
+  values: Float32Array;
+}
+
+function sparsify(rows: Float32Array, width: number, b: number): SparseRow {
+  const row = rows.subarray(b * width, (b + 1) * width);
+  let nnz = 0;
+  for (let c = 0; c < width; c++) if (row[c] !== 0) nnz++;
+  const cols = new Int32Array(nnz);
+  const values = new Float32Array(nnz);
+  let k = 0;
+  for (let c = 0; c < width; c++) {
+    if (row[c] !== 0) {
+      cols[k] = c;
+      values[k++] = row[c];
+    }
+  }
+  return { cols, values };
+}
+
+export async function attribute(model: ReplacementModel, prompt: string, options: AttributeRunOptions = {}): Promise<AttributionGraph> {
+  const maxNLogits = options.maxNLogits ?? 10;
+  const desiredLogitProb = options.desiredLogitProb ?? 0.95;
+  const batchSize = options.batchSize ?? 256;
+  const updateInterval = options.updateInterval ?? 4;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserInputError(`batch size must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(maxNLogits) || maxNLogits < 1) throw new UserInputError(`max_n_logits must be a positive integer, got ${maxNLogits}`);
+  if (!(desiredLogitProb > 0 && desiredLogitProb <= 1)) throw new UserInputError(`desired_logit_prob must be in (0, 1], got ${desiredLogitProb}`);
+  if (options.maxFeatureNodes != null && (!Number.isInteger(options.maxFeatureNodes) || options.maxFeatureNodes < 0)) {
+    throw new UserInputError(`max_feature_nodes must be a non-negative integer, got ${options.maxFeatureNodes}`);
+  }
+  const timings = options.timings ?? {};
+  const progress = options.onProgress ?? (() => {});
+  const checkCancelled = () => {
+    if (options.signal?.aborted) throw new CancelledError('attribution cancelled');
+  };
+  const clock = () => performance.now();
+
+  // Phase 1: forward with caches.
+  let start = clock();
+  progress({ phase: 'forward', fraction: 0 });
+  const tokenIds = ensureTokenized(model, prompt);
+  const ctx = await setupAttribution(model, tokenIds);
+  timings.forward = clock() - start;
+  checkCancelled();
+
+  // Phase 2: logit targets.
+  const { targets: logitTargets, vectors: logitVectors } = chooseLogitTargets(model, ctx, maxNLogits, desiredLogitProb);
+  const L = model.nLayers;
+  const T = ctx.nPos;
+  const nActive = ctx.activations.length;
+  const width = rowWidth(ctx, L); // columns: active features, errors, tokens
+  const nLogits = logitTargets.length;
+  let backwardMs = 0;
+  let backwardFlops = 0;
+  const runBatch = async (targets: RowTarget[]) => {
+    const t0 = clock();
+    const { rows, flops } = await computeRows(model, ctx, targets);
+    backwardMs += clock() - t0;
+    backwardFlops += flops;
+    return targets.map((_, b) => sparsify(rows, width, b));
+  };
+
+  // Phase 3: logit rows.
+  start = clock();
+  progress({ phase: 'logits', fraction: 0 });
+  const logitRows: SparseRow[] = [];
+  for (let i = 0; i < nLogits; i += batchSize) {
+    const batch = logitVectors.slice(i, i + batchSize).map((vector) => ({ layer: L, pos: T - 1, vector }));
+    logitRows.push(...(await runBatch(batch)));
+    checkCancelled();
+  }
+  timings.logits = clock() - start;
+
+  // Phase 4: feature rows, all of them or in influence-ranked rounds.
+  start = clock();
+  const budget = Math.min(options.maxFeatureNodes ?? nActive, nActive);
+  const featureRows = new Map<number, SparseRow>();
+  const visited = new Uint8Array(nActive);
+  const order: number[] = []; // attribution order (rows after the logit rows)
+  progress({ phase: 'features', fraction: 0 });
+  while (order.length < budget) {
+    let pending: Int32Array;
+    if (budget === nActive) {
+      pending = Int32Array.from({ length: nActive }, (_, i) => i);
+    } else {
+      const partial = computePartialInfluence(partialRows(logitRows, order, featureRows, nActive + (L + 1) * T + nLogits, nActive + (L + 1) * T), partialRowNodes(order, nLogits, nActive + (L + 1) * T), Float64Array.from(logitTargets, (t) => t.probability));
+      pending = rankUnvisitedFeatures(partial.subarray(0, nActive), visited, Math.min(updateInterval * batchSize, budget - order.length));
+    }
+    for (let i = 0; i < pending.length; i += batchSize) {
+      const batch = Array.from(pending.subarray(i, i + batchSize));
+      const rows = await runBatch(batch.map((s) => encoderVector(model, ctx, s)));
+      batch.forEach((s, b) => {
+        featureRows.set(s, rows[b]);
+        visited[s] = 1;
+        order.push(s);
+      });
+      progress({ phase: 'features', fraction: order.length / budget });
+      checkCancelled();
+    }
+  }
+  timings.features = clock() - start;
+  timings.backward = backwardMs;
+  timings.backwardFlops = backwardFlops;
+
+  // Phase 5: assemble in the reference's node order.
+  start = clock();
+  progress({ phase: 'assemble', fraction: 0 });
+  const selected = Int32Array.from([...featureRows.keys()].sort((a, b) => a - b));
+  const graph = assembleGraph(model, prompt, ctx, logitTargets, selected, featureRows, logitRows, {
+    maxNLogits,
+    desiredLogitProb,
+    batchSize,
+    maxFeatureNodes: options.maxFeatureNodes ?? null,
+  });
+  timings.assemble = clock() - start;
+  progress({ phase: 'assemble', fraction: 1 });
+  return graph;
+}
+
+/** The rows computed so far over the full node space (all active features, errors, tokens, logits). */
+function partialRows(logitRows: SparseRow[], order: number[], featureRows: Map<number, SparseRow>, nCols: number, _logitStart: number) {
+  const rows = [...logitRows, ...order.map((s) => featureRows.get(s)!)];
+  const rowPtr = new Int32Array(rows.length + 1);
+  rows.forEach((r, i) => (rowPtr[i + 1] = rowPtr[i] + r.cols.length));
+  const colIdx = new Int32Array(rowPtr[rows.length]);
+  const values = new Float32Array(rowPtr[rows.length]);
+  rows.forEach((r, i) => {
+    colIdx.set(r.cols, rowPtr[i]);
+    values.set(r.values, rowPtr[i]);
+  });
+  return { nRows: rows.length, nCols, rowPtr, colIdx, values };
+}
+
+function partialRowNodes(order: number[], nLogits: number, logitStart: number): Int32Array {
+  return Int32Array.from([...Array.from({ length: nLogits }, (_, i) => logitStart + i), ...order]);
+}
+
+function assembleGraph(
+  model: ReplacementModel,
+  prompt: string,
+  ctx: AttributionContext,
+  logitTargets: LogitTarget[],
+  selected: Int32Array,
+  featureRows: Map<number, SparseRow>,
+  logitRows: SparseRow[],
+  settings: AttributionGraph['settings'],
+): AttributionGraph {
+  const L = model.nLayers;
+  const T = ctx.nPos;
+  const nActive = ctx.activations.length;
+  const nSelected = selected.length;
+  const nNodes = nSelected + (L + 1) * T + logitTargets.length;
+  // Column of each row entry in the final node order: unselected features are dropped.
+  const columnOf = new Int32Array(nActive + (L + 1) * T);
+  columnOf.fill(-1, 0, nActive);
+  selected.forEach((s, i) => (columnOf[s] = i));
+  for (let c = nActive; c < columnOf.length; c++) columnOf[c] = c - nActive + nSelected;
+  const orderedRows: (SparseRow | null)[] = [
+    ...Array.from(selected, (s) => featureRows.get(s)!),
+    ...Array.from({ length: (L + 1) * T }, () => null),
+    ...logitRows,
+  ];
+  const rowPtr = new Int32Array(nNodes + 1);
+  const colParts: Int32Array[] = [];
+  const valueParts: Float32Array[] = [];
+  orderedRows.forEach((row, r) => {
+    let kept = 0;
+    if (row) {
+      const cols = new Int32Array(row.cols.length);
+      const values = new Float32Array(row.cols.length);
+      for (let k = 0; k < row.cols.length; k++) {
+        const c = columnOf[row.cols[k]];
+        if (c >= 0) {
+          cols[kept] = c;
+          values[kept++] = row.values[k];
+        }
+      }
+      colParts.push(cols.subarray(0, kept));
+      valueParts.push(values.subarray(0, kept));
+    }
+    rowPtr[r + 1] = rowPtr[r] + kept;
+  });
+  const colIdx = new Int32Array(rowPtr[nNodes]);
+  const values = new Float32Array(rowPtr[nNodes]);
+  let offset = 0;
+  colParts.forEach((cols, i) => {
+    colIdx.set(cols, offset);
+    values.set(valueParts[i], offset);
+    offset += cols.length;
+  });
+  return {
+    prompt,
+    tokenIds: Int32Array.from(ctx.tokenIds),
+    tokenStrings: ctx.tokenIds.map((id) => model.tokenizer.tokenString(id)),
+    modelName: model.name,
+    transcoderSet: model.transcoderSet,
+    nLayers: L,
+    nPos: T,
+    activeFeatures: ctx.activeFeatures,
+    activations: ctx.activations,
+    selectedFeatures: selected,
+    logitTargets,
+    adjacency: { nRows: nNodes, nCols: nNodes, rowPtr, colIdx, values },
+    settings,
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * The batched backward through the frozen replacement model, one ONNX graph per block, written
+ * as the transposed linear ops (no autograd). With attention patterns and norm denominators
+ * frozen and the MLP cut (its output is transcoder output + constant error), the residual stream
+ * is linear in the sources (DESIGN.md, "The attribution engine in one page"):
+ *
+ *   g(x_ℓ)      = inject (target encoder rows at their positions) + g(r_ℓ+1) · Sᵀ   (skip path)
+ *   g(r_mid_ℓ)  = g(r_ℓ+1) + Nᵀ₂ g(x_ℓ)                     Nᵀ g = C(g ⊙ γ / scale), C = centring (LayerNorm)
+ *   g(r_ℓ)      = g(r_mid_ℓ) + Nᵀ₁ W_Vᵀ Σ_q P[h,q,k] (g(r_mid_ℓ)[q] W_Oʰᵀ)
+ *
+ * Read-outs at block ℓ's output site (the MLP output, whose gradient is g(r_ℓ+1)):
+ *   feature edges  (a_s W_dec,s) · g(r_ℓ+1)[pos_s]      for the decoder vectors writing to layer ℓ
+ *   error edges    e_ℓ[p] · g(r_ℓ+1)[p]
+ *   token edges    W_E[tok_p] · g(r_0)[p]                (block 0 only)
+ */
+import { GraphBuilder } from '../onnx/graph-builder.js';
+import type { BlockWeights, NormWeights } from '../model/architecture.js';
+import { transpose } from '../model/architecture.js';
+import type { BlockShape } from '../model/transformer-graphs.js';
+
+/** Nᵀ: gradient through a norm with a frozen denominator. g [B,T,d], scale [1,T,1]. */
+function normTransposed(g: GraphBuilder, grad: string, w: NormWeights, scale: string, name: string): string {
+  const out = g.div(g.mul(grad, g.weight(`${name}.gamma`, w.gamma, [w.gamma.length])), scale);
+  return w.kind === 'layer' ? g.sub(out, g.reduceMean(out, [-1])) : out;
+}
+
+/**
+ * Inputs: grad_resid_post [B,T,d] = g(r_ℓ+1); inject_onehot [B,T]; inject_vec [B,d];
+ * read_vecs [M,d], read_pos [M] (int64); error_vec [T,d]; attn_pattern [1,H,T,T];
+ * ln1_scale, ln2_scale [1,T,1]; token_vec [T,d] (block 0).
+ * Outputs: grad_resid_pre [B,T,d] = g(r_ℓ); feature_edges [B,M]; error_edges [B,T]; token_edges [B,T] (block 0).
+ */
+export function buildBackwardGraph(block: BlockWeights, shape: BlockShape, skip: Float32Array | null, layer: number): Uint8Array {
+  const { dModel: d, nHeads: H, nKvHeads: KV, headDim: hd } = shape;
+  const g = new GraphBuilder(`backward_${layer}`);
+  const gradPost = g.input('grad_resid_post', 'float32', ['B', 'T', d]);
+  const onehot = g.input('inject_onehot', 'float32', ['B', 'T']);
+  const injectVec = g.input('inject_vec', 'float32', ['B', d]);
+  const readVecs = g.input('read_vecs', 'float32', ['M', d]);
+  const readPos = g.input('read_pos', 'int64', ['M']);
+  const errorVec = g.input('error_vec', 'float32', ['T', d]);
+  const pattern = g.input('attn_pattern', 'float32', [1, H, 'T', 'T']);
+  const ln1Scale = g.input('ln1_scale', 'float32', [1, 'T', 1]);
+  const ln2Scale = g.input('ln2_scale', 'float32', [1, 'T', 1]);
+
+  // Read-outs at the MLP output of this layer.
+  const gathered = g.op('Gather', [gradPost, readPos], { axis: 1 }); // [B,M,d]
+  g.output(g.reduceSum(g.mul(gathered, readVecs), [-1], 0), 'feature_edges', 'float32', ['B', 'M']);
+  g.output(g.reduceSum(g.mul(gradPost, errorVec), [-1], 0), 'error_edges', 'float32', ['B', 'T']);
+
+  // g(x_ℓ): injected encoder rows, plus the skip path of the transcoder.
+  let gradX = g.mul(g.unsqueeze(onehot, [-1]), g.unsqueeze(injectVec, [1])); // [B,T,d]
+  if (skip) gradX = g.add(gradX, g.matmul(gradPost, g.weight('skipT', transpose(skip, d, d), [d, d])));
+  const gradMid = g.add(gradPost, normTransposed(g, gradX, block.ln2, ln2Scale, 'ln2')); // [B,T,d]
+
+  // Value path of attention with the frozen pattern, transposed.
+  const woT = g.weight('W_oT', transpose(block.o.weightT, block.o.inDim, block.o.outDim), [d, H * hd]);
+  const gradZ = g.transpose(g.reshape(g.matmul(gradMid, woT), [0, 0, H, hd]), [0, 2, 1, 3]); // [B,H,T,hd]
+  let gradV = g.matmul(g.transpose(pattern, [0, 1, 3, 2]), gradZ); // [B,H,T,hd]: Σ_q P[h,q,k] g_z[q]
+  if (KV !== H) gradV = g.reduceSum(g.reshape(gradV, [0, KV, H / KV, -1, hd]), [2], 0); // query heads share kv heads
+  const gradVFlat = g.reshape(g.transpose(gradV, [0, 2, 1, 3]), [0, 0, KV * hd]); // [B,T,KV·hd]
+  const wvT = g.weight('W_vT', transpose(block.v.weightT, block.v.inDim, block.v.outDim), [KV * hd, d]);
+  const gradNormed = g.matmul(gradVFlat, wvT); // [B,T,d]
+  const gradPre = g.add(gradMid, normTransposed(g, gradNormed, block.ln1, ln1Scale, 'ln1'));
+  g.output(gradPre, 'grad_resid_pre', 'float32', ['B', 'T', d]);
+
+  if (layer === 0) {
+    const tokenVec = g.input('token_vec', 'float32', ['T', d]);
+    g.output(g.reduceSum(g.mul(gradPre, tokenVec), [-1], 0), 'token_edges', 'float32', ['B', 'T']);
+  }
+  return g.build();
+}

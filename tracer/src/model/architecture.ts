@@ -1,0 +1,83 @@
+/**
+ * What every architecture provides, in one standard shape: per-block weights in a common layout
+ * (the same names TransformerLens gives the activation sites), the token embedding, the
+ * unembedding, and position information (RoPE tables or learned positions). The ONNX graphs in
+ * `transformer-graphs.ts` and the attribution backward are written once against this shape; an
+ * architecture file only maps a checkpoint's tensor names and layouts onto it.
+ *
+ * Activation sites, named once and used in graph outputs, caches and tests:
+ *   resid_pre    r_ℓ        [N, T, d]  residual stream entering block ℓ
+ *   attn_pattern P_ℓ        [N, H, T, T]
+ *   ln1_scale    s_ℓ        [N, T, 1]  pre-attention norm denominator
+ *   resid_mid    r_mid_ℓ    [N, T, d]
+ *   ln2_scale    t_ℓ        [N, T, 1]  pre-MLP norm denominator
+ *   mlp_in       x_ℓ        [N, T, d]  MLP input after its norm = transcoder input
+ *   mlp_out      y_ℓ        [N, T, d]  MLP output = transcoder output site
+ *   lnf_scale               [N, T, 1]  final norm denominator
+ *   unembed_in   h          [N, T, d]  final norm output (logit targets are injected here)
+ *   logits                  [N, T, V]
+ */
+
+/** A linear map y = x · weightT + bias with `weightT` stored [inDim, outDim] (row-major). */
+export interface Linear {
+  weightT: Float32Array;
+  inDim: number;
+  outDim: number;
+  bias: Float32Array | null;
+}
+
+export interface NormWeights {
+  kind: 'rms' | 'layer';
+  gamma: Float32Array; // [d]
+  beta: Float32Array | null; // [d], LayerNorm only
+  eps: number;
+}
+
+export interface BlockWeights {
+  ln1: NormWeights;
+  q: Linear; // [d] -> [H·hd]
+  k: Linear; // [d] -> [KV·hd]
+  v: Linear; // [d] -> [KV·hd]
+  o: Linear; // [H·hd] -> [d]
+  /** Qwen3: RMSNorm over each head's query / key vector. [hd] */
+  qNorm: NormWeights | null;
+  kNorm: NormWeights | null;
+  ln2: NormWeights;
+  mlp:
+    | { kind: 'swiglu'; gate: Linear; up: Linear; down: Linear }
+    | { kind: 'gelu'; approximate: 'tanh' | 'none'; fc: Linear; proj: Linear };
+}
+
+export interface ArchitectureWeights {
+  nLayers: number;
+  dModel: number;
+  nHeads: number;
+  nKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  blocks: BlockWeights[];
+  lnFinal: NormWeights;
+  /** Token embedding W_E. [V, d] */
+  tokenEmbedding: Float32Array;
+  /** Learned position embedding (GPT-2). [maxPositions, d] */
+  positionEmbedding: Float32Array | null;
+  /** Unembedding W_U stored [d, V] (logits = h · W_U). */
+  unembed: Linear;
+  /** RoPE: cos and sin tables for positions 0..T-1, [T, hd] each; null without rotary embeddings. */
+  rotaryTables: ((nPos: number) => { cos: Float32Array; sin: Float32Array }) | null;
+}
+
+/** PyTorch's nn.Linear weight [out, in] → our [in, out]. */
+export function linearFromTorch(weight: Float32Array, outDim: number, inDim: number, bias: Float32Array | null): Linear {
+  return { weightT: transpose(weight, outDim, inDim), inDim, outDim, bias };
+}
+
+/** Row-major [rows, cols] → [cols, rows]. */
+export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = data[base + c];
+  }
+  return out;
+}

@@ -1,0 +1,245 @@
+/**
+ * The replacement model: a Hugging Face checkpoint as per-block ONNX Runtime sessions plus its
+ * transcoders, and the forward pass that runs them with optional freezing (attention patterns,
+ * norm denominators) and a hook on every MLP output — the one forward used by attribution setup,
+ * interventions, generation and the edge checks.
+ */
+import { access, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ModelFormatError } from '../errors.js';
+import { readModelConfig, type ModelConfig } from '../io/model-config.js';
+import { Checkpoint } from '../io/safetensors.js';
+import { PromptTokenizer } from '../io/tokenizer.js';
+import { GraphSession, type ExecutionProvider, type Tensor } from '../onnx/session.js';
+import { buildEncoderGraph, loadTranscoderSet, readTranscoderConfig, applyTopK, type TranscoderSet } from '../transcoder/transcoder-set.js';
+import type { ArchitectureWeights } from './architecture.js';
+import { loadGpt2Weights } from './gpt2.js';
+import { loadLlamaWeights } from './llama.js';
+import { buildAttentionGraph, buildFinalGraph, buildMlpGraph } from './transformer-graphs.js';
+
+/** Architecture files by family: adding one (Gemma-2) is one entry and one file. */
+const ARCHITECTURES: Record<ModelConfig['family'], (config: ModelConfig, checkpoint: Checkpoint) => Promise<ArchitectureWeights>> = {
+  llama: loadLlamaWeights,
+  gpt2: loadGpt2Weights,
+};
+
+export interface ReplacementModel {
+  name: string;
+  architecture: string;
+  nLayers: number;
+  dModel: number;
+  vocabSize: number;
+  /** Name of the transcoder set (its `scan`). */
+  transcoderSet: string;
+  /** Features per layer. */
+  nFeatures: number;
+  tokenizer: PromptTokenizer;
+  config: ModelConfig;
+  weights: ArchitectureWeights;
+  transcoders: TranscoderSet;
+  sessions: { attention: GraphSession[]; mlp: GraphSession[]; final: GraphSession; encoders: GraphSession[] };
+  executionProvider: ExecutionProvider;
+  dispose(): Promise<void>;
+}
+
+export interface LoadOptions {
+  transcodersDir?: string;
+  executionProvider?: ExecutionProvider;
+}
+
+export async function loadReplacementModel(modelDir: string, options: LoadOptions = {}): Promise<ReplacementModel> {
+  const executionProvider = options.executionProvider ?? 'cpu';
+  const config = await readModelConfig(modelDir);
+  const checkpoint = await Checkpoint.open(modelDir);
+  const weights = await ARCHITECTURES[config.family](config, checkpoint);
+  const tokenizer = await PromptTokenizer.load(modelDir, config.vocabSize, config.bosTokenId);
+  const transcodersDir = options.transcodersDir ?? path.join(modelDir, 'transcoders');
+  const transcoders = await loadTranscoderSet(transcodersDir, config.nLayers, config.dModel);
+  const shape = { dModel: config.dModel, nHeads: config.nHeads, nKvHeads: config.nKvHeads, headDim: config.headDim, rotary: weights.rotaryTables !== null };
+  const create = (name: string, bytes: Uint8Array) => GraphSession.create(name, bytes, executionProvider);
+  const attention: GraphSession[] = [];
+  const mlp: GraphSession[] = [];
+  const encoders: GraphSession[] = [];
+  for (let layer = 0; layer < config.nLayers; layer++) {
+    attention.push(await create(`attention_${layer}`, buildAttentionGraph(weights.blocks[layer], shape, layer)));
+    mlp.push(await create(`mlp_${layer}`, buildMlpGraph(weights.blocks[layer], config.dModel, layer)));
+    encoders.push(await create(`encoder_${layer}`, buildEncoderGraph(transcoders, layer)));
+  }
+  const final = await create('unembed', buildFinalGraph(weights.lnFinal, weights.unembed, config.dModel));
+  const sessions = { attention, mlp, final, encoders };
+  return {
+    name: path.basename(path.resolve(modelDir)),
+    architecture: config.architecture,
+    nLayers: config.nLayers,
+    dModel: config.dModel,
+    vocabSize: config.vocabSize,
+    transcoderSet: transcoders.name,
+    nFeatures: transcoders.nFeatures,
+    tokenizer,
+    config,
+    weights,
+    transcoders,
+    sessions,
+    executionProvider,
+    async dispose() {
+      for (const s of [...attention, ...mlp, ...encoders, final]) await s.release();
+    },
+  };
+}
+
+export interface ModelDescription {
+  name: string;
+  architecture: string;
+  nLayers: number;
+  dModel: number;
+  vocabSize: number;
+  transcoderSet: string;
+  nFeatures: number;
+  hasDashboards: boolean;
+}
+
+/** What a model folder holds, from its config files only (no weights read). */
+export async function describeModel(modelDir: string, transcodersDir = path.join(modelDir, 'transcoders')): Promise<ModelDescription> {
+  const config = await readModelConfig(modelDir);
+  const tc = await readTranscoderConfig(transcodersDir);
+  const firstFile = path.join(transcodersDir, tc.kind === 'transcoder_set' ? (tc.paths?.[0] && !tc.paths[0].includes('://') ? tc.paths[0] : 'layer_0.safetensors') : 'W_enc_0.safetensors');
+  const { SafetensorsFile } = await import('../io/safetensors.js');
+  const st = await SafetensorsFile.open(path.resolve(transcodersDir, firstFile));
+  const nFeatures = st.shape(tc.kind === 'transcoder_set' ? 'b_enc' : 'b_enc_0')[0];
+  let hasDashboards = false;
+  for (const candidate of [path.join(modelDir, 'dashboards'), path.join(transcodersDir, 'dashboards'), path.join(modelDir, 'features')]) {
+    try {
+      await access(candidate);
+      hasDashboards = (await readdir(candidate)).length > 0;
+      if (hasDashboards) break;
+    } catch {
+      // no dashboards in this place
+    }
+  }
+  return {
+    name: path.basename(path.resolve(modelDir)),
+    architecture: config.architecture,
+    nLayers: config.nLayers,
+    dModel: config.dModel,
+    vocabSize: config.vocabSize,
+    transcoderSet: tc.name,
+    nFeatures,
+    hasDashboards,
+  };
+}
+
+/** Attention patterns and norm denominators of a clean run: what the replacement model freezes. */
+export interface FrozenState {
+  nPos: number;
+  attnPattern: Float32Array[]; // per layer [1, H, T, T]
+  ln1Scale: Float32Array[]; // per layer [1, T, 1]
+  ln2Scale: Float32Array[]; // per layer [1, T, 1]
+  lnfScale: Float32Array; // [1, T, 1]
+}
+
+export interface ForwardOptions {
+  /** Batch of residual streams entering block 0, [N, T, d]; default: the prompt's embeddings (N = 1). */
+  residPre?: { data: Float32Array; n: number };
+  /** Freeze attention patterns and/or norm denominators at these values. */
+  frozen?: { state: FrozenState; patterns: boolean; scales: boolean };
+  /** Replaces the MLP output of layer ℓ, given mlp_in and mlp_out ([N, T, d] each). */
+  mlpOut?: (layer: number, mlpIn: Tensor, mlpOut: Tensor) => Promise<Float32Array> | Float32Array;
+}
+
+/** Every cached site of one forward pass (names as in architecture.ts). */
+export interface ForwardResult {
+  n: number;
+  nPos: number;
+  frozen: FrozenState; // this run's patterns and scales (batch element 0)
+  mlpIn: Float32Array[]; // per layer [N, T, d]
+  mlpOut: Float32Array[]; // per layer [N, T, d], after the hook
+  unembedIn: Float32Array; // [N, T, d]
+  logits: Float32Array; // [N, T, V]
+}
+
+/** r_0 = W_E[tok] (+ W_pos[pos]). [T, d] */
+export function embed(model: ReplacementModel, tokenIds: ArrayLike<number>): Float32Array {
+  const d = model.dModel;
+  const out = new Float32Array(tokenIds.length * d);
+  for (let pos = 0; pos < tokenIds.length; pos++) {
+    out.set(model.weights.tokenEmbedding.subarray(tokenIds[pos] * d, (tokenIds[pos] + 1) * d), pos * d);
+    const positions = model.weights.positionEmbedding;
+    if (positions) for (let i = 0; i < d; i++) out[pos * d + i] += positions[pos * d + i];
+  }
+  return out;
+}
+
+/** Token embedding rows W_E[tok_p] (the token nodes' vectors, positions excluded). [T, d] */
+export function tokenVectors(model: ReplacementModel, tokenIds: ArrayLike<number>): Float32Array {
+  const d = model.dModel;
+  const out = new Float32Array(tokenIds.length * d);
+  for (let pos = 0; pos < tokenIds.length; pos++) out.set(model.weights.tokenEmbedding.subarray(tokenIds[pos] * d, (tokenIds[pos] + 1) * d), pos * d);
+  return out;
+}
+
+export function causalMask(nPos: number): Float32Array {
+  const mask = new Float32Array(nPos * nPos);
+  for (let q = 0; q < nPos; q++) for (let k = q + 1; k < nPos; k++) mask[q * nPos + k] = -1e9;
+  return mask;
+}
+
+export async function runForward(model: ReplacementModel, tokenIds: ArrayLike<number>, options: ForwardOptions = {}): Promise<ForwardResult> {
+  const T = tokenIds.length;
+  const { dModel: d, nLayers: L } = model;
+  const H = model.config.nHeads;
+  const n = options.residPre?.n ?? 1;
+  let resid = options.residPre?.data ?? embed(model, tokenIds);
+  const frozen = options.frozen;
+  const flag = (on: boolean | undefined) => ({ data: new Float32Array([on ? 1 : 0]), dims: [1] });
+  const zeros = (dims: number[]) => ({ data: new Float32Array(dims.reduce((a, b) => a * b, 1)), dims });
+  const mask = { data: causalMask(T), dims: [T, T] };
+  const rotary = model.weights.rotaryTables?.(T);
+  const state: FrozenState = { nPos: T, attnPattern: [], ln1Scale: [], ln2Scale: [], lnfScale: new Float32Array(T) };
+  const mlpIns: Float32Array[] = [];
+  const mlpOuts: Float32Array[] = [];
+  const first = (data: Float32Array, size: number) => data.slice(0, size); // batch element 0
+  for (let layer = 0; layer < L; layer++) {
+    const attn = await model.sessions.attention[layer].run({
+      resid_pre: { data: resid, dims: [n, T, d] },
+      causal_mask: mask,
+      frozen_pattern: frozen ? { data: frozen.state.attnPattern[layer], dims: [1, H, T, T] } : zeros([1, H, T, T]),
+      frozen_ln1_scale: frozen ? { data: frozen.state.ln1Scale[layer], dims: [1, T, 1] } : zeros([1, T, 1]),
+      freeze_pattern: flag(frozen?.patterns),
+      freeze_scale: flag(frozen?.scales),
+      ...(rotary ? { rotary_cos: { data: rotary.cos, dims: [T, model.config.headDim] }, rotary_sin: { data: rotary.sin, dims: [T, model.config.headDim] } } : {}),
+    });
+    state.attnPattern.push(first(attn.attn_pattern.data, H * T * T));
+    state.ln1Scale.push(first(attn.ln1_scale.data, T));
+    const residMid = attn.resid_mid.data;
+    const mlp = await model.sessions.mlp[layer].run({
+      resid_mid: { data: residMid, dims: [n, T, d] },
+      frozen_ln2_scale: frozen ? { data: frozen.state.ln2Scale[layer], dims: [1, T, 1] } : zeros([1, T, 1]),
+      freeze_scale: flag(frozen?.scales),
+    });
+    state.ln2Scale.push(first(mlp.ln2_scale.data, T));
+    const y = options.mlpOut ? await options.mlpOut(layer, mlp.mlp_in, mlp.mlp_out) : mlp.mlp_out.data;
+    mlpIns.push(mlp.mlp_in.data);
+    mlpOuts.push(y);
+    const next = new Float32Array(residMid.length);
+    for (let i = 0; i < next.length; i++) next[i] = residMid[i] + y[i];
+    resid = next;
+  }
+  const fin = await model.sessions.final.run({
+    resid_final: { data: resid, dims: [n, T, d] },
+    frozen_lnf_scale: frozen ? { data: frozen.state.lnfScale, dims: [1, T, 1] } : zeros([1, T, 1]),
+    freeze_scale: flag(frozen?.scales),
+  });
+  state.lnfScale = first(fin.lnf_scale.data, T);
+  return { n, nPos: T, frozen: state, mlpIn: mlpIns, mlpOut: mlpOuts, unembedIn: fin.unembed_in.data, logits: fin.logits.data };
+}
+
+/** Transcoder activations and pre-activations of layer ℓ for mlp_in [N, T, d]; also the skip term. */
+export async function encodeLayer(model: ReplacementModel, layer: number, mlpIn: Float32Array, n: number, nPos: number) {
+  const out = await model.sessions.encoders[layer].run({ mlp_in: { data: mlpIn, dims: [n, nPos, model.dModel] } });
+  const acts = out.feature_acts.data;
+  if (model.transcoders.activation === 'topk') {
+    if (!model.transcoders.k) throw new ModelFormatError('a TopK transcoder needs k in config.yaml');
+    applyTopK(acts, model.nFeatures, model.transcoders.k);
+  }
+  return { pre: out.feature_pre.data, acts, skip: out.skip?.data ?? null };
+}

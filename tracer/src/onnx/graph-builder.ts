@@ -1,0 +1,167 @@
+/**
+ * The one ONNX graph builder: a thin, typed layer over the `onnx-proto` message types that the
+ * architectures, transcoders and the attribution backward use to express their dense math.
+ * Every helper returns the name of the value it produces, so a graph reads like the forward pass.
+ */
+import onnxproto from 'onnx-proto';
+
+const { onnx } = onnxproto;
+
+/** Opset 18: ReduceMean/ReduceSum take their axes as an input. */
+const OPSET = 18;
+
+export type ElementType = 'float32' | 'int64';
+
+const ELEMENT_TYPE: Record<ElementType, number> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  int64: onnx.TensorProto.DataType.INT64,
+};
+
+/** A dimension: a fixed size or a symbolic name that ORT resolves at run time. */
+export type Dim = number | string;
+
+type AttributeValue = number | number[] | string | { float: number };
+
+export class GraphBuilder {
+  private readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
+  private readonly initializers: InstanceType<typeof onnx.TensorProto>[] = [];
+  private readonly inputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
+  private readonly outputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
+  private counter = 0;
+  private readonly constants = new Map<string, string>();
+
+  constructor(readonly name: string) {}
+
+  /** A graph input fed at run time. */
+  input(name: string, type: ElementType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  /** Marks an existing value as a graph output under `name` (adds an Identity when renamed). */
+  output(value: string, name: string, type: ElementType, dims: Dim[]): string {
+    if (value !== name) this.nodes.push(onnx.NodeProto.create({ opType: 'Identity', input: [value], output: [name] }));
+    this.outputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  /** A weight baked into the graph. `dims` multiply out to `data.length`. */
+  weight(name: string, data: Float32Array, dims: number[]): string {
+    const expected = dims.reduce((a, b) => a * b, 1);
+    if (expected !== data.length) throw new Error(`weight ${name}: ${data.length} values for dims [${dims}]`);
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name,
+        dataType: ELEMENT_TYPE.float32,
+        dims,
+        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      }),
+    );
+    return name;
+  }
+
+  /** A small float constant (shared by value). */
+  scalar(value: number): string {
+    return this.constant(new Float32Array([value]), [], 'float32');
+  }
+
+  /** A small int64 constant, for shapes and axes. */
+  ints(values: number[]): string {
+    return this.constant(BigInt64Array.from(values.map(BigInt)), [values.length], 'int64');
+  }
+
+  private constant(data: Float32Array | BigInt64Array, dims: number[], type: ElementType): string {
+    const key = `${type}:${dims.join('x')}:${Array.from(data as ArrayLike<number | bigint>).join(',')}`;
+    const known = this.constants.get(key);
+    if (known) return known;
+    const name = `const_${this.constants.size}`;
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name,
+        dataType: ELEMENT_TYPE[type],
+        dims,
+        rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
+      }),
+    );
+    this.constants.set(key, name);
+    return name;
+  }
+
+  /** Adds one node and returns its (first) output name. */
+  op(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, nOutputs = 1): string {
+    return this.opMulti(opType, inputs, attributes, nOutputs)[0];
+  }
+
+  opMulti(opType: string, inputs: string[], attributes: Record<string, AttributeValue> = {}, nOutputs = 1): string[] {
+    const outputs = Array.from({ length: nOutputs }, () => `${opType.toLowerCase()}_${this.counter++}`);
+    this.nodes.push(
+      onnx.NodeProto.create({
+        opType,
+        input: inputs,
+        output: outputs,
+        attribute: Object.entries(attributes).map(([name, value]) => attribute(name, value)),
+      }),
+    );
+    return outputs;
+  }
+
+  // Shorthands for the ops every architecture uses.
+  add = (a: string, b: string) => this.op('Add', [a, b]);
+  sub = (a: string, b: string) => this.op('Sub', [a, b]);
+  mul = (a: string, b: string) => this.op('Mul', [a, b]);
+  div = (a: string, b: string) => this.op('Div', [a, b]);
+  matmul = (a: string, b: string) => this.op('MatMul', [a, b]);
+  reshape = (x: string, shape: number[]) => this.op('Reshape', [x, this.ints(shape)]);
+  transpose = (x: string, perm: number[]) => this.op('Transpose', [x], { perm });
+  reduceMean = (x: string, axes: number[]) => this.op('ReduceMean', [x, this.ints(axes)], { keepdims: 1 });
+  reduceSum = (x: string, axes: number[], keepdims = 1) => this.op('ReduceSum', [x, this.ints(axes)], { keepdims });
+  sqrt = (x: string) => this.op('Sqrt', [x]);
+  unsqueeze = (x: string, axes: number[]) => this.op('Unsqueeze', [x, this.ints(axes)]);
+  /** x[..., start:end] along `axis`. */
+  slice = (x: string, start: number, end: number, axis: number) =>
+    this.op('Slice', [x, this.ints([start]), this.ints([end]), this.ints([axis])]);
+
+  /** Serialises the graph into an ONNX model ready for `InferenceSession.create`. */
+  build(): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'circuit-atlas',
+      opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: OPSET })],
+      graph: onnx.GraphProto.create({
+        name: this.name,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      }),
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function valueInfo(name: string, type: ElementType, dims: Dim[]) {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: onnx.TypeProto.create({
+      tensorType: onnx.TypeProto.Tensor.create({
+        elemType: ELEMENT_TYPE[type],
+        shape: onnx.TensorShapeProto.create({
+          dim: dims.map((d) =>
+            typeof d === 'number'
+              ? onnx.TensorShapeProto.Dimension.create({ dimValue: d })
+              : onnx.TensorShapeProto.Dimension.create({ dimParam: d }),
+          ),
+        }),
+      }),
+    }),
+  });
+}
+
+function attribute(name: string, value: AttributeValue) {
+  const { AttributeType } = onnx.AttributeProto;
+  if (typeof value === 'number') return onnx.AttributeProto.create({ name, type: AttributeType.INT, i: value });
+  if (typeof value === 'string')
+    return onnx.AttributeProto.create({ name, type: AttributeType.STRING, s: new TextEncoder().encode(value) });
+  if (Array.isArray(value)) return onnx.AttributeProto.create({ name, type: AttributeType.INTS, ints: value });
+  return onnx.AttributeProto.create({ name, type: AttributeType.FLOAT, f: value.float });
+}

@@ -1,0 +1,68 @@
+/**
+ * ONNX Runtime sessions for the graphs built by `graph-builder.ts`: CPU by default, the CUDA
+ * execution provider when asked for. Inputs and outputs are plain typed arrays with their dims.
+ */
+import ort from 'onnxruntime-node';
+import { UserInputError } from '../errors.js';
+
+export type ExecutionProvider = 'cpu' | 'cuda';
+
+/** A dense float32 tensor: row-major data and its dims. */
+export interface Tensor {
+  data: Float32Array;
+  dims: number[];
+}
+
+export type Feed = Tensor | { data: BigInt64Array; dims: number[] };
+
+export class GraphSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly name: string,
+  ) {}
+
+  static async create(name: string, model: Uint8Array, executionProvider: ExecutionProvider = 'cpu'): Promise<GraphSession> {
+    try {
+      const session = await ort.InferenceSession.create(model, {
+        executionProviders: [executionProvider],
+        graphOptimizationLevel: 'all',
+        // Two shared cores: one intra-op pool per session, sized by ORT's default (physical cores).
+        interOpNumThreads: 1,
+      });
+      return new GraphSession(session, name);
+    } catch (error) {
+      if (executionProvider === 'cuda') {
+        throw new UserInputError(
+          `the CUDA execution provider is not available (${(error as Error).message.split('\n')[0]}); ` +
+            `install onnxruntime-node with its CUDA binaries or use executionProvider 'cpu'`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Runs the graph and returns the requested outputs (all outputs when none are named). */
+  async run(feeds: Record<string, Feed>, fetches?: string[]): Promise<Record<string, Tensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, feed] of Object.entries(feeds)) {
+      ortFeeds[name] = new ort.Tensor(feed.data instanceof BigInt64Array ? 'int64' : 'float32', feed.data, feed.dims);
+    }
+    const results = fetches ? await this.session.run(ortFeeds, fetches) : await this.session.run(ortFeeds);
+    const out: Record<string, Tensor> = {};
+    for (const [name, tensor] of Object.entries(results)) {
+      out[name] = { data: tensor.data as Float32Array, dims: tensor.dims.map(Number) };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** int64 tensor from plain numbers (ONNX indices and shapes are int64). */
+export function int64(values: ArrayLike<number>, dims: number[] = [values.length]): Feed {
+  const data = new BigInt64Array(values.length);
+  for (let i = 0; i < values.length; i++) data[i] = BigInt(values[i]);
+  return { data, dims };
+}

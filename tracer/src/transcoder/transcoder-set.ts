@@ -1,0 +1,216 @@
+/**
+ * Transcoders in circuit-tracer's on-disk layout (REFERENCE.md, "Transcoders"):
+ *   config.yaml + layer_{i}.safetensors          per-layer transcoders (PLT)
+ *   config.yaml + W_enc_{i} / W_dec_{i}.safetensors   a cross-layer transcoder (CLT)
+ * Encode: a = σ(x · W_encᵀ + b_enc) with σ = ReLU, JumpReLU (x·[x > θ]) or TopK.
+ * Decode into output layer ℓ: Σ_{features of layers i ≤ ℓ} a · W_dec[i][f, ℓ − i] + b_dec[ℓ] + skip_ℓ(x_ℓ).
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import YAML from 'yaml';
+import { ModelFormatError } from '../errors.js';
+import { GraphBuilder } from '../onnx/graph-builder.js';
+import { SafetensorsFile, checkShape } from '../io/safetensors.js';
+import { transpose } from '../model/architecture.js';
+
+export type TranscoderKind = 'transcoder_set' | 'cross_layer_transcoder';
+export type ActivationFunction = 'relu' | 'jump_relu' | 'topk';
+
+/** The transcoder reading from the MLP input of one layer. */
+export interface TranscoderLayer {
+  /** Encoder rows. [F, d] */
+  wEnc: Float32Array;
+  bEnc: Float32Array; // [F]
+  /** JumpReLU thresholds θ. [F] */
+  threshold: Float32Array | null;
+  /** Decoder vectors into output layers layer..layer+nOutputLayers-1. [F, nOutputLayers, d] */
+  wDec: Float32Array;
+  nOutputLayers: number;
+  /** Decoder bias of the output at this layer. [d] */
+  bDec: Float32Array;
+  /** Skip map S with skip(x) = x · S. [d, d] */
+  skip: Float32Array | null;
+}
+
+export interface TranscoderSet {
+  kind: TranscoderKind;
+  /** The reference's `scan`: the transcoder set's name. */
+  name: string;
+  nLayers: number;
+  dModel: number;
+  /** Features per layer (d_transcoder). */
+  nFeatures: number;
+  activation: ActivationFunction;
+  /** TopK's k. */
+  k: number | null;
+  layers: TranscoderLayer[];
+}
+
+const INPUT_SITES = new Set(['mlp.hook_in', 'hook_mlp_in', 'ln2.hook_normalized']);
+const OUTPUT_SITES = new Set(['mlp.hook_out', 'hook_mlp_out']);
+
+export interface TranscoderConfig {
+  kind: TranscoderKind;
+  name: string;
+  activation: ActivationFunction | null;
+  k: number | null;
+  paths: string[] | null;
+}
+
+export async function readTranscoderConfig(dir: string): Promise<TranscoderConfig> {
+  const file = path.join(dir, 'config.yaml');
+  let raw: Record<string, unknown>;
+  try {
+    raw = YAML.parse(await readFile(file, 'utf8')) ?? {};
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ModelFormatError(`no transcoder config.yaml; pass --transcoders <dir> with circuit-tracer's layout`, file);
+    }
+    throw new ModelFormatError(`config.yaml is not valid YAML: ${(error as Error).message}`, file);
+  }
+  const kind = raw.model_kind;
+  if (kind !== 'transcoder_set' && kind !== 'cross_layer_transcoder') {
+    throw new ModelFormatError(`model_kind must be transcoder_set or cross_layer_transcoder, got '${String(kind)}'`, file);
+  }
+  const inputHook = String(raw.feature_input_hook ?? 'mlp.hook_in');
+  const outputHook = String(raw.feature_output_hook ?? 'mlp.hook_out');
+  if (!INPUT_SITES.has(inputHook) || !OUTPUT_SITES.has(outputHook)) {
+    throw new ModelFormatError(
+      `transcoders must read the MLP input and write the MLP output (feature_input_hook mlp.hook_in, ` +
+        `feature_output_hook mlp.hook_out); got ${inputHook} / ${outputHook}`,
+      file,
+    );
+  }
+  let paths: string[] | null = null;
+  if (Array.isArray(raw.transcoders)) paths = raw.transcoders.map(String);
+  else if (raw.transcoders && typeof raw.transcoders === 'object') paths = Object.values(raw.transcoders as object).map(String);
+  const activation = raw.activation ? (String(raw.activation).replace('jumprelu', 'jump_relu') as ActivationFunction) : null;
+  if (activation && !['relu', 'jump_relu', 'topk'].includes(activation)) {
+    throw new ModelFormatError(`activation '${activation}' is not supported (relu, jump_relu or topk)`, file);
+  }
+  return {
+    kind,
+    name: String(raw.scan ?? raw.model_name ?? path.basename(path.resolve(dir))),
+    activation,
+    k: typeof raw.k === 'number' ? raw.k : null,
+    paths,
+  };
+}
+
+/** Loads and checks every transcoder file against the model's width and depth. */
+export async function loadTranscoderSet(dir: string, nLayers: number, dModel: number): Promise<TranscoderSet> {
+  const config = await readTranscoderConfig(dir);
+  return config.kind === 'transcoder_set' ? loadPerLayer(dir, config, nLayers, dModel) : loadCrossLayer(dir, config, nLayers, dModel);
+}
+
+async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: number, d: number): Promise<TranscoderSet> {
+  const files = Array.from({ length: nLayers }, (_, i) => {
+    const listed = config.paths?.[i];
+    // Hub references (hf://...) are resolved to the local layer file of the same layer.
+    return listed && !listed.includes('://') ? path.resolve(dir, listed) : path.join(dir, `layer_${i}.safetensors`);
+  });
+  if (config.paths && config.paths.length !== nLayers) {
+    throw new ModelFormatError(`config.yaml lists ${config.paths.length} transcoders but the model has ${nLayers} layers`, path.join(dir, 'config.yaml'));
+  }
+  const layers: TranscoderLayer[] = [];
+  let nFeatures = 0;
+  let activation: ActivationFunction = 'relu';
+  for (const [layer, file] of files.entries()) {
+    const st = await SafetensorsFile.open(file);
+    const bEnc = await st.read('b_enc');
+    const F = bEnc.shape[0];
+    if (layer === 0) nFeatures = F;
+    const want = async (name: string, shape: number[]) => {
+      const t = await st.read(name);
+      checkShape(name, t.shape, shape, file);
+      return t.data;
+    };
+    checkShape('b_enc', bEnc.shape, [nFeatures], file);
+    const threshold = st.has('activation_function.threshold') ? await want('activation_function.threshold', [F]) : null;
+    if (threshold) activation = 'jump_relu';
+    const wSkip = st.has('W_skip') ? await want('W_skip', [d, d]) : null;
+    layers.push({
+      wEnc: await want('W_enc', [F, d]),
+      bEnc: bEnc.data,
+      threshold,
+      wDec: await want('W_dec', [F, d]),
+      nOutputLayers: 1,
+      bDec: await want('b_dec', [d]),
+      skip: wSkip ? transpose(wSkip, d, d) : null, // applied as x · W_skipᵀ
+    });
+  }
+  if (config.activation === 'topk') activation = 'topk';
+  return { kind: 'transcoder_set', name: config.name, nLayers, dModel: d, nFeatures, activation, k: config.k, layers };
+}
+
+async function loadCrossLayer(dir: string, config: TranscoderConfig, nLayers: number, d: number): Promise<TranscoderSet> {
+  const encoders = (await readdir(dir)).filter((f) => /^W_enc_\d+\.safetensors$/.test(f));
+  if (encoders.length !== nLayers) {
+    throw new ModelFormatError(`found ${encoders.length} W_enc_{i}.safetensors files but the model has ${nLayers} layers`, dir);
+  }
+  const layers: TranscoderLayer[] = [];
+  let nFeatures = 0;
+  let activation: ActivationFunction = 'relu';
+  for (let layer = 0; layer < nLayers; layer++) {
+    const encFile = path.join(dir, `W_enc_${layer}.safetensors`);
+    const decFile = path.join(dir, `W_dec_${layer}.safetensors`);
+    const enc = await SafetensorsFile.open(encFile);
+    const dec = await SafetensorsFile.open(decFile);
+    const bEnc = await enc.read(`b_enc_${layer}`);
+    if (layer === 0) nFeatures = bEnc.shape[0];
+    const F = nFeatures;
+    checkShape(`b_enc_${layer}`, bEnc.shape, [F], encFile);
+    const want = async (st: SafetensorsFile, name: string, shape: number[]) => {
+      const t = await st.read(name);
+      checkShape(name, t.shape, shape, st.file);
+      return t.data;
+    };
+    const threshold = enc.has(`threshold_${layer}`) ? await want(enc, `threshold_${layer}`, [F]) : null;
+    if (threshold) activation = 'jump_relu';
+    const wSkip = enc.has(`W_skip_${layer}`) ? await want(enc, `W_skip_${layer}`, [d, d]) : null;
+    layers.push({
+      wEnc: await want(enc, `W_enc_${layer}`, [F, d]),
+      bEnc: bEnc.data,
+      threshold,
+      wDec: await want(dec, `W_dec_${layer}`, [F, nLayers - layer, d]),
+      nOutputLayers: nLayers - layer,
+      bDec: await want(enc, `b_dec_${layer}`, [d]),
+      skip: wSkip, // the CLT applies x · W_skip[ℓ] (no transpose)
+    });
+  }
+  return { kind: 'cross_layer_transcoder', name: config.name, nLayers, dModel: d, nFeatures, activation, k: config.k, layers };
+}
+
+/**
+ * Encoder graph of one layer. Input mlp_in [N,T,d]; outputs feature_pre [N,T,F] (pre-activation,
+ * bias included), feature_acts [N,T,F] (TopK is applied by the caller) and skip [N,T,d] when present.
+ */
+export function buildEncoderGraph(set: TranscoderSet, layer: number): Uint8Array {
+  const { dModel: d, nFeatures: F } = set;
+  const t = set.layers[layer];
+  const g = new GraphBuilder(`encoder_${layer}`);
+  const x = g.input('mlp_in', 'float32', ['N', 'T', d]);
+  const pre = g.add(g.matmul(x, g.weight('W_encT', transpose(t.wEnc, F, d), [d, F])), g.weight('b_enc', t.bEnc, [F]));
+  let acts = pre;
+  if (set.activation === 'relu') acts = g.op('Relu', [pre]);
+  else if (set.activation === 'jump_relu' && t.threshold) {
+    acts = g.mul(pre, g.op('Cast', [g.op('Greater', [pre, g.weight('threshold', t.threshold, [F])])], { to: 1 }));
+  }
+  g.output(pre, 'feature_pre', 'float32', ['N', 'T', F]);
+  g.output(acts, 'feature_acts', 'float32', ['N', 'T', F]);
+  if (t.skip) g.output(g.matmul(x, g.weight('W_skip', t.skip, [d, d])), 'skip', 'float32', ['N', 'T', d]);
+  return g.build();
+}
+
+/** TopK over the last axis, in place: keeps the k largest values of each row. [rows, F] */
+export function applyTopK(acts: Float32Array, F: number, k: number): void {
+  for (let row = 0; row < acts.length / F; row++) {
+    const values = acts.subarray(row * F, (row + 1) * F);
+    const kth = [...values].sort((a, b) => b - a)[Math.min(k, F) - 1];
+    let kept = 0;
+    for (let f = 0; f < F; f++) {
+      if (values[f] >= kth && kept < k) kept++;
+      else values[f] = 0;
+    }
+  }
+}
