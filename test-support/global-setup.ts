@@ -20,6 +20,7 @@ declare module 'vitest' {
 /** Newest modification time of any file under `dir` (0 when it does not exist). */
 function newestMtime(dir: string): number {
   if (!existsSync(dir)) return 0;
+  if (statSync(dir).isFile()) return statSync(dir).mtimeMs; // a single file (client/index.html)
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
     if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);

@@ -10,8 +10,11 @@ each with config.json + model.safetensors (transformers' save_pretrained), token
 (+ tokenizer_config.json / special_tokens_map.json), transcoders/ in circuit-tracer's layout and
 expected.json (token ids and float32 logits from transformers for three prompts).
 
-Everything is seeded: running it twice writes identical files.
-Run:  nice -n 10 python training/make_test_models.py   (about a minute on 2 cores)
+Everything is seeded: running it twice writes identical files. Transcoder encoders are random with
+biases set for 10-20 active features per position, nudged so that no pre-activation on the
+fixture prompts sits within float32 noise of its threshold; decoders (and W_skip) are ridge fits
+to the real MLP outputs, so reconstructions are meaningful (fraction of variance unexplained ~0.4-0.8).
+Run:  nice -n 10 python training/make_test_models.py   (about 10 s on 2 cores)
 
 Why W_skip on every layer of llama-tiny rather than one: circuit-tracer 0.5.0 reads
 `TranscoderSet.skip_connection` from layer 0 only and then calls every layer's skip, so a set
@@ -184,9 +187,14 @@ def mlp_sites(model: torch.nn.Module, arch: str, ids: torch.Tensor) -> tuple[lis
     return [torch.cat(x) for x in xs], [torch.cat(y) for y in ys]
 
 
-def make_encoder(x: torch.Tensor, d_tc: int, gen: torch.Generator, jumprelu: bool):
+def make_encoder(x: torch.Tensor, x_prompts: torch.Tensor, d_tc: int, gen: torch.Generator, jumprelu: bool):
     """Random encoder whose biases make each feature fire on 4-12% of positions (10-20 active
-    features per position: realistic, and small enough for compact reference fixtures)."""
+    features per position: realistic, and small enough for compact reference fixtures).
+
+    x: calibration inputs [N, d_model]; x_prompts: the fixture prompts' inputs [M, d_model]. Each
+    bias is then nudged so that no pre-activation on the fixture prompts lies within 5% of a
+    standard deviation of its threshold: which features are active, and how strongly, must not
+    hinge on float32 rounding when two implementations are compared."""
     d_model = x.shape[1]
     W_enc = torch.randn(d_tc, d_model, generator=gen) / d_model**0.5  # [d_tc, d_model]
     pre = x @ W_enc.T  # [N, d_tc]
@@ -195,6 +203,17 @@ def make_encoder(x: torch.Tensor, d_tc: int, gen: torch.Generator, jumprelu: boo
     sd = pre.std(0)
     threshold = 0.5 * sd if jumprelu else torch.zeros(d_tc)
     b_enc = threshold - q  # pre + b_enc > threshold exactly where pre > q
+    pre_prompts = x_prompts @ W_enc.T  # [M, d_tc]
+    steps = [0.0] + [sign * 0.1 * k for k in range(1, 40) for sign in (1, -1)]
+    for f in range(d_tc):
+        margin = 0.05 * sd[f]
+        for step in steps:
+            gap = (pre_prompts[:, f] + b_enc[f] + step * sd[f] - threshold[f]).abs().min()
+            if gap >= margin:
+                b_enc[f] += step * sd[f]
+                break
+        else:
+            raise RuntimeError(f"feature {f}: no bias keeps the fixture prompts clear of its threshold")
     acts = pre + b_enc
     acts = acts * (acts > threshold) if jumprelu else torch.relu(acts)
     return W_enc, b_enc, threshold, acts
@@ -207,12 +226,12 @@ def ridge(features: torch.Tensor, target: torch.Tensor, lam: float = 1e-2) -> to
     return torch.linalg.solve(gram, f.T @ target.double()).float()
 
 
-def write_transcoder_set(out: Path, xs, ys, d_tc: int, gen, jumprelu: bool, skip: bool, hooks: tuple[str, str], scan: str) -> list[float]:
+def write_transcoder_set(out: Path, xs, ys, xps, d_tc: int, gen, jumprelu: bool, skip: bool, hooks: tuple[str, str], scan: str) -> list[float]:
     tdir = out / "transcoders"
     tdir.mkdir(parents=True, exist_ok=True)
     active = []
-    for layer, (x, y) in enumerate(zip(xs, ys)):
-        W_enc, b_enc, threshold, acts = make_encoder(x, d_tc, gen, jumprelu)
+    for layer, (x, y, xp) in enumerate(zip(xs, ys, xps)):
+        W_enc, b_enc, threshold, acts = make_encoder(x, xp, d_tc, gen, jumprelu)
         active.append((acts > 0).float().sum(1).mean().item())
         cols = torch.cat([acts, torch.ones(len(x), 1)] + ([x] if skip else []), 1)
         sol = ridge(cols, y)  # decoder fitted to the real MLP output
@@ -233,12 +252,12 @@ def write_transcoder_set(out: Path, xs, ys, d_tc: int, gen, jumprelu: bool, skip
     return active
 
 
-def write_clt(out: Path, xs, ys, d_tc: int, gen, hooks: tuple[str, str], scan: str) -> list[float]:
+def write_clt(out: Path, xs, ys, xps, d_tc: int, gen, hooks: tuple[str, str], scan: str) -> list[float]:
     tdir = out / "transcoders"
     tdir.mkdir(parents=True, exist_ok=True)
     n_layers = len(xs)
     d_model = xs[0].shape[1]
-    encoded = [make_encoder(x, d_tc, gen, jumprelu=False) for x in xs]
+    encoded = [make_encoder(x, xp, d_tc, gen, jumprelu=False) for x, xp in zip(xs, xps)]
     acts = [e[3] for e in encoded]
     W_dec = [torch.zeros(d_tc, n_layers - i, d_model) for i in range(n_layers)]
     b_dec = []
@@ -332,13 +351,15 @@ def build(name: str, seed: int) -> None:
     special = list(fast.all_special_ids)
     ids = sample_sequences(vocab, special, fast.bos_token_id, gen)
     xs, ys = mlp_sites(model, arch, ids)
+    per_prompt = [mlp_sites(model, arch, torch.tensor([prompt_ids(fast, p)]))[0] for p in PROMPTS]
+    xps = [torch.cat([x[layer] for x in per_prompt]) for layer in range(len(xs))]  # fixture prompts' inputs
     scan = f"circuit-atlas-tests/{name}"
     if name == "llama-clt-tiny":
-        active = write_clt(out, xs, ys, d_tc=160, gen=gen, hooks=llama_hooks, scan=scan)
+        active = write_clt(out, xs, ys, xps, d_tc=160, gen=gen, hooks=llama_hooks, scan=scan)
     elif name == "llama-tiny":
-        active = write_transcoder_set(out, xs, ys, 192, gen, jumprelu=True, skip=True, hooks=llama_hooks, scan=scan)
+        active = write_transcoder_set(out, xs, ys, xps, 192, gen, jumprelu=True, skip=True, hooks=llama_hooks, scan=scan)
     else:
-        active = write_transcoder_set(out, xs, ys, 128, gen, jumprelu=False, skip=False, hooks=llama_hooks, scan=scan)
+        active = write_transcoder_set(out, xs, ys, xps, 128, gen, jumprelu=False, skip=False, hooks=llama_hooks, scan=scan)
     print(f"{name}: vocab {vocab}, active features per position by layer {[round(a, 1) for a in active]}")
     write_expected(out, arch_cls, fast, model)
 

@@ -43,7 +43,7 @@ beforeAll(async () => {
   writeFileSync(join(clientDir, 'index.html'), '<!doctype html><title>viewer</title><p id="viewer">viewer</p>');
   const catalog = new ModelCatalog(FIXTURE_MODELS);
   open = await startServer({ store, catalog, clientDir, corsOrigin: 'http://viewer.example' });
-  guarded = await startServer({ store, catalog, clientDir, token: TOKEN, bodyLimit: '64kb', inputLimits: { maxPromptChars: 100 } });
+  guarded = await startServer({ store, catalog, clientDir, token: TOKEN, bodyLimit: '32kb', inputLimits: { maxPromptChars: 100 } });
 });
 
 afterAll(async () => {
@@ -83,7 +83,7 @@ describe('malformed and oversized requests', () => {
   it('rejects a body over the size limit with 413 and names the limit', async () => {
     const json = referenceJson();
     const body = JSON.stringify({ query: 'mutation($json: JSON!) { importGraph(json: $json) { id } }', variables: { json } });
-    expect(body.length).toBeGreaterThan(64 * 1024);
+    expect(body.length).toBeGreaterThan(32 * 1024);
     const response = await fetch(`${guarded.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
@@ -92,7 +92,7 @@ describe('malformed and oversized requests', () => {
     expect(response.status).toBe(413);
     const parsed = (await response.json()) as GraphQLResponse;
     expect(parsed.errors![0].extensions?.code).toBe('BAD_USER_INPUT');
-    expect(parsed.errors![0].message).toContain('64kb');
+    expect(parsed.errors![0].message).toContain('32kb');
   });
 
   it('rejects a prompt longer than the limit and an empty prompt before touching a model', async () => {

@@ -9,7 +9,8 @@ import type { GraphDocument, GraphEdge, GraphNode } from '../../tracer/src/graph
 /** Asserts deep equality, numbers equal within 1e-9 (both stores keep float64). */
 export function expectSameAnswer(actual: unknown, expected: unknown, path = '$'): void {
   if (typeof expected === 'number' && typeof actual === 'number') {
-    if (Math.abs(actual - expected) > 1e-9) expect.fail(`${path}: ${actual} differs from ${expected} by more than 1e-9`);
+    if (Math.abs(actual - expected) > 1e-9)
+      expect.fail(`${path}: ${actual} differs from ${expected} by more than 1e-9`);
     return;
   }
   if (Array.isArray(expected)) {
@@ -19,7 +20,8 @@ export function expectSameAnswer(actual: unknown, expected: unknown, path = '$')
     return;
   }
   if (expected !== null && typeof expected === 'object') {
-    if (actual === null || typeof actual !== 'object') expect.fail(`${path}: expected an object, got ${JSON.stringify(actual)}`);
+    if (actual === null || typeof actual !== 'object')
+      expect.fail(`${path}: expected an object, got ${JSON.stringify(actual)}`);
     const a = actual as Record<string, unknown>;
     const e = expected as Record<string, unknown>;
     expect(Object.keys(a).sort(), `${path}: keys`).toEqual(Object.keys(e).sort());
@@ -54,10 +56,13 @@ export function incidentEdges(graph: GraphDocument, nodeId: string, direction: '
   const other = direction === 'in' ? 'source' : 'target';
   return graph.edges
     .filter((e) => e[own] === nodeId)
-    .sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight) || (a[other] < b[other] ? -1 : a[other] > b[other] ? 1 : 0));
+    .sort(
+      (a, b) => Math.abs(b.weight) - Math.abs(a.weight) || (a[other] < b[other] ? -1 : a[other] > b[other] ? 1 : 0),
+    );
 }
 
-const featureKeyOf = (g: GraphDocument, n: GraphNode) => `${g.model}\u0000${g.transcoderSet}\u0000${n.layer}\u0000${n.feature}`;
+const featureKeyOf = (g: GraphDocument, n: GraphNode) =>
+  `${g.model}\u0000${g.transcoderSet}\u0000${n.layer}\u0000${n.feature}`;
 
 /** graphsSharingFeatures: distinct shared features per other graph, most first, ties by id. */
 export function sharingCounts(graphs: GraphDocument[], graphId: string) {
@@ -74,7 +79,13 @@ export function sharingCounts(graphs: GraphDocument[], graphId: string) {
 }
 
 /** featureOccurrences: newest graph first, then graph id, then node order. */
-export function occurrences(graphs: GraphDocument[], model: string, transcoderSet: string, layer: number, index: number) {
+export function occurrences(
+  graphs: GraphDocument[],
+  model: string,
+  transcoderSet: string,
+  layer: number,
+  index: number,
+) {
   return [...graphs]
     .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.id < b.id ? -1 : 1))
     .flatMap((g) =>

@@ -47,13 +47,24 @@ function contractGraphs(): GraphDocument[] {
   graphs[5] = { ...graphs[5], settings: { ...graphs[5].settings, maxFeatureNodes: 7500 } };
   graphs[6] = { ...graphs[6], createdAt: graphs[1].createdAt }; // a createdAt tie, broken by id
   graphs.push(
-    randomGraph({ id: `${RUN}-other`, seed: 300, nodes: 60, edges: 300, featurePool: 40, model: `${MODEL}-other`, transcoderSet: TRANSCODERS }),
+    randomGraph({
+      id: `${RUN}-other`,
+      seed: 300,
+      nodes: 60,
+      edges: 300,
+      featurePool: 40,
+      model: `${MODEL}-other`,
+      transcoderSet: TRANSCODERS,
+    }),
   );
   return graphs;
 }
 
 function fixtureGraph(): GraphDocument {
-  const doc = fromGraphJson(JSON.parse(readFileSync(FIXTURE, 'utf8')), { id: `${RUN}-fixture`, createdAt: '2026-02-01T00:00:00.000Z' });
+  const doc = fromGraphJson(JSON.parse(readFileSync(FIXTURE, 'utf8')), {
+    id: `${RUN}-fixture`,
+    createdAt: '2026-02-01T00:00:00.000Z',
+  });
   return { ...doc, model: `${MODEL}-fixture` };
 }
 
@@ -106,7 +117,13 @@ describe.each(STORES)('GraphStore contract on $name', ({ name, open }) => {
 
   it('prunes by node and edge influence, keeping embeddings, logits and unscored edges', async () => {
     for (const graph of sameModel.slice(0, 4)) {
-      for (const [nodeThreshold, edgeThreshold] of [[0.5, 0.9], [0.3, 0.5], [0, 0], [0.8, undefined], [undefined, 0.2]] as const) {
+      for (const [nodeThreshold, edgeThreshold] of [
+        [0.5, 0.9],
+        [0.3, 0.5],
+        [0, 0],
+        [0.8, undefined],
+        [undefined, 0.2],
+      ] as const) {
         const pruned = record(await store.getGraph(graph.id, { nodeThreshold, edgeThreshold }));
         const expected = prunedDocument(graph, nodeThreshold, edgeThreshold);
         expectSameAnswer(pruned, expected);
@@ -118,26 +135,45 @@ describe.each(STORES)('GraphStore contract on $name', ({ name, open }) => {
   });
 
   it('refuses thresholds outside [0, 1]', async () => {
-    await expectStoreError(store.getGraph(graphs[0].id, { nodeThreshold: 1.5 }), 'INVALID', /thresholds must be numbers in \[0, 1\]/);
+    await expectStoreError(
+      store.getGraph(graphs[0].id, { nodeThreshold: 1.5 }),
+      'INVALID',
+      /thresholds must be numbers in \[0, 1\]/,
+    );
   });
 
   it('lists graphs filtered by model and prompt text, sorted and paginated', async () => {
-    const newestFirst = [...sameModel].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.id < b.id ? -1 : 1));
+    const newestFirst = [...sameModel].sort(
+      (a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt) || (a.id < b.id ? -1 : 1),
+    );
     const page = record(await store.listGraphs({ model: MODEL, limit: 3, offset: 2 }));
     expect(page.total).toBe(sameModel.length);
     expect(page.items.map((g) => g.id)).toEqual(newestFirst.slice(2, 5).map((g) => g.id));
-    expect(page.items[0]).toMatchObject({ model: MODEL, transcoderSet: TRANSCODERS, nodeCount: newestFirst[2].nodes.length, edgeCount: newestFirst[2].edges.length });
+    expect(page.items[0]).toMatchObject({
+      model: MODEL,
+      transcoderSet: TRANSCODERS,
+      nodeCount: newestFirst[2].nodes.length,
+      edgeCount: newestFirst[2].edges.length,
+    });
     expect(page.items[0].settings).toEqual(newestFirst[2].settings);
 
-    const texas = record(await store.listGraphs({ model: MODEL, text: 'TEXAS', sortBy: 'prompt', order: 'asc', limit: 100 }));
-    const expectedTexas = sameModel.filter((g) => g.prompt.toLowerCase().includes('texas')).sort((a, b) => (a.prompt < b.prompt ? -1 : 1));
+    const texas = record(
+      await store.listGraphs({ model: MODEL, text: 'TEXAS', sortBy: 'prompt', order: 'asc', limit: 100 }),
+    );
+    const expectedTexas = sameModel
+      .filter((g) => g.prompt.toLowerCase().includes('texas'))
+      .sort((a, b) => (a.prompt < b.prompt ? -1 : 1));
     expect(texas.total).toBe(4);
     expect(texas.items.map((g) => g.id)).toEqual(expectedTexas.map((g) => g.id));
 
     const bySize = record(await store.listGraphs({ model: MODEL, sortBy: 'nodeCount', order: 'desc', limit: 100 }));
     expect(bySize.items.map((g) => g.nodeCount)).toEqual(sameModel.map((g) => g.nodes.length).sort((a, b) => b - a));
     const oldest = record(await store.listGraphs({ model: MODEL, order: 'asc', limit: 100 }));
-    expect(oldest.items.map((g) => g.id)).toEqual([...newestFirst].sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || (a.id < b.id ? -1 : 1)).map((g) => g.id));
+    expect(oldest.items.map((g) => g.id)).toEqual(
+      [...newestFirst]
+        .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt) || (a.id < b.id ? -1 : 1))
+        .map((g) => g.id),
+    );
     expect((await store.listGraphs({ model: MODEL, text: 'no such prompt' })).total).toBe(0);
     // Text is matched as text, never as a pattern or code.
     expect((await store.listGraphs({ model: MODEL, text: "%' OR 1=1 --" })).total).toBe(0);
@@ -156,18 +192,38 @@ describe.each(STORES)('GraphStore contract on $name', ({ name, open }) => {
     expectSameAnswer(second.edges, expected.slice(5, 10));
     const embedding = graph.nodes.find((n) => n.kind === 'embedding')!;
     const out = record(await store.getNodeEdges(graph.id, embedding.nodeId, { direction: 'out', limit: 1000 }));
-    expectSameAnswer(out, { node: embedding, edges: incidentEdges(graph, embedding.nodeId, 'out'), totalEdges: incidentEdges(graph, embedding.nodeId, 'out').length });
-    await expectStoreError(store.getNodeEdges(`${RUN}-missing`, 'x', { direction: 'in' }), 'NOT_FOUND', /no graph with id/);
-    await expectStoreError(store.getNodeEdges(graph.id, '99_1_1', { direction: 'in' }), 'NOT_FOUND', /has no node '99_1_1'/);
+    expectSameAnswer(out, {
+      node: embedding,
+      edges: incidentEdges(graph, embedding.nodeId, 'out'),
+      totalEdges: incidentEdges(graph, embedding.nodeId, 'out').length,
+    });
+    await expectStoreError(
+      store.getNodeEdges(`${RUN}-missing`, 'x', { direction: 'in' }),
+      'NOT_FOUND',
+      /no graph with id/,
+    );
+    await expectStoreError(
+      store.getNodeEdges(graph.id, '99_1_1', { direction: 'in' }),
+      'NOT_FOUND',
+      /has no node '99_1_1'/,
+    );
   });
 
   it('finds every occurrence of a feature across graphs, newest graph first', async () => {
     const feature = graphs[0].nodes.find((n) => n.kind === 'feature')!;
     const expected = occurrences(graphs, MODEL, TRANSCODERS, feature.layer, feature.feature!);
     expect(expected.length).toBeGreaterThan(1);
-    const all = record(await store.featureOccurrences({ model: MODEL, transcoderSet: TRANSCODERS, layer: feature.layer, index: feature.feature! }, { limit: 100 }));
+    const all = record(
+      await store.featureOccurrences(
+        { model: MODEL, transcoderSet: TRANSCODERS, layer: feature.layer, index: feature.feature! },
+        { limit: 100 },
+      ),
+    );
     expectSameAnswer(all, { total: expected.length, items: expected });
-    const page = await store.featureOccurrences({ model: MODEL, transcoderSet: TRANSCODERS, layer: feature.layer, index: feature.feature! }, { offset: 1, limit: 1 });
+    const page = await store.featureOccurrences(
+      { model: MODEL, transcoderSet: TRANSCODERS, layer: feature.layer, index: feature.feature! },
+      { offset: 1, limit: 1 },
+    );
     expectSameAnswer(page.items, expected.slice(1, 2));
     const none = await store.featureOccurrences({ model: MODEL, transcoderSet: TRANSCODERS, layer: 0, index: 123456 });
     expect(none).toEqual({ total: 0, items: [] });
@@ -198,7 +254,10 @@ describe.each(STORES)('GraphStore contract on $name', ({ name, open }) => {
     await store.setFeatureLabel({ ...key, layer: 0, index: 3 }, `Dallas ${RUN}`, 'ada');
     // Case-insensitive substring; the run id keeps other test files' labels out.
     const found = await store.searchFeatureLabels('AUSTIN ', 1000);
-    expect(found.filter((l) => l.model === MODEL).map((l) => [l.layer, l.index])).toEqual([[1, 3], [2, 17]]);
+    expect(found.filter((l) => l.model === MODEL).map((l) => [l.layer, l.index])).toEqual([
+      [1, 3],
+      [2, 17],
+    ]);
     const exact = record(await store.searchFeatureLabels(`austin (CITY) ${RUN}`, 10));
     expect(exact.map((l) => [l.model, l.layer, l.index, l.label])).toEqual([[MODEL, 1, 3, `Austin (city) ${RUN}`]]);
     await expectStoreError(store.setFeatureLabel(key, 'x', ''), 'INVALID', /non-empty author/);
@@ -217,16 +276,37 @@ describe.each(STORES)('GraphStore contract on $name', ({ name, open }) => {
     });
     expect(view.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(await store.getView(view.id)).toEqual(view);
-    const second = await store.saveView({ graphId: graph.id, name: 'empty', pinnedIds: [], supernodes: [], nodeThreshold: null, edgeThreshold: 0.9 });
+    const second = await store.saveView({
+      graphId: graph.id,
+      name: 'empty',
+      pinnedIds: [],
+      supernodes: [],
+      nodeThreshold: null,
+      edgeThreshold: 0.9,
+    });
     expect((await store.listViews(graph.id)).map((v) => v.id)).toEqual([view.id, second.id]);
     expect(await store.getView('no-such-view')).toBeNull();
     await expectStoreError(
-      store.saveView({ graphId: `${RUN}-missing`, name: 'v', pinnedIds: [], supernodes: [], nodeThreshold: null, edgeThreshold: null }),
+      store.saveView({
+        graphId: `${RUN}-missing`,
+        name: 'v',
+        pinnedIds: [],
+        supernodes: [],
+        nodeThreshold: null,
+        edgeThreshold: null,
+      }),
       'NOT_FOUND',
       /no graph with id/,
     );
     await expectStoreError(
-      store.saveView({ graphId: graph.id, name: 'v', pinnedIds: ['99_9_9'], supernodes: [], nodeThreshold: null, edgeThreshold: null }),
+      store.saveView({
+        graphId: graph.id,
+        name: 'v',
+        pinnedIds: ['99_9_9'],
+        supernodes: [],
+        nodeThreshold: null,
+        edgeThreshold: null,
+      }),
       'INVALID',
       /has no node\(s\) 99_9_9/,
     );
@@ -240,11 +320,19 @@ describe.each(STORES)('GraphStore contract on $name', ({ name, open }) => {
   });
 
   it('refuses an invalid document before writing anything', async () => {
-    const broken = { ...graphs[0], id: `${RUN}-broken`, edges: [...graphs[0].edges, { source: graphs[0].nodes[0].nodeId, target: 'nowhere', weight: 1, influence: null }] };
+    const broken = {
+      ...graphs[0],
+      id: `${RUN}-broken`,
+      edges: [...graphs[0].edges, { source: graphs[0].nodes[0].nodeId, target: 'nowhere', weight: 1, influence: null }],
+    };
     await expectStoreError(store.saveGraph(broken), 'INVALID', /names a node the graph does not have/);
     const twice = { ...graphs[0], id: `${RUN}-twice`, nodes: [...graphs[0].nodes, graphs[0].nodes[3]] };
     await expectStoreError(store.saveGraph(twice), 'INVALID', /appears twice/);
-    await expectStoreError(store.saveGraph({ ...graphs[0], id: 'bad id; DROP' }), 'INVALID', /graph id "bad id; DROP" is not valid/);
+    await expectStoreError(
+      store.saveGraph({ ...graphs[0], id: 'bad id; DROP' }),
+      'INVALID',
+      /graph id "bad id; DROP" is not valid/,
+    );
     expect(await store.getGraph(`${RUN}-broken`)).toBeNull();
     expect(await store.getGraph(`${RUN}-twice`)).toBeNull();
   });
@@ -254,14 +342,38 @@ describe.each(STORES)('GraphStore contract on $name', ({ name, open }) => {
     await store.saveGraph(fixture);
     expectSameAnswer(record(await store.getGraph(fixture.id)), fixture);
     const logit = fixture.nodes.find((n) => n.kind === 'logit')!;
-    const embedding = fixture.nodes.find((n) => n.kind === 'embedding' && findTopPaths(fixture, { from: n.nodeId, to: logit.nodeId }).length > 0)!;
-    record(findTopPaths((await store.getGraph(fixture.id))!, { from: embedding.nodeId, to: logit.nodeId, k: 5, maxLength: 4 }));
+    const embedding = fixture.nodes.find(
+      (n) => n.kind === 'embedding' && findTopPaths(fixture, { from: n.nodeId, to: logit.nodeId }).length > 0,
+    )!;
+    record(
+      findTopPaths((await store.getGraph(fixture.id))!, {
+        from: embedding.nodeId,
+        to: logit.nodeId,
+        k: 5,
+        maxLength: 4,
+      }),
+    );
   });
 
   it('deletes a graph with its nodes, edges, views and feature links', async () => {
-    const victim = randomGraph({ id: `${RUN}-victim`, seed: 77, nodes: 150, edges: 400, featurePool: 40, model: MODEL, transcoderSet: TRANSCODERS });
+    const victim = randomGraph({
+      id: `${RUN}-victim`,
+      seed: 77,
+      nodes: 150,
+      edges: 400,
+      featurePool: 40,
+      model: MODEL,
+      transcoderSet: TRANSCODERS,
+    });
     await store.saveGraph(victim);
-    await store.saveView({ graphId: victim.id, name: 'v', pinnedIds: [victim.nodes[0].nodeId], supernodes: [], nodeThreshold: null, edgeThreshold: null });
+    await store.saveView({
+      graphId: victim.id,
+      name: 'v',
+      pinnedIds: [victim.nodes[0].nodeId],
+      supernodes: [],
+      nodeThreshold: null,
+      edgeThreshold: null,
+    });
     const feature = victim.nodes.find((n) => n.kind === 'feature')!;
     const key = { model: MODEL, transcoderSet: TRANSCODERS, layer: feature.layer, index: feature.feature! };
     const before = (await store.featureOccurrences(key, { limit: 1000 })).total;
@@ -284,7 +396,9 @@ describe.each(STORES)('GraphStore contract on $name', ({ name, open }) => {
       record(findTopPaths(a, { from: from.nodeId, to: null, k: 3, maxLength: 3 }));
     }
     const comparison = record(compareGraphs(a, b));
-    expect(comparison.shared.length + comparison.onlyInA.length).toBe(a.nodes.filter((n) => n.kind === 'feature').length);
+    expect(comparison.shared.length + comparison.onlyInA.length).toBe(
+      a.nodes.filter((n) => n.kind === 'feature').length,
+    );
   });
 });
 
@@ -293,7 +407,8 @@ describe('both stores', () => {
     expect(answers.sqlite.length).toBeGreaterThan(40);
     expect(answers.neo4j.length).toBe(answers.sqlite.length);
     // Label timestamps differ by when each store ran; everything else must be the same.
-    const withoutTimes = (list: unknown[]) => JSON.parse(JSON.stringify(list, (k, v) => (k === 'updatedAt' ? 'time' : v)));
+    const withoutTimes = (list: unknown[]) =>
+      JSON.parse(JSON.stringify(list, (k, v) => (k === 'updatedAt' ? 'time' : v)));
     expectSameAnswer(withoutTimes(answers.neo4j), withoutTimes(answers.sqlite));
   });
 });

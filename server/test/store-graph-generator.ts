@@ -67,7 +67,15 @@ export function randomGraph(options: RandomGraphOptions): GraphDocument {
   const base = { activation: null, influence: null, tokenProb: null, isTargetLogit: false, label: '' };
   for (let p = 0; p < nPos; p++) {
     const tokenId = tokenIds[p];
-    nodes.push({ ...base, nodeId: nodeIdOf('embedding', -1, p, tokenId, nLayers), kind: 'embedding', layer: -1, ctxIdx: p, feature: tokenId, label: `Emb: "${promptTokens[p]}"` });
+    nodes.push({
+      ...base,
+      nodeId: nodeIdOf('embedding', -1, p, tokenId, nLayers),
+      kind: 'embedding',
+      layer: -1,
+      ctxIdx: p,
+      feature: tokenId,
+      label: `Emb: "${promptTokens[p]}"`,
+    });
   }
   const nLogits = 3;
   const nErrors = nLayers * nPos;
@@ -84,11 +92,28 @@ export function randomGraph(options: RandomGraphOptions): GraphDocument {
       continue;
     }
     seen.add(nodeId);
-    scored.push({ ...base, nodeId, kind: 'feature', layer, ctxIdx: p, feature, activation: 0.05 + 10 * random() ** 2, label: `feature ${layer}/${feature}` });
+    scored.push({
+      ...base,
+      nodeId,
+      kind: 'feature',
+      layer,
+      ctxIdx: p,
+      feature,
+      activation: 0.05 + 10 * random() ** 2,
+      label: `feature ${layer}/${feature}`,
+    });
   }
   for (let layer = 0; layer < nLayers; layer++) {
     for (let p = 0; p < nPos; p++) {
-      scored.push({ ...base, nodeId: nodeIdOf('error', layer, p, null, nLayers), kind: 'error', layer, ctxIdx: p, feature: null, label: `Err: mlp "${promptTokens[p]}"` });
+      scored.push({
+        ...base,
+        nodeId: nodeIdOf('error', layer, p, null, nLayers),
+        kind: 'error',
+        layer,
+        ctxIdx: p,
+        feature: null,
+        label: `Err: mlp "${promptTokens[p]}"`,
+      });
     }
   }
   const shares = cumulativeShares(scored.map(() => random() ** 4));
@@ -99,13 +124,24 @@ export function randomGraph(options: RandomGraphOptions): GraphDocument {
     const tokenId = 600 + k;
     const probability = k === nLogits - 1 ? remaining * 0.5 : remaining * (0.5 + 0.4 * random());
     remaining -= probability;
-    nodes.push({ ...base, nodeId: nodeIdOf('logit', nLayers, nPos - 1, tokenId, nLayers), kind: 'logit', layer: nLayers, ctxIdx: nPos - 1, feature: tokenId, tokenProb: probability, isTargetLogit: true, label: `Output "${WORDS[tokenId % WORDS.length]}" (p=${probability.toFixed(3)})` });
+    nodes.push({
+      ...base,
+      nodeId: nodeIdOf('logit', nLayers, nPos - 1, tokenId, nLayers),
+      kind: 'logit',
+      layer: nLayers,
+      ctxIdx: nPos - 1,
+      feature: tokenId,
+      tokenProb: probability,
+      isTargetLogit: true,
+      label: `Output "${WORDS[tokenId % WORDS.length]}" (p=${probability.toFixed(3)})`,
+    });
   }
 
   // Edges: source below target in layer, at an earlier or the same position.
   const targets = nodes.filter((n) => n.kind === 'feature' || n.kind === 'logit');
   const sourcesByLayer = new Map<number, GraphNode[]>();
-  for (const n of nodes) if (n.kind !== 'logit') sourcesByLayer.set(n.layer, [...(sourcesByLayer.get(n.layer) ?? []), n]);
+  for (const n of nodes)
+    if (n.kind !== 'logit') sourcesByLayer.set(n.layer, [...(sourcesByLayer.get(n.layer) ?? []), n]);
   const sourceLayers = [...sourcesByLayer.keys()].sort((a, b) => a - b);
   const edgeKeys = new Set<string>();
   const edges: GraphEdge[] = [];
@@ -122,7 +158,12 @@ export function randomGraph(options: RandomGraphOptions): GraphDocument {
     if (edgeKeys.has(key)) continue;
     edgeKeys.add(key);
     const magnitude = 0.001 + 3 * random() ** 3;
-    edges.push({ source: source.nodeId, target: target.nodeId, weight: random() < 0.3 ? -magnitude : magnitude, influence: null });
+    edges.push({
+      source: source.nodeId,
+      target: target.nodeId,
+      weight: random() < 0.3 ? -magnitude : magnitude,
+      influence: null,
+    });
   }
   const edgeShares = cumulativeShares(edges.map((e) => Math.abs(e.weight)));
   const nullFraction = options.nullEdgeInfluence ?? 0;
@@ -137,7 +178,14 @@ export function randomGraph(options: RandomGraphOptions): GraphDocument {
     transcoderSet: options.transcoderSet ?? 'atlas-world-llama/plt',
     nLayers,
     createdAt: options.createdAt ?? new Date(Date.UTC(2026, 0, 1) + options.seed * 60_000).toISOString(),
-    settings: { maxNLogits: 10, desiredLogitProb: 0.95, batchSize: 256, maxFeatureNodes: null, nodeThreshold: 0.8, edgeThreshold: 0.98 },
+    settings: {
+      maxNLogits: 10,
+      desiredLogitProb: 0.95,
+      batchSize: 256,
+      maxFeatureNodes: null,
+      nodeThreshold: 0.8,
+      edgeThreshold: 0.98,
+    },
     scores: { replacement: 0.4 + 0.3 * random(), completeness: 0.7 + 0.2 * random() },
     nodes,
     edges,

@@ -34,9 +34,13 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
 
 /** Starts store-writer-process.ts; resolves once it says SAVING (its graph is generated, the save begins). */
 async function startWriter(args: string[]): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'store-writer-process.ts'), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'store-writer-process.ts'), ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
@@ -46,7 +50,9 @@ async function startWriter(args: string[]): Promise<{ child: ChildProcess; outpu
 }
 
 async function killAndWait(child: ChildProcess): Promise<NodeJS.Signals | null> {
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.once('exit', (_code, signal) => resolve(signal)),
+  );
   child.kill('SIGKILL');
   return exited;
 }
@@ -155,7 +161,16 @@ describe('a save interrupted partway leaves no trace', () => {
 
   it('Neo4j: the driver closed while a save is running', async () => {
     const model = `${RUN}-neo4j-dropped`;
-    const graph = randomGraph({ id: `${RUN}-dropped`, seed: 4, nodes: 3000, edges: 40000, nLayers: 12, nPos: 24, featurePool: 2000, model });
+    const graph = randomGraph({
+      id: `${RUN}-dropped`,
+      seed: 4,
+      nodes: 3000,
+      edges: 40000,
+      nLayers: 12,
+      nPos: 24,
+      featurePool: 2000,
+      model,
+    });
     const store = new Neo4jStore({ uri: neo4jUri(), batchSize: 2000 });
     await store.init();
     const saving = store.saveGraph(graph).then(
@@ -199,7 +214,16 @@ describe('a save interrupted partway leaves no trace', () => {
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     const relayUri = `bolt://127.0.0.1:${(relay.address() as { port: number }).port}`;
     const model = `${RUN}-neo4j-cut`;
-    const graph = randomGraph({ id: `${RUN}-cut`, seed: 6, nodes: 3000, edges: 40000, nLayers: 12, nPos: 24, featurePool: 2000, model });
+    const graph = randomGraph({
+      id: `${RUN}-cut`,
+      seed: 6,
+      nodes: 3000,
+      edges: 40000,
+      nLayers: 12,
+      nPos: 24,
+      featurePool: 2000,
+      model,
+    });
     const store = new Neo4jStore({ uri: relayUri, batchSize: 2000 });
     try {
       await store.init();

@@ -9,7 +9,16 @@ import { Neo4jStore } from '../src/store/neo4j/neo4j-store.js';
 import { randomGraph } from './store-graph-generator.js';
 
 const [kind, target, graphId, nodes, edges, model] = process.argv.slice(2);
-const graph = randomGraph({ id: graphId, seed: 99, nodes: Number(nodes), edges: Number(edges), nLayers: 12, nPos: 24, model, featurePool: 2000 });
+const graph = randomGraph({
+  id: graphId,
+  seed: 99,
+  nodes: Number(nodes),
+  edges: Number(edges),
+  nLayers: 12,
+  nPos: 24,
+  model,
+  featurePool: 2000,
+});
 const store = kind === 'sqlite' ? new SqliteStore(target) : new Neo4jStore({ uri: target });
 await store.init();
 process.stdout.write('SAVING\n');

@@ -35,7 +35,11 @@ export async function traceGraph(
   const start = performance.now();
   const graph = await attribute(model, prompt, { ...options, timings });
   const pruneStart = performance.now();
-  const document = toGraphDocument(graph, { nodeThreshold: options.nodeThreshold ?? 0.8, edgeThreshold: options.edgeThreshold ?? 0.98, id: options.id });
+  const document = toGraphDocument(graph, {
+    nodeThreshold: options.nodeThreshold ?? 0.8,
+    edgeThreshold: options.edgeThreshold ?? 0.98,
+    id: options.id,
+  });
   timings.prune = performance.now() - pruneStart;
   timings.total = performance.now() - start;
   return { graph, document, timings };

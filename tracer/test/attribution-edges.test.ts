@@ -8,7 +8,13 @@ import { attribute, loadReplacementModel, type AttributionGraph, type Replacemen
 import { chooseLogitTargets, ensureTokenized } from '../src/attribution/attribute.js';
 import { setupAttribution } from '../src/attribution/context.js';
 import { nodeLayout } from '../src/graph/attribution-graph.js';
-import { demeanedLogit, featurePreActivation, runFrozenReplacement, type FrozenRun, type SourceRemoval } from '../src/intervention/frozen-replacement.js';
+import {
+  demeanedLogit,
+  featurePreActivation,
+  runFrozenReplacement,
+  type FrozenRun,
+  type SourceRemoval,
+} from '../src/intervention/frozen-replacement.js';
 import { fixtureModel } from './engine-fixtures.js';
 
 /** Relative tolerance, and the weight below which it applies to this absolute floor instead (float32 noise). */
@@ -23,7 +29,11 @@ async function checkEveryEdge(model: ReplacementModel, prompt: string, graph: At
   // Sources in node (column) order: selected features, errors (layer-major), tokens.
   const sources: SourceRemoval[] = [
     ...Array.from(graph.selectedFeatures, (active) => ({ kind: 'feature' as const, active })),
-    ...Array.from({ length: graph.nLayers * T }, (_, i) => ({ kind: 'error' as const, layer: Math.floor(i / T), pos: i % T })),
+    ...Array.from({ length: graph.nLayers * T }, (_, i) => ({
+      kind: 'error' as const,
+      layer: Math.floor(i / T),
+      pos: i % T,
+    })),
     ...Array.from({ length: T }, (_, pos) => ({ kind: 'token' as const, pos })),
   ];
   const clean = await runFrozenReplacement(model, ctx, [{ kind: 'none' }]);
@@ -31,11 +41,22 @@ async function checkEveryEdge(model: ReplacementModel, prompt: string, graph: At
   const targetValue = (run: FrozenRun, n: number, row: number) => {
     if (row < layout.nFeatureNodes) {
       const s = graph.selectedFeatures[row];
-      return featurePreActivation(model, run, n, graph.activeFeatures[3 * s], graph.activeFeatures[3 * s + 1], graph.activeFeatures[3 * s + 2], T);
+      return featurePreActivation(
+        model,
+        run,
+        n,
+        graph.activeFeatures[3 * s],
+        graph.activeFeatures[3 * s + 1],
+        graph.activeFeatures[3 * s + 2],
+        T,
+      );
     }
     return demeanedLogit(model, run, n, vectors[row - layout.logitStart], T);
   };
-  const targetRows = [...Array.from({ length: layout.nFeatureNodes }, (_, i) => i), ...Array.from({ length: graph.logitTargets.length }, (_, i) => layout.logitStart + i)];
+  const targetRows = [
+    ...Array.from({ length: layout.nFeatureNodes }, (_, i) => i),
+    ...Array.from({ length: graph.logitTargets.length }, (_, i) => layout.logitStart + i),
+  ];
   const { rowPtr, colIdx, values } = graph.adjacency;
   let checked = 0;
   let worst = 0;
@@ -91,12 +112,15 @@ describe('every edge equals the effect of removing its source in the frozen repl
       // A logit row restricted to the chosen features, errors and tokens equals the full graph's.
       const dense = (g: AttributionGraph, row: number) => {
         const out = new Map<number, number>();
-        for (let k = g.adjacency.rowPtr[row]; k < g.adjacency.rowPtr[row + 1]; k++) out.set(g.adjacency.colIdx[k], g.adjacency.values[k]);
+        for (let k = g.adjacency.rowPtr[row]; k < g.adjacency.rowPtr[row + 1]; k++)
+          out.set(g.adjacency.colIdx[k], g.adjacency.values[k]);
         return out;
       };
       const fullRow = dense(full, fullLayout.logitStart);
       const partRow = dense(partial, partLayout.logitStart);
-      partial.selectedFeatures.forEach((active, i) => expect(partRow.get(i) ?? 0).toBeCloseTo(fullRow.get(active) ?? 0, 6));
+      partial.selectedFeatures.forEach((active, i) =>
+        expect(partRow.get(i) ?? 0).toBeCloseTo(fullRow.get(active) ?? 0, 6),
+      );
       for (let c = partLayout.errorStart; c < partLayout.logitStart; c++) {
         expect(partRow.get(c) ?? 0).toBeCloseTo(fullRow.get(c - partLayout.errorStart + fullLayout.errorStart) ?? 0, 6);
       }

@@ -3,7 +3,15 @@ import { cp, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attribute, describeModel, intervene, loadReplacementModel, ModelFormatError, UserInputError, type ReplacementModel } from '../src/index.js';
+import {
+  attribute,
+  describeModel,
+  intervene,
+  loadReplacementModel,
+  ModelFormatError,
+  UserInputError,
+  type ReplacementModel,
+} from '../src/index.js';
 import { fixtureModel } from './engine-fixtures.js';
 
 async function copyOfFixture(name: string): Promise<string> {
@@ -60,7 +68,9 @@ describe('bad model files', () => {
     await editConfig(dir, (c) => (c.intermediate_size = 96));
     const error = await loadReplacementModel(dir).catch((e) => e);
     expect(error).toBeInstanceOf(ModelFormatError);
-    expect(error.message).toContain(`tensor 'model.layers.0.mlp.gate_proj.weight' has shape [128, 64] but the config implies [96, 64]`);
+    expect(error.message).toContain(
+      `tensor 'model.layers.0.mlp.gate_proj.weight' has shape [128, 64] but the config implies [96, 64]`,
+    );
   });
 
   it('a transcoder tensor of the wrong shape names the tensor and both shapes', async () => {
@@ -87,7 +97,9 @@ describe('bad model files', () => {
     });
     const error = await loadReplacementModel(dir).catch((e) => e);
     expect(error).toBeInstanceOf(ModelFormatError);
-    expect(error.message).toMatch(/unknown architecture 'MambaForCausalLM'.*supported: Llama, Qwen2, Qwen3, SmolLM .* GPT-2/);
+    expect(error.message).toMatch(
+      /unknown architecture 'MambaForCausalLM'.*supported: Llama, Qwen2, Qwen3, SmolLM .* GPT-2/,
+    );
     await expect(describeModel(dir)).rejects.toBeInstanceOf(ModelFormatError);
   });
 
@@ -127,13 +139,21 @@ describe('bad prompts and interventions', () => {
 
   it('bad attribution options are UserInputErrors', async () => {
     await expect(attribute(model, 'The capital of Texas is', { batchSize: 0 })).rejects.toThrow(/batch size/);
-    await expect(attribute(model, 'The capital of Texas is', { desiredLogitProb: 2 })).rejects.toThrow(/desired_logit_prob/);
+    await expect(attribute(model, 'The capital of Texas is', { desiredLogitProb: 2 })).rejects.toThrow(
+      /desired_logit_prob/,
+    );
   });
 
   it('interventions out of range are UserInputErrors that give the valid range', async () => {
-    await expect(intervene(model, 'The capital of Texas is', [{ layer: 9, position: 1, feature: 0, mode: 'set', value: 1 }])).rejects.toThrow(/layers 0\.\.2/);
-    await expect(intervene(model, 'The capital of Texas is', [{ layer: 0, position: 6, feature: 0, mode: 'set', value: 1 }])).rejects.toThrow(/positions 0\.\.5/);
-    await expect(intervene(model, 'The capital of Texas is', [{ layer: 0, position: 1, feature: 5000, mode: 'set', value: 1 }])).rejects.toThrow(UserInputError);
+    await expect(
+      intervene(model, 'The capital of Texas is', [{ layer: 9, position: 1, feature: 0, mode: 'set', value: 1 }]),
+    ).rejects.toThrow(/layers 0\.\.2/);
+    await expect(
+      intervene(model, 'The capital of Texas is', [{ layer: 0, position: 6, feature: 0, mode: 'set', value: 1 }]),
+    ).rejects.toThrow(/positions 0\.\.5/);
+    await expect(
+      intervene(model, 'The capital of Texas is', [{ layer: 0, position: 1, feature: 5000, mode: 'set', value: 1 }]),
+    ).rejects.toThrow(UserInputError);
   });
 });
 
@@ -148,5 +168,9 @@ function safetensorsBytes(tensors: Record<string, { shape: number[]; data: Float
   const json = Buffer.from(JSON.stringify(header));
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([length, json, ...Object.values(tensors).map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))]);
+  return Buffer.concat([
+    length,
+    json,
+    ...Object.values(tensors).map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+  ]);
 }

@@ -20,7 +20,20 @@ describe('circuit-atlas trace / intervene', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'engine-cli-'));
     const out = path.join(dir, 'texas.json');
     const model = fixtureModel('gpt2-tiny');
-    const result = cli(['trace', 'The capital of Texas is', '--model', model, '--transcoders', `${model}/transcoders`, '--batch-size', '32', '--node-threshold', '0.7', '--out', out]);
+    const result = cli([
+      'trace',
+      'The capital of Texas is',
+      '--model',
+      model,
+      '--transcoders',
+      `${model}/transcoders`,
+      '--batch-size',
+      '32',
+      '--node-threshold',
+      '0.7',
+      '--out',
+      out,
+    ]);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/\[#+\] 100% features/);
     expect(result.stdout).toMatch(/top logits:\n {2}"/);
@@ -41,23 +54,60 @@ describe('circuit-atlas trace / intervene', () => {
 
   it('trace --max-feature-nodes attributes only that many features', () => {
     const out = path.join(dir, 'small.json');
-    const result = cli(['trace', 'The capital of Texas is', '--model', fixtureModel('llama-tiny'), '--max-feature-nodes', '30', '--out', out]);
+    const result = cli([
+      'trace',
+      'The capital of Texas is',
+      '--model',
+      fixtureModel('llama-tiny'),
+      '--max-feature-nodes',
+      '30',
+      '--out',
+      out,
+    ]);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/attributed: 30\n/);
   });
 
   it('trace with a bad option or prompt exits 1 with a message and no stack trace', () => {
-    const bad = cli(['trace', 'The capital of Texas is', '--model', fixtureModel('llama-tiny'), '--batch-size', 'many', '--out', path.join(dir, 'x.json')]);
+    const bad = cli([
+      'trace',
+      'The capital of Texas is',
+      '--model',
+      fixtureModel('llama-tiny'),
+      '--batch-size',
+      'many',
+      '--out',
+      path.join(dir, 'x.json'),
+    ]);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain(`--batch-size must be an integer, got 'many'`);
-    const unknown = cli(['trace', 'The capital of Zembla is', '--model', fixtureModel('llama-tiny'), '--out', path.join(dir, 'x.json')]);
+    const unknown = cli([
+      'trace',
+      'The capital of Zembla is',
+      '--model',
+      fixtureModel('llama-tiny'),
+      '--out',
+      path.join(dir, 'x.json'),
+    ]);
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toMatch(/circuit-atlas: the prompt has 1 token\(s\) the model does not know \("Zembla"\)/);
     expect(unknown.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('intervene prints top logits before and after and the changed activations', () => {
-    const result = cli(['intervene', 'The capital of Texas is', '--model', fixtureModel('llama-tiny'), '--set', '0:4:5=8', '--top-k', '3', '--generate', '2', '--json']);
+    const result = cli([
+      'intervene',
+      'The capital of Texas is',
+      '--model',
+      fixtureModel('llama-tiny'),
+      '--set',
+      '0:4:5=8',
+      '--top-k',
+      '3',
+      '--generate',
+      '2',
+      '--json',
+    ]);
     expect(result.status, result.stderr).toBe(0);
     const json = JSON.parse(result.stdout);
     expect(json.before).toHaveLength(3);

@@ -17,7 +17,9 @@ describe('interventions', () => {
   it('setting a feature to its own activation changes nothing', async () => {
     const ctx = await setupAttribution(model, ensureTokenized(model, prompt));
     const [layer, position, feature] = ctx.activeFeatures.slice(0, 3);
-    const result = await intervene(model, prompt, [{ layer, position, feature, mode: 'set', value: ctx.activations[0] }]);
+    const result = await intervene(model, prompt, [
+      { layer, position, feature, mode: 'set', value: ctx.activations[0] },
+    ]);
     result.before.forEach((b, i) => expect(result.after[i].probability).toBeCloseTo(b.probability, 5));
     expect(result.activations[0].before).toBeCloseTo(ctx.activations[0], 5);
   });
@@ -28,7 +30,13 @@ describe('interventions', () => {
     const ablations = [];
     for (let s = 0; s < ctx.activations.length; s++) {
       if (ctx.activeFeatures[3 * s + 1] === last && ctx.activeFeatures[3 * s] === 0) {
-        ablations.push({ layer: 0, position: last, feature: ctx.activeFeatures[3 * s + 2], mode: 'scale' as const, value: 0 });
+        ablations.push({
+          layer: 0,
+          position: last,
+          feature: ctx.activeFeatures[3 * s + 2],
+          mode: 'scale' as const,
+          value: 0,
+        });
       }
     }
     expect(ablations.length).toBeGreaterThan(0);

@@ -97,7 +97,9 @@ describe('reference fixtures (circuit-tracer 0.5.0 on the fixture models)', () =
     it('holds the same pruned nodes and edges as the graph JSON circuit-tracer wrote', async () => {
       const fx = await loadReferenceFixture(model, slug);
       const { nodes, edges } = keptFromArrays(fx);
-      const jsonNodes = fx.graphJson.nodes.map((n) => referenceErrorIdToOurs(String(n.node_id), String(n.feature_type)));
+      const jsonNodes = fx.graphJson.nodes.map((n) =>
+        referenceErrorIdToOurs(String(n.node_id), String(n.feature_type)),
+      );
       const typeOf = new Map(fx.graphJson.nodes.map((n) => [String(n.node_id), String(n.feature_type)]));
       const ours = (id: string) => referenceErrorIdToOurs(id, typeOf.get(id)!);
       expect(new Set(jsonNodes)).toEqual(nodes);

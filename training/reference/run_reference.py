@@ -36,8 +36,10 @@ Fixtures written, per model and prompt, to tracer/test/fixtures/reference/<model
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -85,6 +87,9 @@ EDGE_THRESHOLD = 0.98
 MAX_N_LOGITS = 10
 DESIRED_LOGIT_PROB = 0.95
 BATCH_SIZE = 256
+# float32 as circuit-tracer runs by default; `fixtures --dtype float64 --out DIR` makes a
+# higher-precision copy to tell float32 rounding apart from real differences.
+DTYPE = torch.float32
 
 PROMPTS = {
     "capital-of-texas": "The capital of Texas is",
@@ -156,7 +161,7 @@ def hooked_config(model_dir: Path, hf_config) -> HookedTransformerConfig:
     cfg.pop("trust_remote_code", None)
     cfg["tokenizer_name"] = str(model_dir)  # create_graph_files loads the tokenizer from here
     cfg["model_name"] = model_dir.name
-    return HookedTransformerConfig(**cfg, device="cpu", dtype=torch.float32)
+    return HookedTransformerConfig(**cfg, device="cpu", dtype=DTYPE)
 
 
 def load_transcoders(model_dir: Path):
@@ -168,7 +173,7 @@ def load_transcoders(model_dir: Path):
         feature_input_hook=config["feature_input_hook"],
         feature_output_hook=config["feature_output_hook"],
         device=torch.device("cpu"),
-        dtype=torch.float32,
+        dtype=DTYPE,
         lazy_encoder=False,
         lazy_decoder=False,
     )
@@ -186,9 +191,11 @@ def load_reference_model(model_dir: Path) -> TransformerLensReplacementModel:
     name = model_dir.name
     # TransformerLens' config conversion skips AutoConfig for any path containing "llama" (it
     # then assumes an official Llama name), so it is given a neutral link to the folder.
-    link_dir = Path(tempfile.mkdtemp(prefix="ct-ref-")) / name.replace("llama", "lm")
+    link_parent = tempfile.mkdtemp(prefix="ct-ref-")
+    atexit.register(shutil.rmtree, link_parent, ignore_errors=True)
+    link_dir = Path(link_parent) / name.replace("llama", "lm")
     link_dir.symlink_to(model_dir.resolve(), target_is_directory=True)
-    hf_model = AutoModelForCausalLM.from_pretrained(link_dir, torch_dtype=torch.float32).eval()
+    hf_model = AutoModelForCausalLM.from_pretrained(link_dir, torch_dtype=DTYPE).eval()
     tokenizer = AutoTokenizer.from_pretrained(link_dir)
     cfg = hooked_config(link_dir, hf_model.config)
     convert = {
@@ -218,7 +225,7 @@ def check_logits(model, model_dir: Path) -> float:
     for entry in expected["prompts"]:
         with torch.no_grad():
             logits = model(torch.tensor([entry["input_ids"]]))[0]
-        worst = max(worst, (logits - torch.tensor(entry["logits"])).abs().max().item())
+        worst = max(worst, (logits - torch.tensor(entry["logits"], dtype=logits.dtype)).abs().max().item())
     if worst > 1e-4:
         raise RuntimeError(f"{model_dir.name}: TransformerLens logits differ from transformers by {worst:.2e}")
     log(f"{model_dir.name}: reference model logits match transformers (max abs diff {worst:.1e})")
@@ -373,10 +380,13 @@ def bench(model_dir: Path, prompt: str, repeats: int, batch_size: int, max_featu
 
 
 def main() -> None:
+    global DTYPE, OUT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     fx = sub.add_parser("fixtures", help="write tracer/test/fixtures/reference (default)")
     fx.add_argument("--models", nargs="*", default=FIXTURE_MODELS)
+    fx.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    fx.add_argument("--out", type=Path, default=OUT, help="fixture folder (default: the committed one)")
     bp = sub.add_parser("bench", help="time circuit-tracer's attribute() on one model and prompt")
     bp.add_argument("--model", required=True, help="a fixture model name or a model folder")
     bp.add_argument("--prompt", required=True)
@@ -389,6 +399,9 @@ def main() -> None:
         model_dir = Path(args.model) if Path(args.model).is_dir() else MODELS / args.model
         bench(model_dir, args.prompt, args.repeats, args.batch_size, args.max_feature_nodes)
     else:
+        DTYPE = getattr(torch, getattr(args, "dtype", "float32"))
+        OUT = getattr(args, "out", OUT)
+        torch.set_default_dtype(DTYPE)
         make_fixtures(getattr(args, "models", FIXTURE_MODELS))
 
 

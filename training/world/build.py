@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--from", dest="start", choices=STAGES, default="model")
     parser.add_argument("--steps", type=int, default=MODEL_SPEC.steps)
     args = parser.parse_args()
-    torch.set_num_threads(int(os.environ.get("ATLAS_THREADS", "2")))
+    torch.set_num_threads(int(os.environ.get("ATLAS_THREADS", "1")))
     torch.use_deterministic_algorithms(True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,7 +115,7 @@ def main() -> None:
             tc = train_transcoder(acts.x[layer], acts.y[layer], TRANSCODER_SPEC, log=log)
             before = transcoder_metrics(tc, acts.x[layer], acts.y[layer])
             tc = finish_transcoder(tc, acts.x[layer], acts.y[layer], JUMP_THRESHOLD)
-            m = {"layer": layer, **transcoder_metrics(tc, acts.x[layer], acts.y[layer]), "relu_fvu": before["fvu"], "relu_l0": before["l0"]}
+            m = {"layer": layer, **transcoder_metrics(tc, acts.x[layer], acts.y[layer]), "relu_fvu": before["fvu"], "relu_l0": before["l0"], "l1_final": float(tc["l1_final"])}
             log(f"  {m}")
             tcs.append(tc)
             metrics.append(m)

@@ -59,7 +59,7 @@ def auto_label(top_rows, seq_tokens, seq_entities, rows_seq, rows_pos, top_logit
     n = len(top_rows)
     if states and states.most_common(1)[0][1] >= 0.6 * n:
         return states.most_common(1)[0][0]
-    if nexts.get(top_logit, 0) >= 0.5 * n:
+    if nexts.get(top_logit, 0) >= 0.5 * max(1, sum(nexts.values())):  # prompts without answer don't count
         return f"say {top_logit}"
     (tok, count), *rest = currents.most_common(2)
     if count >= 0.5 * n:
@@ -87,16 +87,16 @@ def layer_dashboards(layer: int, tc, x, rows_seq, rows_pos, seq_tokens, seq_enti
     x [N, d_model] transcoder inputs at N positions; rows_seq/rows_pos [N] their sequence and position;
     logit_dirs [d_model, vocab] = diag(γ_final) W_Uᵀ.
     """
-    acts = encode(tc, x)  # [N, d_tc]
-    n = acts.shape[0]
+    acts_t = encode(tc, x).T.contiguous()  # [d_tc, N]: one contiguous row per feature
+    n = acts_t.shape[1]
     seq_start: dict[int, int] = {}
     for r, s in enumerate(rows_seq.tolist()):
         seq_start.setdefault(s, r)
     effects = tc["W_dec"] @ logit_dirs  # [d_tc, vocab]
     effects[:, special_ids] = float("nan")
     out = []
-    for f in torch.nonzero((acts > 0).any(0)).flatten().tolist():
-        col = acts[:, f]
+    for f in torch.nonzero((acts_t > 0).any(1)).flatten().tolist():
+        col = acts_t[f]
         nz = torch.nonzero(col > 0).flatten()
         vals = col[nz]
         order = nz[torch.argsort(vals, descending=True, stable=True)]

@@ -114,17 +114,18 @@ def write_report(out: Path, *, world, corpus, model, tok, history, tc_metrics, a
     tm = tc_metrics
     s.append(
         f"Per-layer transcoders (PLT), input = MLP input after post_attention_layernorm, output = MLP output; "
-        f"d_tc {tm['spec']['d_tc']}; trained as ReLU with a decoder-norm-weighted L1 penalty "
-        f"({tm['spec']['l1']}), {tm['spec']['steps']} Adam steps of {tm['spec']['batch_size']} positions; then a "
+        f"d_tc {tm['spec']['d_tc']}; trained as ReLU with a decoder-norm-weighted L1 penalty whose coefficient "
+        f"is steered towards L0 {tm['spec']['target_l0']} during the first 80% of {tm['spec']['steps']} Adam steps "
+        f"of {tm['spec']['batch_size']} positions (final coefficient per layer below); then a "
         f"JumpReLU threshold θ_f = {tm['jump_threshold']} × (mean active value of f) and a least-squares refit of "
         "W_dec, b_dec on the thresholded codes. Measured over all corpus positions and evaluation prompts "
         "(BOS excluded).\n"
     )
     s.append(
         table(
-            ["layer", "FVU", "L0", "dead fraction", "FVU before threshold/refit", "L0 before"],
+            ["layer", "FVU", "L0", "dead fraction", "FVU before threshold/refit", "L0 before", "L1 coefficient"],
             [
-                [m["layer"], f"{m['fvu']:.4f}", f"{m['l0']:.1f}", pct(m["dead_fraction"]), f"{m['relu_fvu']:.4f}", f"{m['relu_l0']:.1f}"]
+                [m["layer"], f"{m['fvu']:.4f}", f"{m['l0']:.1f}", pct(m["dead_fraction"]), f"{m['relu_fvu']:.4f}", f"{m['relu_l0']:.1f}", f"{m.get('l1_final', float('nan')):.2e}"]
                 for m in tm["layers"]
             ],
         )

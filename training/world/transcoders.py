@@ -22,10 +22,11 @@ from .train_model import pad_batch
 @dataclass
 class TranscoderSpec:
     d_tc: int = 1024
-    l1: float = 3e-3  # coefficient of Σ_f a_f ‖W_dec,f‖ relative to the output variance
-    steps: int = 2000
-    batch_size: int = 1024
-    lr: float = 2e-3
+    l1: float = 3e-3  # initial coefficient of Σ_f a_f ‖W_dec,f‖ / ‖y − ȳ‖ (adapted towards target_l0)
+    target_l0: float = 20.0  # L0 the L1 coefficient is steered to (the JumpReLU threshold then lowers it)
+    steps: int = 1500
+    batch_size: int = 512
+    lr: float = 3e-3
     seed: int = 0
 
 
@@ -81,7 +82,7 @@ def encode(tc: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     theta = tc.get("activation_function.threshold")
     if theta is None:
         return torch.relu(pre)
-    return pre * (pre > theta)
+    return torch.where(pre > theta, pre, torch.zeros_like(pre))
 
 
 def decode(tc: dict[str, torch.Tensor], a: torch.Tensor) -> torch.Tensor:
@@ -110,6 +111,7 @@ def train_transcoder(x: torch.Tensor, y: torch.Tensor, spec: TranscoderSpec, log
     }
     opt = torch.optim.Adam(params.values(), lr=spec.lr, betas=(0.9, 0.999))
     var = float(((y - y.mean(0)) ** 2).sum(1).mean())
+    l1, l0_ema = spec.l1, None
     for step in range(spec.steps):
         lr = spec.lr * min(1.0, (step + 1) / 100) * (1.0 if step < 0.8 * spec.steps else 0.2)
         for g in opt.param_groups:
@@ -120,14 +122,18 @@ def train_transcoder(x: torch.Tensor, y: torch.Tensor, spec: TranscoderSpec, log
         y_hat = a @ params["W_dec"] + params["b_dec"]
         mse = ((y_hat - yb) ** 2).sum(1).mean() / var
         sparsity = (a * params["W_dec"].norm(dim=1)).sum(1).mean() / y_scale
-        l1 = spec.l1 * min(1.0, step / (0.2 * spec.steps))  # warm the penalty up
-        loss = mse + l1 * sparsity
+        warm = min(1.0, step / (0.1 * spec.steps))  # warm the penalty up
+        loss = mse + warm * l1 * sparsity
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        l0 = float((a > 0).float().sum(1).mean())
+        l0_ema = l0 if l0_ema is None else 0.9 * l0_ema + 0.1 * l0
+        if warm == 1.0 and step < 0.8 * spec.steps:  # steer the L1 coefficient, then hold it to converge
+            l1 *= float(torch.tensor((l0_ema - spec.target_l0) / spec.target_l0).clamp(-1, 1).mul(0.05).exp())
         if (step + 1) % 500 == 0:
-            log(f"    step {step + 1} nmse {mse.item():.4f} L0 {(a > 0).float().sum(1).mean().item():.1f}")
-    return {k: v.detach() for k, v in params.items()}
+            log(f"    step {step + 1} nmse {mse.item():.4f} L0 {l0_ema:.1f} l1 {l1:.2e}")
+    return {**{k: v.detach() for k, v in params.items()}, "l1_final": torch.tensor(l1)}
 
 
 @torch.no_grad()

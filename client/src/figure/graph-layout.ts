@@ -76,8 +76,23 @@ export const LINK_SPACING = {
   /** Room at the left for the layer labels and under the graph for the prompt tokens. */
   left: 44,
   bottom: 40,
-  top: 8,
+  top: 44,
 };
+
+/** The label to show: the stored one, else a name built from the node's place (imported graphs often have none). */
+export function nodeLabel(node: Pick<FigureNode, 'label' | 'kind' | 'layer' | 'feature' | 'ctxIdx'>): string {
+  if (node.label) return node.label;
+  if (node.kind === 'feature') return `L${node.layer} #${node.feature}`;
+  if (node.kind === 'error') return `Err L${node.layer} @${node.ctxIdx}`;
+  return `${node.kind} @${node.ctxIdx}`;
+}
+
+/** A short form for dense places: a logit's token instead of `Output "tok" (p=0.123)`. */
+export function compactLabel(node: Pick<FigureNode, 'label' | 'kind' | 'layer' | 'feature' | 'ctxIdx'>): string {
+  const label = nodeLabel(node);
+  const output = node.kind === 'logit' ? /^Output "(.*)" \(p=([0-9.e-]+)\)$/.exec(label) : null;
+  return output ? `${output[1]} ${Number(output[2]).toFixed(2)}` : label;
+}
 
 export function bandLabel(layer: number, nLayers: number): string {
   if (layer < 0) return 'Emb';
@@ -232,7 +247,7 @@ export function buildSubgraph(graph: FigureGraph, pinnedIds: readonly string[], 
     const node = byId.get(id);
     if (!node || owner.has(id)) continue;
     owner.set(id, id);
-    nodes.push({ id, kind: node.kind, label: node.label, layer: node.layer, ctxIdx: node.ctxIdx, members: [id] });
+    nodes.push({ id, kind: node.kind, label: nodeLabel(node), layer: node.layer, ctxIdx: node.ctxIdx, members: [id] });
   }
   const totals = targetInputTotals(graph.edges);
   const merged = new Map<string, SubgraphEdge>();

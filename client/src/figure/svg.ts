@@ -5,7 +5,9 @@
  */
 import {
   buildSubgraph,
+  compactLabel,
   focusEdges,
+  nodeLabel,
   layoutLinkGraph,
   signedShare,
   targetInputTotals,
@@ -22,7 +24,10 @@ export type NodeState = 'clicked' | 'pinned' | 'plain';
 export interface FigureNodeMark {
   id: string;
   kind: NodeKind | 'supernode';
+  /** Full label, written as the glyph's <title>. */
   label: string;
+  /** The label written next to the glyph. */
+  text: string;
   x: number;
   y: number;
   state: NodeState;
@@ -58,6 +63,7 @@ export interface LinkFigureOptions {
 }
 
 const MAX_LABEL = 30;
+const LABELLED_NEIGHBOURS = 12;
 
 function shortLabel(label: string): string {
   return label.length > MAX_LABEL ? `${label.slice(0, MAX_LABEL - 1)}…` : label;
@@ -78,22 +84,24 @@ export function linkFigure(graph: FigureGraph, options: LinkFigureOptions = {}):
   const drawn = focusEdges(graph.edges, focus).filter(
     (e) => layout.positions.has(e.source) && layout.positions.has(e.target),
   );
+  const strongest = drawn
+    .map((e) => ({ e, share: signedShare(e, totals) }))
+    .sort((a, b) => Math.abs(a.share) - Math.abs(b.share));
+  // As in the viewer: label the focus nodes and the ends of the strongest edges only.
   const labelled = new Set(focus);
-  for (const e of drawn) labelled.add(e.source).add(e.target);
+  for (const { e } of strongest.slice(-LABELLED_NEIGHBOURS)) labelled.add(e.source).add(e.target);
   const nodes = graph.nodes.map(
     (n): FigureNodeMark => ({
       id: n.nodeId,
       kind: n.kind,
-      label: n.label,
+      label: nodeLabel(n),
+      text: compactLabel(n),
       ...layout.positions.get(n.nodeId)!,
       state: stateOf(n.nodeId, options.clickedId, pinned),
       showLabel: n.kind === 'logit' || labelled.has(n.nodeId),
     }),
   );
-  const edges = drawn
-    .map((e) => ({ e, share: signedShare(e, totals) }))
-    .sort((a, b) => Math.abs(a.share) - Math.abs(b.share))
-    .map(
+  const edges = strongest.map(
       ({ e, share }): FigureEdgeMark => ({
         source: e.source,
         target: e.target,
@@ -137,7 +145,7 @@ export function subgraphFigure(graph: FigureGraph, options: SubgraphFigureOption
     return { x: p.x + dx, y: p.y + dy };
   };
   const nodes = placed.map(
-    (n): FigureNodeMark => ({ id: n.id, kind: n.kind, label: n.label, ...at(n.id), state: 'plain', showLabel: true }),
+    (n): FigureNodeMark => ({ id: n.id, kind: n.kind, label: n.label, text: n.label, ...at(n.id), state: 'plain', showLabel: true }),
   );
   const edges = subgraph.edges
     .filter((e) => options.positions.has(e.source) && options.positions.has(e.target))
@@ -250,9 +258,11 @@ export function writeFigureSvg(spec: FigureSpec): string {
     if (node.showLabel) {
       const size = spec.view === 'subgraph' ? 11 : 9;
       const offset = KIND_STYLE[node.kind].size / 2 + 3;
-      out.push(
-        `<text class="label" x="${fmt(node.x + offset)}" y="${fmt(node.y - offset)}" font-size="${size}">${escapeXml(shortLabel(node.label))}</text>`,
-      );
+      const x = fmt(node.x + offset);
+      const y = fmt(node.y - offset);
+      // Logits sit side by side in one row: slanted labels do not overlap.
+      const rotate = spec.view === 'link' && node.kind === 'logit' ? ` transform="rotate(-35 ${x} ${y})"` : '';
+      out.push(`<text class="label" x="${x}" y="${y}" font-size="${size}"${rotate}>${escapeXml(shortLabel(node.text))}</text>`);
     }
     out.push(`</g>`);
   }

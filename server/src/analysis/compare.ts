@@ -8,7 +8,8 @@
  *   error      (layer, positionFromEnd)
  *   embedding  (token id, positionFromEnd)
  *   logit      (token id)
- * Only features are reported as shared / only-in-one; edges are shared when both ends match.
+ * BOS (position 0) matches BOS. Only features are reported as shared / only-in-one; edges are
+ * shared when both ends match.
  */
 import type { GraphDocument, GraphNode } from '../../../tracer/src/graph/document.js';
 import type { GraphSummary } from '../store/graph-store.js';
@@ -71,7 +72,8 @@ function positionCount(graph: GraphDocument): number {
 
 /** The cross-prompt identity of a node (see the header). */
 function matchKey(graph: GraphDocument, node: GraphNode, nPos: number): string {
-  const fromEnd = nPos - 1 - node.ctxIdx;
+  // BOS (position 0) stays BOS: it starts every prompt, whatever its length.
+  const fromEnd = node.ctxIdx === 0 ? 'bos' : String(nPos - 1 - node.ctxIdx);
   switch (node.kind) {
     case 'feature':
       return `F\u0000${graph.model}\u0000${graph.transcoderSet}\u0000${node.layer}\u0000${node.feature}\u0000${fromEnd}`;
@@ -116,7 +118,11 @@ export function compareGraphs(a: GraphDocument, b: GraphDocument): GraphComparis
   const matchedInB = new Set([...matchedB.values()].map((n) => n.nodeId));
   const onlyInB = b.nodes.filter((n) => n.kind === 'feature' && !matchedInB.has(n.nodeId));
   shared.sort(
-    (x, y) => x.layer - y.layer || x.index - y.index || y.positionFromEnd - x.positionFromEnd || (x.nodeIdA < y.nodeIdA ? -1 : 1),
+    (x, y) =>
+      x.layer - y.layer ||
+      x.index - y.index ||
+      y.positionFromEnd - x.positionFromEnd ||
+      (x.nodeIdA < y.nodeIdA ? -1 : 1),
   );
 
   const weightOfB = new Map(b.edges.map((e) => [`${e.source}\u0000${e.target}`, e.weight]));
@@ -139,7 +145,15 @@ export function compareGraphs(a: GraphDocument, b: GraphDocument): GraphComparis
   sharedEdges.sort(
     (x, y) =>
       Math.abs(y.weightA - y.weightB) - Math.abs(x.weightA - x.weightB) ||
-      (x.sourceA < y.sourceA ? -1 : x.sourceA > y.sourceA ? 1 : x.targetA < y.targetA ? -1 : x.targetA > y.targetA ? 1 : 0),
+      (x.sourceA < y.sourceA
+        ? -1
+        : x.sourceA > y.sourceA
+          ? 1
+          : x.targetA < y.targetA
+            ? -1
+            : x.targetA > y.targetA
+              ? 1
+              : 0),
   );
 
   return { graphA: summaryOf(a), graphB: summaryOf(b), shared, onlyInA, onlyInB, sharedEdges };

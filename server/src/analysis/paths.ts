@@ -101,14 +101,16 @@ class Heap<T> {
 export function findTopPaths(graph: GraphDocument, query: PathQuery): Path[] {
   const k = query.k ?? 5;
   const maxLength = query.maxLength ?? 6;
-  if (!Number.isInteger(k) || k < 1 || k > 100) throw new UserInputError(`k must be an integer from 1 to 100 (got ${k})`);
+  if (!Number.isInteger(k) || k < 1 || k > 100)
+    throw new UserInputError(`k must be an integer from 1 to 100 (got ${k})`);
   if (!Number.isInteger(maxLength) || maxLength < 1 || maxLength > 64) {
     throw new UserInputError(`maxLength must be an integer from 1 to 64 (got ${maxLength})`);
   }
   const ids = graph.nodes.map((n) => n.nodeId);
   const indexOf = new Map(ids.map((id, i) => [id, i]));
   const from = indexOf.get(query.from);
-  if (from === undefined) throw new UserInputError(`graph '${graph.id}' has no node '${query.from}' to start a path from`);
+  if (from === undefined)
+    throw new UserInputError(`graph '${graph.id}' has no node '${query.from}' to start a path from`);
   let isTarget: (i: number) => boolean;
   if (query.to === null) {
     isTarget = (i) => graph.nodes[i].kind === 'logit';

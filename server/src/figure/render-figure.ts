@@ -5,9 +5,8 @@
  */
 import type { GraphDocument } from '../../../tracer/src/graph/document.js';
 import { UserInputError } from '../../../tracer/src/errors.js';
-import { topLogit, type Supernode } from '../../../client/src/figure/graph-layout.js';
+import { buildSubgraph, topLogit, type Supernode } from '../../../client/src/figure/graph-layout.js';
 import { layoutSubgraph } from '../../../client/src/figure/subgraph-layout.js';
-import { buildSubgraph } from '../../../client/src/figure/graph-layout.js';
 import { linkFigure, subgraphFigure, writeFigureSvg } from '../../../client/src/figure/svg.js';
 
 export interface RenderFigureOptions {

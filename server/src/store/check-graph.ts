@@ -35,8 +35,10 @@ export function checkGraphDocument(graph: GraphDocument): void {
   if (typeof graph.model !== 'string' || graph.model === '') {
     throw new StoreError('INVALID', `${where}: model must be a non-empty string`);
   }
-  if (typeof graph.transcoderSet !== 'string') throw new StoreError('INVALID', `${where}: transcoderSet must be a string`);
-  if (!isInt(graph.nLayers) || graph.nLayers < 0) throw new StoreError('INVALID', `${where}: nLayers must be an integer ≥ 0`);
+  if (typeof graph.transcoderSet !== 'string')
+    throw new StoreError('INVALID', `${where}: transcoderSet must be a string`);
+  if (!isInt(graph.nLayers) || graph.nLayers < 0)
+    throw new StoreError('INVALID', `${where}: nLayers must be an integer ≥ 0`);
   if (!Array.isArray(graph.promptTokens) || graph.promptTokens.some((t) => typeof t !== 'string')) {
     throw new StoreError('INVALID', `${where}: promptTokens must be an array of strings`);
   }
@@ -58,20 +60,28 @@ export function checkGraphDocument(graph: GraphDocument): void {
   ) {
     throw new StoreError('INVALID', `${where}: settings must hold integer maxNLogits/batchSize and finite thresholds`);
   }
-  if (graph.scores !== null && !(Number.isFinite(graph.scores?.replacement) && Number.isFinite(graph.scores?.completeness))) {
+  if (
+    graph.scores !== null &&
+    !(Number.isFinite(graph.scores?.replacement) && Number.isFinite(graph.scores?.completeness))
+  ) {
     throw new StoreError('INVALID', `${where}: scores must be null or hold finite replacement and completeness`);
   }
 
   const nodeIds = new Set<string>();
   for (const node of graph.nodes) {
     const at = `${where}, node ${JSON.stringify(node.nodeId)}`;
-    if (typeof node.nodeId !== 'string' || node.nodeId === '') throw new StoreError('INVALID', `${where}: a node has no nodeId`);
+    if (typeof node.nodeId !== 'string' || node.nodeId === '')
+      throw new StoreError('INVALID', `${where}: a node has no nodeId`);
     if (nodeIds.has(node.nodeId)) throw new StoreError('INVALID', `${at}: the node id appears twice`);
     nodeIds.add(node.nodeId);
-    if (!NODE_KINDS.has(node.kind)) throw new StoreError('INVALID', `${at}: kind must be feature, error, embedding or logit`);
-    if (!isInt(node.layer) || !isInt(node.ctxIdx)) throw new StoreError('INVALID', `${at}: layer and ctxIdx must be integers`);
-    if (!(node.feature === null || isInt(node.feature))) throw new StoreError('INVALID', `${at}: feature must be an integer or null`);
-    if (node.kind === 'feature' && node.feature === null) throw new StoreError('INVALID', `${at}: a feature node needs its feature index`);
+    if (!NODE_KINDS.has(node.kind))
+      throw new StoreError('INVALID', `${at}: kind must be feature, error, embedding or logit`);
+    if (!isInt(node.layer) || !isInt(node.ctxIdx))
+      throw new StoreError('INVALID', `${at}: layer and ctxIdx must be integers`);
+    if (!(node.feature === null || isInt(node.feature)))
+      throw new StoreError('INVALID', `${at}: feature must be an integer or null`);
+    if (node.kind === 'feature' && node.feature === null)
+      throw new StoreError('INVALID', `${at}: a feature node needs its feature index`);
     if (!isFiniteOrNull(node.activation) || !isFiniteOrNull(node.influence) || !isFiniteOrNull(node.tokenProb)) {
       throw new StoreError('INVALID', `${at}: activation, influence and tokenProb must be finite numbers or null`);
     }
@@ -127,7 +137,8 @@ export function checkNewView(view: {
   edgeThreshold: number | null;
 }): string[] {
   checkGraphId(view.graphId);
-  if (typeof view.name !== 'string' || view.name.trim() === '') throw new StoreError('INVALID', 'a view needs a non-empty name');
+  if (typeof view.name !== 'string' || view.name.trim() === '')
+    throw new StoreError('INVALID', 'a view needs a non-empty name');
   if (!Array.isArray(view.pinnedIds) || view.pinnedIds.some((id) => typeof id !== 'string')) {
     throw new StoreError('INVALID', 'view pinnedIds must be an array of node ids');
   }

@@ -63,7 +63,11 @@ export function chooseLogitTargets(
     }
   }
   const chosen = top.slice(0, cutoff);
-  const targets = chosen.map((tokenId) => ({ tokenId, token: model.tokenizer.tokenString(tokenId), probability: probs[tokenId] }));
+  const targets = chosen.map((tokenId) => ({
+    tokenId,
+    token: model.tokenizer.tokenString(tokenId),
+    probability: probs[tokenId],
+  }));
   return { targets, vectors: chosen.map((k) => demeanedUnembedding(model, k)) };
 }
 
@@ -118,14 +122,21 @@ function sparsify(rows: Float32Array, width: number, b: number): SparseRow {
   return { cols, values };
 }
 
-export async function attribute(model: ReplacementModel, prompt: string, options: AttributeRunOptions = {}): Promise<AttributionGraph> {
+export async function attribute(
+  model: ReplacementModel,
+  prompt: string,
+  options: AttributeRunOptions = {},
+): Promise<AttributionGraph> {
   const maxNLogits = options.maxNLogits ?? 10;
   const desiredLogitProb = options.desiredLogitProb ?? 0.95;
   const batchSize = options.batchSize ?? 256;
   const updateInterval = options.updateInterval ?? 4;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserInputError(`batch size must be a positive integer, got ${batchSize}`);
-  if (!Number.isInteger(maxNLogits) || maxNLogits < 1) throw new UserInputError(`max_n_logits must be a positive integer, got ${maxNLogits}`);
-  if (!(desiredLogitProb > 0 && desiredLogitProb <= 1)) throw new UserInputError(`desired_logit_prob must be in (0, 1], got ${desiredLogitProb}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new UserInputError(`batch size must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(maxNLogits) || maxNLogits < 1)
+    throw new UserInputError(`max_n_logits must be a positive integer, got ${maxNLogits}`);
+  if (!(desiredLogitProb > 0 && desiredLogitProb <= 1))
+    throw new UserInputError(`desired_logit_prob must be in (0, 1], got ${desiredLogitProb}`);
   if (options.maxFeatureNodes != null && (!Number.isInteger(options.maxFeatureNodes) || options.maxFeatureNodes < 0)) {
     throw new UserInputError(`max_feature_nodes must be a non-negative integer, got ${options.maxFeatureNodes}`);
   }
@@ -184,8 +195,16 @@ export async function attribute(model: ReplacementModel, prompt: string, options
     if (budget === nActive) {
       pending = Int32Array.from({ length: nActive }, (_, i) => i);
     } else {
-      const partial = computePartialInfluence(partialRows(logitRows, order, featureRows, nActive + (L + 1) * T + nLogits, nActive + (L + 1) * T), partialRowNodes(order, nLogits, nActive + (L + 1) * T), Float64Array.from(logitTargets, (t) => t.probability));
-      pending = rankUnvisitedFeatures(partial.subarray(0, nActive), visited, Math.min(updateInterval * batchSize, budget - order.length));
+      const partial = computePartialInfluence(
+        partialRows(logitRows, order, featureRows, nActive + (L + 1) * T + nLogits),
+        partialRowNodes(order, nLogits, nActive + (L + 1) * T),
+        Float64Array.from(logitTargets, (t) => t.probability),
+      );
+      pending = rankUnvisitedFeatures(
+        partial.subarray(0, nActive),
+        visited,
+        Math.min(updateInterval * batchSize, budget - order.length),
+      ).sort(); // a round's rows do not depend on batching: batch by (layer, pos) for short backwards
     }
     for (let i = 0; i < pending.length; i += batchSize) {
       const batch = Array.from(pending.subarray(i, i + batchSize));
@@ -219,7 +238,13 @@ export async function attribute(model: ReplacementModel, prompt: string, options
 }
 
 /** The rows computed so far over the full node space (all active features, errors, tokens, logits). */
-function partialRows(logitRows: SparseRow[], order: number[], featureRows: Map<number, SparseRow>, nCols: number, _logitStart: number) {
+function partialRows(
+  logitRows: SparseRow[],
+  order: number[],
+  featureRows: Map<number, SparseRow>,
+  nCols: number,
+  _logitStart: number,
+) {
   const rows = [...logitRows, ...order.map((s) => featureRows.get(s)!)];
   const rowPtr = new Int32Array(rows.length + 1);
   rows.forEach((r, i) => (rowPtr[i + 1] = rowPtr[i] + r.cols.length));

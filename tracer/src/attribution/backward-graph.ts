@@ -30,7 +30,12 @@ function normTransposed(g: GraphBuilder, grad: string, w: NormWeights, scale: st
  * ln1_scale, ln2_scale [1,T,1]; token_vec [T,d] (block 0).
  * Outputs: grad_resid_pre [B,T,d] = g(r_ℓ); feature_edges [B,M]; error_edges [B,T]; token_edges [B,T] (block 0).
  */
-export function buildBackwardGraph(block: BlockWeights, shape: BlockShape, skip: Float32Array | null, layer: number): Uint8Array {
+export function buildBackwardGraph(
+  block: BlockWeights,
+  shape: BlockShape,
+  skip: Float32Array | null,
+  layer: number,
+): Uint8Array {
   const { dModel: d, nHeads: H, nKvHeads: KV, headDim: hd } = shape;
   const g = new GraphBuilder(`backward_${layer}`);
   const gradPost = g.input('grad_resid_post', 'float32', ['B', 'T', d]);

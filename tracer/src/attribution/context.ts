@@ -5,7 +5,13 @@
  * interventions and the edge checks.
  */
 import { ModelFormatError } from '../errors.js';
-import { encodeLayer, runForward, tokenVectors, type FrozenState, type ReplacementModel } from '../model/replacement-model.js';
+import {
+  encodeLayer,
+  runForward,
+  tokenVectors,
+  type FrozenState,
+  type ReplacementModel,
+} from '../model/replacement-model.js';
 
 export interface AttributionContext {
   tokenIds: number[];
@@ -47,7 +53,8 @@ export async function setupAttribution(model: ReplacementModel, tokenIds: number
       for (let f = 0; f < F; f++) {
         const a = acts[pos * F + f];
         if (a !== 0) {
-          if (!Number.isFinite(a)) throw new ModelFormatError(`transcoder layer ${layer} produced a non-finite activation; check its weights`);
+          if (!Number.isFinite(a))
+            throw new ModelFormatError(`transcoder layer ${layer} produced a non-finite activation; check its weights`);
           triples.push(layer, pos, f);
           activations.push(a);
         }
@@ -64,7 +71,11 @@ export async function setupAttribution(model: ReplacementModel, tokenIds: number
     for (let p = 0; p < T; p++) for (let i = 0; i < d; i++) r[p * d + i] = bDec[i] + (skips[layer]?.[p * d + i] ?? 0);
     return r;
   });
-  const readoutLists = Array.from({ length: L }, () => ({ vecs: [] as Float32Array[], pos: [] as number[], active: [] as number[] }));
+  const readoutLists = Array.from({ length: L }, () => ({
+    vecs: [] as Float32Array[],
+    pos: [] as number[],
+    active: [] as number[],
+  }));
   for (let s = 0; s < nActive; s++) {
     const [layer, pos, f] = [activeFeatures[3 * s], activeFeatures[3 * s + 1], activeFeatures[3 * s + 2]];
     const t = tc.layers[layer];

@@ -4,7 +4,7 @@
  * feature, error and token sources. Targets inject at their own layer and position; blocks above
  * the batch's highest target layer are skipped, since no gradient exists there yet.
  */
-import { GraphSession, int64, type Tensor } from '../onnx/session.js';
+import { GraphSession, int64, type Feed } from '../onnx/session.js';
 import type { ReplacementModel } from '../model/replacement-model.js';
 import { buildBackwardGraph } from './backward-graph.js';
 import type { AttributionContext } from './context.js';
@@ -22,11 +22,22 @@ const backwardSessions = new WeakMap<ReplacementModel, Promise<GraphSession[]>>(
 export function backwardGraphs(model: ReplacementModel): Promise<GraphSession[]> {
   let sessions = backwardSessions.get(model);
   if (!sessions) {
-    const shape = { dModel: model.dModel, nHeads: model.config.nHeads, nKvHeads: model.config.nKvHeads, headDim: model.config.headDim, rotary: false };
+    const shape = {
+      dModel: model.dModel,
+      nHeads: model.config.nHeads,
+      nKvHeads: model.config.nKvHeads,
+      headDim: model.config.headDim,
+      rotary: false,
+    };
     sessions = (async () => {
       const out: GraphSession[] = [];
       for (let layer = 0; layer < model.nLayers; layer++) {
-        const bytes = buildBackwardGraph(model.weights.blocks[layer], shape, model.transcoders.layers[layer].skip, layer);
+        const bytes = buildBackwardGraph(
+          model.weights.blocks[layer],
+          shape,
+          model.transcoders.layers[layer].skip,
+          layer,
+        );
         out.push(await GraphSession.create(`backward_${layer}`, bytes, model.executionProvider));
       }
       const dispose = model.dispose;
@@ -50,27 +61,32 @@ export function rowWidth(ctx: AttributionContext, nLayers: number): number {
  * Edge rows of a batch of targets. Returns [B, nActive + (L+1)·T] and the multiply-adds spent in
  * the backward graphs (for GFLOP/s).
  */
-export async function computeRows(model: ReplacementModel, ctx: AttributionContext, targets: RowTarget[]): Promise<{ rows: Float32Array; flops: number }> {
+export async function computeRows(
+  model: ReplacementModel,
+  ctx: AttributionContext,
+  targets: RowTarget[],
+): Promise<{ rows: Float32Array; flops: number }> {
   const sessions = await backwardGraphs(model);
   const B = targets.length;
-  const T = ctx.nPos;
   const { dModel: d, nLayers: L } = model;
-  const H = model.config.nHeads;
   const nActive = ctx.activations.length;
   const width = rowWidth(ctx, L);
   const errorStart = nActive;
-  const tokenStart = nActive + L * T;
+  const tokenStart = nActive + L * ctx.nPos;
   const rows = new Float32Array(B * width);
+  // Causal attention: a target at position p has no gradient after p, so the batch runs on the
+  // first T = max p + 1 positions only (feature batches are sorted by position within a layer).
+  const T = Math.max(...targets.map((t) => t.pos)) + 1;
 
   // Logit targets enter as the gradient of r_L through the frozen final norm.
-  let grad = new Float32Array(B * T * d);
+  let grad: Float32Array = new Float32Array(B * T * d);
   const lnf = model.weights.lnFinal;
   targets.forEach((t, b) => {
     if (t.layer !== L) return;
     const base = (b * T + t.pos) * d;
     const scale = ctx.frozen.lnfScale[t.pos];
     let mean = 0;
-    for (let i = 0; i < d; i++) mean += (grad[base + i] = (t.vector[i] * lnf.gamma[i]) / scale);
+    for (let i = 0; i < d; i++) mean += grad[base + i] = (t.vector[i] * lnf.gamma[i]) / scale;
     if (lnf.kind === 'layer') for (let i = 0; i < d; i++) grad[base + i] -= mean / d;
   });
   const top = Math.min(L - 1, Math.max(...targets.map((t) => t.layer)));
@@ -83,39 +99,87 @@ export async function computeRows(model: ReplacementModel, ctx: AttributionConte
       onehot[b * T + t.pos] = 1;
       injectVec.set(t.vector, b * d);
     });
-    const readout = ctx.readouts[layer];
-    const empty = readout.pos.length === 0; // Gather needs at least one index: read a zero vector
-    const feeds: Record<string, Tensor | ReturnType<typeof int64>> = {
+    const site = blockInputs(model, ctx, layer, T);
+    const M = site.active.length;
+    const feeds: Record<string, Feed> = {
       grad_resid_post: { data: grad, dims: [B, T, d] },
       inject_onehot: { data: onehot, dims: [B, T] },
       inject_vec: { data: injectVec, dims: [B, d] },
-      read_vecs: empty ? { data: new Float32Array(d), dims: [1, d] } : { data: readout.vecs, dims: [readout.pos.length, d] },
-      read_pos: empty ? int64([0]) : int64(readout.pos),
-      error_vec: { data: ctx.errors[layer], dims: [T, d] },
-      attn_pattern: { data: ctx.frozen.attnPattern[layer], dims: [1, H, T, T] },
-      ln1_scale: { data: ctx.frozen.ln1Scale[layer], dims: [1, T, 1] },
-      ln2_scale: { data: ctx.frozen.ln2Scale[layer], dims: [1, T, 1] },
+      // Gather needs at least one index: an empty read-out reads one zero vector.
+      read_vecs: M === 0 ? { data: new Float32Array(d), dims: [1, d] } : { data: site.readVecs, dims: [M, d] },
+      read_pos: M === 0 ? int64([0]) : site.readPos,
+      error_vec: { data: site.errors, dims: [T, d] },
+      attn_pattern: { data: site.pattern, dims: [1, model.config.nHeads, T, T] },
+      ln1_scale: { data: site.ln1Scale, dims: [1, T, 1] },
+      ln2_scale: { data: site.ln2Scale, dims: [1, T, 1] },
     };
-    if (layer === 0) feeds.token_vec = { data: ctx.tokenVectors, dims: [T, d] };
+    if (layer === 0) feeds.token_vec = { data: site.tokenVectors, dims: [T, d] };
     const out = await sessions[layer].run(feeds);
-    flops += backwardFlops(model, B, T, readout.pos.length);
-    if (!empty) {
+    flops += backwardFlops(model, B, T, M);
+    if (M > 0) {
       const edges = out.feature_edges.data; // [B, M]
-      const M = readout.pos.length;
       for (let b = 0; b < B; b++) {
         const row = b * width;
-        for (let m = 0; m < M; m++) rows[row + readout.active[m]] += edges[b * M + m];
+        for (let m = 0; m < M; m++) rows[row + site.active[m]] += edges[b * M + m];
       }
     }
     const errorEdges = out.error_edges.data; // [B, T]
-    for (let b = 0; b < B; b++) rows.set(errorEdges.subarray(b * T, (b + 1) * T), b * width + errorStart + layer * T);
+    for (let b = 0; b < B; b++)
+      rows.set(errorEdges.subarray(b * T, (b + 1) * T), b * width + errorStart + layer * ctx.nPos);
     if (layer === 0) {
-      const tokenEdges = out.token_edges.data;
+      const tokenEdges = out.token_edges.data; // [B, T]
       for (let b = 0; b < B; b++) rows.set(tokenEdges.subarray(b * T, (b + 1) * T), b * width + tokenStart);
     }
     grad = out.grad_resid_pre.data;
   }
   return { rows, flops };
+}
+
+/** The prompt-specific inputs of block ℓ's backward restricted to the first T positions. */
+interface BlockInputs {
+  pattern: Float32Array; // [1, H, T, T]
+  ln1Scale: Float32Array; // [1, T, 1]
+  ln2Scale: Float32Array; // [1, T, 1]
+  errors: Float32Array; // [T, d]
+  tokenVectors: Float32Array; // [T, d]
+  readVecs: Float32Array; // [M, d] decoder vectors of sources at positions < T
+  readPos: Feed; // [M] int64
+  active: Int32Array; // [M] their active-feature columns
+}
+
+const blockInputCache = new WeakMap<AttributionContext, Map<string, BlockInputs>>();
+
+function blockInputs(model: ReplacementModel, ctx: AttributionContext, layer: number, T: number): BlockInputs {
+  let cache = blockInputCache.get(ctx);
+  if (!cache) blockInputCache.set(ctx, (cache = new Map()));
+  const key = `${layer}:${T}`;
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const d = model.dModel;
+  const H = model.config.nHeads;
+  const full = ctx.nPos;
+  const pattern = new Float32Array(H * T * T);
+  const source = ctx.frozen.attnPattern[layer];
+  for (let h = 0; h < H; h++)
+    for (let q = 0; q < T; q++)
+      pattern.set(source.subarray((h * full + q) * full, (h * full + q) * full + T), (h * T + q) * T);
+  const readout = ctx.readouts[layer];
+  const kept: number[] = [];
+  readout.pos.forEach((pos, m) => pos < T && kept.push(m));
+  const readVecs = new Float32Array(kept.length * d);
+  kept.forEach((m, j) => readVecs.set(readout.vecs.subarray(m * d, (m + 1) * d), j * d));
+  const inputs: BlockInputs = {
+    pattern,
+    ln1Scale: ctx.frozen.ln1Scale[layer].slice(0, T),
+    ln2Scale: ctx.frozen.ln2Scale[layer].slice(0, T),
+    errors: ctx.errors[layer].slice(0, T * d),
+    tokenVectors: ctx.tokenVectors.slice(0, T * d),
+    readVecs,
+    readPos: int64(kept.map((m) => readout.pos[m])),
+    active: Int32Array.from(kept, (m) => readout.active[m]),
+  };
+  cache.set(key, inputs);
+  return inputs;
 }
 
 /** Floating-point operations of one backward block for a batch (2 per multiply-add). */

@@ -1,7 +1,7 @@
 /**
  * GraphDocument: a pruned attribution graph as the rest of circuit-atlas sees it — what the tracer
  * hands over, what a GraphStore saves and returns, what the API serves. It carries the same
- * information as circuit-tracer's graph JSON (see `export-json.ts`), with typed fields.
+ * information as circuit-tracer's graph JSON (see `graph-json.ts`), with typed fields.
  *
  * Node ids follow the reference's scheme (REFERENCE.md, "Exchange format"):
  *   feature   `{layer}_{feature}_{ctxIdx}`
@@ -25,7 +25,8 @@ export interface GraphNode {
   activation: number | null;
   /**
    * Cumulative influence share at which the node was kept by node pruning (0..1, smaller = more
-   * influential); null for embeddings and logits, which are always kept.
+   * influential); null for logits. Embeddings have one too (circuit-tracer writes it), though
+   * embeddings and logits are always kept.
    */
   influence: number | null;
   /** Probability of the logit's token; null for other kinds. */

@@ -195,7 +195,8 @@ const MAX_LISTED_ERRORS = 5;
 
 function describeViolation(error: ErrorObject): string {
   const path = error.instancePath === '' ? '(root)' : error.instancePath;
-  if (error.keyword === 'required') return `${path}: missing required field '${(error.params as { missingProperty: string }).missingProperty}'`;
+  if (error.keyword === 'required')
+    return `${path}: missing required field '${(error.params as { missingProperty: string }).missingProperty}'`;
   if (error.keyword === 'enum') {
     return `${path}: must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
   }
@@ -238,12 +239,27 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
 
   // Logits sit at layer n_layers + 1; without logits, one past the deepest feature or error.
   const logitLayers = json.nodes.filter((n) => n.feature_type === 'logit').map((n) => Number(n.layer));
-  const innerLayers = json.nodes.filter((n) => n.layer !== 'E' && n.feature_type !== 'logit').map((n) => Number(n.layer));
+  const innerLayers = json.nodes
+    .filter((n) => n.layer !== 'E' && n.feature_type !== 'logit')
+    .map((n) => Number(n.layer));
   if (new Set(logitLayers).size > 1) {
-    throw new UserInputError(`the graph JSON's logit nodes sit at different layers (${[...new Set(logitLayers)].join(', ')}): they must share one`);
+    throw new UserInputError(
+      `the graph JSON's logit nodes sit at different layers (${[...new Set(logitLayers)].join(', ')}): they must share one`,
+    );
   }
-  const nLayers = logitLayers.length > 0 ? logitLayers[0] - 1 : innerLayers.length > 0 ? Math.max(...innerLayers) + 1 : 0;
+  const nLayers =
+    logitLayers.length > 0
+      ? logitLayers[0] - 1
+      : innerLayers.reduce((deepest, layer) => Math.max(deepest, layer + 1), 0);
 
+  const tooDeep = json.nodes.findIndex(
+    (n) => n.layer !== 'E' && n.feature_type !== 'logit' && Number(n.layer) >= nLayers,
+  );
+  if (tooDeep >= 0) {
+    throw new UserInputError(
+      `/nodes/${tooDeep}/layer: layer ${json.nodes[tooDeep].layer} must be below n_layers = ${nLayers} (the logit nodes sit at layer n_layers + 1 = ${nLayers + 1})`,
+    );
+  }
   const promptTokens = metadata.prompt_tokens;
   const nodeIdOfJsonId = new Map<string, string>();
   const nodes: GraphNode[] = json.nodes.map((n, i) => {
@@ -256,7 +272,9 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
       case 'cross layer transcoder': {
         const [layer, feature, pos] = parts;
         if (String(layer) !== n.layer || pos !== n.ctx_idx) {
-          throw new UserInputError(`${at}/node_id: '${n.node_id}' must be {layer}_{feature}_{ctx_idx} for layer ${n.layer}, ctx_idx ${n.ctx_idx}`);
+          throw new UserInputError(
+            `${at}/node_id: '${n.node_id}' must be {layer}_{feature}_{ctx_idx} for layer ${n.layer}, ctx_idx ${n.ctx_idx}`,
+          );
         }
         node = {
           ...common,
@@ -274,7 +292,9 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
         const layer = Number(n.layer);
         const legacy = `0_${layer}_${n.ctx_idx}`;
         if (n.node_id !== legacy && n.node_id !== `${layer}_-1_${n.ctx_idx}`) {
-          throw new UserInputError(`${at}/node_id: '${n.node_id}' must be ${layer}_-1_${n.ctx_idx} or ${legacy} for this error node`);
+          throw new UserInputError(
+            `${at}/node_id: '${n.node_id}' must be ${layer}_-1_${n.ctx_idx} or ${legacy} for this error node`,
+          );
         }
         node = {
           ...common,
@@ -289,7 +309,8 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
       }
       case 'embedding': {
         const tokenId = parts[1];
-        if (parts[2] !== n.ctx_idx) throw new UserInputError(`${at}/node_id: '${n.node_id}' must end with its ctx_idx ${n.ctx_idx}`);
+        if (parts[2] !== n.ctx_idx)
+          throw new UserInputError(`${at}/node_id: '${n.node_id}' must end with its ctx_idx ${n.ctx_idx}`);
         node = {
           ...common,
           nodeId: nodeIdOf('embedding', -1, n.ctx_idx, tokenId, nLayers),
@@ -318,7 +339,9 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
     if (nodeIdOfJsonId.has(n.node_id)) {
       throw new UserInputError(
         `${at}/node_id: '${n.node_id}' appears twice` +
-          (n.feature_type === 'mlp reconstruction error' ? ' (0.5.0 error ids collide with layer-0 feature ids; re-export with {layer}_-1_{pos} error ids)' : ''),
+          (n.feature_type === 'mlp reconstruction error'
+            ? ' (0.5.0 error ids collide with layer-0 feature ids; re-export with {layer}_-1_{pos} error ids)'
+            : ''),
       );
     }
     nodeIdOfJsonId.set(n.node_id, node.nodeId);
@@ -355,7 +378,8 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
     model: metadata.scan,
     transcoderSet: metadata.circuit_atlas?.transcoder_set ?? metadata.scan,
     nLayers,
-    createdAt: createTime !== undefined ? new Date(createTime).toISOString() : (options.createdAt ?? new Date().toISOString()),
+    createdAt:
+      createTime !== undefined ? new Date(createTime).toISOString() : (options.createdAt ?? new Date().toISOString()),
     settings: {
       maxNLogits: generation.max_n_logits ?? REFERENCE_DEFAULT_SETTINGS.maxNLogits,
       desiredLogitProb: generation.desired_logit_prob ?? REFERENCE_DEFAULT_SETTINGS.desiredLogitProb,

@@ -30,7 +30,10 @@ export const NORMALIZE_MIN_ROW_SUM = 1e-10;
 export const PARTIAL_NORMALIZE_MIN_ROW_SUM = 1e-8;
 
 /** Â = |A| / rowsum(|A|), row sums floored at `minRowSum` as the reference does. Same pattern as A. */
-export function normalizeAdjacency(adjacency: SparseRows | SparseMatrix, minRowSum = NORMALIZE_MIN_ROW_SUM): SparseRows {
+export function normalizeAdjacency(
+  adjacency: SparseRows | SparseMatrix,
+  minRowSum = NORMALIZE_MIN_ROW_SUM,
+): SparseRows {
   const { nRows, rowPtr, values } = adjacency;
   const normalized = new Float64Array(values.length); // [nnz]
   for (let row = 0; row < nRows; row++) {
@@ -58,13 +61,16 @@ export function propagateInfluence(
 ): Float64Array {
   const { nRows, rowPtr, colIdx, values } = normalized;
   if (nodeWeights.length !== nNodes) {
-    throw new UserInputError(`influence needs one weight per node: got ${nodeWeights.length} weights for ${nNodes} nodes`);
+    throw new UserInputError(
+      `influence needs one weight per node: got ${nodeWeights.length} weights for ${nNodes} nodes`,
+    );
   }
   // rowOfNode[n]: the row holding node n's inputs, or -1 (errors, tokens, unvisited features).
   const rowOfNode = new Int32Array(nNodes).fill(-1);
   for (let row = 0; row < nRows; row++) {
     const node = rowNode ? rowNode[row] : row;
-    if (node < 0 || node >= nNodes) throw new UserInputError(`row ${row} names node ${node}, outside the ${nNodes} nodes`);
+    if (node < 0 || node >= nNodes)
+      throw new UserInputError(`row ${row} names node ${node}, outside the ${nNodes} nodes`);
     rowOfNode[node] = row;
   }
   // pendingTargets[n]: how many targets still have to hand their influence to source n.
@@ -106,12 +112,17 @@ export function computeInfluence(normalized: SparseRows, logitWeights: ArrayLike
 }
 
 /** Influence of every node of an adjacency A (the reference's `compute_node_influence`). */
-export function computeNodeInfluence(adjacency: SparseRows | SparseMatrix, logitWeights: ArrayLike<number>): Float64Array {
+export function computeNodeInfluence(
+  adjacency: SparseRows | SparseMatrix,
+  logitWeights: ArrayLike<number>,
+): Float64Array {
   return computeInfluence(normalizeAdjacency(adjacency), logitWeights);
 }
 
 /** w: the logit probabilities on the logit nodes (the last block), 0 elsewhere. [nNodes] */
-export function logitWeightsOf(graph: Pick<AttributionGraph, 'selectedFeatures' | 'nLayers' | 'nPos' | 'logitTargets'>): Float64Array {
+export function logitWeightsOf(
+  graph: Pick<AttributionGraph, 'selectedFeatures' | 'nLayers' | 'nPos' | 'logitTargets'>,
+): Float64Array {
   const { logitStart, nNodes } = nodeLayout(graph);
   const weights = new Float64Array(nNodes);
   graph.logitTargets.forEach((target, i) => (weights[logitStart + i] = target.probability));

@@ -28,7 +28,10 @@ export interface PruneResult {
   nodeShare: Float64Array;
   /** Edge score Â_pruned[t, s] · (influence_pruned[t] + w[t]) of each entry. [nnz] */
   edgeScore: Float64Array;
-  /** Cumulative edge-score share of each kept entry (0..1, smaller = more important); NaN where not kept. [nnz] */
+  /**
+   * Cumulative edge-score share of each kept entry: the share of the total edge score held by the
+   * entries scoring at least as high (0..1, smaller = more important); NaN where not kept. [nnz]
+   */
   edgeShare: Float64Array;
 }
 
@@ -146,8 +149,9 @@ function shareAt({ descending, cumulative }: RankedScores, score: number): numbe
 }
 
 /**
- * Each node's cumulative share at its own rank, as the reference computes `cumulative_scores`:
- * a stable descending sort, so tied nodes rank in node order and get successive shares.
+ * Each node's cumulative share at its own rank, as the reference computes `cumulative_scores`.
+ * Tied nodes get successive shares; the reference's unstable sort orders them arbitrarily, ours
+ * in node order, so runs are reproducible.
  */
 function cumulativeNodeShares(influence: Float64Array): Float64Array {
   const order = Int32Array.from(influence.keys());
@@ -167,6 +171,18 @@ function countNonZero(values: Float64Array): number {
   return count;
 }
 
+/**
+ * Re-pruning from stored shares: at `threshold`, the reference keeps everything ranked up to and
+ * including the crossing entry, i.e. every share ≤ the smallest share that is ≥ `threshold`.
+ * Returns that cutoff (1 when no share reaches the threshold); keep `share <= cutoff`. Pass the
+ * shares of everything that was ranked: for nodes, embeddings included (tokens rank too).
+ */
+export function shareCutoff(shares: Iterable<number>, threshold: number): number {
+  let cutoff = Infinity;
+  for (const share of shares) if (share >= threshold && share < cutoff) cutoff = share;
+  return cutoff === Infinity ? 1 : cutoff;
+}
+
 function checkThreshold(name: string, value: number): void {
   if (!(typeof value === 'number' && value >= 0 && value <= 1)) {
     throw new UserInputError(`${name} must be a number between 0.0 and 1.0 (got ${value})`);
@@ -179,7 +195,9 @@ export function pruneGraph(graph: AttributionGraph, nodeThreshold = 0.8, edgeThr
   const { adjacency } = graph;
   const { errorStart, tokenStart, nNodes } = nodeLayout(graph);
   if (adjacency.nRows !== nNodes || adjacency.nCols !== nNodes) {
-    throw new UserInputError(`the adjacency is ${adjacency.nRows} × ${adjacency.nCols} but the graph has ${nNodes} nodes`);
+    throw new UserInputError(
+      `the adjacency is ${adjacency.nRows} × ${adjacency.nCols} but the graph has ${nNodes} nodes`,
+    );
   }
   const { rowPtr, colIdx, values } = adjacency;
   const nnz = values.length;
@@ -265,7 +283,8 @@ function removeDanglingNodes(
     for (let k = rowPtr[row]; k < rowPtr[row + 1]; k++) if (edgeMask[k]) outTarget[fill[colIdx[k]]++] = row;
   }
 
-  const dangling = (n: number) => nodeMask[n] === 1 && n < tokenStart && (keptOut[n] === 0 || (n < nFeatures && keptIn[n] === 0));
+  const dangling = (n: number) =>
+    nodeMask[n] === 1 && n < tokenStart && (keptOut[n] === 0 || (n < nFeatures && keptIn[n] === 0));
   const toRemove: number[] = [];
   for (let n = 0; n < tokenStart; n++) if (dangling(n)) toRemove.push(n);
   while (toRemove.length > 0) {

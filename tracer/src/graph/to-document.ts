@@ -77,7 +77,11 @@ export function toGraphDocument(graph: AttributionGraph, options: ToDocumentOpti
     let node: GraphNode;
     if (n < errorStart) {
       const active = selectedFeatures[n];
-      const [layer, pos, feature] = [activeFeatures[3 * active], activeFeatures[3 * active + 1], activeFeatures[3 * active + 2]];
+      const [layer, pos, feature] = [
+        activeFeatures[3 * active],
+        activeFeatures[3 * active + 1],
+        activeFeatures[3 * active + 2],
+      ];
       node = {
         nodeId: nodeIdOf('feature', layer, pos, feature, nLayers),
         kind: 'feature',

@@ -24,7 +24,11 @@ export interface FrozenRun {
 }
 
 /** Runs one frozen replacement forward per removal, batched. */
-export async function runFrozenReplacement(model: ReplacementModel, ctx: AttributionContext, removals: SourceRemoval[]): Promise<FrozenRun> {
+export async function runFrozenReplacement(
+  model: ReplacementModel,
+  ctx: AttributionContext,
+  removals: SourceRemoval[],
+): Promise<FrozenRun> {
   const N = removals.length;
   const T = ctx.nPos;
   const d = model.dModel;
@@ -32,11 +36,13 @@ export async function runFrozenReplacement(model: ReplacementModel, ctx: Attribu
   const resid = new Float32Array(N * T * d);
   removals.forEach((r, n) => {
     resid.set(base, n * T * d);
-    if (r.kind === 'token') for (let i = 0; i < d; i++) resid[(n * T + r.pos) * d + i] -= ctx.tokenVectors[r.pos * d + i];
+    if (r.kind === 'token')
+      for (let i = 0; i < d; i++) resid[(n * T + r.pos) * d + i] -= ctx.tokenVectors[r.pos * d + i];
   });
   // Clean skip terms, so that mlp_out = y_clean − skip(x_clean) + skip(x) (the reference's `skip + (y − skip).detach()`).
   const cleanSkip: (Float32Array | null)[] = [];
-  for (let layer = 0; layer < model.nLayers; layer++) cleanSkip.push((await encodeLayer(model, layer, ctx.mlpIn[layer], 1, T)).skip);
+  for (let layer = 0; layer < model.nLayers; layer++)
+    cleanSkip.push((await encodeLayer(model, layer, ctx.mlpIn[layer], 1, T)).skip);
   const forward = await runForward(model, ctx.tokenIds, {
     residPre: { data: resid, n: N },
     frozen: { state: ctx.frozen, patterns: true, scales: true },
@@ -68,7 +74,15 @@ export async function runFrozenReplacement(model: ReplacementModel, ctx: Attribu
 }
 
 /** Pre-activation (bias excluded) of feature f at (layer, pos) in run n: W_enc[f] · x_ℓ[pos]. */
-export function featurePreActivation(model: ReplacementModel, run: FrozenRun, n: number, layer: number, pos: number, f: number, nPos: number): number {
+export function featurePreActivation(
+  model: ReplacementModel,
+  run: FrozenRun,
+  n: number,
+  layer: number,
+  pos: number,
+  f: number,
+  nPos: number,
+): number {
   const d = model.dModel;
   const w = model.transcoders.layers[layer].wEnc;
   const x = run.mlpIn[layer];
@@ -78,7 +92,13 @@ export function featurePreActivation(model: ReplacementModel, run: FrozenRun, n:
 }
 
 /** Demeaned logit of the direction `vector` at the last position in run n. */
-export function demeanedLogit(model: ReplacementModel, run: FrozenRun, n: number, vector: Float32Array, nPos: number): number {
+export function demeanedLogit(
+  model: ReplacementModel,
+  run: FrozenRun,
+  n: number,
+  vector: Float32Array,
+  nPos: number,
+): number {
   const d = model.dModel;
   let sum = 0;
   for (let i = 0; i < d; i++) sum += vector[i] * run.unembedIn[(n * nPos + nPos - 1) * d + i];

@@ -7,7 +7,13 @@
  */
 import { UserInputError } from '../errors.js';
 import { ensureTokenized } from '../attribution/attribute.js';
-import { encodeLayer, runForward, type ForwardOptions, type FrozenState, type ReplacementModel } from '../model/replacement-model.js';
+import {
+  encodeLayer,
+  runForward,
+  type ForwardOptions,
+  type FrozenState,
+  type ReplacementModel,
+} from '../model/replacement-model.js';
 
 export interface FeatureIntervention {
   layer: number;
@@ -45,15 +51,22 @@ function validate(model: ReplacementModel, nPos: number, interventions: FeatureI
   for (const [i, iv] of interventions.entries()) {
     const where = `intervention ${i + 1}`;
     if (!Number.isInteger(iv.layer) || iv.layer < 0 || iv.layer >= model.nLayers) {
-      throw new UserInputError(`${where}: layer ${iv.layer} is out of range; the model has layers 0..${model.nLayers - 1}`);
+      throw new UserInputError(
+        `${where}: layer ${iv.layer} is out of range; the model has layers 0..${model.nLayers - 1}`,
+      );
     }
     if (!Number.isInteger(iv.position) || iv.position < 0 || iv.position >= nPos) {
-      throw new UserInputError(`${where}: position ${iv.position} is out of range; the prompt has positions 0..${nPos - 1} (BOS is 0)`);
+      throw new UserInputError(
+        `${where}: position ${iv.position} is out of range; the prompt has positions 0..${nPos - 1} (BOS is 0)`,
+      );
     }
     if (!Number.isInteger(iv.feature) || iv.feature < 0 || iv.feature >= model.nFeatures) {
-      throw new UserInputError(`${where}: feature ${iv.feature} is out of range; each layer has features 0..${model.nFeatures - 1}`);
+      throw new UserInputError(
+        `${where}: feature ${iv.feature} is out of range; each layer has features 0..${model.nFeatures - 1}`,
+      );
     }
-    if (iv.mode !== 'set' && iv.mode !== 'scale') throw new UserInputError(`${where}: mode must be 'set' or 'scale', got '${String(iv.mode)}'`);
+    if (iv.mode !== 'set' && iv.mode !== 'scale')
+      throw new UserInputError(`${where}: mode must be 'set' or 'scale', got '${String(iv.mode)}'`);
     if (!Number.isFinite(iv.value)) throw new UserInputError(`${where}: value must be a finite number`);
   }
 }
@@ -62,7 +75,12 @@ function validate(model: ReplacementModel, nPos: number, interventions: FeatureI
  * The MLP-output hook that applies interventions: recomputes the layer's activations from its
  * current input, and adds (new − current) · W_dec of each intervened feature. Records activations.
  */
-function interventionHook(model: ReplacementModel, nPos: number, interventions: FeatureIntervention[], record: Float32Array[]): NonNullable<ForwardOptions['mlpOut']> {
+function interventionHook(
+  model: ReplacementModel,
+  nPos: number,
+  interventions: FeatureIntervention[],
+  record: Float32Array[],
+): NonNullable<ForwardOptions['mlpOut']> {
   const d = model.dModel;
   const F = model.nFeatures;
   const pendingDelta = Array.from({ length: model.nLayers }, () => new Float32Array(nPos * d)); // decoder writes into layer ℓ
@@ -75,7 +93,10 @@ function interventionHook(model: ReplacementModel, nPos: number, interventions: 
       const next = iv.mode === 'set' ? iv.value : current * iv.value;
       acts[iv.position * F + iv.feature] = next;
       for (let out = 0; out < t.nOutputLayers; out++) {
-        const dec = t.wDec.subarray((iv.feature * t.nOutputLayers + out) * d, (iv.feature * t.nOutputLayers + out + 1) * d);
+        const dec = t.wDec.subarray(
+          (iv.feature * t.nOutputLayers + out) * d,
+          (iv.feature * t.nOutputLayers + out + 1) * d,
+        );
         const delta = pendingDelta[layer + out];
         for (let i = 0; i < d; i++) delta[iv.position * d + i] += (next - current) * dec[i];
       }
@@ -137,7 +158,8 @@ export async function intervene(
       for (let f = 0; f < F; f++) {
         const before = cleanActs[layer][pos * F + f];
         const afterValue = newActs[layer][pos * F + f];
-        if (before !== afterValue && !intervened.has(`${layer}:${pos}:${f}`)) changes.push({ layer, position: pos, feature: f, before, after: afterValue });
+        if (before !== afterValue && !intervened.has(`${layer}:${pos}:${f}`))
+          changes.push({ layer, position: pos, feature: f, before, after: afterValue });
       }
     }
   }
@@ -157,13 +179,16 @@ export async function generate(
   maxNewTokens: number,
   interventions: FeatureIntervention[] = [],
 ): Promise<{ tokens: string[]; text: string }> {
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new UserInputError(`maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0)
+    throw new UserInputError(`maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
   const ids = ensureTokenized(model, prompt);
   validate(model, ids.length, interventions);
   const generated: number[] = [];
   for (let step = 0; step < maxNewTokens && ids.length < model.config.maxPositions; step++) {
     const T = ids.length;
-    const run = await runForward(model, ids, { mlpOut: interventions.length > 0 ? interventionHook(model, T, interventions, []) : undefined });
+    const run = await runForward(model, ids, {
+      mlpOut: interventions.length > 0 ? interventionHook(model, T, interventions, []) : undefined,
+    });
     const next = topLogits(model, run.logits, T, 1)[0].tokenId;
     ids.push(next);
     generated.push(next);

@@ -139,7 +139,10 @@ function readRopeScaling(raw: Record<string, unknown>, file: string): RopeScalin
   const ropeType = String(scaling.rope_type ?? scaling.type ?? 'default');
   if (ropeType === 'default') return null;
   if (ropeType !== 'linear' && ropeType !== 'llama3') {
-    throw new ModelFormatError(`rope_scaling type '${ropeType}' is not supported (use default, linear or llama3)`, file);
+    throw new ModelFormatError(
+      `rope_scaling type '${ropeType}' is not supported (use default, linear or llama3)`,
+      file,
+    );
   }
   return {
     ropeType,

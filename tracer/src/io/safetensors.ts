@@ -54,19 +54,28 @@ export class SafetensorsFile {
       try {
         header = JSON.parse(headerBytes.toString('utf8'));
       } catch {
-        throw new ModelFormatError(`the safetensors header is not valid JSON; the file is corrupt, re-download it`, file);
+        throw new ModelFormatError(
+          `the safetensors header is not valid JSON; the file is corrupt, re-download it`,
+          file,
+        );
       }
       delete (header as Record<string, unknown>).__metadata__;
       const dataStart = 8 + headerLength;
       for (const [name, entry] of Object.entries(header)) {
         const bytes = BYTES_PER_ELEMENT[entry.dtype];
         if (!bytes) {
-          throw new ModelFormatError(`tensor '${name}' has dtype ${entry.dtype}; only F32, BF16, F16 and F64 are supported`, file);
+          throw new ModelFormatError(
+            `tensor '${name}' has dtype ${entry.dtype}; only F32, BF16, F16 and F64 are supported`,
+            file,
+          );
         }
         const [begin, end] = entry.data_offsets;
         const count = entry.shape.reduce((a, b) => a * b, 1);
         if (end - begin !== count * bytes) {
-          throw new ModelFormatError(`tensor '${name}' has ${end - begin} bytes for shape [${entry.shape}] ${entry.dtype}`, file);
+          throw new ModelFormatError(
+            `tensor '${name}' has ${end - begin} bytes for shape [${entry.shape}] ${entry.dtype}`,
+            file,
+          );
         }
         if (dataStart + end > size) {
           throw new ModelFormatError(

@@ -99,7 +99,9 @@ export class PromptTokenizer {
     return prompt
       .split(/\s+/)
       .filter((word) => word.length > 0)
-      .filter((word) => this.tokenizer.encode(word, { add_special_tokens: false }).ids.some((id) => id === this.unkId));
+      .filter((word) =>
+        this.tokenizer.encode(word, { add_special_tokens: false }).ids.some((id: number) => id === this.unkId),
+      );
   }
 
   /** The text of one token, as the viewers show it (`decode` of a single id). */

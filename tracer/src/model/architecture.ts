@@ -68,7 +68,12 @@ export interface ArchitectureWeights {
 }
 
 /** PyTorch's nn.Linear weight [out, in] → our [in, out]. */
-export function linearFromTorch(weight: Float32Array, outDim: number, inDim: number, bias: Float32Array | null): Linear {
+export function linearFromTorch(
+  weight: Float32Array,
+  outDim: number,
+  inDim: number,
+  bias: Float32Array | null,
+): Linear {
   return { weightT: transpose(weight, outDim, inDim), inDim, outDim, bias };
 }
 

@@ -8,7 +8,13 @@
 import { ModelFormatError } from '../errors.js';
 import type { Checkpoint } from '../io/safetensors.js';
 import type { ModelConfig } from '../io/model-config.js';
-import { linearFromTorch, type ArchitectureWeights, type BlockWeights, type Linear, type NormWeights } from './architecture.js';
+import {
+  linearFromTorch,
+  type ArchitectureWeights,
+  type BlockWeights,
+  type Linear,
+  type NormWeights,
+} from './architecture.js';
 
 export async function loadGpt2Weights(config: ModelConfig, checkpoint: Checkpoint): Promise<ArchitectureWeights> {
   const { dModel: d, nHeads: H, headDim: hd, dMlp, vocabSize: V, normEps } = config;

@@ -22,7 +22,12 @@ export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoi
     eps: normEps,
   });
   const lin = async (name: string, outDim: number, inDim: number, bias: boolean) =>
-    linearFromTorch(await read(`${name}.weight`, [outDim, inDim]), outDim, inDim, bias ? await readOptional(`${name}.bias`, [outDim]) : null);
+    linearFromTorch(
+      await read(`${name}.weight`, [outDim, inDim]),
+      outDim,
+      inDim,
+      bias ? await readOptional(`${name}.bias`, [outDim]) : null,
+    );
 
   const blocks: BlockWeights[] = [];
   for (let layer = 0; layer < config.nLayers; layer++) {
@@ -32,7 +37,12 @@ export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoi
       q: await lin(`${p}.self_attn.q_proj`, H * hd, d, config.attentionBias),
       k: await lin(`${p}.self_attn.k_proj`, KV * hd, d, config.attentionBias),
       v: await lin(`${p}.self_attn.v_proj`, KV * hd, d, config.attentionBias),
-      o: await lin(`${p}.self_attn.o_proj`, d, H * hd, config.attentionBias && checkpoint.has(`${p}.self_attn.o_proj.bias`)),
+      o: await lin(
+        `${p}.self_attn.o_proj`,
+        d,
+        H * hd,
+        config.attentionBias && checkpoint.has(`${p}.self_attn.o_proj.bias`),
+      ),
       qNorm: config.qkNorm ? await rms(`${p}.self_attn.q_norm.weight`, hd) : null,
       kNorm: config.qkNorm ? await rms(`${p}.self_attn.k_norm.weight`, hd) : null,
       ln2: await rms(`${p}.post_attention_layernorm.weight`, d),
@@ -45,7 +55,8 @@ export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoi
     });
   }
   const tokenEmbedding = await read('model.embed_tokens.weight', [V, d]);
-  const unembedWeight = config.tiedEmbeddings || !checkpoint.has('lm_head.weight') ? tokenEmbedding : await read('lm_head.weight', [V, d]);
+  const unembedWeight =
+    config.tiedEmbeddings || !checkpoint.has('lm_head.weight') ? tokenEmbedding : await read('lm_head.weight', [V, d]);
   return {
     nLayers: config.nLayers,
     dModel: d,

@@ -8,17 +8,26 @@ import { access, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFormatError } from '../errors.js';
 import { readModelConfig, type ModelConfig } from '../io/model-config.js';
-import { Checkpoint } from '../io/safetensors.js';
+import { Checkpoint, SafetensorsFile } from '../io/safetensors.js';
 import { PromptTokenizer } from '../io/tokenizer.js';
 import { GraphSession, type ExecutionProvider, type Tensor } from '../onnx/session.js';
-import { buildEncoderGraph, loadTranscoderSet, readTranscoderConfig, applyTopK, type TranscoderSet } from '../transcoder/transcoder-set.js';
+import {
+  buildEncoderGraph,
+  loadTranscoderSet,
+  readTranscoderConfig,
+  applyTopK,
+  type TranscoderSet,
+} from '../transcoder/transcoder-set.js';
 import type { ArchitectureWeights } from './architecture.js';
 import { loadGpt2Weights } from './gpt2.js';
 import { loadLlamaWeights } from './llama.js';
 import { buildAttentionGraph, buildFinalGraph, buildMlpGraph } from './transformer-graphs.js';
 
 /** Architecture files by family: adding one (Gemma-2) is one entry and one file. */
-const ARCHITECTURES: Record<ModelConfig['family'], (config: ModelConfig, checkpoint: Checkpoint) => Promise<ArchitectureWeights>> = {
+const ARCHITECTURES: Record<
+  ModelConfig['family'],
+  (config: ModelConfig, checkpoint: Checkpoint) => Promise<ArchitectureWeights>
+> = {
   llama: loadLlamaWeights,
   gpt2: loadGpt2Weights,
 };
@@ -55,7 +64,13 @@ export async function loadReplacementModel(modelDir: string, options: LoadOption
   const tokenizer = await PromptTokenizer.load(modelDir, config.vocabSize, config.bosTokenId);
   const transcodersDir = options.transcodersDir ?? path.join(modelDir, 'transcoders');
   const transcoders = await loadTranscoderSet(transcodersDir, config.nLayers, config.dModel);
-  const shape = { dModel: config.dModel, nHeads: config.nHeads, nKvHeads: config.nKvHeads, headDim: config.headDim, rotary: weights.rotaryTables !== null };
+  const shape = {
+    dModel: config.dModel,
+    nHeads: config.nHeads,
+    nKvHeads: config.nKvHeads,
+    headDim: config.headDim,
+    rotary: weights.rotaryTables !== null,
+  };
   const create = (name: string, bytes: Uint8Array) => GraphSession.create(name, bytes, executionProvider);
   const attention: GraphSession[] = [];
   const mlp: GraphSession[] = [];
@@ -99,15 +114,28 @@ export interface ModelDescription {
 }
 
 /** What a model folder holds, from its config files only (no weights read). */
-export async function describeModel(modelDir: string, transcodersDir = path.join(modelDir, 'transcoders')): Promise<ModelDescription> {
+export async function describeModel(
+  modelDir: string,
+  transcodersDir = path.join(modelDir, 'transcoders'),
+): Promise<ModelDescription> {
   const config = await readModelConfig(modelDir);
   const tc = await readTranscoderConfig(transcodersDir);
-  const firstFile = path.join(transcodersDir, tc.kind === 'transcoder_set' ? (tc.paths?.[0] && !tc.paths[0].includes('://') ? tc.paths[0] : 'layer_0.safetensors') : 'W_enc_0.safetensors');
-  const { SafetensorsFile } = await import('../io/safetensors.js');
+  const firstFile = path.join(
+    transcodersDir,
+    tc.kind === 'transcoder_set'
+      ? tc.paths?.[0] && !tc.paths[0].includes('://')
+        ? tc.paths[0]
+        : 'layer_0.safetensors'
+      : 'W_enc_0.safetensors',
+  );
   const st = await SafetensorsFile.open(path.resolve(transcodersDir, firstFile));
   const nFeatures = st.shape(tc.kind === 'transcoder_set' ? 'b_enc' : 'b_enc_0')[0];
   let hasDashboards = false;
-  for (const candidate of [path.join(modelDir, 'dashboards'), path.join(transcodersDir, 'dashboards'), path.join(modelDir, 'features')]) {
+  for (const candidate of [
+    path.join(modelDir, 'dashboards'),
+    path.join(transcodersDir, 'dashboards'),
+    path.join(modelDir, 'features'),
+  ]) {
     try {
       await access(candidate);
       hasDashboards = (await readdir(candidate)).length > 0;
@@ -173,7 +201,8 @@ export function embed(model: ReplacementModel, tokenIds: ArrayLike<number>): Flo
 export function tokenVectors(model: ReplacementModel, tokenIds: ArrayLike<number>): Float32Array {
   const d = model.dModel;
   const out = new Float32Array(tokenIds.length * d);
-  for (let pos = 0; pos < tokenIds.length; pos++) out.set(model.weights.tokenEmbedding.subarray(tokenIds[pos] * d, (tokenIds[pos] + 1) * d), pos * d);
+  for (let pos = 0; pos < tokenIds.length; pos++)
+    out.set(model.weights.tokenEmbedding.subarray(tokenIds[pos] * d, (tokenIds[pos] + 1) * d), pos * d);
   return out;
 }
 
@@ -183,7 +212,11 @@ export function causalMask(nPos: number): Float32Array {
   return mask;
 }
 
-export async function runForward(model: ReplacementModel, tokenIds: ArrayLike<number>, options: ForwardOptions = {}): Promise<ForwardResult> {
+export async function runForward(
+  model: ReplacementModel,
+  tokenIds: ArrayLike<number>,
+  options: ForwardOptions = {},
+): Promise<ForwardResult> {
   const T = tokenIds.length;
   const { dModel: d, nLayers: L } = model;
   const H = model.config.nHeads;
@@ -206,7 +239,12 @@ export async function runForward(model: ReplacementModel, tokenIds: ArrayLike<nu
       frozen_ln1_scale: frozen ? { data: frozen.state.ln1Scale[layer], dims: [1, T, 1] } : zeros([1, T, 1]),
       freeze_pattern: flag(frozen?.patterns),
       freeze_scale: flag(frozen?.scales),
-      ...(rotary ? { rotary_cos: { data: rotary.cos, dims: [T, model.config.headDim] }, rotary_sin: { data: rotary.sin, dims: [T, model.config.headDim] } } : {}),
+      ...(rotary
+        ? {
+            rotary_cos: { data: rotary.cos, dims: [T, model.config.headDim] },
+            rotary_sin: { data: rotary.sin, dims: [T, model.config.headDim] },
+          }
+        : {}),
     });
     state.attnPattern.push(first(attn.attn_pattern.data, H * T * T));
     state.ln1Scale.push(first(attn.ln1_scale.data, T));
@@ -230,11 +268,25 @@ export async function runForward(model: ReplacementModel, tokenIds: ArrayLike<nu
     freeze_scale: flag(frozen?.scales),
   });
   state.lnfScale = first(fin.lnf_scale.data, T);
-  return { n, nPos: T, frozen: state, mlpIn: mlpIns, mlpOut: mlpOuts, unembedIn: fin.unembed_in.data, logits: fin.logits.data };
+  return {
+    n,
+    nPos: T,
+    frozen: state,
+    mlpIn: mlpIns,
+    mlpOut: mlpOuts,
+    unembedIn: fin.unembed_in.data,
+    logits: fin.logits.data,
+  };
 }
 
 /** Transcoder activations and pre-activations of layer ℓ for mlp_in [N, T, d]; also the skip term. */
-export async function encodeLayer(model: ReplacementModel, layer: number, mlpIn: Float32Array, n: number, nPos: number) {
+export async function encodeLayer(
+  model: ReplacementModel,
+  layer: number,
+  mlpIn: Float32Array,
+  n: number,
+  nPos: number,
+) {
   const out = await model.sessions.encoders[layer].run({ mlp_in: { data: mlpIn, dims: [n, nPos, model.dModel] } });
   const acts = out.feature_acts.data;
   if (model.transcoders.activation === 'topk') {

@@ -14,7 +14,14 @@ function freezable(g: GraphBuilder, live: string, frozen: string, flag: string):
 }
 
 /** Norm over the last axis with a freezable denominator; returns [normed, scale]. */
-export function norm(g: GraphBuilder, x: string, w: NormWeights, prefix: string, frozenScale?: string, flag?: string): [string, string] {
+export function norm(
+  g: GraphBuilder,
+  x: string,
+  w: NormWeights,
+  prefix: string,
+  frozenScale?: string,
+  flag?: string,
+): [string, string] {
   let centred = x;
   if (w.kind === 'layer') centred = g.sub(x, g.reduceMean(x, [-1])); // LayerNorm's centring stays live
   const meanSquare = g.reduceMean(g.mul(centred, centred), [-1]); // [.., 1]
@@ -62,7 +69,9 @@ export function buildAttentionGraph(block: BlockWeights, shape: BlockShape, laye
     if (qk) h = norm(g, h, qk, `${name}_norm`)[0]; // Qwen3 q/k norm over hd
     h = g.transpose(h, [0, 2, 1, 3]); // [N,n,T,hd]
     if (shape.rotary) {
-      const rotated = g.op('Concat', [g.op('Neg', [g.slice(h, hd / 2, hd, -1)]), g.slice(h, 0, hd / 2, -1)], { axis: -1 });
+      const rotated = g.op('Concat', [g.op('Neg', [g.slice(h, hd / 2, hd, -1)]), g.slice(h, 0, hd / 2, -1)], {
+        axis: -1,
+      });
       h = g.add(g.mul(h, cos), g.mul(rotated, sin)); // rotate_half convention of HF Llama
     }
     return h;

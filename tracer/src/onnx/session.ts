@@ -2,6 +2,7 @@
  * ONNX Runtime sessions for the graphs built by `graph-builder.ts`: CPU by default, the CUDA
  * execution provider when asked for. Inputs and outputs are plain typed arrays with their dims.
  */
+import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import { UserInputError } from '../errors.js';
 
@@ -21,13 +22,19 @@ export class GraphSession {
     readonly name: string,
   ) {}
 
-  static async create(name: string, model: Uint8Array, executionProvider: ExecutionProvider = 'cpu'): Promise<GraphSession> {
+  static async create(
+    name: string,
+    model: Uint8Array,
+    executionProvider: ExecutionProvider = 'cpu',
+  ): Promise<GraphSession> {
     try {
       const session = await ort.InferenceSession.create(model, {
         executionProviders: [executionProvider],
         graphOptimizationLevel: 'all',
-        // Two shared cores: one intra-op pool per session, sized by ORT's default (physical cores).
         interOpNumThreads: 1,
+        intraOpNumThreads: intraOpThreads(),
+        // Spinning threads starve everything else on a busy machine (measured: 10-50x slower blocks).
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
       return new GraphSession(session, name);
     } catch (error) {
@@ -58,6 +65,16 @@ export class GraphSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * Intra-op threads per session: ATLAS_ORT_THREADS when set, else all cores but one left for the
+ * JavaScript side and other work (at least one).
+ */
+function intraOpThreads(): number {
+  const configured = Number(process.env.ATLAS_ORT_THREADS);
+  if (Number.isInteger(configured) && configured > 0) return configured;
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /** int64 tensor from plain numbers (ONNX indices and shapes are int64). */

@@ -64,13 +64,19 @@ export async function readTranscoderConfig(dir: string): Promise<TranscoderConfi
     raw = YAML.parse(await readFile(file, 'utf8')) ?? {};
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new ModelFormatError(`no transcoder config.yaml; pass --transcoders <dir> with circuit-tracer's layout`, file);
+      throw new ModelFormatError(
+        `no transcoder config.yaml; pass --transcoders <dir> with circuit-tracer's layout`,
+        file,
+      );
     }
     throw new ModelFormatError(`config.yaml is not valid YAML: ${(error as Error).message}`, file);
   }
   const kind = raw.model_kind;
   if (kind !== 'transcoder_set' && kind !== 'cross_layer_transcoder') {
-    throw new ModelFormatError(`model_kind must be transcoder_set or cross_layer_transcoder, got '${String(kind)}'`, file);
+    throw new ModelFormatError(
+      `model_kind must be transcoder_set or cross_layer_transcoder, got '${String(kind)}'`,
+      file,
+    );
   }
   const inputHook = String(raw.feature_input_hook ?? 'mlp.hook_in');
   const outputHook = String(raw.feature_output_hook ?? 'mlp.hook_out');
@@ -83,8 +89,11 @@ export async function readTranscoderConfig(dir: string): Promise<TranscoderConfi
   }
   let paths: string[] | null = null;
   if (Array.isArray(raw.transcoders)) paths = raw.transcoders.map(String);
-  else if (raw.transcoders && typeof raw.transcoders === 'object') paths = Object.values(raw.transcoders as object).map(String);
-  const activation = raw.activation ? (String(raw.activation).replace('jumprelu', 'jump_relu') as ActivationFunction) : null;
+  else if (raw.transcoders && typeof raw.transcoders === 'object')
+    paths = Object.values(raw.transcoders as object).map(String);
+  const activation = raw.activation
+    ? (String(raw.activation).replace('jumprelu', 'jump_relu') as ActivationFunction)
+    : null;
   if (activation && !['relu', 'jump_relu', 'topk'].includes(activation)) {
     throw new ModelFormatError(`activation '${activation}' is not supported (relu, jump_relu or topk)`, file);
   }
@@ -100,7 +109,9 @@ export async function readTranscoderConfig(dir: string): Promise<TranscoderConfi
 /** Loads and checks every transcoder file against the model's width and depth. */
 export async function loadTranscoderSet(dir: string, nLayers: number, dModel: number): Promise<TranscoderSet> {
   const config = await readTranscoderConfig(dir);
-  return config.kind === 'transcoder_set' ? loadPerLayer(dir, config, nLayers, dModel) : loadCrossLayer(dir, config, nLayers, dModel);
+  return config.kind === 'transcoder_set'
+    ? loadPerLayer(dir, config, nLayers, dModel)
+    : loadCrossLayer(dir, config, nLayers, dModel);
 }
 
 async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: number, d: number): Promise<TranscoderSet> {
@@ -110,7 +121,10 @@ async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: numb
     return listed && !listed.includes('://') ? path.resolve(dir, listed) : path.join(dir, `layer_${i}.safetensors`);
   });
   if (config.paths && config.paths.length !== nLayers) {
-    throw new ModelFormatError(`config.yaml lists ${config.paths.length} transcoders but the model has ${nLayers} layers`, path.join(dir, 'config.yaml'));
+    throw new ModelFormatError(
+      `config.yaml lists ${config.paths.length} transcoders but the model has ${nLayers} layers`,
+      path.join(dir, 'config.yaml'),
+    );
   }
   const layers: TranscoderLayer[] = [];
   let nFeatures = 0;
@@ -143,10 +157,18 @@ async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: numb
   return { kind: 'transcoder_set', name: config.name, nLayers, dModel: d, nFeatures, activation, k: config.k, layers };
 }
 
-async function loadCrossLayer(dir: string, config: TranscoderConfig, nLayers: number, d: number): Promise<TranscoderSet> {
+async function loadCrossLayer(
+  dir: string,
+  config: TranscoderConfig,
+  nLayers: number,
+  d: number,
+): Promise<TranscoderSet> {
   const encoders = (await readdir(dir)).filter((f) => /^W_enc_\d+\.safetensors$/.test(f));
   if (encoders.length !== nLayers) {
-    throw new ModelFormatError(`found ${encoders.length} W_enc_{i}.safetensors files but the model has ${nLayers} layers`, dir);
+    throw new ModelFormatError(
+      `found ${encoders.length} W_enc_{i}.safetensors files but the model has ${nLayers} layers`,
+      dir,
+    );
   }
   const layers: TranscoderLayer[] = [];
   let nFeatures = 0;
@@ -178,7 +200,16 @@ async function loadCrossLayer(dir: string, config: TranscoderConfig, nLayers: nu
       skip: wSkip, // the CLT applies x · W_skip[ℓ] (no transpose)
     });
   }
-  return { kind: 'cross_layer_transcoder', name: config.name, nLayers, dModel: d, nFeatures, activation, k: config.k, layers };
+  return {
+    kind: 'cross_layer_transcoder',
+    name: config.name,
+    nLayers,
+    dModel: d,
+    nFeatures,
+    activation,
+    k: config.k,
+    layers,
+  };
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import type { AttributionGraph, LogitTarget, SparseMatrix } from '../../src/graph/attribution-graph.js';
 import { nodeLayout } from '../../src/graph/attribution-graph.js';
+import { logitWeightsOf } from '../../src/graph/influence.js';
 
 /** Deterministic PRNG (mulberry32), so every random graph is reproducible from its seed. */
 export function seededRandom(seed: number): () => number {
@@ -38,7 +39,8 @@ export function denseToSparse(dense: number[][]): SparseMatrix {
 
 export function sparseToDense(m: SparseMatrix): number[][] {
   const dense = Array.from({ length: m.nRows }, () => new Array<number>(m.nCols).fill(0));
-  for (let r = 0; r < m.nRows; r++) for (let k = m.rowPtr[r]; k < m.rowPtr[r + 1]; k++) dense[r][m.colIdx[k]] = m.values[k];
+  for (let r = 0; r < m.nRows; r++)
+    for (let k = m.rowPtr[r]; k < m.rowPtr[r + 1]; k++) dense[r][m.colIdx[k]] = m.values[k];
   return dense;
 }
 
@@ -74,7 +76,8 @@ export function makeGraph(spec: GraphSpec): AttributionGraph {
     settings: { maxNLogits: 10, desiredLogitProb: 0.95, batchSize: 256, maxFeatureNodes: null },
   };
   const { nNodes } = nodeLayout(graph);
-  if (graph.adjacency.nRows !== nNodes) throw new Error(`test graph: adjacency has ${graph.adjacency.nRows} rows for ${nNodes} nodes`);
+  if (graph.adjacency.nRows !== nNodes)
+    throw new Error(`test graph: adjacency has ${graph.adjacency.nRows} rows for ${nNodes} nodes`);
   return graph;
 }
 
@@ -90,7 +93,10 @@ export function zeroAdjacency(nFeatures: number, nLayers: number, nPos: number, 
  * that an allowed edge exists. Feature rows come first in the node order although errors (later in
  * the order) feed them, so the node order is not a topological order.
  */
-export function randomGraph(seed: number, opts: { nLayers: number; nPos: number; featuresPerLayerPos: number; nLogits: number; density: number }) {
+export function randomGraph(
+  seed: number,
+  opts: { nLayers: number; nPos: number; featuresPerLayerPos: number; nLogits: number; density: number },
+) {
   const rand = seededRandom(seed);
   const { nLayers, nPos, featuresPerLayerPos, nLogits, density } = opts;
   const features: [number, number, number][] = [];
@@ -107,9 +113,20 @@ export function randomGraph(seed: number, opts: { nLayers: number; nPos: number;
   // (layer, pos) of every source node; tokens sit below layer 0.
   const layerOf = new Array<number>(n);
   const posOf = new Array<number>(n);
-  features.forEach(([l, p], i) => ((layerOf[i] = l), (posOf[i] = p)));
-  for (let l = 0; l < nLayers; l++) for (let p = 0; p < nPos; p++) ((layerOf[errorStart + l * nPos + p] = l), (posOf[errorStart + l * nPos + p] = p));
-  for (let p = 0; p < nPos; p++) ((layerOf[tokenStart + p] = -1), (posOf[tokenStart + p] = p));
+  features.forEach(([l, p], i) => {
+    layerOf[i] = l;
+    posOf[i] = p;
+  });
+  for (let l = 0; l < nLayers; l++) {
+    for (let p = 0; p < nPos; p++) {
+      layerOf[errorStart + l * nPos + p] = l;
+      posOf[errorStart + l * nPos + p] = p;
+    }
+  }
+  for (let p = 0; p < nPos; p++) {
+    layerOf[tokenStart + p] = -1;
+    posOf[tokenStart + p] = p;
+  }
   const dense = Array.from({ length: n }, () => new Array<number>(n).fill(0));
   const weight = () => Math.fround((rand() - 0.4) * 4 * (rand() < 0.1 ? 10 : 1));
   for (let t = 0; t < nF; t++) {
@@ -122,7 +139,8 @@ export function randomGraph(seed: number, opts: { nLayers: number; nPos: number;
       if (layerOf[s] < layerOf[t] && posOf[s] <= posOf[t] && rand() < density) dense[t][s] = weight();
     }
   }
-  for (let t = logitStart; t < n; t++) for (let s = 0; s < logitStart; s++) if (rand() < density) dense[t][s] = weight();
+  for (let t = logitStart; t < n; t++)
+    for (let s = 0; s < logitStart; s++) if (rand() < density) dense[t][s] = weight();
   // Logit probabilities: decreasing, summing below 1.
   const logitTargets: LogitTarget[] = Array.from({ length: nLogits }, (_, i) => ({
     tokenId: 10 + i,
@@ -175,12 +193,16 @@ export function maxRelativeError(a: ArrayLike<number>, b: ArrayLike<number>, flo
  * of features, each feature row reading `inputsPerFeature` random sources from earlier layers at
  * positions ≤ its own, and logit rows reading every feature, error and token.
  */
-export function largeRandomGraph(seed: number, opts: { nLayers: number; nPos: number; featuresPerCell: number; inputsPerFeature: number; nLogits: number }): AttributionGraph {
+export function largeRandomGraph(
+  seed: number,
+  opts: { nLayers: number; nPos: number; featuresPerCell: number; inputsPerFeature: number; nLogits: number },
+): AttributionGraph {
   const rand = seededRandom(seed);
   const { nLayers, nPos, featuresPerCell, inputsPerFeature, nLogits } = opts;
   const features: number[] = [];
   for (let layer = 0; layer < nLayers; layer++) {
-    for (let pos = 1; pos < nPos; pos++) for (let f = 0; f < featuresPerCell; f++) features.push(layer, pos, f * 13 + 10);
+    for (let pos = 1; pos < nPos; pos++)
+      for (let f = 0; f < featuresPerCell; f++) features.push(layer, pos, f * 13 + 10);
   }
   const nF = features.length / 3;
   const errorStart = nF;
@@ -203,7 +225,10 @@ export function largeRandomGraph(seed: number, opts: { nLayers: number; nPos: nu
       if (layer === 0) break;
       const sourcePos = Math.floor(rand() * (pos + 1));
       if (rand() < 0.1) chosen.add(errorStart + sourceLayer * nPos + sourcePos);
-      else if (sourcePos >= 1) chosen.add(firstOfLayer(sourceLayer) + (sourcePos - 1) * featuresPerCell + Math.floor(rand() * featuresPerCell));
+      else if (sourcePos >= 1)
+        chosen.add(
+          firstOfLayer(sourceLayer) + (sourcePos - 1) * featuresPerCell + Math.floor(rand() * featuresPerCell),
+        );
     }
     rows[t] = Int32Array.from(chosen).sort();
   }
@@ -216,10 +241,17 @@ export function largeRandomGraph(seed: number, opts: { nLayers: number; nPos: nu
   }
   const colIdx = new Int32Array(nnz);
   let at = 0;
-  for (const c of cols) (colIdx.set(c, at), (at += c.length));
+  for (const c of cols) {
+    colIdx.set(c, at);
+    at += c.length;
+  }
   const values = new Float32Array(nnz);
   for (let k = 0; k < nnz; k++) values[k] = (rand() - 0.45) * (rand() < 0.05 ? 20 : 1);
-  const logitTargets: LogitTarget[] = Array.from({ length: nLogits }, (_, i) => ({ tokenId: 3 + i, token: `t${i}`, probability: 0.5 / (i + 1) }));
+  const logitTargets: LogitTarget[] = Array.from({ length: nLogits }, (_, i) => ({
+    tokenId: 3 + i,
+    token: `t${i}`,
+    probability: 0.5 / (i + 1),
+  }));
   return {
     prompt: 'large',
     tokenIds: Int32Array.from({ length: nPos }, (_, i) => 100 + i),
@@ -235,4 +267,46 @@ export function largeRandomGraph(seed: number, opts: { nLayers: number; nPos: nu
     adjacency: { nRows: nNodes, nCols: nNodes, rowPtr, colIdx, values },
     settings: { maxNLogits: 10, desiredLogitProb: 0.95, batchSize: 256, maxFeatureNodes: null },
   };
+}
+
+/** find_threshold of graph.py on a plain array: sort, cumulative share, first rank reaching it, clamp. */
+export function denseFindThreshold(scores: number[], fraction: number): number {
+  const sorted = [...scores].sort((a, b) => b - a);
+  const cumulative: number[] = [];
+  let running = 0;
+  for (const s of sorted) cumulative.push((running += s));
+  const index = cumulative.findIndex((c) => c / running >= fraction);
+  return sorted[index === -1 ? sorted.length - 1 : index];
+}
+
+/** prune_graph of graph.py transcribed on dense matrices, whole rounds of dangling removal included. */
+export function denseReferencePrune(graph: AttributionGraph, nodeThreshold: number, edgeThreshold: number) {
+  const { nFeatureNodes, tokenStart, nNodes } = nodeLayout(graph);
+  const a = sparseToDense(graph.adjacency);
+  const w = Array.from(logitWeightsOf(graph));
+  const influence = densePowerSeries(denseNormalize(a), w);
+  const nodeCut = denseFindThreshold(influence, nodeThreshold);
+  const nodeMask = influence.map((v, i) => v >= nodeCut || i >= tokenStart);
+  const pruned = a.map((row, i) => row.map((v, j) => (nodeMask[i] && nodeMask[j] ? v : 0)));
+  const normalizedPruned = denseNormalize(pruned);
+  const prunedInfluence = densePowerSeries(normalizedPruned, w).map((v, i) => v + w[i]);
+  const scores = normalizedPruned.map((row, i) => row.map((v) => v * prunedInfluence[i]));
+  const edgeCut = denseFindThreshold(scores.flat(), edgeThreshold);
+  const edgeMask = scores.map((row) => row.map((s) => s >= edgeCut));
+  const step = () => {
+    const next = [...nodeMask];
+    for (let n = 0; n < tokenStart; n++) if (!edgeMask.some((row) => row[n])) next[n] = false; // no outgoing edge
+    for (let n = 0; n < nFeatureNodes; n++) if (!edgeMask[n].some(Boolean)) next[n] = false; // no incoming edge
+    return next;
+  };
+  let next = step();
+  while (next.some((v, i) => v !== nodeMask[i])) {
+    next.forEach((v, i) => (nodeMask[i] = v));
+    for (let i = 0; i < nNodes; i++)
+      for (let j = 0; j < nNodes; j++) if (!nodeMask[i] || !nodeMask[j]) edgeMask[i][j] = false;
+    next = step();
+  }
+  // What gets exported: stored (non-zero) entries between kept nodes.
+  const keptEdges = edgeMask.map((row, i) => row.map((kept, j) => kept && a[i][j] !== 0 && nodeMask[i] && nodeMask[j]));
+  return { nodeMask, keptEdges, influence };
 }

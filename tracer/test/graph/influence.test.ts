@@ -73,9 +73,17 @@ describe('computeNodeInfluence', () => {
     const { logitStart } = nodeLayout(graph);
     const weights = logitWeightsOf(graph);
     expect(Array.from(weights.slice(logitStart))).toEqual(graph.logitTargets.map((t) => t.probability));
-    const doubled = computeNodeInfluence(graph.adjacency, weights.map((w) => 2 * w));
+    const doubled = computeNodeInfluence(
+      graph.adjacency,
+      weights.map((w) => 2 * w),
+    );
     const single = computeNodeInfluence(graph.adjacency, weights);
-    expect(maxRelativeError(doubled, single.map((v) => 2 * v))).toBeLessThan(1e-12);
+    expect(
+      maxRelativeError(
+        doubled,
+        single.map((v) => 2 * v),
+      ),
+    ).toBeLessThan(1e-12);
   });
 
   it('refuses an adjacency with a cycle, where the power series has no end', () => {

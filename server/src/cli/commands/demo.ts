@@ -12,6 +12,8 @@ import { describeStore, openStore } from '../../store/open-store.js';
 import { listenAddress, rejectUnknownFlags, serveUntilStopped } from '../serve-until-stopped.js';
 
 export const DEMO_PROMPT = 'Fact: the capital of the state containing Dallas is';
+/** The same question in words a model without the demo vocabulary (the fixture) can read. */
+export const FALLBACK_PROMPT = 'The capital of the state with Dallas is';
 
 const FIXTURE_MODELS = fileURLToPath(new URL('../../../../tracer/test/fixtures/models', import.meta.url));
 const FIXTURE_MODEL_ID = 'llama-tiny';
@@ -51,6 +53,17 @@ async function chooseModel(catalog: ModelCatalog): Promise<{ model: ModelEntry; 
   };
 }
 
+/** Traces in a tracer process, as the server does, with a progress bar on stderr. */
+async function traceDemo(model: ModelEntry, prompt = DEMO_PROMPT) {
+  process.stderr.write(`tracing "${prompt}" on ${model.id}\n`);
+  const document = await childProcessTraceRunner(
+    { prompt, modelId: model.id, modelDir: model.dir, settings: {}, graphId: `demo-${model.id}` },
+    { onProgress: progressBar, signal: new AbortController().signal },
+  );
+  process.stderr.write('\n');
+  return document;
+}
+
 function progressBar(phase: string, fraction: number): void {
   const width = 30;
   const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
@@ -72,13 +85,13 @@ export async function run(argv: string[]): Promise<number> {
     if (await store.getGraph(graphId)) {
       process.stdout.write(`demo graph ${graphId} is already stored (${describeStore(store)})\n`);
     } else {
-      process.stderr.write(`tracing "${DEMO_PROMPT}" on ${model.id}\n`);
       const started = performance.now();
-      const document = await childProcessTraceRunner(
-        { prompt: DEMO_PROMPT, modelId: model.id, modelDir: model.dir, settings: {}, graphId },
-        { onProgress: progressBar, signal: new AbortController().signal },
-      );
-      process.stderr.write('\n');
+      const document = await traceDemo(model).catch(async (error: Error) => {
+        // Only the demo model is sure to know every word of the demo prompt.
+        if (!(error instanceof UserInputError) || model.id === DEMO_MODEL_ID) throw error;
+        process.stderr.write(`\ncircuit-atlas demo: ${error.message}; tracing "${FALLBACK_PROMPT}" instead\n`);
+        return traceDemo(model, FALLBACK_PROMPT);
+      });
       await store.saveGraph(document);
       process.stdout.write(
         `stored ${graphId}: ${document.nodes.length} nodes, ${document.edges.length} edges` +

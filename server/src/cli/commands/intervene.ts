@@ -27,7 +27,8 @@ options:
 
 function parseIntervention(spec: string, mode: 'set' | 'scale'): FeatureIntervention {
   const match = /^(\d+):(\d+):(\d+)=(-?[\d.eE+-]+)$/.exec(spec.trim());
-  if (!match) throw new UserInputError(`--${mode} '${spec}' must look like LAYER:POSITION:FEATURE=VALUE, e.g. 1:3:42=0`);
+  if (!match)
+    throw new UserInputError(`--${mode} '${spec}' must look like LAYER:POSITION:FEATURE=VALUE, e.g. 1:3:42=0`);
   const [layer, position, feature, value] = [Number(match[1]), Number(match[2]), Number(match[3]), Number(match[4])];
   if (!Number.isFinite(value)) throw new UserInputError(`--${mode} '${spec}': '${match[4]}' is not a number`);
   return { layer, position, feature, mode, value };
@@ -55,19 +56,32 @@ export async function run(argv: string[]): Promise<number> {
     throw new UserInputError(`${(error as Error).message}; see 'circuit-atlas intervene --help'`);
   }
   const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new UserInputError(`give exactly one prompt in quotes; see 'circuit-atlas intervene --help'`);
+  if (positionals.length !== 1)
+    throw new UserInputError(`give exactly one prompt in quotes; see 'circuit-atlas intervene --help'`);
   if (!values.model) throw new UserInputError(`--model <dir> is required`);
-  const interventions = [...(values.set ?? []).map((s) => parseIntervention(s, 'set')), ...(values.scale ?? []).map((s) => parseIntervention(s, 'scale'))];
+  const interventions = [
+    ...(values.set ?? []).map((s) => parseIntervention(s, 'set')),
+    ...(values.scale ?? []).map((s) => parseIntervention(s, 'scale')),
+  ];
   if (interventions.length === 0) throw new UserInputError(`give at least one --set or --scale`);
   const nGenerate = numberOption(values.generate, 'generate', true) ?? 0;
-  const model = await loadReplacementModel(values.model, { transcodersDir: values.transcoders, executionProvider: executionProviderOption(values['execution-provider']) });
+  const model = await loadReplacementModel(values.model, {
+    transcodersDir: values.transcoders,
+    executionProvider: executionProviderOption(values['execution-provider']),
+  });
   try {
     const prompt = positionals[0];
     const result = await intervene(model, prompt, interventions, {
       frozenAttention: !values['free-attention'],
       topK: numberOption(values['top-k'], 'top-k', true) ?? 10,
     });
-    const continuation = nGenerate > 0 ? { without: await generate(model, prompt, nGenerate), with: await generate(model, prompt, nGenerate, interventions) } : null;
+    const continuation =
+      nGenerate > 0
+        ? {
+            without: await generate(model, prompt, nGenerate),
+            with: await generate(model, prompt, nGenerate, interventions),
+          }
+        : null;
     const out = process.stdout;
     if (values.json) {
       out.write(`${JSON.stringify({ ...result, continuation }, null, 2)}\n`);
@@ -76,11 +90,13 @@ export async function run(argv: string[]): Promise<number> {
     out.write(`prompt tokens: ${result.tokens.map((t, i) => `${i}:${JSON.stringify(t)}`).join(' ')}\n`);
     out.write(`${'before'.padEnd(34)}after\n`);
     for (let i = 0; i < Math.max(result.before.length, result.after.length); i++) {
-      const cell = (l: (typeof result.before)[number] | undefined) => (l ? `${JSON.stringify(l.token).padEnd(16)} p=${l.probability.toFixed(4)}` : '');
+      const cell = (l: (typeof result.before)[number] | undefined) =>
+        l ? `${JSON.stringify(l.token).padEnd(16)} p=${l.probability.toFixed(4)}` : '';
       out.write(`  ${cell(result.before[i]).padEnd(32)}${cell(result.after[i])}\n`);
     }
     out.write(`activations (layer:position:feature before -> after):\n`);
-    for (const a of result.activations) out.write(`  ${a.layer}:${a.position}:${a.feature}  ${a.before.toFixed(4)} -> ${a.after.toFixed(4)}\n`);
+    for (const a of result.activations)
+      out.write(`  ${a.layer}:${a.position}:${a.feature}  ${a.before.toFixed(4)} -> ${a.after.toFixed(4)}\n`);
     if (continuation) {
       out.write(`continuation without: ${JSON.stringify(continuation.without.text)}\n`);
       out.write(`continuation with:    ${JSON.stringify(continuation.with.text)}\n`);

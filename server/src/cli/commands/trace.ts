@@ -39,7 +39,9 @@ export function numberOption(value: string | undefined, name: string, integer: b
 export function progressBar(phase: string, fraction: number): void {
   const width = 30;
   const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
-  process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${phase.padEnd(10)}`);
+  process.stderr.write(
+    `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${phase.padEnd(10)}`,
+  );
 }
 
 export function executionProviderOption(value: string | undefined): 'cpu' | 'cuda' {
@@ -70,7 +72,8 @@ export async function run(argv: string[]): Promise<number> {
     throw new UserInputError(`${(error as Error).message}; see 'circuit-atlas trace --help'`);
   }
   const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new UserInputError(`give exactly one prompt in quotes; see 'circuit-atlas trace --help'`);
+  if (positionals.length !== 1)
+    throw new UserInputError(`give exactly one prompt in quotes; see 'circuit-atlas trace --help'`);
   if (!values.model) throw new UserInputError(`--model <dir> is required`);
   if (!values.out) throw new UserInputError(`--out <file.json> is required`);
   const prompt = positionals[0];
@@ -87,7 +90,10 @@ export async function run(argv: string[]): Promise<number> {
       desiredLogitProb: numberOption(values['desired-logit-prob'], 'desired-logit-prob', false),
       nodeThreshold: numberOption(values['node-threshold'], 'node-threshold', false),
       edgeThreshold: numberOption(values['edge-threshold'], 'edge-threshold', false),
-      id: path.basename(values.out).replace(/\.json$/i, '').replace(/[^A-Za-z0-9._-]/g, '_'),
+      id: path
+        .basename(values.out)
+        .replace(/\.json$/i, '')
+        .replace(/[^A-Za-z0-9._-]/g, '_'),
       onProgress: ({ phase, fraction }) => progressBar(phase, fraction),
     });
     process.stderr.write('\n');
@@ -95,13 +101,18 @@ export async function run(argv: string[]): Promise<number> {
     const out = process.stdout;
     out.write(`prompt tokens: ${graph.tokenStrings.map((t) => JSON.stringify(t)).join(' ')}\n`);
     out.write(`top logits:\n`);
-    for (const t of graph.logitTargets) out.write(`  ${JSON.stringify(t.token).padEnd(16)} p=${t.probability.toFixed(4)}\n`);
+    for (const t of graph.logitTargets)
+      out.write(`  ${JSON.stringify(t.token).padEnd(16)} p=${t.probability.toFixed(4)}\n`);
     out.write(`active features: ${graph.activations.length}, attributed: ${graph.selectedFeatures.length}\n`);
     out.write(`graph before pruning: ${graph.adjacency.nRows} nodes, ${graph.adjacency.values.length} edges\n`);
     out.write(`graph after pruning:  ${document.nodes.length} nodes, ${document.edges.length} edges\n`);
     const scores = document.scores;
-    out.write(`replacement score: ${scores ? scores.replacement.toFixed(4) : 'n/a'}, completeness score: ${scores ? scores.completeness.toFixed(4) : 'n/a'}\n`);
-    out.write(`time: ${((performance.now() - start) / 1000).toFixed(2)} s (attribution ${((timings.total - timings.prune) / 1000).toFixed(2)} s)\n`);
+    out.write(
+      `replacement score: ${scores ? scores.replacement.toFixed(4) : 'n/a'}, completeness score: ${scores ? scores.completeness.toFixed(4) : 'n/a'}\n`,
+    );
+    out.write(
+      `time: ${((performance.now() - start) / 1000).toFixed(2)} s (attribution ${((timings.total - timings.prune) / 1000).toFixed(2)} s)\n`,
+    );
     out.write(`wrote ${values.out}\n`);
     return 0;
   } finally {

@@ -30,7 +30,14 @@ import type {
   SharedFeaturesSummary,
 } from '../graph-store.js';
 import { StoreError } from '../store-error.js';
-import { checkFeatureKey, checkGraphDocument, checkGraphId, checkNewView, checkPrune, pageBounds } from '../check-graph.js';
+import {
+  checkFeatureKey,
+  checkGraphDocument,
+  checkGraphId,
+  checkNewView,
+  checkPrune,
+  pageBounds,
+} from '../check-graph.js';
 
 export interface Neo4jStoreOptions {
   uri: string;
@@ -169,7 +176,8 @@ function storeErrorOf(error: unknown, doing: string): StoreError {
   if (error instanceof StoreError) return error;
   const code = (error as { code?: string }).code ?? '';
   const message = (error as Error).message ?? String(error);
-  if (code === 'Neo.ClientError.Schema.ConstraintValidationFailed') return new StoreError('DUPLICATE', `${doing}: ${message}`);
+  if (code === 'Neo.ClientError.Schema.ConstraintValidationFailed')
+    return new StoreError('DUPLICATE', `${doing}: ${message}`);
   return new StoreError('UNAVAILABLE', `${doing} failed (Neo4j ${code || 'error'}): ${message}`);
 }
 
@@ -283,6 +291,8 @@ export class Neo4jStore implements GraphStore {
         throw new StoreError('DUPLICATE', `a graph with id '${graph.id}' is already stored`);
       }
       await tx.run('CREATE (g:Graph) SET g = $props', { props: graphProps });
+      // Edges find their ends by element id (a direct lookup), not by an index seek per end.
+      const elementIdOf = new Map<string, string>();
       for (let start = 0; start < graph.nodes.length; start += this.batchSize) {
         const batch = graph.nodes.slice(start, start + this.batchSize).map((node, i) => ({
           graphId: graph.id,
@@ -298,29 +308,35 @@ export class Neo4jStore implements GraphStore {
           isTargetLogit: node.isTargetLogit,
           label: node.label,
         }));
-        await tx.run(
+        const created = await tx.run(
           `UNWIND $rows AS row
            CREATE (n:Node) SET n = row
-           WITH n, row WHERE row.kind = 'feature'
-           MERGE (f:Feature {model: $model, transcoderSet: $transcoderSet, layer: row.layer, index: row.feature})
-           CREATE (n)-[:OF_FEATURE]->(f)`,
+           WITH n, row
+           CALL (n, row) {
+             WITH n, row WHERE row.kind = 'feature'
+             MERGE (f:Feature {model: $model, transcoderSet: $transcoderSet, layer: row.layer, index: row.feature})
+             CREATE (n)-[:OF_FEATURE]->(f)
+           }
+           RETURN row.nodeId AS nodeId, elementId(n) AS elementId`,
           { rows: batch, model: graph.model, transcoderSet: graph.transcoderSet },
         );
+        for (const record of created.records)
+          elementIdOf.set(record.get('nodeId') as string, record.get('elementId') as string);
       }
       for (let start = 0; start < graph.edges.length; start += this.batchSize) {
         const batch = graph.edges.slice(start, start + this.batchSize).map((edge, i) => ({
-          s: edge.source,
-          t: edge.target,
+          s: elementIdOf.get(edge.source),
+          t: elementIdOf.get(edge.target),
           ord: int(start + i),
           weight: edge.weight,
           influence: edge.influence,
         }));
         await tx.run(
           `UNWIND $rows AS row
-           MATCH (s:Node {graphId: $graphId, nodeId: row.s})
-           MATCH (t:Node {graphId: $graphId, nodeId: row.t})
+           MATCH (s:Node) WHERE elementId(s) = row.s
+           MATCH (t:Node) WHERE elementId(t) = row.t
            CREATE (s)-[:EDGE {ord: row.ord, weight: row.weight, influence: row.influence}]->(t)`,
-          { rows: batch, graphId: graph.id },
+          { rows: batch },
         );
       }
       await tx.commit();
@@ -393,9 +409,11 @@ export class Neo4jStore implements GraphStore {
   async listGraphs(options: ListGraphsOptions = {}): Promise<Page<GraphSummary>> {
     const { offset, limit } = pageBounds(options, 20);
     const sortProperty = SORT_PROPERTIES[options.sortBy ?? 'createdAt'];
-    if (!sortProperty) throw new StoreError('INVALID', `sortBy must be createdAt, prompt or nodeCount (got ${options.sortBy})`);
+    if (!sortProperty)
+      throw new StoreError('INVALID', `sortBy must be createdAt, prompt or nodeCount (got ${options.sortBy})`);
     const order = options.order ?? 'desc';
-    if (order !== 'asc' && order !== 'desc') throw new StoreError('INVALID', `order must be asc or desc (got ${order})`);
+    if (order !== 'asc' && order !== 'desc')
+      throw new StoreError('INVALID', `order must be asc or desc (got ${order})`);
     const params = {
       model: options.model ?? null,
       text: options.text ? options.text.toLowerCase() : null,
@@ -557,7 +575,12 @@ export class Neo4jStore implements GraphStore {
         tx.run(
           `MATCH (f:Feature {model: $model, transcoderSet: $transcoderSet, layer: $layer, index: $index})
            WHERE f.label IS NOT NULL RETURN properties(f) AS row`,
-          { model: feature.model, transcoderSet: feature.transcoderSet, layer: int(feature.layer), index: int(feature.index) },
+          {
+            model: feature.model,
+            transcoderSet: feature.transcoderSet,
+            layer: int(feature.layer),
+            index: int(feature.index),
+          },
         ),
       'reading a feature label',
     );

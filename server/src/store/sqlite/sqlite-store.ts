@@ -28,7 +28,14 @@ import type {
   SharedFeaturesSummary,
 } from '../graph-store.js';
 import { StoreError } from '../store-error.js';
-import { checkFeatureKey, checkGraphDocument, checkGraphId, checkNewView, checkPrune, pageBounds } from '../check-graph.js';
+import {
+  checkFeatureKey,
+  checkGraphDocument,
+  checkGraphId,
+  checkNewView,
+  checkPrune,
+  pageBounds,
+} from '../check-graph.js';
 import { migrate } from './migrations.js';
 
 interface GraphRow {
@@ -99,7 +106,8 @@ const NODE_COLUMNS =
   'n.ord, n.node_id, n.kind, n.layer, n.ctx_idx, n.feature, n.activation, n.influence, n.token_prob, n.is_target_logit, n.label';
 
 // The node-pruning rule of getGraph: embeddings, logits and unscored nodes always stay (graph-store.ts).
-const NODE_KEPT = "(@nodeThreshold IS NULL OR n.kind IN ('embedding', 'logit') OR n.influence IS NULL OR n.influence <= @nodeThreshold)";
+const NODE_KEPT =
+  "(@nodeThreshold IS NULL OR n.kind IN ('embedding', 'logit') OR n.influence IS NULL OR n.influence <= @nodeThreshold)";
 
 // Whitelisted ORDER BY columns: user input picks a key, never supplies SQL.
 const SORT_COLUMNS = { createdAt: 'created_ms', prompt: 'prompt', nodeCount: 'node_count' } as const;
@@ -175,8 +183,21 @@ export class SqliteStore implements GraphStore {
   /** `path`: the database file (its folder is created), or ':memory:'. */
   constructor(readonly path: string) {}
 
+  /** Prepared statements, compiled once per SQL text and reused. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private statement(sql: string): Database.Statement {
+    let prepared = this.statements.get(sql);
+    if (!prepared) {
+      prepared = this.open.prepare(sql);
+      this.statements.set(sql, prepared);
+    }
+    return prepared;
+  }
+
   private get open(): Database.Database {
-    if (!this.db) throw new StoreError('UNAVAILABLE', `the SQLite store at ${this.path} is not open: call init() first`);
+    if (!this.db)
+      throw new StoreError('UNAVAILABLE', `the SQLite store at ${this.path} is not open: call init() first`);
     return this.db;
   }
 
@@ -197,11 +218,17 @@ export class SqliteStore implements GraphStore {
     db.function('atlas_lower', { deterministic: true }, (text: unknown) =>
       typeof text === 'string' ? text.toLowerCase() : null,
     );
-    migrate(db);
+    try {
+      migrate(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
     this.db = db;
   }
 
   async close(): Promise<void> {
+    this.statements.clear();
     this.db?.close();
     this.db = null;
   }
@@ -209,25 +236,25 @@ export class SqliteStore implements GraphStore {
   async saveGraph(graph: GraphDocument): Promise<void> {
     checkGraphDocument(graph);
     const db = this.open;
-    const insertGraph = db.prepare(`
+    const insertGraph = this.statement(`
       INSERT INTO graphs (id, prompt, prompt_tokens, token_ids, model, transcoder_set, n_layers, created_at, created_ms,
         max_n_logits, desired_logit_prob, batch_size, max_feature_nodes, node_threshold, edge_threshold,
         replacement, completeness, node_count, edge_count)
       VALUES (@id, @prompt, @promptTokens, @tokenIds, @model, @transcoderSet, @nLayers, @createdAt, @createdMs,
         @maxNLogits, @desiredLogitProb, @batchSize, @maxFeatureNodes, @nodeThreshold, @edgeThreshold,
         @replacement, @completeness, @nodeCount, @edgeCount)`);
-    const upsertFeature = db.prepare(`
+    const upsertFeature = this.statement(`
       INSERT INTO features (model, transcoder_set, layer, feature_index) VALUES (?, ?, ?, ?)
       ON CONFLICT (model, transcoder_set, layer, feature_index) DO UPDATE SET model = excluded.model
       RETURNING key`);
-    const insertNode = db.prepare(`
+    const insertNode = this.statement(`
       INSERT INTO nodes (graph_key, ord, node_id, kind, layer, ctx_idx, feature, activation, influence, token_prob,
         is_target_logit, label, feature_key)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    const insertEdge = db.prepare(
+    const insertEdge = this.statement(
       'INSERT INTO edges (graph_key, ord, source_ord, target_ord, weight, influence) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    const exists = db.prepare('SELECT 1 FROM graphs WHERE id = ?').pluck();
+    const exists = this.statement('SELECT 1 FROM graphs WHERE id = ?').pluck();
 
     const write = db.transaction(() => {
       if (exists.get(graph.id)) throw new StoreError('DUPLICATE', `a graph with id '${graph.id}' is already stored`);
@@ -284,15 +311,21 @@ export class SqliteStore implements GraphStore {
       write.immediate();
     } catch (error) {
       if (error instanceof StoreError) throw error;
-      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && /graphs\.id/.test((error as Error).message)) {
+      if (
+        (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' &&
+        /graphs\.id/.test((error as Error).message)
+      ) {
         throw new StoreError('DUPLICATE', `a graph with id '${graph.id}' is already stored`);
       }
-      throw new StoreError('UNAVAILABLE', `saving graph '${graph.id}' failed, nothing was stored: ${(error as Error).message}`);
+      throw new StoreError(
+        'UNAVAILABLE',
+        `saving graph '${graph.id}' failed, nothing was stored: ${(error as Error).message}`,
+      );
     }
   }
 
   private graphRow(id: string): GraphRow | undefined {
-    return this.open.prepare('SELECT * FROM graphs WHERE id = ?').get(id) as GraphRow | undefined;
+    return this.statement('SELECT * FROM graphs WHERE id = ?').get(id) as GraphRow | undefined;
   }
 
   async getGraph(id: string, prune: PruneOptions = {}): Promise<GraphDocument | null> {
@@ -302,15 +335,31 @@ export class SqliteStore implements GraphStore {
       const row = this.graphRow(id);
       if (!row) return null;
       const thresholds = { graphKey: row.key, nodeThreshold: prune.nodeThreshold ?? null };
-      const nodeRows = db
-        .prepare(`SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = @graphKey AND ${NODE_KEPT} ORDER BY n.ord`)
-        .all(thresholds) as NodeRow[];
-      const edgeRows = db
-        .prepare(
-          `SELECT source_ord, target_ord, weight, influence FROM edges
-           WHERE graph_key = ? AND (? IS NULL OR influence IS NULL OR influence <= ?) ORDER BY ord`,
-        )
-        .all(row.key, prune.edgeThreshold ?? null, prune.edgeThreshold ?? null) as EdgeRow[];
+      const nodeRows = this.statement(
+        `SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = @graphKey AND ${NODE_KEPT} ORDER BY n.ord`,
+      ).all(thresholds) as NodeRow[];
+      // Without a node threshold every edge's ends are kept: scan the graph's edges in order.
+      // With one, walk the kept targets' inputs (edges_by_target) and keep those whose source is kept.
+      const edgeKept = '(@edgeThreshold IS NULL OR e.influence IS NULL OR e.influence <= @edgeThreshold)';
+      const edgeParams = {
+        graphKey: row.key,
+        nodeThreshold: prune.nodeThreshold ?? null,
+        edgeThreshold: prune.edgeThreshold ?? null,
+      };
+      const edgeRows = (
+        prune.nodeThreshold === undefined
+          ? this.statement(
+              `SELECT e.source_ord, e.target_ord, e.weight, e.influence FROM edges e
+               WHERE e.graph_key = @graphKey AND ${edgeKept} ORDER BY e.ord`,
+            )
+          : this.statement(
+              `SELECT e.source_ord, e.target_ord, e.weight, e.influence FROM nodes n
+               JOIN edges e ON e.graph_key = n.graph_key AND e.target_ord = n.ord
+               JOIN nodes s ON s.graph_key = e.graph_key AND s.ord = e.source_ord
+               WHERE n.graph_key = @graphKey AND ${NODE_KEPT} AND ${NODE_KEPT.replaceAll('n.', 's.')} AND ${edgeKept}
+               ORDER BY e.ord`,
+            )
+      ).all(edgeParams) as EdgeRow[];
       return { row, nodeRows, edgeRows };
     });
     const result = read();
@@ -346,19 +395,18 @@ export class SqliteStore implements GraphStore {
   async listGraphs(options: ListGraphsOptions = {}): Promise<Page<GraphSummary>> {
     const { offset, limit } = pageBounds(options, 20);
     const sortColumn = SORT_COLUMNS[options.sortBy ?? 'createdAt'];
-    if (!sortColumn) throw new StoreError('INVALID', `sortBy must be createdAt, prompt or nodeCount (got ${options.sortBy})`);
+    if (!sortColumn)
+      throw new StoreError('INVALID', `sortBy must be createdAt, prompt or nodeCount (got ${options.sortBy})`);
     const order = options.order ?? 'desc';
-    if (order !== 'asc' && order !== 'desc') throw new StoreError('INVALID', `order must be asc or desc (got ${order})`);
+    if (order !== 'asc' && order !== 'desc')
+      throw new StoreError('INVALID', `order must be asc or desc (got ${order})`);
     const where = '(@model IS NULL OR model = @model) AND (@text IS NULL OR instr(atlas_lower(prompt), @text) > 0)';
     const params = { model: options.model ?? null, text: options.text ? options.text.toLowerCase() : null };
-    const db = this.open;
-    const total = db.prepare(`SELECT count(*) FROM graphs WHERE ${where}`).pluck().get(params) as number;
-    const rows = db
-      .prepare(
-        `SELECT * FROM graphs WHERE ${where} ORDER BY ${sortColumn} ${order === 'asc' ? 'ASC' : 'DESC'}, id ASC
+    const total = this.statement(`SELECT count(*) FROM graphs WHERE ${where}`).pluck().get(params) as number;
+    const rows = this.statement(
+      `SELECT * FROM graphs WHERE ${where} ORDER BY ${sortColumn} ${order === 'asc' ? 'ASC' : 'DESC'}, id ASC
          LIMIT @limit OFFSET @offset`,
-      )
-      .all({ ...params, limit, offset }) as GraphRow[];
+    ).all({ ...params, limit, offset }) as GraphRow[];
     return { total, items: rows.map(toSummary) };
   }
 
@@ -367,13 +415,16 @@ export class SqliteStore implements GraphStore {
     const remove = db.transaction((): boolean => {
       const row = this.graphRow(id);
       if (!row) return false;
-      const featureKeys = db
-        .prepare('SELECT DISTINCT feature_key FROM nodes WHERE graph_key = ? AND feature_key IS NOT NULL')
+      const featureKeys = this.statement(
+        'SELECT DISTINCT feature_key FROM nodes WHERE graph_key = ? AND feature_key IS NOT NULL',
+      )
         .pluck()
         .all(row.key) as number[];
-      db.prepare('DELETE FROM graphs WHERE key = ?').run(row.key);
+      this.statement('DELETE FROM graphs WHERE key = ?').run(row.key);
       // Features no other graph uses leave with the graph (labels live in their own table).
-      const dropOrphan = db.prepare('DELETE FROM features WHERE key = ? AND NOT EXISTS (SELECT 1 FROM nodes WHERE feature_key = ?)');
+      const dropOrphan = this.statement(
+        'DELETE FROM features WHERE key = ? AND NOT EXISTS (SELECT 1 FROM nodes WHERE feature_key = ?)',
+      );
       for (const key of featureKeys) dropOrphan.run(key, key);
       return true;
     });
@@ -385,26 +436,23 @@ export class SqliteStore implements GraphStore {
     if (options.direction !== 'in' && options.direction !== 'out') {
       throw new StoreError('INVALID', `direction must be 'in' or 'out' (got ${options.direction})`);
     }
-    const db = this.open;
     const graph = this.graphRow(graphId);
     if (!graph) throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
-    const nodeRow = db
-      .prepare(`SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = ? AND n.node_id = ?`)
-      .get(graph.key, nodeId) as NodeRow | undefined;
+    const nodeRow = this.statement(`SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = ? AND n.node_id = ?`).get(
+      graph.key,
+      nodeId,
+    ) as NodeRow | undefined;
     if (!nodeRow) throw new StoreError('NOT_FOUND', `graph '${graphId}' has no node '${nodeId}'`);
     const [own, other] = options.direction === 'in' ? ['target_ord', 'source_ord'] : ['source_ord', 'target_ord'];
-    const totalEdges = db
-      .prepare(`SELECT count(*) FROM edges WHERE graph_key = ? AND ${own} = ?`)
+    const totalEdges = this.statement(`SELECT count(*) FROM edges WHERE graph_key = ? AND ${own} = ?`)
       .pluck()
       .get(graph.key, nodeRow.ord) as number;
-    const rows = db
-      .prepare(
-        `SELECT o.node_id AS other_id, e.weight, e.influence FROM edges e
+    const rows = this.statement(
+      `SELECT o.node_id AS other_id, e.weight, e.influence FROM edges e
          JOIN nodes o ON o.graph_key = e.graph_key AND o.ord = e.${other}
          WHERE e.graph_key = ? AND e.${own} = ?
          ORDER BY abs(e.weight) DESC, o.node_id ASC LIMIT ? OFFSET ?`,
-      )
-      .all(graph.key, nodeRow.ord, limit, offset) as { other_id: string; weight: number; influence: number | null }[];
+    ).all(graph.key, nodeRow.ord, limit, offset) as { other_id: string; weight: number; influence: number | null }[];
     const edges = rows.map((r) =>
       options.direction === 'in'
         ? { source: r.other_id, target: nodeId, weight: r.weight, influence: r.influence }
@@ -419,19 +467,17 @@ export class SqliteStore implements GraphStore {
   ): Promise<Page<FeatureOccurrence>> {
     checkFeatureKey(feature);
     const { offset, limit } = pageBounds(page, 20);
-    const db = this.open;
-    const key = db
-      .prepare('SELECT key FROM features WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?')
+    const key = this.statement(
+      'SELECT key FROM features WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?',
+    )
       .pluck()
       .get(feature.model, feature.transcoderSet, feature.layer, feature.index) as number | undefined;
     if (key === undefined) return { total: 0, items: [] };
-    const total = db.prepare('SELECT count(*) FROM nodes WHERE feature_key = ?').pluck().get(key) as number;
-    const rows = db
-      .prepare(
-        `SELECT g.id AS graph_id, g.prompt AS prompt, ${NODE_COLUMNS} FROM nodes n JOIN graphs g ON g.key = n.graph_key
+    const total = this.statement('SELECT count(*) FROM nodes WHERE feature_key = ?').pluck().get(key) as number;
+    const rows = this.statement(
+      `SELECT g.id AS graph_id, g.prompt AS prompt, ${NODE_COLUMNS} FROM nodes n JOIN graphs g ON g.key = n.graph_key
          WHERE n.feature_key = ? ORDER BY g.created_ms DESC, g.id ASC, n.ord ASC LIMIT ? OFFSET ?`,
-      )
-      .all(key, limit, offset) as (NodeRow & { graph_id: string; prompt: string })[];
+    ).all(key, limit, offset) as (NodeRow & { graph_id: string; prompt: string })[];
     return { total, items: rows.map((r) => ({ graphId: r.graph_id, prompt: r.prompt, node: toNode(r) })) };
   }
 
@@ -439,15 +485,13 @@ export class SqliteStore implements GraphStore {
     pageBounds({ limit }, 10);
     const graph = this.graphRow(graphId);
     if (!graph) throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
-    const rows = this.open
-      .prepare(
-        `SELECT g.id AS graph_id, g.prompt AS prompt, count(DISTINCT other.feature_key) AS shared
+    const rows = this.statement(
+      `SELECT g.id AS graph_id, g.prompt AS prompt, count(DISTINCT other.feature_key) AS shared
          FROM (SELECT DISTINCT feature_key FROM nodes WHERE graph_key = @key AND feature_key IS NOT NULL) mine
          JOIN nodes other ON other.feature_key = mine.feature_key AND other.graph_key <> @key
          JOIN graphs g ON g.key = other.graph_key
          GROUP BY g.key ORDER BY shared DESC, g.id ASC LIMIT @limit`,
-      )
-      .all({ key: graph.key, limit }) as { graph_id: string; prompt: string; shared: number }[];
+    ).all({ key: graph.key, limit }) as { graph_id: string; prompt: string; shared: number }[];
     return rows.map((r) => ({ graphId: r.graph_id, prompt: r.prompt, sharedFeatureCount: r.shared }));
   }
 
@@ -456,34 +500,38 @@ export class SqliteStore implements GraphStore {
     if (typeof label !== 'string' || typeof author !== 'string' || author.trim() === '') {
       throw new StoreError('INVALID', 'a feature label needs a label string and a non-empty author');
     }
-    const row = this.open
-      .prepare(
-        `INSERT INTO feature_labels (model, transcoder_set, layer, feature_index, label, author, updated_at)
+    const row = this.statement(
+      `INSERT INTO feature_labels (model, transcoder_set, layer, feature_index, label, author, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (model, transcoder_set, layer, feature_index)
          DO UPDATE SET label = excluded.label, author = excluded.author, updated_at = excluded.updated_at
          RETURNING *`,
-      )
-      .get(feature.model, feature.transcoderSet, feature.layer, feature.index, label, author, new Date().toISOString()) as LabelRow;
+    ).get(
+      feature.model,
+      feature.transcoderSet,
+      feature.layer,
+      feature.index,
+      label,
+      author,
+      new Date().toISOString(),
+    ) as LabelRow;
     return toLabel(row);
   }
 
   async getFeatureLabel(feature: FeatureKey): Promise<FeatureLabel | null> {
     checkFeatureKey(feature);
-    const row = this.open
-      .prepare('SELECT * FROM feature_labels WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?')
-      .get(feature.model, feature.transcoderSet, feature.layer, feature.index) as LabelRow | undefined;
+    const row = this.statement(
+      'SELECT * FROM feature_labels WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?',
+    ).get(feature.model, feature.transcoderSet, feature.layer, feature.index) as LabelRow | undefined;
     return row ? toLabel(row) : null;
   }
 
   async searchFeatureLabels(text: string, limit = 20): Promise<FeatureLabel[]> {
     pageBounds({ limit }, 20);
-    const rows = this.open
-      .prepare(
-        `SELECT * FROM feature_labels WHERE instr(atlas_lower(label), ?) > 0
+    const rows = this.statement(
+      `SELECT * FROM feature_labels WHERE instr(atlas_lower(label), ?) > 0
          ORDER BY model ASC, transcoder_set ASC, layer ASC, feature_index ASC LIMIT ?`,
-      )
-      .all(String(text).toLowerCase(), limit) as LabelRow[];
+    ).all(String(text).toLowerCase(), limit) as LabelRow[];
     return rows.map(toLabel);
   }
 
@@ -493,7 +541,7 @@ export class SqliteStore implements GraphStore {
     const save = db.transaction((): SavedView => {
       const graph = this.graphRow(view.graphId);
       if (!graph) throw new StoreError('NOT_FOUND', `no graph with id '${view.graphId}' to save a view of`);
-      const has = db.prepare('SELECT 1 FROM nodes WHERE graph_key = ? AND node_id = ?').pluck();
+      const has = this.statement('SELECT 1 FROM nodes WHERE graph_key = ? AND node_id = ?').pluck();
       const missing = namedIds.filter((id) => !has.get(graph.key, id));
       if (missing.length > 0) {
         throw new StoreError('INVALID', `graph '${view.graphId}' has no node(s) ${missing.slice(0, 5).join(', ')}`);
@@ -508,7 +556,7 @@ export class SqliteStore implements GraphStore {
         edgeThreshold: view.edgeThreshold,
         createdAt: new Date().toISOString(),
       };
-      db.prepare(
+      this.statement(
         `INSERT INTO views (id, graph_key, name, pinned_ids, supernodes, node_threshold, edge_threshold, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
@@ -527,20 +575,18 @@ export class SqliteStore implements GraphStore {
   }
 
   async getView(id: string): Promise<SavedView | null> {
-    const row = this.open
-      .prepare('SELECT v.*, g.id AS graph_id FROM views v JOIN graphs g ON g.key = v.graph_key WHERE v.id = ?')
-      .get(id) as ViewRow | undefined;
+    const row = this.statement(
+      'SELECT v.*, g.id AS graph_id FROM views v JOIN graphs g ON g.key = v.graph_key WHERE v.id = ?',
+    ).get(id) as ViewRow | undefined;
     return row ? toView(row) : null;
   }
 
   async listViews(graphId: string): Promise<SavedView[]> {
     checkGraphId(graphId);
-    const rows = this.open
-      .prepare(
-        `SELECT v.*, g.id AS graph_id FROM views v JOIN graphs g ON g.key = v.graph_key
+    const rows = this.statement(
+      `SELECT v.*, g.id AS graph_id FROM views v JOIN graphs g ON g.key = v.graph_key
          WHERE g.id = ? ORDER BY v.created_at ASC, v.id ASC`,
-      )
-      .all(graphId) as ViewRow[];
+    ).all(graphId) as ViewRow[];
     return rows.map(toView);
   }
 }

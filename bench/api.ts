@@ -1,0 +1,210 @@
+/**
+ * `npm run bench -- api`: the GraphQL API under load. For each store (SQLite on a temp file; Neo4j
+ * on NEO4J_URI, or a fresh tools/neo4j started here) a 2,000-node graph is stored, `circuit-atlas
+ * serve` is started as its own process, and autocannon drives 50 concurrent clients for 30 s on
+ * (a) the graph query the viewer opens a graph with and (b) node queries (a random node's incident
+ * edges with their neighbours). Prints requests/s, p50 and p99 latency and errors (which must be 0:
+ * HTTP errors, timeouts and GraphQL `errors` all count). Results also go to bench/results/api.json.
+ * BENCH_API_SECONDS shortens the runs (default 30).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import type { GraphDocument } from '../tracer/src/graph/document.js';
+import { openStore } from '../server/src/store/open-store.js';
+import { randomGraph } from '../server/test/store-graph-generator.js';
+import { startNeo4j } from '../tools/neo4j/launcher.js';
+import { median } from './stats.js';
+
+const CONNECTIONS = 50;
+const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 30);
+const GRAPH = { nodes: 2000, edges: 20_000, nLayers: 16, nPos: 12, featurePool: 2000 };
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const GRAPH_QUERY = `query($id: ID!) { graph(id: $id) {
+  id prompt promptTokens nLayers nodeCount edgeCount scores { replacement completeness }
+  nodes { nodeId kind layer ctxIdx feature activation influence tokenProb isTargetLogit label }
+  edges { source target weight influence }
+} }`;
+const NODE_QUERY = `query($g: ID!, $n: ID!, $d: EdgeDirection!) { node(graphId: $g, nodeId: $n, direction: $d, limit: 20) {
+  node { nodeId kind layer ctxIdx label } totalEdges
+  edges { source target weight } neighbours { nodeId kind layer ctxIdx label }
+} }`;
+
+interface LoadResult {
+  store: string;
+  query: string;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  errors: number;
+  responseBytesAvg: number;
+  /** Median latency with a single client, for scale. */
+  oneClientMs?: number;
+}
+
+/** Starts `circuit-atlas serve --port 0` with this env and resolves with its URL. */
+function startServe(env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'circuit-atlas.js'), 'serve', '--port', '0'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /serving at (http:\/\/\S+?)\/\n/.exec(output);
+      if (match) resolve({ url: match[1], child });
+    });
+    child.on('exit', (code) => reject(new Error(`circuit-atlas serve exited (${code}) before listening:\n${output}`)));
+  });
+}
+
+async function stopServe(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function post(url: string, body: string): Promise<string> {
+  const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const text = await response.text();
+  if (!response.ok || text.includes('"errors"')) throw new Error(`request failed (${response.status}): ${text.slice(0, 500)}`);
+  return text;
+}
+
+/** Median latency of one client asking `repeats` times in a row: the unloaded baseline. */
+async function singleClientMs(url: string, nextBody: () => string, repeats = 10): Promise<number> {
+  await post(url, nextBody());
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await post(url, nextBody());
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
+async function load(url: string, name: string, storeName: string, nextBody: () => string): Promise<LoadResult> {
+  let graphqlErrors = 0;
+  const result = await autocannon({
+    url: `${url}/graphql`,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+    // 50 clients queue behind each other on 2 cores: a request may wait many seconds, which is latency, not an error.
+    timeout: 120,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request) => ({ ...request, body: nextBody() }),
+        onResponse: (status, body) => {
+          if (status === 200 && body.includes('"errors"')) graphqlErrors++;
+        },
+      },
+    ],
+  });
+  // Requests sent before the end are still being answered: let them finish before the next run.
+  await post(url, nextBody());
+  return {
+    store: storeName,
+    query: name,
+    requestsPerSecond: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    requests: result.requests.total,
+    errors: result.errors + result.timeouts + result.non2xx + graphqlErrors,
+    responseBytesAvg: result.requests.total > 0 ? result.throughput.total / result.requests.total : 0,
+  };
+}
+
+async function benchStore(storeName: 'sqlite' | 'neo4j', env: NodeJS.ProcessEnv, graph: GraphDocument): Promise<LoadResult[]> {
+  const store = await openStore(env);
+  try {
+    await store.deleteGraph(graph.id);
+    await store.saveGraph(graph);
+  } finally {
+    await store.close();
+  }
+  const { url, child } = await startServe(env);
+  try {
+    const kinds = [
+      { name: 'graph (2,000 nodes, all edges)', body: () => graphBody(graph) },
+      { name: 'node (20 edges + neighbours)', body: () => nodeBody(graph) },
+    ];
+    const results: LoadResult[] = [];
+    for (const kind of kinds) {
+      // A single client first (this also fails fast on a wrong query instead of benchmarking errors).
+      const oneClientMs = await singleClientMs(url, kind.body);
+      results.push({ ...(await load(url, kind.name, storeName, kind.body)), oneClientMs });
+    }
+    return results;
+  } finally {
+    await stopServe(child);
+    const cleanup = await openStore(env);
+    await cleanup.deleteGraph(graph.id);
+    await cleanup.close();
+  }
+}
+
+const graphBody = (graph: GraphDocument) => JSON.stringify({ query: GRAPH_QUERY, variables: { id: graph.id } });
+function nodeBody(graph: GraphDocument): string {
+  const node = graph.nodes[Math.floor(Math.random() * graph.nodes.length)];
+  const direction = Math.random() < 0.5 ? 'in' : 'out';
+  return JSON.stringify({ query: NODE_QUERY, variables: { g: graph.id, n: node.nodeId, d: direction } });
+}
+
+function printTable(results: LoadResult[]): void {
+  const header = ['store', 'query', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'errors', 'KB/resp', '1-client ms'];
+  const rows = results.map((r) => [
+    r.store,
+    r.query,
+    r.requestsPerSecond.toFixed(0),
+    r.p50Ms.toFixed(1),
+    r.p99Ms.toFixed(1),
+    String(r.requests),
+    String(r.errors),
+    (r.responseBytesAvg / 1024).toFixed(1),
+    r.oneClientMs?.toFixed(1) ?? '',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  for (const row of [header, ...rows]) process.stdout.write(row.map((cell, i) => cell.padEnd(widths[i])).join('  ') + '\n');
+}
+
+export async function run(): Promise<void> {
+  const graph = randomGraph({ id: `bench-api-${Date.now().toString(36)}`, seed: 2026, ...GRAPH });
+  process.stdout.write(
+    `graph: ${graph.nodes.length} nodes, ${graph.edges.length} edges; ${CONNECTIONS} connections for ${SECONDS} s per query; ` +
+      `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'})\n`,
+  );
+  const results: LoadResult[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'atlas-bench-api-'));
+  try {
+    results.push(...(await benchStore('sqlite', { NEO4J_URI: '', ATLAS_DB: join(dir, 'atlas.sqlite') }, graph)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  let neo4j: { uri: string; stop(): Promise<void> } | null = null;
+  const neo4jDir = mkdtempSync(join(tmpdir(), 'atlas-bench-api-neo4j-'));
+  try {
+    if (!process.env.NEO4J_URI) neo4j = await startNeo4j({ dataDir: neo4jDir });
+    const uri = process.env.NEO4J_URI || neo4j!.uri;
+    results.push(...(await benchStore('neo4j', { NEO4J_URI: uri }, graph)));
+  } finally {
+    await neo4j?.stop();
+    rmSync(neo4jDir, { recursive: true, force: true });
+  }
+  printTable(results);
+  const failed = results.filter((r) => r.errors > 0);
+  if (failed.length > 0) process.stdout.write(`ERRORS in: ${failed.map((r) => `${r.store} ${r.query}`).join(', ')}\n`);
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench', 'results', 'api.json'), JSON.stringify({ at: new Date().toISOString(), graph: GRAPH, connections: CONNECTIONS, seconds: SECONDS, results }, null, 2));
+  if (failed.length > 0) process.exitCode = 1;
+}

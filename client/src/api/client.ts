@@ -1,0 +1,168 @@
+/**
+ * The viewer's only way to the server: POST /graphql with plain fetch. Each function is one
+ * operation of schema/graphql/schema.graphql; errors come back as ApiError with the server's message.
+ */
+import type {
+  ApiGraph,
+  Feature,
+  FeatureLabel,
+  GraphComparison,
+  GraphSummary,
+  InterventionResult,
+  Model,
+  Path,
+  SavedView,
+  Supernode,
+  TraceJob,
+} from './types.js';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+}
+
+export async function graphql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  const response = await fetch('/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json().catch(() => null)) as { data?: T; errors?: { message: string }[] } | null;
+  if (!body) throw new ApiError(`the server answered ${response.status} without a GraphQL body`);
+  if (body.errors?.length) throw new ApiError(body.errors.map((e) => e.message).join('; '));
+  if (!body.data) throw new ApiError('the server answered without data');
+  return body.data;
+}
+
+const NODE_FIELDS = 'nodeId kind layer ctxIdx feature activation influence tokenProb isTargetLogit label';
+const SUMMARY_FIELDS = 'id prompt model transcoderSet createdAt nodeCount edgeCount scores { replacement completeness }';
+// Views inside a graph without their supernodes: the API's cost limit counts nested lists as 100 each.
+const VIEW_SUMMARY_FIELDS = 'id graphId name pinnedIds nodeThreshold edgeThreshold createdAt';
+const VIEW_FIELDS = 'id graphId name pinnedIds supernodes { name nodeIds } nodeThreshold edgeThreshold createdAt';
+
+export async function listModels(): Promise<Model[]> {
+  const data = await graphql<{ models: Model[] }>(
+    `query { models { id name architecture nLayers transcoderSet nFeatures hasDashboards } }`,
+  );
+  return data.models;
+}
+
+export async function listGraphs(filter: { model?: string; text?: string; limit?: number }): Promise<{
+  total: number;
+  items: GraphSummary[];
+}> {
+  const data = await graphql<{ graphs: { total: number; items: GraphSummary[] } }>(
+    `query($model: String, $text: String, $limit: Int) {
+      graphs(model: $model, text: $text, limit: $limit) { total items { ${SUMMARY_FIELDS} } } }`,
+    { model: filter.model || null, text: filter.text || null, limit: filter.limit ?? 50 },
+  );
+  return data.graphs;
+}
+
+export async function getGraph(id: string, nodeThreshold?: number | null): Promise<ApiGraph | null> {
+  const data = await graphql<{ graph: ApiGraph | null }>(
+    `query($id: ID!, $nt: Float) { graph(id: $id, nodeThreshold: $nt) {
+      id prompt promptTokens model transcoderSet nLayers createdAt nodeCount edgeCount
+      settings { nodeThreshold edgeThreshold } scores { replacement completeness }
+      nodes { ${NODE_FIELDS} } edges { source target weight } views { ${VIEW_SUMMARY_FIELDS} } } }`,
+    { id, nt: nodeThreshold ?? null },
+  );
+  return data.graph;
+}
+
+export async function getView(id: string): Promise<SavedView | null> {
+  return (await graphql<{ view: SavedView | null }>(`query($id: ID!) { view(id: $id) { ${VIEW_FIELDS} } }`, { id })).view;
+}
+
+export async function deleteGraph(id: string): Promise<boolean> {
+  return (await graphql<{ deleteGraph: boolean }>(`mutation($id: ID!) { deleteGraph(id: $id) }`, { id })).deleteGraph;
+}
+
+export async function startTrace(prompt: string, model: string | null): Promise<TraceJob> {
+  const data = await graphql<{ trace: TraceJob }>(
+    `mutation($prompt: String!, $model: ID) { trace(prompt: $prompt, model: $model) {
+      id status prompt model progress phase graphId error } }`,
+    { prompt, model },
+  );
+  return data.trace;
+}
+
+export async function getJob(id: string): Promise<TraceJob | null> {
+  const data = await graphql<{ job: TraceJob | null }>(
+    `query($id: ID!) { job(id: $id) { id status prompt model progress phase graphId error } }`,
+    { id },
+  );
+  return data.job;
+}
+
+export async function getFeature(model: string, layer: number, index: number): Promise<Feature> {
+  const data = await graphql<{ feature: Feature }>(
+    `query($model: String!, $layer: Int!, $index: Int!) { feature(model: $model, layer: $layer, index: $index) {
+      model layer index label { model transcoderSet layer index label author updatedAt }
+      dashboard { activationFrequency actMax actMin topLogits { token value } bottomLogits { token value }
+        quantiles { name examples { trainTokenIndex tokens { token activation } } } }
+      occurrences(limit: 20) { total items { graphId prompt node { nodeId activation } } } } }`,
+    { model, layer, index },
+  );
+  return data.feature;
+}
+
+export async function setFeatureLabel(model: string, layer: number, index: number, label: string): Promise<FeatureLabel> {
+  const data = await graphql<{ setFeatureLabel: FeatureLabel }>(
+    `mutation($model: String!, $layer: Int!, $index: Int!, $label: String!) {
+      setFeatureLabel(model: $model, layer: $layer, index: $index, label: $label) {
+        model transcoderSet layer index label author updatedAt } }`,
+    { model, layer, index, label },
+  );
+  return data.setFeatureLabel;
+}
+
+export async function findPaths(graphId: string, from: string, to: string, k = 5): Promise<Path[]> {
+  const data = await graphql<{ paths: Path[] }>(
+    `query($graphId: ID!, $from: ID!, $to: ID!, $k: Int) { paths(graphId: $graphId, from: $from, to: $to, k: $k) {
+      nodeIds score weights } }`,
+    { graphId, from, to, k },
+  );
+  return data.paths;
+}
+
+export async function compareGraphs(graphA: string, graphB: string): Promise<GraphComparison> {
+  const data = await graphql<{ compare: GraphComparison }>(
+    `query($a: ID!, $b: ID!) { compare(graphA: $a, graphB: $b) {
+      graphA { ${SUMMARY_FIELDS} } graphB { ${SUMMARY_FIELDS} }
+      shared { layer index positionFromEnd nodeIdA nodeIdB activationA activationB influenceA influenceB }
+      onlyInA { ${NODE_FIELDS} } onlyInB { ${NODE_FIELDS} } } }`,
+    { a: graphA, b: graphB },
+  );
+  return data.compare;
+}
+
+export async function saveView(view: {
+  graphId: string;
+  name: string;
+  pinnedIds: string[];
+  supernodes: Supernode[];
+  nodeThreshold: number | null;
+}): Promise<SavedView> {
+  const data = await graphql<{ saveView: SavedView }>(
+    `mutation($view: ViewInput!) { saveView(view: $view) { ${VIEW_FIELDS} } }`,
+    { view },
+  );
+  return data.saveView;
+}
+
+export interface InterventionInput {
+  layer: number;
+  position: number;
+  feature: number;
+  value: number;
+}
+
+export async function intervene(prompt: string, model: string | null, interventions: InterventionInput[]): Promise<InterventionResult> {
+  const data = await graphql<{ intervene: InterventionResult }>(
+    `mutation($prompt: String!, $model: ID, $interventions: [FeatureIntervention!]!) {
+      intervene(prompt: $prompt, model: $model, interventions: $interventions) {
+        before { token tokenId probability } after { token tokenId probability } } }`,
+    { prompt, model, interventions: interventions.map((i) => ({ ...i, mode: 'set' })) },
+  );
+  return data.intervene;
+}

@@ -1,0 +1,103 @@
+/**
+ * The subgraph of pinned nodes, laid out by layer with dagre; supernodes merge their members
+ * and sum their edges (figure/graph-layout.ts `buildSubgraph`). Box- or Shift-select nodes to
+ * group them.
+ */
+import cytoscape from 'cytoscape';
+import { buildSubgraph, type FigureGraph, type Point, type Supernode } from '../figure/graph-layout.js';
+import { edgeColour, edgeWidth } from '../figure/palette.js';
+import { dagreOptions, registerDagre } from '../figure/subgraph-layout.js';
+import { formatNumber } from '../dom.js';
+import { attachTooltip, shortLabel } from './link-graph.js';
+import { STYLESHEET } from './stylesheet.js';
+
+export class SubgraphView {
+  readonly cy: cytoscape.Core;
+
+  constructor(container: HTMLElement, onTap: (nodeId: string) => void) {
+    registerDagre();
+    this.cy = cytoscape({
+      container,
+      style: [
+        ...STYLESHEET,
+        { selector: 'node', style: { label: 'data(short)', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'right' } },
+      ],
+      boxSelectionEnabled: true,
+      selectionType: 'additive',
+      minZoom: 0.2,
+      maxZoom: 4,
+    });
+    this.cy.on('tap', 'node', (event) => onTap(event.target.id()));
+    attachTooltip(this.cy, container, (id) => {
+      const node = this.cy.getElementById(id);
+      return node.empty() ? null : (node.data('tooltip') as string);
+    });
+  }
+
+  /** Redraws the subgraph for these pinned nodes and supernodes. */
+  show(graph: FigureGraph, pinnedIds: readonly string[], supernodes: readonly Supernode[]): void {
+    const subgraph = buildSubgraph(graph, pinnedIds, supernodes);
+    const layer = new Map(subgraph.nodes.map((n) => [n.id, n.layer]));
+    const cy = this.cy;
+    cy.elements().remove();
+    cy.add([
+      ...subgraph.nodes.map(
+        (n): cytoscape.ElementDefinition => ({
+          group: 'nodes',
+          data: {
+            id: n.id,
+            label: n.label,
+            short: shortLabel(n.label),
+            members: n.members,
+            tooltip: n.kind === 'supernode' ? `${n.label}\n${n.members.length} nodes: ${n.members.join(', ')}` : n.label,
+          },
+          classes: n.kind,
+        }),
+      ),
+      ...subgraph.edges.map(
+        (e): cytoscape.ElementDefinition => ({
+          group: 'edges',
+          data: {
+            id: `s:${e.source}>${e.target}`,
+            source: e.source,
+            target: e.target,
+            colour: edgeColour(e.share),
+            width: edgeWidth(e.share),
+            weightLabel: formatNumber(e.weight, 2),
+          },
+          classes: 'subgraph-edge',
+        }),
+      ),
+    ]);
+    cy.layout(dagreOptions((id) => layer.get(id) ?? 0)).run();
+    cy.fit(undefined, 24);
+  }
+
+  markClicked(nodeId: string | null): void {
+    this.cy.nodes('.clicked').removeClass('clicked');
+    if (nodeId) this.cy.getElementById(nodeId).addClass('clicked');
+  }
+
+  /** Ids of the selected nodes; supernodes expand to their members. */
+  selectedMembers(): string[] {
+    return this.cy
+      .nodes(':selected')
+      .map((n) => n.data('members') as string[])
+      .flat();
+  }
+
+  selectedSupernodeNames(): string[] {
+    return this.cy
+      .nodes(':selected.supernode')
+      .map((n) => n.data('label') as string);
+  }
+
+  /** The drawn positions, for exporting exactly what is on screen. */
+  positions(): Map<string, Point> {
+    return new Map(this.cy.nodes().map((n) => [n.id(), { ...n.position() }]));
+  }
+
+  destroy(): void {
+    this.cy.destroy();
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * One graph: the link graph, the subgraph of pinned nodes, and the side panels (node, feature,
+ * paths, intervene, saved views, export). Every change goes through `update`, which writes the
+ * URL first, so a reload reopens exactly this view.
+ */
+import { getGraph, getView, listModels, saveView } from '../api/client.js';
+import type { ApiGraph, ApiNode, Path } from '../api/types.js';
+import { el, formatNumber } from '../dom.js';
+import { downloadPng, downloadSvg } from '../figure/download.js';
+import { linkFigure, subgraphFigure, writeFigureSvg } from '../figure/svg.js';
+import { nodeLabel, topLogit } from '../figure/graph-layout.js';
+import { EdgeIndex } from '../graph/edge-index.js';
+import { LinkGraphView } from '../graph/link-graph.js';
+import { SubgraphView } from '../graph/subgraph-view.js';
+import { loadFeaturePanel } from '../panels/feature-panel.js';
+import { renderIntervenePanel } from '../panels/intervene-panel.js';
+import { renderNodePanel } from '../panels/node-panel.js';
+import { loadPathsPanel } from '../panels/paths-panel.js';
+import type { ViewerState } from '../state/url-state.js';
+
+export interface PageHost {
+  state: ViewerState;
+  /** Merges a change into the state and writes it to the URL. */
+  update(change: Partial<ViewerState>): void;
+}
+
+export class GraphPage {
+  private graph!: ApiGraph;
+  private nodes = new Map<string, ApiNode>();
+  private edges!: EdgeIndex;
+  private link!: LinkGraphView;
+  private subgraph!: SubgraphView;
+  private modelId: string | null = null;
+  private readonly panels = {
+    node: el('div', { class: 'node-slot' }),
+    feature: el('div', { class: 'feature-slot' }),
+    paths: el('div', { class: 'paths-slot' }),
+    intervene: el('div', { class: 'intervene-slot' }),
+    views: el('div', { class: 'views-slot' }),
+  };
+  private renderedFeature: string | null = null;
+  private renderedPath: string | null = null;
+  private renderedSubgraph: string | null = null;
+  private activePath: Path | null = null;
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly host: PageHost,
+  ) {}
+
+  private get state(): ViewerState {
+    return this.host.state;
+  }
+
+  async load(): Promise<void> {
+    this.root.replaceChildren(el('p', { class: 'muted' }, 'loading graph…'));
+    const graph = await getGraph(this.state.graph!, this.state.nodeThreshold);
+    if (!graph) {
+      this.root.replaceChildren(el('p', { class: 'error' }, `There is no graph '${this.state.graph}'. `, el('a', { href: '?' }, 'Back to the list')));
+      return;
+    }
+    for (const node of graph.nodes) node.label = nodeLabel(node);
+    this.graph = graph;
+    this.renderedFeature = null;
+    this.renderedPath = null;
+    this.renderedSubgraph = null;
+    this.nodes = new Map(graph.nodes.map((n) => [n.nodeId, n]));
+    this.edges = new EdgeIndex(graph.edges);
+    listModels()
+      .then((models) => {
+        this.modelId = models.find((m) => m.id === graph.model || m.name === graph.model)?.id ?? null;
+      })
+      .catch(() => {});
+    this.render();
+    // Open on the top logit, as the reference viewer does, unless the URL says otherwise.
+    if (!this.state.clicked || !this.nodes.has(this.state.clicked)) {
+      this.host.update({ clicked: topLogit(graph)?.nodeId ?? null });
+    }
+    this.apply();
+    document.body.dataset.graphReady = graph.id;
+  }
+
+  private render(): void {
+    const graph = this.graph;
+    const threshold = this.state.nodeThreshold ?? graph.settings.nodeThreshold;
+    const slider = el('input', { type: 'range', class: 'threshold', min: 0.1, max: 1, step: 0.05, value: threshold });
+    const sliderValue = el('span', { class: 'threshold-value' }, threshold.toFixed(2));
+    slider.addEventListener('input', () => (sliderValue.textContent = Number(slider.value).toFixed(2)));
+    slider.addEventListener('change', () => void this.changeThreshold(Number(slider.value)));
+    const exportView = el('select', { class: 'export-view' }, el('option', { value: 'link' }, 'link graph'), el('option', { value: 'subgraph' }, 'subgraph'));
+    const linkBox = el('div', { class: 'link-graph', id: 'link-graph' });
+    const subBox = el('div', { class: 'subgraph', id: 'subgraph' });
+    const groupName = el('input', { class: 'group-name', placeholder: 'supernode name' });
+    this.root.replaceChildren(
+      el(
+        'div',
+        { class: 'graph-page' },
+        el(
+          'div',
+          { class: 'toolbar' },
+          el('a', { href: '?', class: 'back' }, '← graphs'),
+          el('h2', { class: 'prompt', title: graph.prompt }, graph.prompt),
+          el(
+            'span',
+            { class: 'muted stats' },
+            `${graph.model} · ${graph.nodes.length} nodes · ${graph.edges.length} edges` +
+              (graph.scores ? ` · replacement ${formatNumber(graph.scores.replacement, 2)} · completeness ${formatNumber(graph.scores.completeness, 2)}` : ''),
+          ),
+          el('label', { class: 'slider' }, 'node threshold ', slider, sliderValue),
+          el('span', { class: 'export' }, 'export ', exportView, el('button', { class: 'export-svg', onclick: () => this.exportFigure('svg', exportView.value) }, 'SVG'), el('button', { class: 'export-png', onclick: () => void this.exportFigure('png', exportView.value) }, 'PNG')),
+        ),
+        el(
+          'div',
+          { class: 'workspace' },
+          el(
+            'div',
+            { class: 'canvas-column' },
+            linkBox,
+            el(
+              'div',
+              { class: 'subgraph-box' },
+              el(
+                'div',
+                { class: 'subgraph-tools' },
+                el('strong', {}, 'Subgraph'),
+                el('span', { class: 'muted' }, ' Ctrl/⌘-click to pin; select (Shift-click or drag) to group '),
+                groupName,
+                el('button', { class: 'group', onclick: () => this.group(groupName.value) }, 'Group'),
+                el('button', { class: 'rename', onclick: () => this.rename(groupName.value) }, 'Rename'),
+                el('button', { class: 'ungroup', onclick: () => this.ungroup() }, 'Ungroup'),
+                el('button', { class: 'clear-pins', onclick: () => this.clearPins() }, 'Clear'),
+              ),
+              subBox,
+            ),
+          ),
+          el('aside', { class: 'side' }, this.panels.node, this.panels.feature, this.panels.paths, this.panels.intervene, this.panels.views),
+        ),
+      ),
+    );
+    this.link?.destroy();
+    this.subgraph?.destroy();
+    this.link = new LinkGraphView(linkBox, graph, this.edges, ({ nodeId, toggle }) => (toggle ? this.togglePin(nodeId) : this.click(nodeId)));
+    this.subgraph = new SubgraphView(subBox, (id) => {
+      if (this.nodes.has(id)) this.click(id);
+    });
+    (window as unknown as { atlas: unknown }).atlas = { link: this.link, subgraph: this.subgraph, page: this };
+    this.renderViews();
+  }
+
+  /** Draws everything that depends on the state. */
+  private apply(): void {
+    const { clicked, pinned, supernodes } = this.state;
+    this.link.setFocus(clicked, pinned);
+    // Rebuilding the subgraph would drop its selection: only when its pinned nodes or groups change.
+    const subgraphKey = JSON.stringify([pinned, supernodes]);
+    if (subgraphKey !== this.renderedSubgraph) {
+      this.subgraph.show(this.graph, pinned, supernodes);
+      this.renderedSubgraph = subgraphKey;
+    }
+    this.subgraph.markClicked(clicked);
+    const node = clicked ? this.nodes.get(clicked) : undefined;
+    if (node) {
+      this.panels.node.replaceChildren(
+        renderNodePanel(node, this.nodes, this.edges, pinned.includes(node.nodeId), {
+          open: (id) => this.click(id),
+          togglePin: (id) => this.togglePin(id),
+          pathFrom: (id) => this.setPathEnd('pathFrom', id),
+          pathTo: (id) => this.setPathEnd('pathTo', id),
+        }),
+      );
+    } else this.panels.node.replaceChildren(el('p', { class: 'muted' }, 'Click a node to see its inputs and outputs.'));
+    if (node?.kind === 'feature' && node.feature !== null) {
+      if (this.renderedFeature !== node.nodeId) {
+        this.renderedFeature = node.nodeId;
+        void loadFeaturePanel(this.panels.feature, this.graph.model, node, this.graph.id, (label) => {
+          node.label = label || node.label;
+        });
+      }
+    } else {
+      this.renderedFeature = null;
+      this.panels.feature.replaceChildren();
+    }
+    this.applyPaths();
+    const chosen = [...new Set([...pinned, ...(clicked ? [clicked] : [])])]
+      .map((id) => this.nodes.get(id))
+      .filter((n): n is ApiNode => n?.kind === 'feature');
+    renderIntervenePanel(this.panels.intervene, this.graph.prompt, this.modelId ?? this.graph.model, chosen);
+  }
+
+  private applyPaths(): void {
+    const { pathFrom, pathTo } = this.state;
+    const key = pathFrom && pathTo ? `${pathFrom}>${pathTo}` : null;
+    if (key === null) {
+      this.renderedPath = null;
+      this.panels.paths.replaceChildren(
+        el('h4', {}, 'Paths'),
+        el('p', { class: 'muted' }, pathFrom ? `from ${this.nodes.get(pathFrom)?.label ?? pathFrom}: choose "Path to here" on another node` : 'Choose "Path from here" on one node and "Path to here" on another.'),
+      );
+      return;
+    }
+    // setFocus cleared the edges: re-add the chosen path's, without asking the server again.
+    if (key === this.renderedPath && this.activePath) {
+      this.link.highlightPath(this.activePath.nodeIds, this.activePath.weights);
+      return;
+    }
+    this.renderedPath = key;
+    this.activePath = null;
+    void loadPathsPanel(this.panels.paths, this.graph.id, pathFrom!, pathTo!, this.nodes, (path) => {
+      this.activePath = path;
+      this.link.highlightPath(path.nodeIds, path.weights);
+    });
+  }
+
+  private clearPins(): void {
+    this.host.update({ pinned: [], supernodes: [] });
+    this.apply();
+  }
+
+  private click(nodeId: string): void {
+    this.host.update({ clicked: nodeId });
+    this.apply();
+  }
+
+  private togglePin(nodeId: string): void {
+    const pinned = this.state.pinned.includes(nodeId) ? this.state.pinned.filter((id) => id !== nodeId) : [...this.state.pinned, nodeId];
+    const supernodes = this.state.supernodes
+      .map((s) => ({ ...s, nodeIds: s.nodeIds.filter((id) => pinned.includes(id)) }))
+      .filter((s) => s.nodeIds.length > 0);
+    this.host.update({ pinned, supernodes });
+    this.apply();
+  }
+
+  private setPathEnd(end: 'pathFrom' | 'pathTo', nodeId: string): void {
+    this.host.update({ [end]: nodeId });
+    this.apply();
+  }
+
+  private group(name: string): void {
+    const members = this.subgraph.selectedMembers();
+    const trimmed = name.trim() || `group ${this.state.supernodes.length + 1}`;
+    if (members.length < 2) return alertInline(this.root, 'Select at least two nodes in the subgraph to group them.');
+    if (this.state.supernodes.some((s) => s.name === trimmed)) return alertInline(this.root, `There is already a supernode named '${trimmed}'.`);
+    const rest = this.state.supernodes
+      .map((s) => ({ ...s, nodeIds: s.nodeIds.filter((id) => !members.includes(id)) }))
+      .filter((s) => s.nodeIds.length > 0);
+    this.host.update({ supernodes: [...rest, { name: trimmed, nodeIds: members }] });
+    this.apply();
+  }
+
+  private rename(name: string): void {
+    const [selected] = this.subgraph.selectedSupernodeNames();
+    const trimmed = name.trim();
+    if (!selected || !trimmed) return alertInline(this.root, 'Select one supernode and type its new name.');
+    this.host.update({ supernodes: this.state.supernodes.map((s) => (s.name === selected ? { ...s, name: trimmed } : s)) });
+    this.apply();
+  }
+
+  private ungroup(): void {
+    const names = this.subgraph.selectedSupernodeNames();
+    this.host.update({ supernodes: this.state.supernodes.filter((s) => !names.includes(s.name)) });
+    this.apply();
+  }
+
+  private async changeThreshold(threshold: number): Promise<void> {
+    this.host.update({ nodeThreshold: threshold });
+    await this.load();
+  }
+
+  private renderViews(): void {
+    const name = el('input', { class: 'view-name', placeholder: 'view name' });
+    const status = el('span', { class: 'muted' });
+    const list = el(
+      'ul',
+      { class: 'saved-views' },
+      this.graph.views.map((view) =>
+        el(
+          'li',
+          {},
+          el('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), void this.openView(view.id)) }, view.name),
+          el('span', { class: 'muted' }, ` ${view.pinnedIds.length} pinned`),
+        ),
+      ),
+    );
+    const save = el(
+      'button',
+      {
+        class: 'save-view',
+        onclick: async () => {
+          try {
+            const view = await saveView({
+              graphId: this.graph.id,
+              name: name.value.trim() || `view ${this.graph.views.length + 1}`,
+              pinnedIds: this.state.pinned,
+              supernodes: this.state.supernodes,
+              nodeThreshold: this.state.nodeThreshold,
+            });
+            this.graph.views.push(view);
+            status.textContent = `saved '${view.name}'`;
+            this.renderViews();
+          } catch (error) {
+            status.textContent = (error as Error).message;
+          }
+        },
+      },
+      'Save view',
+    );
+    this.panels.views.replaceChildren(el('h4', {}, 'Saved views'), list, el('div', {}, name, save, status));
+  }
+
+  private async openView(id: string): Promise<void> {
+    const view = await getView(id);
+    if (!view) return;
+    const { pinnedIds: pinned, supernodes, nodeThreshold } = view;
+    const reload = nodeThreshold !== this.state.nodeThreshold;
+    this.host.update({ pinned, supernodes, nodeThreshold });
+    if (reload) void this.load();
+    else this.apply();
+  }
+
+  /** The figure of the link graph or the subgraph, from the drawn positions. */
+  figureSvg(view: string): string {
+    if (view === 'subgraph') {
+      return writeFigureSvg(
+        subgraphFigure(this.graph, { pinnedIds: this.state.pinned, supernodes: this.state.supernodes, positions: this.subgraph.positions() }),
+      );
+    }
+    return writeFigureSvg(linkFigure(this.graph, { clickedId: this.state.clicked, pinnedIds: this.state.pinned }));
+  }
+
+  private async exportFigure(format: 'svg' | 'png', view: string): Promise<void> {
+    const svg = this.figureSvg(view);
+    const filename = `${this.graph.id}-${view}.${format}`;
+    if (format === 'svg') downloadSvg(svg, filename);
+    else await downloadPng(svg, filename);
+  }
+
+  destroy(): void {
+    this.link?.destroy();
+    this.subgraph?.destroy();
+  }
+}
+
+function alertInline(root: HTMLElement, message: string): void {
+  const box = root.querySelector('.subgraph-tools');
+  box?.querySelector('.inline-error')?.remove();
+  box?.append(el('span', { class: 'inline-error error' }, message));
+}

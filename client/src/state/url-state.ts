@@ -1,0 +1,85 @@
+/**
+ * All of the viewer's state lives in the URL (REFERENCE.md, "All state in the URL"), so a reload
+ * or a shared link reopens the same view. Query parameters:
+ *   graph, clicked, pinned (comma list), sn (JSON [[name, ...ids]] as in qParams.supernodes),
+ *   nt (node threshold), from/to (path ends), compare (two graph ids), model/q (list filters).
+ */
+import type { Supernode } from '../api/types.js';
+
+export interface ViewerState {
+  graph: string | null;
+  clicked: string | null;
+  pinned: string[];
+  supernodes: Supernode[];
+  nodeThreshold: number | null;
+  pathFrom: string | null;
+  pathTo: string | null;
+  compare: [string, string] | null;
+  listModel: string;
+  listText: string;
+}
+
+export function emptyState(): ViewerState {
+  return {
+    graph: null,
+    clicked: null,
+    pinned: [],
+    supernodes: [],
+    nodeThreshold: null,
+    pathFrom: null,
+    pathTo: null,
+    compare: null,
+    listModel: '',
+    listText: '',
+  };
+}
+
+function parseSupernodes(text: string | null): Supernode[] {
+  if (!text) return [];
+  try {
+    const raw = JSON.parse(text) as unknown;
+    if (!Array.isArray(raw)) return [];
+    return raw
+      .filter((entry): entry is string[] => Array.isArray(entry) && entry.every((v) => typeof v === 'string') && entry.length >= 2)
+      .map(([name, ...nodeIds]) => ({ name, nodeIds }));
+  } catch {
+    return [];
+  }
+}
+
+export function parseState(search: string): ViewerState {
+  const params = new URLSearchParams(search);
+  const list = (key: string): string[] => (params.get(key) ?? '').split(',').filter(Boolean);
+  const threshold = Number(params.get('nt'));
+  const compare = list('compare');
+  return {
+    graph: params.get('graph'),
+    clicked: params.get('clicked'),
+    pinned: list('pinned'),
+    supernodes: parseSupernodes(params.get('sn')),
+    nodeThreshold: params.has('nt') && threshold > 0 && threshold <= 1 ? threshold : null,
+    pathFrom: params.get('from'),
+    pathTo: params.get('to'),
+    compare: compare.length === 2 ? [compare[0], compare[1]] : null,
+    listModel: params.get('model') ?? '',
+    listText: params.get('q') ?? '',
+  };
+}
+
+export function formatState(state: ViewerState): string {
+  const params = new URLSearchParams();
+  if (state.compare) params.set('compare', state.compare.join(','));
+  if (state.graph) params.set('graph', state.graph);
+  if (state.clicked) params.set('clicked', state.clicked);
+  if (state.pinned.length) params.set('pinned', state.pinned.join(','));
+  if (state.supernodes.length) params.set('sn', JSON.stringify(state.supernodes.map((s) => [s.name, ...s.nodeIds])));
+  if (state.nodeThreshold !== null) params.set('nt', String(state.nodeThreshold));
+  if (state.pathFrom) params.set('from', state.pathFrom);
+  if (state.pathTo) params.set('to', state.pathTo);
+  if (!state.graph && !state.compare) {
+    if (state.listModel) params.set('model', state.listModel);
+    if (state.listText) params.set('q', state.listText);
+  }
+  const text = params.toString();
+  return text ? `?${text}` : location.pathname;
+}

@@ -1,0 +1,16 @@
+import { launchChromium } from '../../test-support/browser.js';
+import { buildViewer, importGraphJson, readReferenceGraph, startViewerServer } from './viewer-support.js';
+const dir = await buildViewer();
+const viewer = await startViewerServer(dir);
+const id = await importGraphJson(viewer.url, readReferenceGraph('llama-tiny', 'dallas-state'));
+const browser = await launchChromium();
+const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+page.on('console', (m) => console.log('console:', m.type(), m.text()));
+page.on('pageerror', (e) => console.log('pageerror:', e.message));
+await page.goto(`${viewer.url}/?graph=${id}`);
+await new Promise((r) => setTimeout(r, 4000));
+console.log(await page.evaluate(() => document.body.dataset.graphReady + ' ' + document.body.innerText.slice(0, 500)));
+await page.screenshot({ path: '/tmp/debug.png' });
+await browser.close();
+await viewer.close();
+process.exit(0);

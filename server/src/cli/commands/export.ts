@@ -1,0 +1,124 @@
+/**
+ * `circuit-atlas export <graphId> --format json|svg|png [--out FILE]`: writes a stored graph as
+ * circuit-tracer graph JSON (toGraphJson) or as a figure (renderFigure). Without --out, JSON and
+ * SVG go to stdout; PNG needs --out. A saved view (--view) supplies pinned nodes, supernodes and
+ * pruning values; --node-threshold / --edge-threshold prune as the API does.
+ */
+import { writeFile } from 'node:fs/promises';
+import { UserInputError } from '../../../../tracer/src/errors.js';
+import { toGraphJson } from '../../../../tracer/src/graph/graph-json.js';
+import type { GraphDocument } from '../../../../tracer/src/graph/document.js';
+import { renderFigure } from '../../figure/render-figure.js';
+import type { PruneOptions, SavedView } from '../../store/graph-store.js';
+import { openStore } from '../../store/open-store.js';
+import { StoreError } from '../../store/store-error.js';
+
+export const usage = `usage: circuit-atlas export <graphId> --format json|svg|png [--out FILE]
+
+Writes a stored graph as circuit-tracer / Neuronpedia graph JSON, or as an SVG or PNG figure.
+
+options:
+  --format F            json (default), svg or png
+  --out FILE            write here (default: stdout for json and svg; png needs --out)
+  --view ID             use a saved view: its pruning values, and for figures its pinned nodes and supernodes
+  --node-threshold X    keep nodes up to this cumulative influence (0..1)
+  --edge-threshold X    keep edges up to this cumulative influence (0..1)
+
+environment:
+  ATLAS_DB                                SQLite file (default ./data/atlas.sqlite), used unless NEO4J_URI is set
+  NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD   use this Neo4j as the store
+`;
+
+const FORMATS = ['json', 'svg', 'png'] as const;
+type ExportFormat = (typeof FORMATS)[number];
+
+export interface ExportArgs {
+  graphId: string;
+  format: ExportFormat;
+  out?: string;
+  viewId?: string;
+  prune: PruneOptions;
+}
+
+function threshold(flag: string, text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !(value >= 0 && value <= 1))
+    throw new UserInputError(`${flag} must be a number from 0 to 1 (got '${text}')`);
+  return value;
+}
+
+/** Parses `<graphId> --format F [--out FILE]`; UserInputError naming what is wrong. */
+export function parseExportArgs(argv: string[]): ExportArgs {
+  let graphId: string | undefined;
+  let format: string = 'json';
+  let out: string | undefined;
+  let viewId: string | undefined;
+  const prune: PruneOptions = {};
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] =
+      argv[i].startsWith('--') && argv[i].includes('=') ? argv[i].split(/=(.*)/s, 2) : [argv[i], undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '')
+        throw new UserInputError(`${flag} needs a value; see 'circuit-atlas export --help'`);
+      return v;
+    };
+    if (flag === '--format') format = value();
+    else if (flag === '--out') out = value();
+    else if (flag === '--view') viewId = value();
+    else if (flag === '--node-threshold') prune.nodeThreshold = threshold(flag, value());
+    else if (flag === '--edge-threshold') prune.edgeThreshold = threshold(flag, value());
+    else if (flag.startsWith('-'))
+      throw new UserInputError(`unknown option '${flag}' for export; see 'circuit-atlas export --help'`);
+    else if (graphId === undefined) graphId = flag;
+    else throw new UserInputError(`export takes one graph id, got '${graphId}' and '${flag}'`);
+  }
+  if (graphId === undefined)
+    throw new UserInputError('name the graph to export: circuit-atlas export <graphId> --format json|svg|png');
+  if (!(FORMATS as readonly string[]).includes(format)) {
+    throw new UserInputError(`--format must be json, svg or png (got '${format}')`);
+  }
+  if (format === 'png' && out === undefined) throw new UserInputError('a PNG export needs --out FILE (PNG is binary)');
+  return { graphId, format: format as ExportFormat, out, viewId, prune };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { graphId, format, out, viewId, prune } = parseExportArgs(argv);
+  const store = await openStore();
+  let doc: GraphDocument | null;
+  let view: SavedView | null = null;
+  try {
+    if (viewId !== undefined) {
+      view = await store.getView(viewId);
+      if (!view || view.graphId !== graphId)
+        throw new StoreError('NOT_FOUND', `graph '${graphId}' has no saved view '${viewId}'`);
+    }
+    // Explicit thresholds win over the view's.
+    doc = await store.getGraph(graphId, {
+      ...(view?.nodeThreshold != null ? { nodeThreshold: view.nodeThreshold } : {}),
+      ...(view?.edgeThreshold != null ? { edgeThreshold: view.edgeThreshold } : {}),
+      ...prune,
+    });
+  } finally {
+    await store.close();
+  }
+  if (!doc)
+    throw new StoreError(
+      'NOT_FOUND',
+      `no graph with id '${graphId}' in the store; 'circuit-atlas serve' lists the stored graphs`,
+    );
+  const content =
+    format === 'json'
+      ? `${JSON.stringify(toGraphJson(doc))}\n`
+      : await renderFigure(doc, format, {
+          title: doc.prompt,
+          ...(view ? { pinnedIds: view.pinnedIds, supernodes: view.supernodes } : {}),
+        });
+  if (out === undefined) {
+    process.stdout.write(content);
+  } else {
+    await writeFile(out, content);
+    process.stderr.write(`exported '${graphId}' as ${format} to ${out}\n`);
+  }
+  return 0;
+}
