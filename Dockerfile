@@ -8,6 +8,6 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci
 COPY . .
 RUN npm run build:client
-ENV NODE_ENV=production CHROMIUM_PATH=/usr/bin/chromium
+ENV NODE_ENV=production CHROMIUM_PATH=/usr/bin/chromium ATLAS_HOST=0.0.0.0
 EXPOSE 4000
 CMD ["node", "bin/circuit-atlas.js", "serve"]

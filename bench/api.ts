@@ -5,7 +5,7 @@
  * (a) the graph query the viewer opens a graph with and (b) node queries (a random node's incident
  * edges with their neighbours). Prints requests/s, p50 and p99 latency and errors (which must be 0:
  * HTTP errors, timeouts and GraphQL `errors` all count). Results also go to bench/results/api.json.
- * BENCH_API_SECONDS shortens the runs (default 30).
+ * BENCH_API_SECONDS shortens the runs (default 30); BENCH_API_STORES=sqlite (or neo4j) runs one store.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ import { median } from './stats.js';
 const CONNECTIONS = 50;
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 30);
 const GRAPH = { nodes: 2000, edges: 20_000, nLayers: 16, nPos: 12, featurePool: 2000 };
+const STORES = (process.env.BENCH_API_STORES ?? 'sqlite,neo4j').split(',');
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const GRAPH_QUERY = `query($id: ID!) { graph(id: $id) {
@@ -74,9 +75,14 @@ async function stopServe(child: ChildProcess): Promise<void> {
 }
 
 async function post(url: string, body: string): Promise<string> {
-  const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
   const text = await response.text();
-  if (!response.ok || text.includes('"errors"')) throw new Error(`request failed (${response.status}): ${text.slice(0, 500)}`);
+  if (!response.ok || text.includes('"errors"'))
+    throw new Error(`request failed (${response.status}): ${text.slice(0, 500)}`);
   return text;
 }
 
@@ -94,25 +100,50 @@ async function singleClientMs(url: string, nextBody: () => string, repeats = 10)
 
 async function load(url: string, name: string, storeName: string, nextBody: () => string): Promise<LoadResult> {
   let graphqlErrors = 0;
-  const result = await autocannon({
-    url: `${url}/graphql`,
-    connections: CONNECTIONS,
-    duration: SECONDS,
-    // 50 clients queue behind each other on 2 cores: a request may wait many seconds, which is latency, not an error.
-    timeout: 120,
-    requests: [
+  let firstError: string | null = null;
+  const connectionErrors = new Map<string, number>();
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(
       {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (request) => ({ ...request, body: nextBody() }),
-        onResponse: (status, body) => {
-          if (status === 200 && body.includes('"errors"')) graphqlErrors++;
-        },
+        url: `${url}/graphql`,
+        connections: CONNECTIONS,
+        duration: SECONDS,
+        // 50 clients queue behind each other on 2 cores: a request may wait many seconds, which is latency, not an error.
+        timeout: 120,
+        requests: [
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (request) => ({ ...request, body: nextBody() }),
+            onResponse: (status, body) => {
+              if (status !== 200 || body.includes('"errors"')) {
+                if (status === 200) graphqlErrors++;
+                firstError ??= `${status} ${body.slice(0, 300)}`;
+              }
+            },
+          },
+        ],
       },
-    ],
+      (error, finished) => (error ? reject(error) : resolve(finished)),
+    );
+    instance.on('reqError', (error: Error & { code?: string }) => {
+      const key = error.code ?? error.message;
+      connectionErrors.set(key, (connectionErrors.get(key) ?? 0) + 1);
+    });
   });
   // Requests sent before the end are still being answered: let them finish before the next run.
   await post(url, nextBody());
+  const errors = {
+    connection: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    graphql: graphqlErrors,
+  };
+  if (Object.values(errors).some((count) => count > 0)) {
+    process.stdout.write(
+      `${storeName} ${name}: errors ${JSON.stringify(errors)}; connection errors ${JSON.stringify(Object.fromEntries(connectionErrors))}; first response error: ${firstError ?? 'none'}\n`,
+    );
+  }
   return {
     store: storeName,
     query: name,
@@ -125,7 +156,11 @@ async function load(url: string, name: string, storeName: string, nextBody: () =
   };
 }
 
-async function benchStore(storeName: 'sqlite' | 'neo4j', env: NodeJS.ProcessEnv, graph: GraphDocument): Promise<LoadResult[]> {
+async function benchStore(
+  storeName: 'sqlite' | 'neo4j',
+  env: NodeJS.ProcessEnv,
+  graph: GraphDocument,
+): Promise<LoadResult[]> {
   const store = await openStore(env);
   try {
     await store.deleteGraph(graph.id);
@@ -175,7 +210,8 @@ function printTable(results: LoadResult[]): void {
     r.oneClientMs?.toFixed(1) ?? '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  for (const row of [header, ...rows]) process.stdout.write(row.map((cell, i) => cell.padEnd(widths[i])).join('  ') + '\n');
+  for (const row of [header, ...rows])
+    process.stdout.write(row.map((cell, i) => cell.padEnd(widths[i])).join('  ') + '\n');
 }
 
 export async function run(): Promise<void> {
@@ -187,11 +223,13 @@ export async function run(): Promise<void> {
   const results: LoadResult[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'atlas-bench-api-'));
   try {
-    results.push(...(await benchStore('sqlite', { NEO4J_URI: '', ATLAS_DB: join(dir, 'atlas.sqlite') }, graph)));
+    if (STORES.includes('sqlite'))
+      results.push(...(await benchStore('sqlite', { NEO4J_URI: '', ATLAS_DB: join(dir, 'atlas.sqlite') }, graph)));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   let neo4j: { uri: string; stop(): Promise<void> } | null = null;
+  if (!STORES.includes('neo4j')) return finish(results);
   const neo4jDir = mkdtempSync(join(tmpdir(), 'atlas-bench-api-neo4j-'));
   try {
     if (!process.env.NEO4J_URI) neo4j = await startNeo4j({ dataDir: neo4jDir });
@@ -201,10 +239,21 @@ export async function run(): Promise<void> {
     await neo4j?.stop();
     rmSync(neo4jDir, { recursive: true, force: true });
   }
+  finish(results);
+}
+
+function finish(results: LoadResult[]): void {
   printTable(results);
   const failed = results.filter((r) => r.errors > 0);
   if (failed.length > 0) process.stdout.write(`ERRORS in: ${failed.map((r) => `${r.store} ${r.query}`).join(', ')}\n`);
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench', 'results', 'api.json'), JSON.stringify({ at: new Date().toISOString(), graph: GRAPH, connections: CONNECTIONS, seconds: SECONDS, results }, null, 2));
+  writeFileSync(
+    join(ROOT, 'bench', 'results', 'api.json'),
+    JSON.stringify(
+      { at: new Date().toISOString(), graph: GRAPH, connections: CONNECTIONS, seconds: SECONDS, results },
+      null,
+      2,
+    ),
+  );
   if (failed.length > 0) process.exitCode = 1;
 }

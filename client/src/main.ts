@@ -38,7 +38,9 @@ async function show(): Promise<void> {
       await new ListPage(root, host, navigate).load();
     }
   } catch (error) {
-    root.replaceChildren(el('p', { class: 'error' }, (error as Error).message, ' ', el('a', { href: '?' }, 'Back to the list')));
+    root.replaceChildren(
+      el('p', { class: 'error' }, (error as Error).message, ' ', el('a', { href: '?' }, 'Back to the list')),
+    );
   }
 }
 

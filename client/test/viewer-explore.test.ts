@@ -104,7 +104,9 @@ describe('the viewer on imported reference graphs', () => {
     const shown = (await page.locator('.inputs .edge-list.positive .edge-row .weight').allTextContents()).map(Number);
     expect(shown).toEqual([...shown].sort((a, b) => b - a));
     // Exactly the clicked node's edges are drawn in the link graph.
-    const drawn = await page.evaluate(() => (window as unknown as { atlas: { link: { cy: import('cytoscape').Core } } }).atlas.link.cy.edges().length);
+    const drawn = await page.evaluate(
+      () => (window as unknown as { atlas: { link: { cy: import('cytoscape').Core } } }).atlas.link.cy.edges().length,
+    );
     expect(drawn).toBe(dallas.edges.filter((e) => e.target === top.nodeId || e.source === top.nodeId).length);
 
     // A row of the panel opens that node.
@@ -123,7 +125,11 @@ describe('the viewer on imported reference graphs', () => {
     for (const node of [a, b, c]) await clickNode(page, node.nodeId, { pin: true });
     expect(urlState(page).get('pinned')?.split(',')).toEqual([a.nodeId, b.nodeId, c.nodeId]);
     const subgraphCount = (): Promise<number> =>
-      page.evaluate(() => (window as unknown as { atlas: { subgraph: { cy: import('cytoscape').Core } } }).atlas.subgraph.cy.nodes().length);
+      page.evaluate(
+        () =>
+          (window as unknown as { atlas: { subgraph: { cy: import('cytoscape').Core } } }).atlas.subgraph.cy.nodes()
+            .length,
+      );
     expect(await subgraphCount()).toBe(3);
 
     await clickNode(page, a.nodeId, { view: 'subgraph' });
@@ -140,7 +146,10 @@ describe('the viewer on imported reference graphs', () => {
     const state = await page.evaluate(() => {
       const atlas = (window as unknown as { atlas: Record<string, { cy: import('cytoscape').Core }> }).atlas;
       return {
-        pinned: atlas.link.cy.nodes('.pinned').map((n) => n.id()).sort(),
+        pinned: atlas.link.cy
+          .nodes('.pinned')
+          .map((n) => n.id())
+          .sort(),
         supernodes: atlas.subgraph.cy.nodes('.supernode').map((n) => n.data('label') as string),
         subgraphNodes: atlas.subgraph.cy.nodes().length,
       };
@@ -183,7 +192,10 @@ describe('the viewer on imported reference graphs', () => {
     expect(await page.locator('.path-row').count()).toBe(paths.paths.length);
     const highlighted = await page.evaluate(() => {
       const cy = (window as unknown as { atlas: { link: { cy: import('cytoscape').Core } } }).atlas.link.cy;
-      return { nodes: cy.nodes('.on-path').map((n) => n.id()), edges: cy.edges('.on-path').map((e) => e.data('weightLabel') as string) };
+      return {
+        nodes: cy.nodes('.on-path').map((n) => n.id()),
+        edges: cy.edges('.on-path').map((e) => e.data('weightLabel') as string),
+      };
     });
     expect(highlighted.nodes.sort()).toEqual([...paths.paths[0].nodeIds].sort());
     expect(highlighted.edges.length).toBe(paths.paths[0].nodeIds.length - 1);
@@ -196,14 +208,21 @@ describe('the viewer on imported reference graphs', () => {
     const page = await newPage();
     await page.goto(`${viewer.url}/?compare=${dallas.id},${capital.id}`);
     await page.waitForSelector('body[data-compare-ready]');
-    const comparison = await gqlData<{ compare: { shared: { nodeIdA: string; nodeIdB: string }[]; onlyInA: unknown[] } }>(
+    const comparison = await gqlData<{
+      compare: { shared: { nodeIdA: string; nodeIdB: string }[]; onlyInA: unknown[] };
+    }>(
       viewer.url,
       'query($a: ID!, $b: ID!) { compare(graphA: $a, graphB: $b) { shared { nodeIdA nodeIdB } onlyInA { nodeId } } }',
       { a: dallas.id, b: capital.id },
     );
     expect(await page.locator('.shared-row').count()).toBe(comparison.compare.shared.length);
     const highlighted = await page.evaluate(() =>
-      (window as unknown as { atlas: { compare: { cy: import('cytoscape').Core }[] } }).atlas.compare.map((v) => v.cy.nodes('.shared').map((n) => n.id()).sort()),
+      (window as unknown as { atlas: { compare: { cy: import('cytoscape').Core }[] } }).atlas.compare.map((v) =>
+        v.cy
+          .nodes('.shared')
+          .map((n) => n.id())
+          .sort(),
+      ),
     );
     expect(highlighted[0]).toEqual(comparison.compare.shared.map((s) => s.nodeIdA).sort());
     expect(highlighted[1]).toEqual(comparison.compare.shared.map((s) => s.nodeIdB).sort());
@@ -216,7 +235,10 @@ describe('the viewer on imported reference graphs', () => {
     const page = await newPage();
     const top = topLogitOf(dallas);
     const pinned = topFeatures(dallas, 3);
-    await openGraph(page, `${viewer.url}/?graph=${dallas.id}&clicked=${top.nodeId}&pinned=${pinned.map((n) => n.nodeId).join(',')}`);
+    await openGraph(
+      page,
+      `${viewer.url}/?graph=${dallas.id}&clicked=${top.nodeId}&pinned=${pinned.map((n) => n.nodeId).join(',')}`,
+    );
 
     const [svgDownload] = await Promise.all([page.waitForEvent('download'), page.click('button.export-svg')]);
     const svg = readFileSync((await svgDownload.path())!, 'utf8');
@@ -259,7 +281,9 @@ describe('the viewer on imported reference graphs', () => {
     await page.selectOption('select.export-view', 'subgraph');
     const [pngDownload] = await Promise.all([page.waitForEvent('download'), page.click('button.export-png')]);
     const png = readFileSync((await pngDownload.path())!);
-    const subgraphSvg = await page.evaluate(() => (window as unknown as { atlas: { page: { figureSvg(v: string): string } } }).atlas.page.figureSvg('subgraph'));
+    const subgraphSvg = await page.evaluate(() =>
+      (window as unknown as { atlas: { page: { figureSvg(v: string): string } } }).atlas.page.figureSvg('subgraph'),
+    );
     const svgWidth = Number(/width="(\d+)"/.exec(subgraphSvg)![1]);
     const svgHeight = Number(/height="(\d+)"/.exec(subgraphSvg)![1]);
     // PNG signature, then IHDR: width and height as big-endian 32-bit integers.

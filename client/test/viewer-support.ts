@@ -20,6 +20,8 @@ export const FIXTURE_MODELS = join(REPO_ROOT, 'tracer/test/fixtures/models');
 export const REFERENCE_FIXTURES = join(REPO_ROOT, 'tracer/test/fixtures/reference');
 export const DEMO_MODEL_DIR = join(REPO_ROOT, 'models/atlas-world');
 export const DEMO_PROMPT = 'Fact: the capital of the state containing Dallas is';
+/** The prompt of the tiny test model's reference fixture `dallas-state`. */
+export const TEST_MODEL_PROMPT = 'Dallas is a city in the state of';
 
 /** Builds the viewer with client/vite.config.ts into a fresh folder (test files run in parallel). */
 export async function buildViewer(): Promise<string> {
@@ -37,21 +39,24 @@ export async function buildViewer(): Promise<string> {
  * otherwise the tiny llama test model. Model folders are linked file by file so a test may add
  * a `dashboards/` folder without touching the originals.
  */
-export function makeModelsRoot(): { root: string; modelId: string; modelDir: string } {
+export function makeModelsRoot(): { root: string; modelId: string; modelDir: string; prompt: string } {
   const root = mkdtempSync(join(tmpdir(), 'atlas-models-'));
-  const source = existsSync(join(DEMO_MODEL_DIR, 'config.json')) ? DEMO_MODEL_DIR : join(FIXTURE_MODELS, 'llama-tiny');
+  const demoReady =
+    existsSync(join(DEMO_MODEL_DIR, 'config.json')) && existsSync(join(DEMO_MODEL_DIR, 'transcoders/config.yaml'));
+  const source = demoReady ? DEMO_MODEL_DIR : join(FIXTURE_MODELS, 'llama-tiny');
   const modelId = source === DEMO_MODEL_DIR ? 'atlas-world' : 'llama-tiny';
   const modelDir = join(root, modelId);
   mkdirSync(modelDir);
   for (const entry of readdirSync(source)) symlinkSync(join(source, entry), join(modelDir, entry));
-  return { root, modelId, modelDir };
+  // The test model's small vocabulary lacks "Fact:" and "containing": it gets its reference prompt.
+  return { root, modelId, modelDir, prompt: demoReady ? DEMO_PROMPT : TEST_MODEL_PROMPT };
 }
 
 export interface ViewerServer {
   url: string;
   server: RunningServer;
   store: GraphStore;
-  models: { root: string; modelId: string; modelDir: string };
+  models: ReturnType<typeof makeModelsRoot>;
   close(): Promise<void>;
 }
 
@@ -81,13 +86,18 @@ export async function gqlData<T>(url: string, query: string, variables: Record<s
     body: JSON.stringify({ query, variables }),
   });
   const body = (await response.json()) as { data?: T; errors?: { message: string }[] };
-  if (body.errors?.length || !body.data) throw new Error(`GraphQL failed (${response.status}): ${JSON.stringify(body.errors)}`);
+  if (body.errors?.length || !body.data)
+    throw new Error(`GraphQL failed (${response.status}): ${JSON.stringify(body.errors)}`);
   return body.data;
 }
 
 /** Imports a circuit-tracer graph JSON through the API; returns the stored graph's id. */
 export async function importGraphJson(url: string, json: unknown): Promise<string> {
-  const data = await gqlData<{ importGraph: { id: string } }>(url, 'mutation($json: JSON!) { importGraph(json: $json) { id } }', { json });
+  const data = await gqlData<{ importGraph: { id: string } }>(
+    url,
+    'mutation($json: JSON!) { importGraph(json: $json) { id } }',
+    { json },
+  );
   return data.importGraph.id;
 }
 
@@ -102,7 +112,11 @@ export async function openGraph(page: Page, url: string): Promise<void> {
 }
 
 /** Where a link-graph (or subgraph) node is drawn on the page right now. */
-export async function nodePagePosition(page: Page, nodeId: string, view: 'link' | 'subgraph' = 'link'): Promise<{ x: number; y: number }> {
+export async function nodePagePosition(
+  page: Page,
+  nodeId: string,
+  view: 'link' | 'subgraph' = 'link',
+): Promise<{ x: number; y: number }> {
   const position = await page.evaluate(
     ([id, which]) => {
       const atlas = (window as unknown as { atlas: Record<string, { cy: import('cytoscape').Core }> }).atlas;
@@ -120,7 +134,11 @@ export async function nodePagePosition(page: Page, nodeId: string, view: 'link' 
 }
 
 /** Clicks a node with the real mouse (Ctrl held to pin). */
-export async function clickNode(page: Page, nodeId: string, options: { pin?: boolean; view?: 'link' | 'subgraph'; shift?: boolean } = {}): Promise<void> {
+export async function clickNode(
+  page: Page,
+  nodeId: string,
+  options: { pin?: boolean; view?: 'link' | 'subgraph'; shift?: boolean } = {},
+): Promise<void> {
   const { x, y } = await nodePagePosition(page, nodeId, options.view);
   const modifiers: ('Control' | 'Shift')[] = [];
   if (options.pin) modifiers.push('Control');

@@ -21,7 +21,14 @@ import type { GraphStore } from './store/graph-store.js';
 import { ModelCatalog } from './models/catalog.js';
 import { TraceQueue, type TraceRunner } from './jobs/trace-queue.js';
 import { childProcessTraceRunner, interveneInChild } from './jobs/child-runner.js';
-import { DEFAULT_INPUT_LIMITS, type ApiContext, type ApiServices, type InputLimits, type Intervener } from './api/context.js';
+import {
+  DEFAULT_INPUT_LIMITS,
+  type ApiContext,
+  type ApiServices,
+  type InputLimits,
+  type Intervener,
+} from './api/context.js';
+import { limitConcurrency } from './api/concurrency-limit.js';
 import { formatError } from './api/errors.js';
 import { FeatureLabelLoader } from './api/feature-label-loader.js';
 import { graphiqlRouter } from './api/graphiql.js';
@@ -83,7 +90,12 @@ export interface RunningServer {
 function corsOptions(origin: string | null | undefined): cors.CorsOptions | null {
   if (!origin) return null;
   if (origin.trim() === '*') return { origin: true, credentials: false };
-  return { origin: origin.split(',').map((entry) => entry.trim()).filter(Boolean) };
+  return {
+    origin: origin
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean),
+  };
 }
 
 /** A body-parser failure (too large, not JSON) answered in GraphQL's error shape. */
@@ -91,11 +103,18 @@ function bodyErrorHandler(limit: string) {
   return (error: Error & { type?: string; status?: number }, _req: Request, res: Response, next: NextFunction) => {
     if (error.type === 'entity.too.large') {
       res.status(413).json({
-        errors: [{ message: `request body is larger than the limit of ${limit}: send a smaller document (the server's ATLAS_BODY_LIMIT)`, extensions: { code: 'BAD_USER_INPUT' } }],
+        errors: [
+          {
+            message: `request body is larger than the limit of ${limit}: send a smaller document (the server's ATLAS_BODY_LIMIT)`,
+            extensions: { code: 'BAD_USER_INPUT' },
+          },
+        ],
       });
     } else if (error.type === 'entity.parse.failed') {
       res.status(400).json({
-        errors: [{ message: `request body is not valid JSON: ${error.message}`, extensions: { code: 'BAD_USER_INPUT' } }],
+        errors: [
+          { message: `request body is not valid JSON: ${error.message}`, extensions: { code: 'BAD_USER_INPUT' } },
+        ],
       });
     } else if (error.status && error.status >= 400 && error.status < 500) {
       res.status(error.status).json({ errors: [{ message: error.message, extensions: { code: 'BAD_USER_INPUT' } }] });
@@ -112,11 +131,14 @@ export async function startServer(options: ServerOptions & { port?: number; host
     runner: options.runner ?? childProcessTraceRunner,
     concurrency: options.traceConcurrency ?? 1,
   });
+  const intervene = options.intervene ?? ((task) => interveneInChild(task, INTERVENTION_TIMEOUT_MS));
+  // Each intervention is a tracer process: no more at once than traces.
+  const interventionSlot = limitConcurrency(options.traceConcurrency ?? 1);
   const services: ApiServices = {
     store: options.store,
     catalog: options.catalog,
     queue,
-    intervene: options.intervene ?? ((task) => interveneInChild(task, INTERVENTION_TIMEOUT_MS)),
+    intervene: (task) => interventionSlot(() => intervene(task)),
     nodeIndex: new NodeIndexCache(options.store),
     inputLimits: { ...DEFAULT_INPUT_LIMITS, ...options.inputLimits },
   };
@@ -125,6 +147,10 @@ export async function startServer(options: ServerOptions & { port?: number; host
   const app = express();
   app.disable('x-powered-by');
   const httpServer: Server = createServer(app);
+  // Under load a busy event loop can read a client's next request late; Node's 5 s keep-alive default
+  // then resets connections the client is still using.
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
   const apollo = new ApolloServer<ApiContext>({
     typeDefs: loadTypeDefs(),
     resolvers,
@@ -148,7 +174,8 @@ export async function startServer(options: ServerOptions & { port?: number; host
   });
   // A browser opening /graphql gets the IDE; API clients (POST, or GET asking for JSON) get the API.
   app.get('/graphql', (req, res, next) => {
-    if (req.accepts(['application/json', 'application/graphql-response+json', 'html']) === 'html') res.redirect('/graphiql');
+    if (req.accepts(['application/json', 'application/graphql-response+json', 'html']) === 'html')
+      res.redirect('/graphiql');
     else next();
   });
   app.use(
@@ -158,7 +185,10 @@ export async function startServer(options: ServerOptions & { port?: number; host
     expressMiddleware(apollo, {
       context: async ({ req }) => ({
         ...services,
-        author: String(req.headers['x-atlas-author'] ?? '').trim().slice(0, 100) || 'anonymous',
+        author:
+          String(req.headers['x-atlas-author'] ?? '')
+            .trim()
+            .slice(0, 100) || 'anonymous',
         labels: new FeatureLabelLoader(services.store),
       }),
     }),
@@ -175,7 +205,9 @@ export async function startServer(options: ServerOptions & { port?: number; host
       res
         .status(404)
         .type('html')
-        .send('<p>The viewer is not built: run <code>npm run build:client</code>. The API IDE is at <a href="/graphiql">/graphiql</a>.</p>');
+        .send(
+          '<p>The viewer is not built: run <code>npm run build:client</code>. The API IDE is at <a href="/graphiql">/graphiql</a>.</p>',
+        );
     }
   });
 

@@ -40,7 +40,9 @@ async function waitFor(started: Started, pattern: RegExp, timeoutMs = 180_000): 
     const match = pattern.exec(started.stdout());
     if (match) return match;
     if (started.child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`no ${pattern} in output (exit ${started.child.exitCode}):\n${started.stdout()}\n${started.stderr()}`);
+      throw new Error(
+        `no ${pattern} in output (exit ${started.child.exitCode}):\n${started.stdout()}\n${started.stderr()}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -77,9 +79,14 @@ it('demo without a demo model falls back to the fixture model, stores the graph 
   const demo = cli(['demo', '--port', '0'], env);
   const [, url, graphId] = await waitFor(demo, /open the demo graph: (http:\/\/127\.0\.0\.1:\d+)\/\?graph=(\S+)/);
   expect(demo.stderr()).toMatch(/using the test fixture model llama-tiny/);
-  expect(demo.stdout()).toMatch(/stored demo-llama-tiny: \d+ nodes, \d+ edges, replacement 0\.\d+, completeness [01]\.\d+/);
+  expect(demo.stdout()).toMatch(
+    /stored demo-llama-tiny: \d+ nodes, \d+ edges, replacement 0\.\d+, completeness [01]\.\d+/,
+  );
   expect(graphId).toBe('demo-llama-tiny');
-  const { graph } = await gqlData<{ graph: { prompt: string; nodeCount: number } }>(url, `{ graph(id: "${graphId}") { prompt nodeCount } }`);
+  const { graph } = await gqlData<{ graph: { prompt: string; nodeCount: number } }>(
+    url,
+    `{ graph(id: "${graphId}") { prompt nodeCount } }`,
+  );
   expect(graph.prompt).toMatch(/Dallas is$/);
   expect(graph.nodeCount).toBeGreaterThan(0);
   // The viewer's page answers at the URL the demo printed.

@@ -12,7 +12,9 @@ import { loadTypeDefs } from '../src/api/schema.js';
 
 it('the committed resolver types are up to date with schema/graphql/schema.graphql', async () => {
   const outputs = await generate({ ...config, cwd: process.cwd(), silent: true }, false);
-  const generated = (outputs as { filename: string; content: string }[]).find((output) => output.filename.endsWith(RESOLVER_TYPES_FILE));
+  const generated = (outputs as { filename: string; content: string }[]).find((output) =>
+    output.filename.endsWith(RESOLVER_TYPES_FILE),
+  );
   expect(generated, 'codegen produced no resolver types').toBeDefined();
   const committed = readFileSync(RESOLVER_TYPES_FILE, 'utf8');
   expect(committed === generated!.content, `${RESOLVER_TYPES_FILE} is stale: run npm run codegen`).toBe(true);

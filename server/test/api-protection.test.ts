@@ -16,7 +16,8 @@ import { openStore } from '../src/store/open-store.js';
 import { FIXTURE_MODELS, REFERENCE_FIXTURES, gql, gqlData, type GraphQLResponse } from './api-support.js';
 
 const TOKEN = 'test-token-5b0c';
-const referenceJson = () => JSON.parse(readFileSync(join(REFERENCE_FIXTURES, 'llama-tiny', 'dallas-state.graph.json'), 'utf8'));
+const referenceJson = () =>
+  JSON.parse(readFileSync(join(REFERENCE_FIXTURES, 'llama-tiny', 'dallas-state.graph.json'), 'utf8'));
 
 let dir: string;
 let store: GraphStore;
@@ -25,7 +26,12 @@ let guarded: RunningServer;
 const responses: GraphQLResponse[] = [];
 
 /** Records every response so the last test can check that none carried a stack trace. */
-async function ask(server: RunningServer, query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+async function ask(
+  server: RunningServer,
+  query: string,
+  variables: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+) {
   const response = await gql(server.url, query, variables, headers);
   responses.push(response);
   return response;
@@ -43,7 +49,14 @@ beforeAll(async () => {
   writeFileSync(join(clientDir, 'index.html'), '<!doctype html><title>viewer</title><p id="viewer">viewer</p>');
   const catalog = new ModelCatalog(FIXTURE_MODELS);
   open = await startServer({ store, catalog, clientDir, corsOrigin: 'http://viewer.example' });
-  guarded = await startServer({ store, catalog, clientDir, token: TOKEN, bodyLimit: '32kb', inputLimits: { maxPromptChars: 100 } });
+  guarded = await startServer({
+    store,
+    catalog,
+    clientDir,
+    token: TOKEN,
+    bodyLimit: '32kb',
+    inputLimits: { maxPromptChars: 100 },
+  });
 });
 
 afterAll(async () => {
@@ -82,7 +95,10 @@ describe('malformed and oversized requests', () => {
 
   it('rejects a body over the size limit with 413 and names the limit', async () => {
     const json = referenceJson();
-    const body = JSON.stringify({ query: 'mutation($json: JSON!) { importGraph(json: $json) { id } }', variables: { json } });
+    const body = JSON.stringify({
+      query: 'mutation($json: JSON!) { importGraph(json: $json) { id } }',
+      variables: { json },
+    });
     expect(body.length).toBeGreaterThan(32 * 1024);
     const response = await fetch(`${guarded.url}/graphql`, {
       method: 'POST',
@@ -96,12 +112,22 @@ describe('malformed and oversized requests', () => {
   });
 
   it('rejects a prompt longer than the limit and an empty prompt before touching a model', async () => {
-    const long = await ask(guarded, 'mutation($p: String!) { trace(prompt: $p) { id } }', { p: 'word '.repeat(30) }, {
-      authorization: `Bearer ${TOKEN}`,
-    });
+    const long = await ask(
+      guarded,
+      'mutation($p: String!) { trace(prompt: $p) { id } }',
+      { p: 'word '.repeat(30) },
+      {
+        authorization: `Bearer ${TOKEN}`,
+      },
+    );
     expect(codeOf(long)).toBe('BAD_USER_INPUT');
     expect(long.errors![0].message).toMatch(/150 characters long; the limit is 100/);
-    const empty = await ask(guarded, 'mutation { trace(prompt: "   ") { id } }', {}, { authorization: `Bearer ${TOKEN}` });
+    const empty = await ask(
+      guarded,
+      'mutation { trace(prompt: "   ") { id } }',
+      {},
+      { authorization: `Bearer ${TOKEN}` },
+    );
     expect(codeOf(empty)).toBe('BAD_USER_INPUT');
     expect(empty.errors![0].message).toMatch(/prompt is empty/);
   });
@@ -123,7 +149,11 @@ describe('depth and cost limits', () => {
   });
 
   it('rejects a query deeper than a server’s depth limit', async () => {
-    const shallow = await startServer({ store, catalog: new ModelCatalog(FIXTURE_MODELS), queryLimits: { maxDepth: 3 } });
+    const shallow = await startServer({
+      store,
+      catalog: new ModelCatalog(FIXTURE_MODELS),
+      queryLimits: { maxDepth: 3 },
+    });
     try {
       const query = '{ feature(model: "m", layer: 0, index: 1) { occurrences { items { node { nodeId } } } } }';
       const response = await gql(shallow.url, query);
@@ -139,7 +169,10 @@ describe('depth and cost limits', () => {
   });
 
   it('rejects a query whose aliased pages cost more than the limit, counting limits given as variables', async () => {
-    const aliases = Array.from({ length: 40 }, (_, i) => `g${i}: graphs(limit: $n) { items { id scores { replacement } } }`);
+    const aliases = Array.from(
+      { length: 40 },
+      (_, i) => `g${i}: graphs(limit: $n) { items { id scores { replacement } } }`,
+    );
     const response = await ask(open, `query($n: Int!) { ${aliases.join(' ')} }`, { n: 500 });
     expect(response.status).toBe(400);
     expect(codeOf(response)).toBe('BAD_USER_INPUT');
@@ -158,7 +191,10 @@ describe('depth and cost limits', () => {
 
 describe('unknown ids', () => {
   it('answers null for a graph, job or view that does not exist', async () => {
-    const data = await gqlData<Record<string, unknown>>(open.url, '{ graph(id: "nope") { id } job(id: "nope") { id } view(id: "nope") { id } }');
+    const data = await gqlData<Record<string, unknown>>(
+      open.url,
+      '{ graph(id: "nope") { id } job(id: "nope") { id } view(id: "nope") { id } }',
+    );
     expect(data).toEqual({ graph: null, job: null, view: null });
   });
 
@@ -167,7 +203,11 @@ describe('unknown ids', () => {
     ['paths', '{ paths(graphId: "nope", from: "a", to: "b") { score } }', /no graph with id 'nope'/],
     ['compare', '{ compare(graphA: "nope", graphB: "nope2") { shared { layer } } }', /no graph with id 'nope/],
     ['graphsSharingFeatures', '{ graphsSharingFeatures(graphId: "nope") { graphId } }', /no graph with id 'nope'/],
-    ['feature of an unknown model', '{ feature(model: "no-such-model", layer: 0, index: 0) { index } }', /no model 'no-such-model'/],
+    [
+      'feature of an unknown model',
+      '{ feature(model: "no-such-model", layer: 0, index: 0) { index } }',
+      /no model 'no-such-model'/,
+    ],
     ['deleteGraph', 'mutation { deleteGraph(id: "nope") }', /no graph with id 'nope' to delete/],
     ['cancelJob', 'mutation { cancelJob(id: "nope") { id } }', /no trace job with id 'nope'/],
   ])('answers NOT_FOUND for %s', async (_name, query, message) => {
@@ -183,11 +223,18 @@ describe('unknown ids', () => {
       { json: referenceJson() },
     );
     expect(imported.importGraph.id).toBe('protection-dallas');
-    const node = await ask(open, '{ node(graphId: "protection-dallas", nodeId: "9_9_9", direction: in) { totalEdges } }');
+    const node = await ask(
+      open,
+      '{ node(graphId: "protection-dallas", nodeId: "9_9_9", direction: in) { totalEdges } }',
+    );
     expect(codeOf(node)).toBe('NOT_FOUND');
-    const duplicate = await ask(open, 'mutation($json: JSON!) { importGraph(json: $json, id: "protection-dallas") { id } }', {
-      json: referenceJson(),
-    });
+    const duplicate = await ask(
+      open,
+      'mutation($json: JSON!) { importGraph(json: $json, id: "protection-dallas") { id } }',
+      {
+        json: referenceJson(),
+      },
+    );
     expect(codeOf(duplicate)).toBe('BAD_USER_INPUT');
     const malformed = await ask(open, 'mutation($json: JSON!) { importGraph(json: $json) { id } }', {
       json: { metadata: { slug: 'x' }, nodes: [{ node_id: 1 }], links: 'none' },
@@ -207,15 +254,27 @@ describe('authentication', () => {
     expect(codeOf(missing)).toBe('UNAUTHENTICATED');
     expect(missing.errors![0].message).toMatch(/Authorization: Bearer/);
 
-    const wrong = await ask(guarded, 'mutation { deleteGraph(id: "protection-dallas") }', {}, { authorization: 'Bearer not-it' });
+    const wrong = await ask(
+      guarded,
+      'mutation { deleteGraph(id: "protection-dallas") }',
+      {},
+      { authorization: 'Bearer not-it' },
+    );
     expect(wrong.status).toBe(401);
     expect(codeOf(wrong)).toBe('UNAUTHENTICATED');
     expect(wrong.errors![0].message).toMatch(/token is wrong/);
 
     // Nothing was deleted by the refused mutations.
-    expect((await gqlData<{ graph: { id: string } }>(open.url, '{ graph(id: "protection-dallas") { id } }')).graph).not.toBeNull();
+    expect(
+      (await gqlData<{ graph: { id: string } }>(open.url, '{ graph(id: "protection-dallas") { id } }')).graph,
+    ).not.toBeNull();
 
-    const right = await ask(guarded, 'mutation { deleteGraph(id: "protection-dallas") }', {}, { authorization: `Bearer ${TOKEN}` });
+    const right = await ask(
+      guarded,
+      'mutation { deleteGraph(id: "protection-dallas") }',
+      {},
+      { authorization: `Bearer ${TOKEN}` },
+    );
     expect(right.errors).toBeUndefined();
     expect(right.data).toEqual({ deleteGraph: true });
   });
@@ -228,7 +287,9 @@ describe('HTTP surface', () => {
         method: 'OPTIONS',
         headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
       });
-    expect((await preflight('http://viewer.example', open)).headers.get('access-control-allow-origin')).toBe('http://viewer.example');
+    expect((await preflight('http://viewer.example', open)).headers.get('access-control-allow-origin')).toBe(
+      'http://viewer.example',
+    );
     expect((await preflight('http://elsewhere.example', open)).headers.get('access-control-allow-origin')).toBeNull();
     expect((await preflight('http://viewer.example', guarded)).headers.get('access-control-allow-origin')).toBeNull();
   });
@@ -252,7 +313,9 @@ describe('HTTP surface', () => {
         expect(error.message).not.toMatch(/\n\s+at /);
       }
     }
-    expect((await gqlData<{ graphs: { total: number } }>(open.url, '{ graphs { total } }')).graphs.total).toBeGreaterThanOrEqual(0);
+    expect(
+      (await gqlData<{ graphs: { total: number } }>(open.url, '{ graphs { total } }')).graphs.total,
+    ).toBeGreaterThanOrEqual(0);
     expect(await (await fetch(`${guarded.url}/health`)).json()).toEqual({ ok: true, store: 'sqlite' });
   });
 });

@@ -31,3 +31,21 @@ describe('the plain model reproduces PyTorch transformers', () => {
     });
   }
 });
+
+describe('prompt tokenization (circuit-tracer rule)', () => {
+  it('prepends BOS, except when the prompt already starts with a special token', async () => {
+    for (const [name, special] of [
+      ['llama-tiny', '<bos> '],
+      ['gpt2-tiny', '<|endoftext|>'],
+    ]) {
+      const model = await loadReplacementModel(fixtureModel(name));
+      try {
+        const plain = model.tokenizer.encodePrompt('The capital of Texas is', 128);
+        expect(plain[0]).toBe(model.tokenizer.bosId);
+        expect(model.tokenizer.encodePrompt(`${special}The capital of Texas is`, 128)).toEqual(plain);
+      } finally {
+        await model.dispose();
+      }
+    }
+  });
+});

@@ -153,9 +153,10 @@ def feature_acts_at(model, tcs, tok: Tokenizer, prompt: str, pos: int) -> list[t
 
 @torch.no_grad()
 def state_features(model, tcs, tok: Tokenizer, world: World) -> dict[str, list[dict]]:
-    """For every state, the features that fire at its cities' last tokens (in all two-hop prompts)
-    and rarely elsewhere: active on ≥ 50% of the state's city positions, mean activation there ≥ 4×
-    the mean over other states' cities. Returns state → [{layer, feature, mean_act, precision}]."""
+    """For every state S, the features that carry S at its cities' last token: over the four two-hop
+    prompts of all cities, f fires on ≥ 50% of S's city positions (recall) and ≥ 50% of the positions
+    where f fires are S's cities (precision). Returns S → [{layer, feature, mean_act, recall, precision}]
+    with mean_act the mean activation where it fires on S's cities."""
     states = sorted(world.states)
     pairs = [(r, c) for r in RELATIONS for c in world.city_state]
     acts = [[] for _ in tcs]
@@ -167,17 +168,21 @@ def state_features(model, tcs, tok: Tokenizer, world: World) -> dict[str, list[d
     out: dict[str, list[dict]] = {s: [] for s in states}
     for layer, rows in enumerate(acts):
         a = torch.stack(rows)  # [n_pairs, d_tc]
+        fired = (a > 0).float()
         for si, s in enumerate(states):
             inside = label == si
-            mean_in = a[inside].mean(0)
-            mean_out = a[~inside].mean(0)
-            frac_in = (a[inside] > 0).float().mean(0)
-            fired = (a > 0).float()
-            precision = (fired[inside].sum(0) / fired.sum(0).clamp(min=1))
-            keep = (frac_in >= 0.5) & (mean_in >= 4 * mean_out) & (mean_in > 0)
-            for f in torch.nonzero(keep).flatten().tolist():
+            recall = fired[inside].mean(0)
+            precision = fired[inside].sum(0) / fired.sum(0).clamp(min=1)
+            mean_act = a[inside].sum(0) / fired[inside].sum(0).clamp(min=1)
+            for f in torch.nonzero((recall >= 0.5) & (precision >= 0.5)).flatten().tolist():
                 out[s].append(
-                    {"layer": layer, "feature": f, "mean_act": float(mean_in[f]), "precision": float(precision[f])}
+                    {
+                        "layer": layer,
+                        "feature": f,
+                        "mean_act": float(mean_act[f]),
+                        "recall": float(recall[f]),
+                        "precision": float(precision[f]),
+                    }
                 )
     return out
 

@@ -140,8 +140,8 @@ def write_report(out: Path, *, world, corpus, model, tok, history, tc_metrics, a
     s.append("## State features and the graph-check prompts\n")
     counts = list(analysis["state_feature_counts"].values())
     s.append(
-        "A state feature fires on ≥ 50% of that state's cities at their last token (over the four two-hop "
-        "prompts) with mean activation ≥ 4× its mean over other states' cities. Features per state: "
+        "A state feature of S fires, at the cities' last token in the four two-hop prompts, on ≥ 50% of "
+        "S's city positions (recall) and ≥ 50% of its firings are on S's cities (precision). Features per state: "
         f"min {min(counts)}, median {median(counts)}, max {max(counts)}. "
         "`training/world/graph_checks.json` lists, for the six prompts the TypeScript tracer checks, the "
         "state features active at the city position:\n"

@@ -29,6 +29,10 @@ class ModelSpec:
     warmup: int = 100
     eval_every: int = 100
     seed: int = 0
+    # Keep the embeddings of city-name tokens at their random initialisation: the city's state then
+    # cannot sit in its embedding and must be looked up by MLPs at the city's last token (as in
+    # large models), which is where the circuit's "Texas" features should appear.
+    freeze_city_embeddings: bool = True
 
 
 def make_model(spec: ModelSpec, tok: Tokenizer) -> LlamaForCausalLM:
@@ -110,11 +114,19 @@ def evaluate(model, tok: Tokenizer, world: World) -> dict[str, float]:
     return result
 
 
+def city_token_ids(tok: Tokenizer, world: World) -> list[int]:
+    """Every token that is part of a city name (e.g. San, Antonio, Dallas)."""
+    ids = {i for city in world.city_state for i in tok.encode(city, add_special_tokens=False).ids}
+    return sorted(ids)
+
+
 def train_model(spec: ModelSpec, tok: Tokenizer, corpus: list[Sentence], world: World, log=print):
     """Returns (best model, history): history rows hold step, loss and every composition accuracy."""
     torch.manual_seed(spec.seed)
     model = make_model(spec, tok)
     model.train()
+    frozen = torch.tensor(city_token_ids(tok, world) if spec.freeze_city_embeddings else [], dtype=torch.long)
+    frozen_rows = model.model.embed_tokens.weight.detach()[frozen].clone()  # [n_frozen, d_model]
     data = encode_sentences(tok, corpus)
     pad = tok.token_to_id(PAD)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -144,6 +156,9 @@ def train_model(spec: ModelSpec, tok: Tokenizer, corpus: list[Sentence], world: 
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if len(frozen):  # undo the update (and weight decay) of the frozen embedding rows
+            with torch.no_grad():
+                model.model.embed_tokens.weight[frozen] = frozen_rows
         running += loss.item()
         if step % spec.eval_every == 0:
             acc = evaluate(model, tok, world)

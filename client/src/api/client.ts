@@ -34,15 +34,26 @@ export async function graphql<T>(query: string, variables: Record<string, unknow
 }
 
 const NODE_FIELDS = 'nodeId kind layer ctxIdx feature activation influence tokenProb isTargetLogit label';
-const SUMMARY_FIELDS = 'id prompt model transcoderSet createdAt nodeCount edgeCount scores { replacement completeness }';
+const SUMMARY_FIELDS =
+  'id prompt model transcoderSet createdAt nodeCount edgeCount scores { replacement completeness }';
 // Views inside a graph without their supernodes: the API's cost limit counts nested lists as 100 each.
 const VIEW_SUMMARY_FIELDS = 'id graphId name pinnedIds nodeThreshold edgeThreshold createdAt';
 const VIEW_FIELDS = 'id graphId name pinnedIds supernodes { name nodeIds } nodeThreshold edgeThreshold createdAt';
 
 export async function listModels(): Promise<Model[]> {
-  const data = await graphql<{ models: Model[] }>(
-    `query { models { id name architecture nLayers transcoderSet nFeatures hasDashboards } }`,
-  );
+  const data = await graphql<{ models: Model[] }>(`
+    query {
+      models {
+        id
+        name
+        architecture
+        nLayers
+        transcoderSet
+        nFeatures
+        hasDashboards
+      }
+    }
+  `);
   return data.models;
 }
 
@@ -70,17 +81,39 @@ export async function getGraph(id: string, nodeThreshold?: number | null): Promi
 }
 
 export async function getView(id: string): Promise<SavedView | null> {
-  return (await graphql<{ view: SavedView | null }>(`query($id: ID!) { view(id: $id) { ${VIEW_FIELDS} } }`, { id })).view;
+  return (await graphql<{ view: SavedView | null }>(`query($id: ID!) { view(id: $id) { ${VIEW_FIELDS} } }`, { id }))
+    .view;
 }
 
 export async function deleteGraph(id: string): Promise<boolean> {
-  return (await graphql<{ deleteGraph: boolean }>(`mutation($id: ID!) { deleteGraph(id: $id) }`, { id })).deleteGraph;
+  return (
+    await graphql<{ deleteGraph: boolean }>(
+      `
+        mutation ($id: ID!) {
+          deleteGraph(id: $id)
+        }
+      `,
+      { id },
+    )
+  ).deleteGraph;
 }
 
 export async function startTrace(prompt: string, model: string | null): Promise<TraceJob> {
   const data = await graphql<{ trace: TraceJob }>(
-    `mutation($prompt: String!, $model: ID) { trace(prompt: $prompt, model: $model) {
-      id status prompt model progress phase graphId error } }`,
+    `
+      mutation ($prompt: String!, $model: ID) {
+        trace(prompt: $prompt, model: $model) {
+          id
+          status
+          prompt
+          model
+          progress
+          phase
+          graphId
+          error
+        }
+      }
+    `,
     { prompt, model },
   );
   return data.trace;
@@ -88,7 +121,20 @@ export async function startTrace(prompt: string, model: string | null): Promise<
 
 export async function getJob(id: string): Promise<TraceJob | null> {
   const data = await graphql<{ job: TraceJob | null }>(
-    `query($id: ID!) { job(id: $id) { id status prompt model progress phase graphId error } }`,
+    `
+      query ($id: ID!) {
+        job(id: $id) {
+          id
+          status
+          prompt
+          model
+          progress
+          phase
+          graphId
+          error
+        }
+      }
+    `,
     { id },
   );
   return data.job;
@@ -96,21 +142,83 @@ export async function getJob(id: string): Promise<TraceJob | null> {
 
 export async function getFeature(model: string, layer: number, index: number): Promise<Feature> {
   const data = await graphql<{ feature: Feature }>(
-    `query($model: String!, $layer: Int!, $index: Int!) { feature(model: $model, layer: $layer, index: $index) {
-      model layer index label { model transcoderSet layer index label author updatedAt }
-      dashboard { activationFrequency actMax actMin topLogits { token value } bottomLogits { token value }
-        quantiles { name examples { trainTokenIndex tokens { token activation } } } }
-      occurrences(limit: 20) { total items { graphId prompt node { nodeId activation } } } } }`,
+    `
+      query ($model: String!, $layer: Int!, $index: Int!) {
+        feature(model: $model, layer: $layer, index: $index) {
+          model
+          layer
+          index
+          label {
+            model
+            transcoderSet
+            layer
+            index
+            label
+            author
+            updatedAt
+          }
+          dashboard {
+            activationFrequency
+            actMax
+            actMin
+            topLogits {
+              token
+              value
+            }
+            bottomLogits {
+              token
+              value
+            }
+            quantiles {
+              name
+              examples {
+                trainTokenIndex
+                tokens {
+                  token
+                  activation
+                }
+              }
+            }
+          }
+          occurrences(limit: 20) {
+            total
+            items {
+              graphId
+              prompt
+              node {
+                nodeId
+                activation
+              }
+            }
+          }
+        }
+      }
+    `,
     { model, layer, index },
   );
   return data.feature;
 }
 
-export async function setFeatureLabel(model: string, layer: number, index: number, label: string): Promise<FeatureLabel> {
+export async function setFeatureLabel(
+  model: string,
+  layer: number,
+  index: number,
+  label: string,
+): Promise<FeatureLabel> {
   const data = await graphql<{ setFeatureLabel: FeatureLabel }>(
-    `mutation($model: String!, $layer: Int!, $index: Int!, $label: String!) {
-      setFeatureLabel(model: $model, layer: $layer, index: $index, label: $label) {
-        model transcoderSet layer index label author updatedAt } }`,
+    `
+      mutation ($model: String!, $layer: Int!, $index: Int!, $label: String!) {
+        setFeatureLabel(model: $model, layer: $layer, index: $index, label: $label) {
+          model
+          transcoderSet
+          layer
+          index
+          label
+          author
+          updatedAt
+        }
+      }
+    `,
     { model, layer, index, label },
   );
   return data.setFeatureLabel;
@@ -118,8 +226,15 @@ export async function setFeatureLabel(model: string, layer: number, index: numbe
 
 export async function findPaths(graphId: string, from: string, to: string, k = 5): Promise<Path[]> {
   const data = await graphql<{ paths: Path[] }>(
-    `query($graphId: ID!, $from: ID!, $to: ID!, $k: Int) { paths(graphId: $graphId, from: $from, to: $to, k: $k) {
-      nodeIds score weights } }`,
+    `
+      query ($graphId: ID!, $from: ID!, $to: ID!, $k: Int) {
+        paths(graphId: $graphId, from: $from, to: $to, k: $k) {
+          nodeIds
+          score
+          weights
+        }
+      }
+    `,
     { graphId, from, to, k },
   );
   return data.paths;
@@ -157,11 +272,28 @@ export interface InterventionInput {
   value: number;
 }
 
-export async function intervene(prompt: string, model: string | null, interventions: InterventionInput[]): Promise<InterventionResult> {
+export async function intervene(
+  prompt: string,
+  model: string | null,
+  interventions: InterventionInput[],
+): Promise<InterventionResult> {
   const data = await graphql<{ intervene: InterventionResult }>(
-    `mutation($prompt: String!, $model: ID, $interventions: [FeatureIntervention!]!) {
-      intervene(prompt: $prompt, model: $model, interventions: $interventions) {
-        before { token tokenId probability } after { token tokenId probability } } }`,
+    `
+      mutation ($prompt: String!, $model: ID, $interventions: [FeatureIntervention!]!) {
+        intervene(prompt: $prompt, model: $model, interventions: $interventions) {
+          before {
+            token
+            tokenId
+            probability
+          }
+          after {
+            token
+            tokenId
+            probability
+          }
+        }
+      }
+    `,
     { prompt, model, interventions: interventions.map((i) => ({ ...i, mode: 'set' })) },
   );
   return data.intervene;

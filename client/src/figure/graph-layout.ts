@@ -224,7 +224,11 @@ export const SUPERNODE_PREFIX = 'sn:';
  * The subgraph of the pinned nodes: every edge among them, with the members of each supernode
  * merged into one node and their edges summed.
  */
-export function buildSubgraph(graph: FigureGraph, pinnedIds: readonly string[], supernodes: readonly Supernode[]): Subgraph {
+export function buildSubgraph(
+  graph: FigureGraph,
+  pinnedIds: readonly string[],
+  supernodes: readonly Supernode[],
+): Subgraph {
   const byId = new Map(graph.nodes.map((n) => [n.nodeId, n]));
   const owner = new Map<string, string>();
   const nodes: SubgraphNode[] = [];

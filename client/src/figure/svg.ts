@@ -90,27 +90,23 @@ export function linkFigure(graph: FigureGraph, options: LinkFigureOptions = {}):
   // As in the viewer: label the focus nodes and the ends of the strongest edges only.
   const labelled = new Set(focus);
   for (const { e } of strongest.slice(-LABELLED_NEIGHBOURS)) labelled.add(e.source).add(e.target);
-  const nodes = graph.nodes.map(
-    (n): FigureNodeMark => ({
-      id: n.nodeId,
-      kind: n.kind,
-      label: nodeLabel(n),
-      text: compactLabel(n),
-      ...layout.positions.get(n.nodeId)!,
-      state: stateOf(n.nodeId, options.clickedId, pinned),
-      showLabel: n.kind === 'logit' || labelled.has(n.nodeId),
-    }),
-  );
-  const edges = strongest.map(
-      ({ e, share }): FigureEdgeMark => ({
-        source: e.source,
-        target: e.target,
-        from: layout.positions.get(e.source)!,
-        to: layout.positions.get(e.target)!,
-        colour: edgeColour(share),
-        width: edgeWidth(share),
-      }),
-    );
+  const nodes = graph.nodes.map((n): FigureNodeMark => ({
+    id: n.nodeId,
+    kind: n.kind,
+    label: nodeLabel(n),
+    text: compactLabel(n),
+    ...layout.positions.get(n.nodeId)!,
+    state: stateOf(n.nodeId, options.clickedId, pinned),
+    showLabel: n.kind === 'logit' || labelled.has(n.nodeId),
+  }));
+  const edges = strongest.map(({ e, share }): FigureEdgeMark => ({
+    source: e.source,
+    target: e.target,
+    from: layout.positions.get(e.source)!,
+    to: layout.positions.get(e.target)!,
+    colour: edgeColour(share),
+    width: edgeWidth(share),
+  }));
   return {
     view: 'link',
     title: options.title ?? graph.prompt,
@@ -144,29 +140,45 @@ export function subgraphFigure(graph: FigureGraph, options: SubgraphFigureOption
     const p = options.positions.get(id)!;
     return { x: p.x + dx, y: p.y + dy };
   };
-  const nodes = placed.map(
-    (n): FigureNodeMark => ({ id: n.id, kind: n.kind, label: n.label, text: n.label, ...at(n.id), state: 'plain', showLabel: true }),
-  );
+  const nodes = placed.map((n): FigureNodeMark => ({
+    id: n.id,
+    kind: n.kind,
+    label: n.label,
+    text: n.label,
+    ...at(n.id),
+    state: 'plain',
+    showLabel: true,
+  }));
   const edges = subgraph.edges
     .filter((e) => options.positions.has(e.source) && options.positions.has(e.target))
     .sort((a, b) => Math.abs(a.share) - Math.abs(b.share))
-    .map(
-      (e): FigureEdgeMark => ({
-        source: e.source,
-        target: e.target,
-        from: at(e.source),
-        to: at(e.target),
-        colour: edgeColour(e.share),
-        width: edgeWidth(e.share),
-      }),
-    );
+    .map((e): FigureEdgeMark => ({
+      source: e.source,
+      target: e.target,
+      from: at(e.source),
+      to: at(e.target),
+      colour: edgeColour(e.share),
+      width: edgeWidth(e.share),
+    }));
   const width = Math.max(320, ...nodes.map((n) => n.x + 120));
   const height = Math.max(120, ...nodes.map((n) => n.y + 40));
-  return { view: 'subgraph', title: options.title ?? graph.prompt, nodes, edges, columns: [], bands: [], width, height };
+  return {
+    view: 'subgraph',
+    title: options.title ?? graph.prompt,
+    nodes,
+    edges,
+    columns: [],
+    bands: [],
+    width,
+    height,
+  };
 }
 
 export function escapeXml(text: string): string {
-  return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+  return text.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!,
+  );
 }
 
 const fmt = (v: number): string => (Math.round(v * 10) / 10).toString();
@@ -194,8 +206,10 @@ function legend(y: number): string {
   let x = 16;
   for (const kind of ['feature', 'error', 'embedding', 'logit', 'supernode'] as const) {
     parts.push(glyph(kind, x + 6, y, KIND_STYLE[kind].border, 1));
-    parts.push(`<text x="${x + 16}" y="${y + 4}" font-size="11">${escapeXml(KIND_STYLE[kind].legend)}</text>`);
-    x += 30 + KIND_STYLE[kind].legend.length * 6;
+    parts.push(
+      `<text x="${x + KIND_STYLE[kind].size + 6}" y="${y + 4}" font-size="11">${escapeXml(KIND_STYLE[kind].legend)}</text>`,
+    );
+    x += 28 + KIND_STYLE[kind].legend.length * 5.6;
   }
   for (const [label, share] of [
     ['positive edge', 0.4],
@@ -205,7 +219,7 @@ function legend(y: number): string {
       `<line x1="${x}" y1="${y}" x2="${x + 26}" y2="${y}" stroke="${edgeColour(share)}" stroke-width="${fmt(edgeWidth(0.25))}"/>`,
     );
     parts.push(`<text x="${x + 32}" y="${y + 4}" font-size="11">${label}</text>`);
-    x += 44 + label.length * 6;
+    x += 40 + label.length * 5.6;
   }
   const y2 = y + 18;
   parts.push(
@@ -251,9 +265,15 @@ export function writeFigureSvg(spec: FigureSpec): string {
   out.push(`</g><g class="nodes">`);
   for (const node of spec.nodes) {
     const stroke =
-      node.state === 'clicked' ? STATE_COLOUR.clicked : node.state === 'pinned' ? STATE_COLOUR.pinned : KIND_STYLE[node.kind].border;
+      node.state === 'clicked'
+        ? STATE_COLOUR.clicked
+        : node.state === 'pinned'
+          ? STATE_COLOUR.pinned
+          : KIND_STYLE[node.kind].border;
     const strokeWidth = node.state === 'plain' ? 1 : 2.5;
-    out.push(`<g class="node ${node.kind}" data-node-id="${escapeXml(node.id)}"><title>${escapeXml(node.label)}</title>`);
+    out.push(
+      `<g class="node ${node.kind}" data-node-id="${escapeXml(node.id)}"><title>${escapeXml(node.label)}</title>`,
+    );
     out.push(glyph(node.kind, node.x, node.y, stroke, strokeWidth));
     if (node.showLabel) {
       const size = spec.view === 'subgraph' ? 11 : 9;
@@ -262,7 +282,9 @@ export function writeFigureSvg(spec: FigureSpec): string {
       const y = fmt(node.y - offset);
       // Logits sit side by side in one row: slanted labels do not overlap.
       const rotate = spec.view === 'link' && node.kind === 'logit' ? ` transform="rotate(-35 ${x} ${y})"` : '';
-      out.push(`<text class="label" x="${x}" y="${y}" font-size="${size}"${rotate}>${escapeXml(shortLabel(node.text))}</text>`);
+      out.push(
+        `<text class="label" x="${x}" y="${y}" font-size="${size}"${rotate}>${escapeXml(shortLabel(node.text))}</text>`,
+      );
     }
     out.push(`</g>`);
   }

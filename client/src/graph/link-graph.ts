@@ -152,7 +152,9 @@ export class LinkGraphView {
         const edge = this.edges.between(nodeIds[i - 1], nodeIds[i]);
         const id = edgeId(nodeIds[i - 1], nodeIds[i]);
         if (cy.getElementById(id).empty() && edge) cy.add(edgeElement(edge));
-        cy.getElementById(id).addClass('on-path').data('weightLabel', formatNumber(weights[i - 1] ?? edge?.weight ?? 0, 2));
+        cy.getElementById(id)
+          .addClass('on-path')
+          .data('weightLabel', formatNumber(weights[i - 1] ?? edge?.weight ?? 0, 2));
       }
     });
   }

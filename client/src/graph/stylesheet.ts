@@ -50,6 +50,8 @@ export const STYLESHEET: cytoscape.StylesheetJson = [
       'text-valign': 'bottom',
       'text-halign': 'center',
       'text-rotation': -0.5,
+      // Axis labels stay readable at any zoom (2,000-node graphs are drawn zoomed out).
+      'min-zoomed-font-size': 0,
       events: 'no',
     },
   },
@@ -66,6 +68,7 @@ export const STYLESHEET: cytoscape.StylesheetJson = [
       color: STATE_COLOUR.muted,
       'text-halign': 'right',
       'text-valign': 'center',
+      'min-zoomed-font-size': 0,
       events: 'no',
     },
   },
@@ -74,7 +77,10 @@ export const STYLESHEET: cytoscape.StylesheetJson = [
   { selector: 'node.clicked', style: { 'border-color': STATE_COLOUR.clicked, 'border-width': 3 } },
   { selector: 'node.shared', style: { 'background-color': STATE_COLOUR.shared, 'border-color': '#0d5c45' } },
   { selector: 'node.on-path', style: { 'border-color': STATE_COLOUR.path, 'border-width': 3, label: 'data(short)' } },
-  { selector: 'node:selected', style: { 'overlay-color': STATE_COLOUR.pinned, 'overlay-opacity': 0.18, 'overlay-padding': 4 } },
+  {
+    selector: 'node:selected',
+    style: { 'overlay-color': STATE_COLOUR.pinned, 'overlay-opacity': 0.18, 'overlay-padding': 4 },
+  },
   { selector: 'node.faded', style: { opacity: 0.25 } },
   {
     selector: 'edge',
@@ -87,9 +93,25 @@ export const STYLESHEET: cytoscape.StylesheetJson = [
       events: 'no',
     },
   },
-  { selector: 'edge.subgraph-edge', style: { 'target-arrow-shape': 'triangle', 'target-arrow-color': 'data(colour)', 'arrow-scale': 0.7, 'curve-style': 'bezier' } },
+  {
+    selector: 'edge.subgraph-edge',
+    style: {
+      'target-arrow-shape': 'triangle',
+      'target-arrow-color': 'data(colour)',
+      'arrow-scale': 0.7,
+      'curve-style': 'bezier',
+    },
+  },
   {
     selector: 'edge.on-path',
-    style: { 'line-color': STATE_COLOUR.path, 'target-arrow-color': STATE_COLOUR.path, opacity: 1, label: 'data(weightLabel)', 'font-size': 9, 'text-background-color': '#fff', 'text-background-opacity': 0.8 },
+    style: {
+      'line-color': STATE_COLOUR.path,
+      'target-arrow-color': STATE_COLOUR.path,
+      opacity: 1,
+      label: 'data(weightLabel)',
+      'font-size': 9,
+      'text-background-color': '#fff',
+      'text-background-opacity': 0.8,
+    },
   },
 ];

@@ -20,7 +20,10 @@ export class SubgraphView {
       container,
       style: [
         ...STYLESHEET,
-        { selector: 'node', style: { label: 'data(short)', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'right' } },
+        {
+          selector: 'node',
+          style: { label: 'data(short)', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'right' },
+        },
       ],
       boxSelectionEnabled: true,
       selectionType: 'additive',
@@ -41,36 +44,37 @@ export class SubgraphView {
     const cy = this.cy;
     cy.elements().remove();
     cy.add([
-      ...subgraph.nodes.map(
-        (n): cytoscape.ElementDefinition => ({
-          group: 'nodes',
-          data: {
-            id: n.id,
-            label: n.label,
-            short: shortLabel(n.label),
-            members: n.members,
-            tooltip: n.kind === 'supernode' ? `${n.label}\n${n.members.length} nodes: ${n.members.join(', ')}` : n.label,
-          },
-          classes: n.kind,
-        }),
-      ),
-      ...subgraph.edges.map(
-        (e): cytoscape.ElementDefinition => ({
-          group: 'edges',
-          data: {
-            id: `s:${e.source}>${e.target}`,
-            source: e.source,
-            target: e.target,
-            colour: edgeColour(e.share),
-            width: edgeWidth(e.share),
-            weightLabel: formatNumber(e.weight, 2),
-          },
-          classes: 'subgraph-edge',
-        }),
-      ),
+      ...subgraph.nodes.map((n): cytoscape.ElementDefinition => ({
+        group: 'nodes',
+        data: {
+          id: n.id,
+          label: n.label,
+          short: shortLabel(n.label),
+          members: n.members,
+          tooltip: n.kind === 'supernode' ? `${n.label}\n${n.members.length} nodes: ${n.members.join(', ')}` : n.label,
+        },
+        classes: n.kind,
+      })),
+      ...subgraph.edges.map((e): cytoscape.ElementDefinition => ({
+        group: 'edges',
+        data: {
+          id: `s:${e.source}>${e.target}`,
+          source: e.source,
+          target: e.target,
+          colour: edgeColour(e.share),
+          width: edgeWidth(e.share),
+          weightLabel: formatNumber(e.weight, 2),
+        },
+        classes: 'subgraph-edge',
+      })),
     ]);
     cy.layout(dagreOptions((id) => layer.get(id) ?? 0)).run();
     cy.fit(undefined, 24);
+    // A few nodes would otherwise be blown up to fill the pane.
+    if (cy.zoom() > 1.2) {
+      cy.zoom(1.2);
+      cy.center();
+    }
   }
 
   markClicked(nodeId: string | null): void {
@@ -87,9 +91,7 @@ export class SubgraphView {
   }
 
   selectedSupernodeNames(): string[] {
-    return this.cy
-      .nodes(':selected.supernode')
-      .map((n) => n.data('label') as string);
+    return this.cy.nodes(':selected.supernode').map((n) => n.data('label') as string);
   }
 
   /** The drawn positions, for exporting exactly what is on screen. */

@@ -56,7 +56,14 @@ export class GraphPage {
     this.root.replaceChildren(el('p', { class: 'muted' }, 'loading graph…'));
     const graph = await getGraph(this.state.graph!, this.state.nodeThreshold);
     if (!graph) {
-      this.root.replaceChildren(el('p', { class: 'error' }, `There is no graph '${this.state.graph}'. `, el('a', { href: '?' }, 'Back to the list')));
+      this.root.replaceChildren(
+        el(
+          'p',
+          { class: 'error' },
+          `There is no graph '${this.state.graph}'. `,
+          el('a', { href: '?' }, 'Back to the list'),
+        ),
+      );
       return;
     }
     for (const node of graph.nodes) node.label = nodeLabel(node);
@@ -77,6 +84,9 @@ export class GraphPage {
       this.host.update({ clicked: topLogit(graph)?.nodeId ?? null });
     }
     this.apply();
+    await nextPaint();
+    // Marks for the benchmark: navigation start → the graph is on screen.
+    performance.mark('atlas:graph-drawn');
     document.body.dataset.graphReady = graph.id;
   }
 
@@ -87,7 +97,12 @@ export class GraphPage {
     const sliderValue = el('span', { class: 'threshold-value' }, threshold.toFixed(2));
     slider.addEventListener('input', () => (sliderValue.textContent = Number(slider.value).toFixed(2)));
     slider.addEventListener('change', () => void this.changeThreshold(Number(slider.value)));
-    const exportView = el('select', { class: 'export-view' }, el('option', { value: 'link' }, 'link graph'), el('option', { value: 'subgraph' }, 'subgraph'));
+    const exportView = el(
+      'select',
+      { class: 'export-view' },
+      el('option', { value: 'link' }, 'link graph'),
+      el('option', { value: 'subgraph' }, 'subgraph'),
+    );
     const linkBox = el('div', { class: 'link-graph', id: 'link-graph' });
     const subBox = el('div', { class: 'subgraph', id: 'subgraph' });
     const groupName = el('input', { class: 'group-name', placeholder: 'supernode name' });
@@ -104,10 +119,23 @@ export class GraphPage {
             'span',
             { class: 'muted stats' },
             `${graph.model} · ${graph.nodes.length} nodes · ${graph.edges.length} edges` +
-              (graph.scores ? ` · replacement ${formatNumber(graph.scores.replacement, 2)} · completeness ${formatNumber(graph.scores.completeness, 2)}` : ''),
+              (graph.scores
+                ? ` · replacement ${formatNumber(graph.scores.replacement, 2)} · completeness ${formatNumber(graph.scores.completeness, 2)}`
+                : ''),
           ),
           el('label', { class: 'slider' }, 'node threshold ', slider, sliderValue),
-          el('span', { class: 'export' }, 'export ', exportView, el('button', { class: 'export-svg', onclick: () => this.exportFigure('svg', exportView.value) }, 'SVG'), el('button', { class: 'export-png', onclick: () => void this.exportFigure('png', exportView.value) }, 'PNG')),
+          el(
+            'span',
+            { class: 'export' },
+            'export ',
+            exportView,
+            el('button', { class: 'export-svg', onclick: () => this.exportFigure('svg', exportView.value) }, 'SVG'),
+            el(
+              'button',
+              { class: 'export-png', onclick: () => void this.exportFigure('png', exportView.value) },
+              'PNG',
+            ),
+          ),
         ),
         el(
           'div',
@@ -133,13 +161,23 @@ export class GraphPage {
               subBox,
             ),
           ),
-          el('aside', { class: 'side' }, this.panels.node, this.panels.feature, this.panels.paths, this.panels.intervene, this.panels.views),
+          el(
+            'aside',
+            { class: 'side' },
+            this.panels.node,
+            this.panels.feature,
+            this.panels.paths,
+            this.panels.intervene,
+            this.panels.views,
+          ),
         ),
       ),
     );
     this.link?.destroy();
     this.subgraph?.destroy();
-    this.link = new LinkGraphView(linkBox, graph, this.edges, ({ nodeId, toggle }) => (toggle ? this.togglePin(nodeId) : this.click(nodeId)));
+    this.link = new LinkGraphView(linkBox, graph, this.edges, ({ nodeId, toggle }) =>
+      toggle ? this.togglePin(nodeId) : this.click(nodeId),
+    );
     this.subgraph = new SubgraphView(subBox, (id) => {
       if (this.nodes.has(id)) this.click(id);
     });
@@ -194,7 +232,13 @@ export class GraphPage {
       this.renderedPath = null;
       this.panels.paths.replaceChildren(
         el('h4', {}, 'Paths'),
-        el('p', { class: 'muted' }, pathFrom ? `from ${this.nodes.get(pathFrom)?.label ?? pathFrom}: choose "Path to here" on another node` : 'Choose "Path from here" on one node and "Path to here" on another.'),
+        el(
+          'p',
+          { class: 'muted' },
+          pathFrom
+            ? `from ${this.nodes.get(pathFrom)?.label ?? pathFrom}: choose "Path to here" on another node`
+            : 'Choose "Path from here" on one node and "Path to here" on another.',
+        ),
       );
       return;
     }
@@ -219,10 +263,13 @@ export class GraphPage {
   private click(nodeId: string): void {
     this.host.update({ clicked: nodeId });
     this.apply();
+    void nextPaint().then(() => performance.mark('atlas:node-panel', { detail: nodeId }));
   }
 
   private togglePin(nodeId: string): void {
-    const pinned = this.state.pinned.includes(nodeId) ? this.state.pinned.filter((id) => id !== nodeId) : [...this.state.pinned, nodeId];
+    const pinned = this.state.pinned.includes(nodeId)
+      ? this.state.pinned.filter((id) => id !== nodeId)
+      : [...this.state.pinned, nodeId];
     const supernodes = this.state.supernodes
       .map((s) => ({ ...s, nodeIds: s.nodeIds.filter((id) => pinned.includes(id)) }))
       .filter((s) => s.nodeIds.length > 0);
@@ -239,7 +286,8 @@ export class GraphPage {
     const members = this.subgraph.selectedMembers();
     const trimmed = name.trim() || `group ${this.state.supernodes.length + 1}`;
     if (members.length < 2) return alertInline(this.root, 'Select at least two nodes in the subgraph to group them.');
-    if (this.state.supernodes.some((s) => s.name === trimmed)) return alertInline(this.root, `There is already a supernode named '${trimmed}'.`);
+    if (this.state.supernodes.some((s) => s.name === trimmed))
+      return alertInline(this.root, `There is already a supernode named '${trimmed}'.`);
     const rest = this.state.supernodes
       .map((s) => ({ ...s, nodeIds: s.nodeIds.filter((id) => !members.includes(id)) }))
       .filter((s) => s.nodeIds.length > 0);
@@ -251,7 +299,9 @@ export class GraphPage {
     const [selected] = this.subgraph.selectedSupernodeNames();
     const trimmed = name.trim();
     if (!selected || !trimmed) return alertInline(this.root, 'Select one supernode and type its new name.');
-    this.host.update({ supernodes: this.state.supernodes.map((s) => (s.name === selected ? { ...s, name: trimmed } : s)) });
+    this.host.update({
+      supernodes: this.state.supernodes.map((s) => (s.name === selected ? { ...s, name: trimmed } : s)),
+    });
     this.apply();
   }
 
@@ -276,7 +326,11 @@ export class GraphPage {
         el(
           'li',
           {},
-          el('a', { href: '#', onclick: (event: Event) => (event.preventDefault(), void this.openView(view.id)) }, view.name),
+          el(
+            'a',
+            { href: '#', onclick: (event: Event) => (event.preventDefault(), void this.openView(view.id)) },
+            view.name,
+          ),
           el('span', { class: 'muted' }, ` ${view.pinnedIds.length} pinned`),
         ),
       ),
@@ -321,7 +375,11 @@ export class GraphPage {
   figureSvg(view: string): string {
     if (view === 'subgraph') {
       return writeFigureSvg(
-        subgraphFigure(this.graph, { pinnedIds: this.state.pinned, supernodes: this.state.supernodes, positions: this.subgraph.positions() }),
+        subgraphFigure(this.graph, {
+          pinnedIds: this.state.pinned,
+          supernodes: this.state.supernodes,
+          positions: this.subgraph.positions(),
+        }),
       );
     }
     return writeFigureSvg(linkFigure(this.graph, { clickedId: this.state.clicked, pinnedIds: this.state.pinned }));
@@ -338,6 +396,11 @@ export class GraphPage {
     this.link?.destroy();
     this.subgraph?.destroy();
   }
+}
+
+/** Resolves after the browser has painted what was just drawn. */
+function nextPaint(): Promise<void> {
+  return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve())));
 }
 
 function alertInline(root: HTMLElement, message: string): void {

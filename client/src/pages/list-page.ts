@@ -23,7 +23,12 @@ export class ListPage {
 
   async load(): Promise<void> {
     this.models = await listModels().catch(() => []);
-    const search = el('input', { type: 'search', class: 'search', placeholder: 'search prompts', value: this.host.state.listText });
+    const search = el('input', {
+      type: 'search',
+      class: 'search',
+      placeholder: 'search prompts',
+      value: this.host.state.listText,
+    });
     const modelFilter = el(
       'select',
       { class: 'model-filter' },
@@ -41,7 +46,17 @@ export class ListPage {
       if (this.selected.length === 2) this.open(`?compare=${this.selected.map(encodeURIComponent).join(',')}`);
     });
     this.root.replaceChildren(
-      el('div', { class: 'list-page' }, this.traceForm(), el('section', { class: 'graphs' }, el('div', { class: 'filters' }, search, modelFilter, this.compareButton), this.table)),
+      el(
+        'div',
+        { class: 'list-page' },
+        this.traceForm(),
+        el(
+          'section',
+          { class: 'graphs' },
+          el('div', { class: 'filters' }, search, modelFilter, this.compareButton),
+          this.table,
+        ),
+      ),
     );
     await this.refresh();
   }
@@ -50,9 +65,15 @@ export class ListPage {
     const model = el(
       'select',
       { class: 'trace-model' },
-      this.models.map((m) => el('option', { value: m.id }, `${m.id} (${m.architecture}, ${m.nLayers} layers, ${m.transcoderSet})`)),
+      this.models.map((m) =>
+        el('option', { value: m.id }, `${m.id} (${m.architecture}, ${m.nLayers} layers, ${m.transcoderSet})`),
+      ),
     );
-    const prompt = el('input', { class: 'trace-prompt', placeholder: 'prompt to trace, e.g. Fact: the capital of the state containing Dallas is', size: 60 });
+    const prompt = el('input', {
+      class: 'trace-prompt',
+      placeholder: 'prompt to trace, e.g. Fact: the capital of the state containing Dallas is',
+      size: 60,
+    });
     const progress = el('progress', { class: 'trace-progress', max: 1, value: 0, hidden: true });
     const phase = el('span', { class: 'trace-phase muted' });
     const form = el(
@@ -103,7 +124,9 @@ export class ListPage {
       check.addEventListener('change', () => {
         this.selected = check.checked ? [...this.selected, g.id].slice(-2) : this.selected.filter((id) => id !== g.id);
         this.compareButton.disabled = this.selected.length !== 2;
-        this.table.querySelectorAll<HTMLInputElement>('input.pick').forEach((box) => (box.checked = this.selected.includes(box.closest('tr')!.dataset.graphId!)));
+        this.table
+          .querySelectorAll<HTMLInputElement>('input.pick')
+          .forEach((box) => (box.checked = this.selected.includes(box.closest('tr')!.dataset.graphId!)));
       });
       return el(
         'tr',
@@ -118,15 +141,19 @@ export class ListPage {
         el(
           'td',
           {},
-          el('button', {
-            class: 'delete',
-            onclick: async () => {
-              if (!window.confirm(`Delete the graph of '${g.prompt}'?`)) return;
-              await deleteGraph(g.id);
-              this.selected = this.selected.filter((id) => id !== g.id);
-              await this.refresh();
+          el(
+            'button',
+            {
+              class: 'delete',
+              onclick: async () => {
+                if (!window.confirm(`Delete the graph of '${g.prompt}'?`)) return;
+                await deleteGraph(g.id);
+                this.selected = this.selected.filter((id) => id !== g.id);
+                await this.refresh();
+              },
             },
-          }, 'Delete'),
+            'Delete',
+          ),
         ),
       );
     });
@@ -135,7 +162,13 @@ export class ListPage {
       el(
         'table',
         {},
-        el('tr', {}, ['', 'prompt', 'model', 'nodes', 'edges', 'replacement', 'created', ''].map((h) => el('th', {}, h))),
+        el(
+          'tr',
+          {},
+          ['', 'prompt', 'model', 'nodes', 'edges', 'replacement', 'created', ''].map((h) =>
+            el('th', { class: ['nodes', 'edges', 'replacement'].includes(h) ? 'num' : null }, h),
+          ),
+        ),
         rows,
       ),
     );

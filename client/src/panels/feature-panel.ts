@@ -36,27 +36,50 @@ function logitList(title: string, effects: { token: string; value: number }[], s
     el(
       'ol',
       {},
-      effects.slice(0, 10).map((e) => el('li', {}, el('span', { class: 'tok' }, e.token), ' ', el('span', { class: 'muted' }, formatNumber(e.value, 2)))),
+      effects
+        .slice(0, 10)
+        .map((e) =>
+          el(
+            'li',
+            {},
+            el('span', { class: 'tok' }, e.token),
+            ' ',
+            Number.isFinite(e.value) && e.value !== 0 ? el('span', { class: 'muted' }, formatNumber(e.value, 2)) : null,
+          ),
+        ),
     ),
   );
 }
 
-export function renderFeature(feature: Feature, node: ApiNode, graphId: string, onLabelSaved: (label: string) => void): HTMLElement {
-  const input = el('input', { class: 'label-input', value: feature.label?.label ?? '', placeholder: 'name this feature' });
+export function renderFeature(
+  feature: Feature,
+  node: ApiNode,
+  graphId: string,
+  onLabelSaved: (label: string) => void,
+): HTMLElement {
+  const input = el('input', {
+    class: 'label-input',
+    value: feature.label?.label ?? '',
+    placeholder: 'name this feature',
+  });
   const status = el('span', { class: 'muted save-status' });
-  const save = el('button', {
-    class: 'save-label',
-    onclick: async () => {
-      status.textContent = 'saving…';
-      try {
-        const saved = await setFeatureLabel(feature.model, feature.layer, feature.index, input.value.trim());
-        status.textContent = `saved by ${saved.author}`;
-        onLabelSaved(saved.label);
-      } catch (error) {
-        status.textContent = (error as Error).message;
-      }
+  const save = el(
+    'button',
+    {
+      class: 'save-label',
+      onclick: async () => {
+        status.textContent = 'saving…';
+        try {
+          const saved = await setFeatureLabel(feature.model, feature.layer, feature.index, input.value.trim());
+          status.textContent = `saved by ${saved.author}`;
+          onLabelSaved(saved.label);
+        } catch (error) {
+          status.textContent = (error as Error).message;
+        }
+      },
     },
-  }, 'Save label');
+    'Save label',
+  );
   const dashboard = feature.dashboard;
   const others = feature.occurrences.items.filter((o) => o.graphId !== graphId);
   return el(
@@ -71,12 +94,24 @@ export function renderFeature(feature: Feature, node: ApiNode, graphId: string, 
             { class: 'facts' },
             `activation frequency ${formatNumber(dashboard.activationFrequency * 100, 2)}% · act max ${formatNumber(dashboard.actMax)} · here ${formatNumber(node.activation)}`,
           ),
-          el('div', { class: 'logit-effects' }, logitList('Top logits', dashboard.topLogits, 'positive'), logitList('Bottom logits', dashboard.bottomLogits, 'negative')),
+          el(
+            'div',
+            { class: 'logit-effects' },
+            logitList('Top logits', dashboard.topLogits, 'positive'),
+            logitList('Bottom logits', dashboard.bottomLogits, 'negative'),
+          ),
           el(
             'div',
             { class: 'contexts' },
             dashboard.quantiles.map((q) =>
-              el('section', { class: 'quantile' }, el('h4', {}, q.name), q.examples.slice(0, CONTEXTS_PER_QUANTILE).map((ex) => context(ex.tokens, ex.trainTokenIndex, dashboard.actMax))),
+              el(
+                'section',
+                { class: 'quantile' },
+                el('h4', {}, q.name),
+                q.examples
+                  .slice(0, CONTEXTS_PER_QUANTILE)
+                  .map((ex) => context(ex.tokens, ex.trainTokenIndex, dashboard.actMax)),
+              ),
             ),
           ),
         ]
@@ -90,7 +125,17 @@ export function renderFeature(feature: Feature, node: ApiNode, graphId: string, 
             'ul',
             {},
             others.map((o) =>
-              el('li', {}, el('a', { href: `?graph=${encodeURIComponent(o.graphId)}&clicked=${encodeURIComponent(o.node.nodeId)}` }, o.prompt), ' ', el('span', { class: 'muted' }, `act ${formatNumber(o.node.activation)}`)),
+              el(
+                'li',
+                {},
+                el(
+                  'a',
+                  { href: `?graph=${encodeURIComponent(o.graphId)}&clicked=${encodeURIComponent(o.node.nodeId)}` },
+                  o.prompt,
+                ),
+                ' ',
+                el('span', { class: 'muted' }, `act ${formatNumber(o.node.activation)}`),
+              ),
             ),
           )
         : el('p', { class: 'muted' }, 'only in this graph'),
@@ -99,7 +144,13 @@ export function renderFeature(feature: Feature, node: ApiNode, graphId: string, 
 }
 
 /** Loads a feature into `container`, showing errors as text in place. */
-export async function loadFeaturePanel(container: HTMLElement, model: string, node: ApiNode, graphId: string, onLabelSaved: (label: string) => void): Promise<void> {
+export async function loadFeaturePanel(
+  container: HTMLElement,
+  model: string,
+  node: ApiNode,
+  graphId: string,
+  onLabelSaved: (label: string) => void,
+): Promise<void> {
   container.replaceChildren(el('p', { class: 'muted' }, 'loading feature…'));
   try {
     const feature = await getFeature(model, node.layer, node.feature!);

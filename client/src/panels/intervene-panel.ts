@@ -27,12 +27,25 @@ function logitTable(before: LogitProb[], after: LogitProb[]): HTMLElement {
         el('td', { class: delta >= 0 ? 'positive' : 'negative' }, `${delta >= 0 ? '+' : ''}${formatNumber(delta)}`),
       );
     });
-  return el('table', { class: 'logit-table' }, el('tr', {}, el('th', {}, 'token'), el('th', {}, 'before'), el('th', {}, 'after'), el('th', {}, 'Δ')), rows);
+  return el(
+    'table',
+    { class: 'logit-table' },
+    el('tr', {}, el('th', {}, 'token'), el('th', {}, 'before'), el('th', {}, 'after'), el('th', {}, 'Δ')),
+    rows,
+  );
 }
 
-export function renderIntervenePanel(container: HTMLElement, prompt: string, model: string | null, features: ApiNode[]): void {
+export function renderIntervenePanel(
+  container: HTMLElement,
+  prompt: string,
+  model: string | null,
+  features: ApiNode[],
+): void {
   if (features.length === 0) {
-    container.replaceChildren(el('h4', {}, 'Intervene'), el('p', { class: 'muted' }, 'Click or pin features to set their activations.'));
+    container.replaceChildren(
+      el('h4', {}, 'Intervene'),
+      el('p', { class: 'muted' }, 'Click or pin features to set their activations.'),
+    );
     return;
   }
   const inputs = features.map((f) => el('input', { type: 'number', step: 'any', value: 0, 'data-node-id': f.nodeId }));
@@ -47,7 +60,12 @@ export function renderIntervenePanel(container: HTMLElement, prompt: string, mod
           const answer = await intervene(
             prompt,
             model,
-            features.map((f, i) => ({ layer: f.layer, position: f.ctxIdx, feature: f.feature!, value: Number(inputs[i].value) })),
+            features.map((f, i) => ({
+              layer: f.layer,
+              position: f.ctxIdx,
+              feature: f.feature!,
+              value: Number(inputs[i].value),
+            })),
           );
           result.replaceChildren(logitTable(answer.before, answer.after));
         } catch (error) {
@@ -63,7 +81,13 @@ export function renderIntervenePanel(container: HTMLElement, prompt: string, mod
       'table',
       { class: 'intervention-inputs' },
       features.map((f, i) =>
-        el('tr', {}, el('td', {}, f.label), el('td', { class: 'muted' }, `now ${formatNumber(f.activation)}`), el('td', {}, 'set to ', inputs[i])),
+        el(
+          'tr',
+          {},
+          el('td', {}, f.label),
+          el('td', { class: 'muted' }, `now ${formatNumber(f.activation)}`),
+          el('td', {}, 'set to ', inputs[i]),
+        ),
       ),
     ),
     run,

@@ -39,7 +39,13 @@ export async function loadPathsPanel(
         'span',
         { class: 'steps' },
         path.nodeIds.flatMap((id, k) => [
-          k > 0 ? el('span', { class: `step-weight ${path.weights[k - 1] >= 0 ? 'positive' : 'negative'}` }, ` —${formatNumber(path.weights[k - 1], 2)}→ `) : null,
+          k > 0
+            ? el(
+                'span',
+                { class: `step-weight ${path.weights[k - 1] >= 0 ? 'positive' : 'negative'}` },
+                ` —${formatNumber(path.weights[k - 1], 2)}→ `,
+              )
+            : null,
           el('span', { class: 'step' }, name(id)),
         ]),
       ),
@@ -47,7 +53,9 @@ export async function loadPathsPanel(
   );
   container.replaceChildren(
     el('h4', {}, `Paths ${name(from)} → ${name(to)}`),
-    rows.length ? el('ol', { class: 'paths' }, rows) : el('p', { class: 'muted' }, 'no path between these nodes in the pruned graph'),
+    rows.length
+      ? el('ol', { class: 'paths' }, rows)
+      : el('p', { class: 'muted' }, 'no path between these nodes in the pruned graph'),
   );
   if (paths.length) {
     (container.querySelector('.path-row') as HTMLElement).classList.add('active');

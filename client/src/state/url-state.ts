@@ -40,7 +40,10 @@ function parseSupernodes(text: string | null): Supernode[] {
     const raw = JSON.parse(text) as unknown;
     if (!Array.isArray(raw)) return [];
     return raw
-      .filter((entry): entry is string[] => Array.isArray(entry) && entry.every((v) => typeof v === 'string') && entry.length >= 2)
+      .filter(
+        (entry): entry is string[] =>
+          Array.isArray(entry) && entry.every((v) => typeof v === 'string') && entry.length >= 2,
+      )
       .map(([name, ...nodeIds]) => ({ name, nodeIds }));
   } catch {
     return [];

@@ -6,7 +6,9 @@ import type { InterventionOutcome, WorkerTask } from '../jobs/worker-protocol.js
 import type { FeatureLabelLoader } from './feature-label-loader.js';
 import type { NodeIndexCache } from './node-index-cache.js';
 
-export type Intervener = (task: Omit<Extract<WorkerTask, { kind: 'intervene' }>, 'kind'>) => Promise<InterventionOutcome>;
+export type Intervener = (
+  task: Omit<Extract<WorkerTask, { kind: 'intervene' }>, 'kind'>,
+) => Promise<InterventionOutcome>;
 
 export interface InputLimits {
   /** Longest prompt a trace or intervention accepts, in characters. */

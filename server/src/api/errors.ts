@@ -8,11 +8,7 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import { StoreError } from '../store/store-error.js';
 
 export type ApiErrorCode =
-  | 'BAD_USER_INPUT'
-  | 'NOT_FOUND'
-  | 'UNAUTHENTICATED'
-  | 'SERVICE_UNAVAILABLE'
-  | 'INTERNAL_SERVER_ERROR';
+  'BAD_USER_INPUT' | 'NOT_FOUND' | 'UNAUTHENTICATED' | 'SERVICE_UNAVAILABLE' | 'INTERNAL_SERVER_ERROR';
 
 /** HTTP status Apollo answers with when the error happens before execution (auth, limits). */
 const HTTP_STATUS: Record<ApiErrorCode, number> = {
@@ -65,7 +61,9 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
   if (typeof existing === 'string' && existing !== 'INTERNAL_SERVER_ERROR') {
     return { ...formatted, extensions: withoutStacktrace(formatted.extensions) };
   }
-  process.stderr.write(`circuit-atlas api: internal error: ${original instanceof Error ? original.stack : String(original)}\n`);
+  process.stderr.write(
+    `circuit-atlas api: internal error: ${original instanceof Error ? original.stack : String(original)}\n`,
+  );
   return {
     message: 'internal server error; the details are in the server log',
     locations: formatted.locations,

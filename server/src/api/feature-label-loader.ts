@@ -3,14 +3,14 @@
  * every feature node, so lookups are deduplicated per feature and at most a few run at once.
  */
 import type { FeatureKey, FeatureLabel, GraphStore } from '../store/graph-store.js';
+import { limitConcurrency } from './concurrency-limit.js';
 
 /** Concurrent store lookups per request (a Neo4j session each). */
 const MAX_IN_FLIGHT = 8;
 
 export class FeatureLabelLoader {
   private readonly loaded = new Map<string, Promise<FeatureLabel | null>>();
-  private inFlight = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly limited = limitConcurrency(MAX_IN_FLIGHT);
 
   constructor(private readonly store: GraphStore) {}
 
@@ -22,16 +22,5 @@ export class FeatureLabelLoader {
       this.loaded.set(key, label);
     }
     return label;
-  }
-
-  private async limited<T>(task: () => Promise<T>): Promise<T> {
-    if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.inFlight++;
-    try {
-      return await task();
-    } finally {
-      this.inFlight--;
-      this.waiting.shift()?.();
-    }
   }
 }

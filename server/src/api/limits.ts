@@ -4,7 +4,8 @@
  *
  * Cost model: a scalar field costs 0; an object field costs factor × (1 + cost of its selection),
  * where factor is the field's `limit` / `k` argument when it has one, 1 for the list directly under
- * such a field (a page's `items`), `defaultListSize` for any other list, and 1 otherwise.
+ * such a field (a page's `items`), the assumed length of other lists (ASSUMED_LIST_SIZES, else
+ * `defaultListSize`), and 1 otherwise.
  */
 import {
   getNamedType,
@@ -45,6 +46,19 @@ export interface OperationMeasure {
   introspectionDepth: number;
   cost: number;
 }
+
+/** Typical lengths of lists the SDL does not bound with an argument ("Type.field"). */
+const ASSUMED_LIST_SIZES: Record<string, number> = {
+  'Query.models': 20,
+  'Query.jobs': 50,
+  'Graph.views': 10,
+  'FeatureDashboard.quantiles': 10,
+  'ExampleQuantile.examples': 10,
+  'ActivationExample.tokens': 32,
+  'FeatureDashboard.topLogits': 10,
+  'FeatureDashboard.bottomLogits': 10,
+  'SavedView.supernodes': 20,
+};
 
 /** Arguments that bound the length of the list a field returns. */
 const SIZE_ARGUMENTS = ['limit', 'k'];
@@ -107,9 +121,17 @@ export function measureOperation(
         const sizeArg = field.args.find((arg) => SIZE_ARGUMENTS.includes(arg.name));
         if (sizeArg && typeof sizeArg.defaultValue === 'number') size = sizeArg.defaultValue;
       }
-      const factor = size !== null ? Math.max(size, 1) : isList ? (parentSized ? 1 : limits.defaultListSize) : 1;
+      const assumed = ASSUMED_LIST_SIZES[`${parentType.name}.${fieldName}`] ?? limits.defaultListSize;
+      const factor = size !== null ? Math.max(size, 1) : isList ? (parentSized ? 1 : assumed) : 1;
       // Introspection costs nothing: it reads the schema, never the store.
-      const childCost = walk(selection.selectionSet, fieldType, fieldDepth, inIntrospection, size !== null, visitedFragments);
+      const childCost = walk(
+        selection.selectionSet,
+        fieldType,
+        fieldDepth,
+        inIntrospection,
+        size !== null,
+        visitedFragments,
+      );
       if (!inIntrospection) cost += factor * (1 + childCost);
     }
     return cost;

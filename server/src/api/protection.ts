@@ -32,10 +32,14 @@ export function protectionPlugin(options: ProtectionOptions): ApolloServerPlugin
           if (operation.operation === 'mutation' && options.token !== null) {
             const authorization = request.http?.headers.get('authorization') ?? undefined;
             if (!authorization) {
-              throw unauthenticated('mutations need an Authorization header: send "Authorization: Bearer <ATLAS_TOKEN>"');
+              throw unauthenticated(
+                'mutations need an Authorization header: send "Authorization: Bearer <ATLAS_TOKEN>"',
+              );
             }
             if (!tokenMatches(options.token, authorization)) {
-              throw unauthenticated('the bearer token is wrong: send the token the server was started with (ATLAS_TOKEN)');
+              throw unauthenticated(
+                'the bearer token is wrong: send the token the server was started with (ATLAS_TOKEN)',
+              );
             }
           }
           const fragments: Record<string, FragmentDefinitionNode> = {};

@@ -34,7 +34,10 @@ async function requireGraph(context: ApiContext, id: string): Promise<GraphDocum
 async function requireModel(context: ApiContext, idOrName: string | null | undefined): Promise<ModelEntry> {
   if (idOrName === null || idOrName === undefined) {
     const fallback = await context.catalog.defaultModel();
-    if (!fallback) throw notFound(`no model to trace with: put a model folder (config.json, weights, transcoders) under ${context.catalog.root}`);
+    if (!fallback)
+      throw notFound(
+        `no model to trace with: put a model folder (config.json, weights, transcoders) under ${context.catalog.root}`,
+      );
     return fallback;
   }
   const model = await context.catalog.find(idOrName);
@@ -49,7 +52,12 @@ async function requireModel(context: ApiContext, idOrName: string | null | undef
  * The feature a (model, layer, index) names. `model` is a catalog id or a model name; a model the
  * server does not have is still known through the graphs stored from it.
  */
-async function resolveFeature(context: ApiContext, model: string, layer: number, index: number): Promise<FeatureParent> {
+async function resolveFeature(
+  context: ApiContext,
+  model: string,
+  layer: number,
+  index: number,
+): Promise<FeatureParent> {
   checkIntegerRange('layer', layer, 0, 10_000);
   checkIntegerRange('index', index, 0, 2 ** 31 - 1);
   const entry = await context.catalog.find(model);
@@ -131,7 +139,10 @@ export const resolvers: Resolvers = {
       const page = checkPage(args.offset, args.limit, context.inputLimits);
       const graph = await context.nodeIndex.graphOf(args.graphId);
       if (!graph) throw notFound(`no graph with id '${args.graphId}'`);
-      const result = await context.store.getNodeEdges(args.graphId, args.nodeId, { direction: args.direction, ...page });
+      const result = await context.store.getNodeEdges(args.graphId, args.nodeId, {
+        direction: args.direction,
+        ...page,
+      });
       return { ...result, graphId: args.graphId, direction: args.direction, owner: graph.owner };
     },
 
@@ -147,7 +158,10 @@ export const resolvers: Resolvers = {
     },
 
     compare: async (_root, args, context) => {
-      const [graphA, graphB] = await Promise.all([requireGraph(context, args.graphA), requireGraph(context, args.graphB)]);
+      const [graphA, graphB] = await Promise.all([
+        requireGraph(context, args.graphA),
+        requireGraph(context, args.graphB),
+      ]);
       const comparison = compareGraphs(graphA, graphB);
       const ownerA = { model: graphA.model, transcoderSet: graphA.transcoderSet };
       const ownerB = { model: graphB.model, transcoderSet: graphB.transcoderSet };
@@ -187,7 +201,13 @@ export const resolvers: Resolvers = {
       const prompt = checkPrompt(args.prompt, context.inputLimits);
       const settings = traceSettings(args.options);
       const model = await requireModel(context, args.model);
-      return context.queue.submit({ prompt, modelId: model.id, modelDir: model.dir, settings, graphId: newGraphId(prompt) });
+      return context.queue.submit({
+        prompt,
+        modelId: model.id,
+        modelDir: model.dir,
+        settings,
+        graphId: newGraphId(prompt),
+      });
     },
 
     cancelJob: (_root, args, context) => {
@@ -206,6 +226,7 @@ export const resolvers: Resolvers = {
     importGraph: async (_root, args, context) => {
       const graph = fromGraphJson(args.json, args.id ? { id: args.id } : {});
       await context.store.saveGraph(graph);
+      context.nodeIndex.evict(graph.id);
       return summaryOf(graph);
     },
 
@@ -221,10 +242,16 @@ export const resolvers: Resolvers = {
       const graph = await context.nodeIndex.graphOf(view.graphId);
       if (!graph) throw notFound(`no graph with id '${view.graphId}' to save a view of`);
       const ids = [...view.pinnedIds, ...view.supernodes.flatMap((supernode) => supernode.nodeIds)];
-      if (ids.length > MAX_VIEW_IDS) throw badUserInput(`a view may name at most ${MAX_VIEW_IDS} node ids, got ${ids.length}`);
+      if (ids.length > MAX_VIEW_IDS)
+        throw badUserInput(`a view may name at most ${MAX_VIEW_IDS} node ids, got ${ids.length}`);
       const unknown = ids.filter((id) => !graph.nodes.has(id));
       if (unknown.length > 0) {
-        throw badUserInput(`graph '${view.graphId}' has no node ${unknown.slice(0, 5).map((id) => `'${id}'`).join(', ')}`);
+        throw badUserInput(
+          `graph '${view.graphId}' has no node ${unknown
+            .slice(0, 5)
+            .map((id) => `'${id}'`)
+            .join(', ')}`,
+        );
       }
       return context.store.saveView({
         graphId: view.graphId,
@@ -243,13 +270,16 @@ export const resolvers: Resolvers = {
       const prompt = checkPrompt(args.prompt, context.inputLimits);
       const model = await requireModel(context, args.model);
       if (args.interventions.length > context.inputLimits.maxInterventions) {
-        throw badUserInput(`at most ${context.inputLimits.maxInterventions} interventions at once, got ${args.interventions.length}`);
+        throw badUserInput(
+          `at most ${context.inputLimits.maxInterventions} interventions at once, got ${args.interventions.length}`,
+        );
       }
       const interventions = args.interventions.map((intervention, i) => {
         checkIntegerRange(`interventions[${i}].layer`, intervention.layer, 0, model.nLayers - 1);
         checkIntegerRange(`interventions[${i}].feature`, intervention.feature, 0, model.nFeatures - 1);
         checkIntegerRange(`interventions[${i}].position`, intervention.position, 0, context.inputLimits.maxPromptChars);
-        if (!Number.isFinite(intervention.value)) throw badUserInput(`interventions[${i}].value must be a finite number`);
+        if (!Number.isFinite(intervention.value))
+          throw badUserInput(`interventions[${i}].value must be a finite number`);
         return { ...intervention, mode: intervention.mode ?? 'set' };
       });
       return context.intervene({
@@ -295,11 +325,8 @@ export const resolvers: Resolvers = {
 
   Feature: {
     label: (feature, _args, context) => context.labels.load(feature),
-    dashboard: async (feature, _args, context) => {
-      if (!feature.modelDir) return null;
-      const model = await context.catalog.find(feature.model);
-      return model ? context.catalog.featureDetail(model, feature.layer, feature.index) : null;
-    },
+    dashboard: (feature, _args, context) =>
+      feature.modelDir ? context.catalog.featureDetail(feature.modelDir, feature.layer, feature.index) : null,
     occurrences: async (feature, args, context) => {
       const page = checkPage(args.offset, args.limit, context.inputLimits);
       const { modelDir: _modelDir, ...key } = feature;

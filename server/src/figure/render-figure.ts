@@ -22,7 +22,14 @@ export interface RenderFigureOptions {
 }
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** The figure's SVG text. */
 export function figureSvg(doc: GraphDocument, options: RenderFigureOptions = {}): string {
@@ -36,7 +43,8 @@ export function figureSvg(doc: GraphDocument, options: RenderFigureOptions = {})
   }
   const view = options.view ?? (pinnedIds.length > 0 ? 'subgraph' : 'link');
   if (view === 'subgraph') {
-    if (pinnedIds.length === 0) throw new UserInputError('a subgraph figure needs pinned node ids (--pinned id,id,...)');
+    if (pinnedIds.length === 0)
+      throw new UserInputError('a subgraph figure needs pinned node ids (--pinned id,id,...)');
     const positions = layoutSubgraph(buildSubgraph(doc, pinnedIds, options.supernodes ?? []));
     return writeFigureSvg(
       subgraphFigure(doc, { title: options.title, pinnedIds, supernodes: options.supernodes, positions }),
@@ -53,7 +61,8 @@ export async function renderFigure(
   format: 'svg' | 'png',
   options: RenderFigureOptions = {},
 ): Promise<Buffer> {
-  if (format !== 'svg' && format !== 'png') throw new UserInputError(`unknown figure format '${String(format)}': use svg or png`);
+  if (format !== 'svg' && format !== 'png')
+    throw new UserInputError(`unknown figure format '${String(format)}': use svg or png`);
   const scale = options.scale ?? 2;
   if (!(scale >= 2 && scale <= 8)) throw new UserInputError(`figure scale ${scale} is out of range: use 2 to 8`);
   const svg = figureSvg(doc, options);

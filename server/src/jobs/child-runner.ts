@@ -65,7 +65,10 @@ function runInChild(task: WorkerTask, control: ChildControl): Promise<WorkerMess
     control.signal?.addEventListener('abort', onAbort, { once: true });
     const timer =
       control.timeoutMs !== undefined
-        ? setTimeout(() => stop(new Error(`the ${task.kind} task took longer than ${control.timeoutMs} ms`)), control.timeoutMs)
+        ? setTimeout(
+            () => stop(new Error(`the ${task.kind} task took longer than ${control.timeoutMs} ms`)),
+            control.timeoutMs,
+          )
         : null;
 
     child.on('message', (message: WorkerMessage) => {
@@ -88,7 +91,13 @@ function runInChild(task: WorkerTask, control: ChildControl): Promise<WorkerMess
 /** The queue's runner: one child process per trace. */
 export const childProcessTraceRunner: TraceRunner = async (request, control) => {
   const answer = await runInChild(
-    { kind: 'trace', modelDir: request.modelDir, prompt: request.prompt, settings: request.settings, graphId: request.graphId },
+    {
+      kind: 'trace',
+      modelDir: request.modelDir,
+      prompt: request.prompt,
+      settings: request.settings,
+      graphId: request.graphId,
+    },
     control,
   );
   if (answer.type !== 'trace-done') throw new Error(`the tracer process answered '${answer.type}' to a trace`);
@@ -101,6 +110,7 @@ export async function interveneInChild(
   timeoutMs: number,
 ): Promise<InterventionOutcome> {
   const answer = await runInChild({ kind: 'intervene', ...task }, { timeoutMs });
-  if (answer.type !== 'intervene-done') throw new Error(`the tracer process answered '${answer.type}' to an intervention`);
+  if (answer.type !== 'intervene-done')
+    throw new Error(`the tracer process answered '${answer.type}' to an intervention`);
   return answer.outcome;
 }

@@ -106,8 +106,8 @@ export class ModelCatalog {
   }
 
   /** The dashboard of one feature; null when the model has no dashboard file or entry for it. */
-  async featureDetail(model: ModelEntry, layer: number, index: number): Promise<FeatureDetail | null> {
-    const byIndex = await this.layerDashboards(model.dir, layer);
+  async featureDetail(modelDir: string, layer: number, index: number): Promise<FeatureDetail | null> {
+    const byIndex = await this.layerDashboards(modelDir, layer);
     return byIndex?.get(index) ?? null;
   }
 

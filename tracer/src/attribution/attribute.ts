@@ -82,15 +82,23 @@ function softmax(logits: ArrayLike<number>): Float64Array {
   return out;
 }
 
+const unembeddingMeans = new WeakMap<ReplacementModel, Float32Array>();
+
 /** W_U[:, k] − mean_v W_U[:, v]: the direction whose dot product is the demeaned logit of k. [d] */
 export function demeanedUnembedding(model: ReplacementModel, k: number): Float32Array {
   const { weightT, outDim: V, inDim: d } = model.weights.unembed; // [d, V]
-  const out = new Float32Array(d);
-  for (let i = 0; i < d; i++) {
-    let mean = 0;
-    for (let v = 0; v < V; v++) mean += weightT[i * V + v];
-    out[i] = weightT[i * V + k] - mean / V;
+  let mean = unembeddingMeans.get(model); // mean_v W_U[:, v], computed once per model: O(d·V)
+  if (!mean) {
+    mean = new Float32Array(d);
+    for (let i = 0; i < d; i++) {
+      let sum = 0;
+      for (let v = 0; v < V; v++) sum += weightT[i * V + v];
+      mean[i] = sum / V;
+    }
+    unembeddingMeans.set(model, mean);
   }
+  const out = new Float32Array(d);
+  for (let i = 0; i < d; i++) out[i] = weightT[i * V + k] - mean[i];
   return out;
 }
 
@@ -238,13 +246,7 @@ export async function attribute(
 }
 
 /** The rows computed so far over the full node space (all active features, errors, tokens, logits). */
-function partialRows(
-  logitRows: SparseRow[],
-  order: number[],
-  featureRows: Map<number, SparseRow>,
-  nCols: number,
-  _logitStart: number,
-) {
+function partialRows(logitRows: SparseRow[], order: number[], featureRows: Map<number, SparseRow>, nCols: number) {
   const rows = [...logitRows, ...order.map((s) => featureRows.get(s)!)];
   const rowPtr = new Int32Array(rows.length + 1);
   rows.forEach((r, i) => (rowPtr[i + 1] = rowPtr[i] + r.cols.length));

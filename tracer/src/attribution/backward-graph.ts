@@ -26,9 +26,9 @@ function normTransposed(g: GraphBuilder, grad: string, w: NormWeights, scale: st
 
 /**
  * Inputs: grad_resid_post [B,T,d] = g(r_ℓ+1); inject_onehot [B,T]; inject_vec [B,d];
- * read_vecs [M,d], read_pos [M] (int64); error_vec [T,d]; attn_pattern [1,H,T,T];
- * ln1_scale, ln2_scale [1,T,1]; token_vec [T,d] (block 0).
- * Outputs: grad_resid_pre [B,T,d] = g(r_ℓ); feature_edges [B,M]; error_edges [B,T]; token_edges [B,T] (block 0).
+ * read_vecs [T,d,K] (the decoder vectors of the sources at each position, zero-padded to K slots);
+ * error_vec [T,d]; attn_pattern [1,H,T,T]; ln1_scale, ln2_scale [1,T,1]; token_vec [T,d] (block 0).
+ * Outputs: grad_resid_pre [B,T,d] = g(r_ℓ); feature_edges [T,B,K]; error_edges [B,T]; token_edges [B,T] (block 0).
  */
 export function buildBackwardGraph(
   block: BlockWeights,
@@ -41,16 +41,15 @@ export function buildBackwardGraph(
   const gradPost = g.input('grad_resid_post', 'float32', ['B', 'T', d]);
   const onehot = g.input('inject_onehot', 'float32', ['B', 'T']);
   const injectVec = g.input('inject_vec', 'float32', ['B', d]);
-  const readVecs = g.input('read_vecs', 'float32', ['M', d]);
-  const readPos = g.input('read_pos', 'int64', ['M']);
+  const readVecs = g.input('read_vecs', 'float32', ['T', d, 'K']);
   const errorVec = g.input('error_vec', 'float32', ['T', d]);
   const pattern = g.input('attn_pattern', 'float32', [1, H, 'T', 'T']);
   const ln1Scale = g.input('ln1_scale', 'float32', [1, 'T', 1]);
   const ln2Scale = g.input('ln2_scale', 'float32', [1, 'T', 1]);
 
-  // Read-outs at the MLP output of this layer.
-  const gathered = g.op('Gather', [gradPost, readPos], { axis: 1 }); // [B,M,d]
-  g.output(g.reduceSum(g.mul(gathered, readVecs), [-1], 0), 'feature_edges', 'float32', ['B', 'M']);
+  // Read-outs at the MLP output of this layer: one [B,d]·[d,K] product per position.
+  const byPosition = g.transpose(gradPost, [1, 0, 2]); // [T,B,d]
+  g.output(g.matmul(byPosition, readVecs), 'feature_edges', 'float32', ['T', 'B', 'K']);
   g.output(g.reduceSum(g.mul(gradPost, errorVec), [-1], 0), 'error_edges', 'float32', ['B', 'T']);
 
   // g(x_ℓ): injected encoder rows, plus the skip path of the transcoder.

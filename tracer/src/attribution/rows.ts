@@ -4,7 +4,7 @@
  * feature, error and token sources. Targets inject at their own layer and position; blocks above
  * the batch's highest target layer are skipped, since no gradient exists there yet.
  */
-import { GraphSession, int64, type Feed } from '../onnx/session.js';
+import { GraphSession, type Feed } from '../onnx/session.js';
 import type { ReplacementModel } from '../model/replacement-model.js';
 import { buildBackwardGraph } from './backward-graph.js';
 import type { AttributionContext } from './context.js';
@@ -100,14 +100,12 @@ export async function computeRows(
       injectVec.set(t.vector, b * d);
     });
     const site = blockInputs(model, ctx, layer, T);
-    const M = site.active.length;
+    const K = site.slots;
     const feeds: Record<string, Feed> = {
       grad_resid_post: { data: grad, dims: [B, T, d] },
       inject_onehot: { data: onehot, dims: [B, T] },
       inject_vec: { data: injectVec, dims: [B, d] },
-      // Gather needs at least one index: an empty read-out reads one zero vector.
-      read_vecs: M === 0 ? { data: new Float32Array(d), dims: [1, d] } : { data: site.readVecs, dims: [M, d] },
-      read_pos: M === 0 ? int64([0]) : site.readPos,
+      read_vecs: { data: site.readVecs, dims: [T, d, K] },
       error_vec: { data: site.errors, dims: [T, d] },
       attn_pattern: { data: site.pattern, dims: [1, model.config.nHeads, T, T] },
       ln1_scale: { data: site.ln1Scale, dims: [1, T, 1] },
@@ -115,12 +113,14 @@ export async function computeRows(
     };
     if (layer === 0) feeds.token_vec = { data: site.tokenVectors, dims: [T, d] };
     const out = await sessions[layer].run(feeds);
-    flops += backwardFlops(model, B, T, M);
-    if (M > 0) {
-      const edges = out.feature_edges.data; // [B, M]
+    flops += backwardFlops(model, B, T, K);
+    const edges = out.feature_edges.data; // [T, B, K]
+    for (let p = 0; p < T; p++) {
+      const columns = site.activeAt[p]; // active-feature column of each used slot
       for (let b = 0; b < B; b++) {
         const row = b * width;
-        for (let m = 0; m < M; m++) rows[row + site.active[m]] += edges[b * M + m];
+        const base = (p * B + b) * K;
+        for (let slot = 0; slot < columns.length; slot++) rows[row + columns[slot]] += edges[base + slot];
       }
     }
     const errorEdges = out.error_edges.data; // [B, T]
@@ -142,9 +142,11 @@ interface BlockInputs {
   ln2Scale: Float32Array; // [1, T, 1]
   errors: Float32Array; // [T, d]
   tokenVectors: Float32Array; // [T, d]
-  readVecs: Float32Array; // [M, d] decoder vectors of sources at positions < T
-  readPos: Feed; // [M] int64
-  active: Int32Array; // [M] their active-feature columns
+  /** Decoder vectors a_s · W_dec,s writing into this layer, by position, zero-padded. [T, d, slots] */
+  readVecs: Float32Array;
+  slots: number;
+  /** activeAt[p][slot]: the active-feature column read by that slot. */
+  activeAt: Int32Array[];
 }
 
 const blockInputCache = new WeakMap<AttributionContext, Map<string, BlockInputs>>();
@@ -160,14 +162,20 @@ function blockInputs(model: ReplacementModel, ctx: AttributionContext, layer: nu
   const full = ctx.nPos;
   const pattern = new Float32Array(H * T * T);
   const source = ctx.frozen.attnPattern[layer];
-  for (let h = 0; h < H; h++)
+  for (let h = 0; h < H; h++) {
     for (let q = 0; q < T; q++)
       pattern.set(source.subarray((h * full + q) * full, (h * full + q) * full + T), (h * T + q) * T);
+  }
   const readout = ctx.readouts[layer];
-  const kept: number[] = [];
-  readout.pos.forEach((pos, m) => pos < T && kept.push(m));
-  const readVecs = new Float32Array(kept.length * d);
-  kept.forEach((m, j) => readVecs.set(readout.vecs.subarray(m * d, (m + 1) * d), j * d));
+  const byPosition: number[][] = Array.from({ length: T }, () => []);
+  readout.pos.forEach((pos, m) => pos < T && byPosition[pos].push(m));
+  const slots = Math.max(1, ...byPosition.map((ms) => ms.length)); // at least one (zero) slot
+  const readVecs = new Float32Array(T * d * slots);
+  byPosition.forEach((ms, p) =>
+    ms.forEach((m, slot) => {
+      for (let i = 0; i < d; i++) readVecs[(p * d + i) * slots + slot] = readout.vecs[m * d + i];
+    }),
+  );
   const inputs: BlockInputs = {
     pattern,
     ln1Scale: ctx.frozen.ln1Scale[layer].slice(0, T),
@@ -175,17 +183,17 @@ function blockInputs(model: ReplacementModel, ctx: AttributionContext, layer: nu
     errors: ctx.errors[layer].slice(0, T * d),
     tokenVectors: ctx.tokenVectors.slice(0, T * d),
     readVecs,
-    readPos: int64(kept.map((m) => readout.pos[m])),
-    active: Int32Array.from(kept, (m) => readout.active[m]),
+    slots,
+    activeAt: byPosition.map((ms) => Int32Array.from(ms, (m) => readout.active[m])),
   };
   cache.set(key, inputs);
   return inputs;
 }
 
 /** Floating-point operations of one backward block for a batch (2 per multiply-add). */
-function backwardFlops(model: ReplacementModel, B: number, T: number, M: number): number {
+function backwardFlops(model: ReplacementModel, B: number, T: number, slots: number): number {
   const { dModel: d } = model;
   const { nHeads: H, nKvHeads: KV, headDim: hd } = model.config;
   const skip = model.transcoders.layers[0].skip ? d * d : 0;
-  return 2 * B * (T * (d * H * hd + d * KV * hd + skip) + H * T * T * hd + M * d + T * d);
+  return 2 * B * (T * (d * H * hd + d * KV * hd + skip) + H * T * T * hd + slots * T * d + T * d);
 }

@@ -86,6 +86,7 @@ function interventionHook(
   const pendingDelta = Array.from({ length: model.nLayers }, () => new Float32Array(nPos * d)); // decoder writes into layer ℓ
   return async (layer, mlpIn, mlpOut) => {
     const { acts } = await encodeLayer(model, layer, mlpIn.data.subarray(0, nPos * d), 1, nPos); // [T, F]
+    acts.fill(0, 0, F); // position 0 counts as inactive, as in the reference (its zero_positions)
     const t = model.transcoders.layers[layer];
     for (const iv of interventions) {
       if (iv.layer !== layer) continue;

@@ -83,11 +83,15 @@ export class PromptTokenizer {
   }
 
   private checkKnown(prompt: string, ids: number[]): void {
-    const unknown = ids.filter((id) => (this.unkId !== null && id === this.unkId) || id >= this.vocabSize);
-    if (unknown.length > 0) {
+    const outOfVocabulary = ids.filter((id) => id >= this.vocabSize).length;
+    // The unknown token typed literally (GPT-2's <|endoftext|> is also its unk) is not unknown text.
+    const unkText = this.unkId === null ? null : (this.tokenizer.id_to_token(this.unkId) ?? null);
+    const typed = unkText ? prompt.split(unkText).length - 1 : 0;
+    const unknown = outOfVocabulary + Math.max(0, ids.filter((id) => id === this.unkId).length - typed);
+    if (unknown > 0) {
       const words = this.unknownWords(prompt);
       throw new UserInputError(
-        `the prompt has ${unknown.length} token(s) the model does not know` +
+        `the prompt has ${unknown} token(s) the model does not know` +
           (words.length > 0 ? ` (${words.map((w) => JSON.stringify(w)).join(', ')})` : '') +
           `; rephrase it with words in the model's vocabulary`,
       );

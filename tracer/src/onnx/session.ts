@@ -76,10 +76,3 @@ function intraOpThreads(): number {
   if (Number.isInteger(configured) && configured > 0) return configured;
   return Math.max(1, availableParallelism() - 1);
 }
-
-/** int64 tensor from plain numbers (ONNX indices and shapes are int64). */
-export function int64(values: ArrayLike<number>, dims: number[] = [values.length]): Feed {
-  const data = new BigInt64Array(values.length);
-  for (let i = 0; i < values.length; i++) data[i] = BigInt(values[i]);
-  return { data, dims };
-}

@@ -222,10 +222,14 @@ export function buildEncoderGraph(set: TranscoderSet, layer: number): Uint8Array
   const g = new GraphBuilder(`encoder_${layer}`);
   const x = g.input('mlp_in', 'float32', ['N', 'T', d]);
   const pre = g.add(g.matmul(x, g.weight('W_encT', transpose(t.wEnc, F, d), [d, F])), g.weight('b_enc', t.bEnc, [F]));
-  let acts = pre;
-  if (set.activation === 'relu') acts = g.op('Relu', [pre]);
-  else if (set.activation === 'jump_relu' && t.threshold) {
+  // Per layer: JumpReLU where a threshold is stored, TopK applied by the caller, ReLU otherwise.
+  let acts: string;
+  if (t.threshold) {
     acts = g.mul(pre, g.op('Cast', [g.op('Greater', [pre, g.weight('threshold', t.threshold, [F])])], { to: 1 }));
+  } else if (set.activation === 'topk') {
+    acts = pre;
+  } else {
+    acts = g.op('Relu', [pre]);
   }
   g.output(pre, 'feature_pre', 'float32', ['N', 'T', F]);
   g.output(acts, 'feature_acts', 'float32', ['N', 'T', F]);

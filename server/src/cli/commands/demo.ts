@@ -32,12 +32,18 @@ The store and the other settings come from the same environment as 'circuit-atla
 `;
 
 /** The model the demo traces, the catalog it belongs to, and why it was chosen. */
-async function chooseModel(catalog: ModelCatalog): Promise<{ model: ModelEntry; catalog: ModelCatalog; note: string | null }> {
+async function chooseModel(
+  catalog: ModelCatalog,
+): Promise<{ model: ModelEntry; catalog: ModelCatalog; note: string | null }> {
   const demo = await catalog.find(DEMO_MODEL_ID);
   if (demo) return { model: demo, catalog, note: null };
   const first = (await catalog.list())[0];
   if (first) {
-    return { model: first, catalog, note: `the demo model ${DEMO_MODEL_ID} is not under ${catalog.root}; using ${first.id}` };
+    return {
+      model: first,
+      catalog,
+      note: `the demo model ${DEMO_MODEL_ID} is not under ${catalog.root}; using ${first.id}`,
+    };
   }
   const fixtures = new ModelCatalog(FIXTURE_MODELS);
   const fixture = await fixtures.find(FIXTURE_MODEL_ID);
@@ -67,7 +73,9 @@ async function traceDemo(model: ModelEntry, prompt = DEMO_PROMPT) {
 function progressBar(phase: string, fraction: number): void {
   const width = 30;
   const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
-  process.stderr.write(`\r  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${phase.padEnd(40).slice(0, 40)}`);
+  process.stderr.write(
+    `\r  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${phase.padEnd(40).slice(0, 40)}`,
+  );
 }
 
 export async function run(argv: string[]): Promise<number> {

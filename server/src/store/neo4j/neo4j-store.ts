@@ -11,7 +11,6 @@
  * whole or rolled back. Values always travel as parameters; integers as neo4j.int. Orders match
  * SqliteStore exactly (see sqlite-store.ts).
  */
-import { randomUUID } from 'node:crypto';
 import neo4j, { type Driver, type ManagedTransaction, type QueryResult, type RecordShape } from 'neo4j-driver';
 import type { GraphDocument, GraphEdge, GraphNode, NodeKind } from '../../../../tracer/src/graph/document.js';
 import type {
@@ -30,6 +29,7 @@ import type {
   SharedFeaturesSummary,
 } from '../graph-store.js';
 import { StoreError } from '../store-error.js';
+import { newViewId } from '../view-id.js';
 import {
   checkFeatureKey,
   checkGraphDocument,
@@ -605,7 +605,7 @@ export class Neo4jStore implements GraphStore {
   async saveView(view: NewSavedView): Promise<SavedView> {
     const namedIds = checkNewView(view);
     const saved: SavedView = {
-      id: randomUUID(),
+      id: newViewId(),
       graphId: view.graphId,
       name: view.name,
       pinnedIds: [...view.pinnedIds],

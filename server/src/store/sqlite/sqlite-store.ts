@@ -9,7 +9,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { GraphDocument, GraphEdge, GraphNode, NodeKind } from '../../../../tracer/src/graph/document.js';
 import type {
@@ -28,6 +27,7 @@ import type {
   SharedFeaturesSummary,
 } from '../graph-store.js';
 import { StoreError } from '../store-error.js';
+import { newViewId } from '../view-id.js';
 import {
   checkFeatureKey,
   checkGraphDocument,
@@ -106,8 +106,8 @@ const NODE_COLUMNS =
   'n.ord, n.node_id, n.kind, n.layer, n.ctx_idx, n.feature, n.activation, n.influence, n.token_prob, n.is_target_logit, n.label';
 
 // The node-pruning rule of getGraph: embeddings, logits and unscored nodes always stay (graph-store.ts).
-const NODE_KEPT =
-  "(@nodeThreshold IS NULL OR n.kind IN ('embedding', 'logit') OR n.influence IS NULL OR n.influence <= @nodeThreshold)";
+const nodeKept = (n: string) =>
+  `(@nodeThreshold IS NULL OR ${n}.kind IN ('embedding', 'logit') OR ${n}.influence IS NULL OR ${n}.influence <= @nodeThreshold)`;
 
 // Whitelisted ORDER BY columns: user input picks a key, never supplies SQL.
 const SORT_COLUMNS = { createdAt: 'created_ms', prompt: 'prompt', nodeCount: 'node_count' } as const;
@@ -336,7 +336,7 @@ export class SqliteStore implements GraphStore {
       if (!row) return null;
       const thresholds = { graphKey: row.key, nodeThreshold: prune.nodeThreshold ?? null };
       const nodeRows = this.statement(
-        `SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = @graphKey AND ${NODE_KEPT} ORDER BY n.ord`,
+        `SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = @graphKey AND ${nodeKept('n')} ORDER BY n.ord`,
       ).all(thresholds) as NodeRow[];
       // Without a node threshold every edge's ends are kept: scan the graph's edges in order.
       // With one, walk the kept targets' inputs (edges_by_target) and keep those whose source is kept.
@@ -356,7 +356,7 @@ export class SqliteStore implements GraphStore {
               `SELECT e.source_ord, e.target_ord, e.weight, e.influence FROM nodes n
                JOIN edges e ON e.graph_key = n.graph_key AND e.target_ord = n.ord
                JOIN nodes s ON s.graph_key = e.graph_key AND s.ord = e.source_ord
-               WHERE n.graph_key = @graphKey AND ${NODE_KEPT} AND ${NODE_KEPT.replaceAll('n.', 's.')} AND ${edgeKept}
+               WHERE n.graph_key = @graphKey AND ${nodeKept('n')} AND ${nodeKept('s')} AND ${edgeKept}
                ORDER BY e.ord`,
             )
       ).all(edgeParams) as EdgeRow[];
@@ -547,7 +547,7 @@ export class SqliteStore implements GraphStore {
         throw new StoreError('INVALID', `graph '${view.graphId}' has no node(s) ${missing.slice(0, 5).join(', ')}`);
       }
       const saved: SavedView = {
-        id: randomUUID(),
+        id: newViewId(),
         graphId: view.graphId,
         name: view.name,
         pinnedIds: [...view.pinnedIds],
