@@ -6,6 +6,7 @@
  * Baseline in the same run: the same page with a 2,000-node graph, to show how it scales.
  * Graphs are generated (realistic DAGs, seeded) and imported as circuit-tracer JSON via the API.
  */
+import { rmSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../test-support/browser.js';
 import { toGraphJson } from '../tracer/src/graph/graph-json.js';
@@ -86,5 +87,6 @@ export async function run(): Promise<void> {
   } finally {
     await browser.close();
     await viewer.close();
+    rmSync(clientDir, { recursive: true, force: true });
   }
 }

@@ -3,7 +3,7 @@
  * Debian's Chromium: node panel, pinning and supernodes, state in the URL, paths, comparison,
  * figure export, and a 2,000-node graph. Every test keeps a screenshot in test-results/screenshots.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
@@ -39,6 +39,7 @@ interface GraphView {
 }
 
 let viewer: ViewerServer;
+let clientDir: string | undefined;
 let browser: Browser;
 let dallas: GraphView;
 let capital: GraphView;
@@ -71,7 +72,7 @@ async function newPage(): Promise<Page> {
 }
 
 beforeAll(async () => {
-  const clientDir = await buildViewer();
+  clientDir = await buildViewer();
   viewer = await startViewerServer(clientDir);
   browser = await launchChromium();
   dallas = await fetchGraph(await importGraphJson(viewer.url, readReferenceGraph('llama-tiny', 'dallas-state')));
@@ -81,6 +82,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await viewer?.close();
+  if (clientDir) rmSync(clientDir, { recursive: true, force: true });
 });
 
 describe('the viewer on imported reference graphs', () => {
@@ -299,6 +301,53 @@ describe('the viewer on imported reference graphs', () => {
     await screenshot(page, 'viewer-export-subgraph-png');
     await page.setContent(svg);
     await screenshot(page, 'viewer-export-link-svg');
+    await page.close();
+  });
+
+  it("asks the server for the graph at the pruning slider's threshold and keeps it in the URL", async () => {
+    const page = await newPage();
+    await openGraph(page, `${viewer.url}/?graph=${dallas.id}`);
+    const pruned = await gqlData<{ graph: { nodes: { nodeId: string }[] } }>(
+      viewer.url,
+      'query($id: ID!) { graph(id: $id, nodeThreshold: 0.5) { nodes { nodeId } } }',
+      { id: dallas.id },
+    );
+    expect(pruned.graph.nodes.length).toBeLessThan(dallas.nodes.length);
+    await page.evaluate(() => delete document.body.dataset.graphReady);
+    await page.locator('input.threshold').fill('0.5');
+    await page.waitForSelector('body[data-graph-ready]');
+    expect(urlState(page).get('nt')).toBe('0.5');
+    const drawn = (): Promise<string[]> =>
+      page.evaluate(() =>
+        (window as unknown as { atlas: { link: { cy: import('cytoscape').Core } } }).atlas.link.cy
+          .nodes()
+          .filter((n) => !n.hasClass('token-label') && !n.hasClass('band-label'))
+          .map((n) => n.id())
+          .sort(),
+      );
+    expect(await drawn()).toEqual(pruned.graph.nodes.map((n) => n.nodeId).sort());
+    await page.reload();
+    await page.waitForSelector('body[data-graph-ready]');
+    expect(await drawn()).toEqual(pruned.graph.nodes.map((n) => n.nodeId).sort());
+    await screenshot(page, 'viewer-pruned-0.5');
+    await page.close();
+  });
+
+  it('finds a node inside the graph by its label', async () => {
+    const page = await newPage();
+    await openGraph(page, `${viewer.url}/?graph=${dallas.id}`);
+    const target = topFeatures(dallas, 2)[1];
+    const label = await page.evaluate(
+      (id) =>
+        (window as unknown as { atlas: { link: { cy: import('cytoscape').Core } } }).atlas.link.cy
+          .getElementById(id)
+          .data('label') as string,
+      target.nodeId,
+    );
+    await page.fill('input.find-node', label);
+    await page.press('input.find-node', 'Enter');
+    await page.waitForSelector(`.node-panel[data-node-id="${target.nodeId}"]`);
+    expect(urlState(page).get('clicked')).toBe(target.nodeId);
     await page.close();
   });
 

@@ -4,7 +4,7 @@
  * the top logit's inputs, a feature panel with its contexts and an edited label, an intervention,
  * and the graph list (search, filter, delete).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -32,6 +32,7 @@ interface NodeView {
 }
 
 let viewer: ViewerServer;
+let clientDir: string | undefined;
 let browser: Browser;
 let page: Page;
 let graphId: string;
@@ -43,7 +44,7 @@ let graph: {
 };
 
 beforeAll(async () => {
-  const clientDir = await buildViewer();
+  clientDir = await buildViewer();
   viewer = await startViewerServer(clientDir);
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
@@ -55,6 +56,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await viewer?.close();
+  if (clientDir) rmSync(clientDir, { recursive: true, force: true });
 });
 
 const topFeature = (): NodeView =>

@@ -22,7 +22,7 @@ class ModelSpec:
     d_model: int = 128
     n_heads: int = 4
     d_mlp: int = 512
-    steps: int = 1600
+    steps: int = 2400
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.1

@@ -69,13 +69,17 @@ export async function listGraphs(filter: { model?: string; text?: string; limit?
   return data.graphs;
 }
 
-export async function getGraph(id: string, nodeThreshold?: number | null): Promise<ApiGraph | null> {
+export async function getGraph(
+  id: string,
+  nodeThreshold?: number | null,
+  edgeThreshold?: number | null,
+): Promise<ApiGraph | null> {
   const data = await graphql<{ graph: ApiGraph | null }>(
-    `query($id: ID!, $nt: Float) { graph(id: $id, nodeThreshold: $nt) {
+    `query($id: ID!, $nt: Float, $et: Float) { graph(id: $id, nodeThreshold: $nt, edgeThreshold: $et) {
       id prompt promptTokens model transcoderSet nLayers createdAt nodeCount edgeCount
       settings { nodeThreshold edgeThreshold } scores { replacement completeness }
       nodes { ${NODE_FIELDS} } edges { source target weight } views { ${VIEW_SUMMARY_FIELDS} } } }`,
-    { id, nt: nodeThreshold ?? null },
+    { id, nt: nodeThreshold ?? null, et: edgeThreshold ?? null },
   );
   return data.graph;
 }
@@ -257,6 +261,7 @@ export async function saveView(view: {
   pinnedIds: string[];
   supernodes: Supernode[];
   nodeThreshold: number | null;
+  edgeThreshold: number | null;
 }): Promise<SavedView> {
   const data = await graphql<{ saveView: SavedView }>(
     `mutation($view: ViewInput!) { saveView(view: $view) { ${VIEW_FIELDS} } }`,

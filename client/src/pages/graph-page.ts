@@ -54,7 +54,7 @@ export class GraphPage {
 
   async load(): Promise<void> {
     this.root.replaceChildren(el('p', { class: 'muted' }, 'loading graph…'));
-    const graph = await getGraph(this.state.graph!, this.state.nodeThreshold);
+    const graph = await getGraph(this.state.graph!, this.state.nodeThreshold, this.state.edgeThreshold);
     if (!graph) {
       this.root.replaceChildren(
         el(
@@ -92,11 +92,8 @@ export class GraphPage {
 
   private render(): void {
     const graph = this.graph;
-    const threshold = this.state.nodeThreshold ?? graph.settings.nodeThreshold;
-    const slider = el('input', { type: 'range', class: 'threshold', min: 0.1, max: 1, step: 0.05, value: threshold });
-    const sliderValue = el('span', { class: 'threshold-value' }, threshold.toFixed(2));
-    slider.addEventListener('input', () => (sliderValue.textContent = Number(slider.value).toFixed(2)));
-    slider.addEventListener('change', () => void this.changeThreshold(Number(slider.value)));
+    const slider = this.thresholdSlider('node', this.state.nodeThreshold ?? graph.settings.nodeThreshold);
+    const edgeSlider = this.thresholdSlider('edge', this.state.edgeThreshold ?? graph.settings.edgeThreshold);
     const exportView = el(
       'select',
       { class: 'export-view' },
@@ -104,6 +101,20 @@ export class GraphPage {
       el('option', { value: 'subgraph' }, 'subgraph'),
     );
     const linkBox = el('div', { class: 'link-graph', id: 'link-graph' });
+    // Search inside the graph: pick a node by its label (or id) and it becomes the clicked node.
+    const labels = el(
+      'datalist',
+      { id: 'node-labels' },
+      graph.nodes.map((n) => el('option', { value: n.label })),
+    );
+    const find = el('input', { type: 'search', class: 'find-node', list: 'node-labels', placeholder: 'find node' });
+    find.addEventListener('change', () => {
+      const text = find.value.trim().toLowerCase();
+      const match =
+        graph.nodes.find((n) => n.label.toLowerCase() === text || n.nodeId.toLowerCase() === text) ??
+        graph.nodes.find((n) => n.label.toLowerCase().includes(text));
+      if (text && match) this.click(match.nodeId);
+    });
     const subBox = el('div', { class: 'subgraph', id: 'subgraph' });
     const groupName = el('input', { class: 'group-name', placeholder: 'supernode name' });
     this.root.replaceChildren(
@@ -123,7 +134,10 @@ export class GraphPage {
                 ? ` · replacement ${formatNumber(graph.scores.replacement, 2)} · completeness ${formatNumber(graph.scores.completeness, 2)}`
                 : ''),
           ),
-          el('label', { class: 'slider' }, 'node threshold ', slider, sliderValue),
+          find,
+          labels,
+          slider,
+          edgeSlider,
           el(
             'span',
             { class: 'export' },
@@ -311,9 +325,25 @@ export class GraphPage {
     this.apply();
   }
 
-  private async changeThreshold(threshold: number): Promise<void> {
-    this.host.update({ nodeThreshold: threshold });
-    await this.load();
+  /** A pruning slider: cumulative node influence or edge score kept (REFERENCE.md, prune_graph). */
+  private thresholdSlider(kind: 'node' | 'edge', value: number): HTMLElement {
+    const slider = el('input', {
+      type: 'range',
+      class: kind === 'node' ? 'threshold' : 'edge-threshold',
+      min: kind === 'node' ? 0.1 : 0.5,
+      max: 1,
+      step: kind === 'node' ? 0.05 : 0.01,
+      value,
+    });
+    const shown = el('span', { class: 'threshold-value' }, value.toFixed(2));
+    slider.addEventListener('input', () => (shown.textContent = Number(slider.value).toFixed(2)));
+    slider.addEventListener('change', () => {
+      this.host.update(
+        kind === 'node' ? { nodeThreshold: Number(slider.value) } : { edgeThreshold: Number(slider.value) },
+      );
+      void this.load();
+    });
+    return el('label', { class: 'slider' }, `${kind} threshold `, slider, shown);
   }
 
   private renderViews(): void {
@@ -347,6 +377,7 @@ export class GraphPage {
               pinnedIds: this.state.pinned,
               supernodes: this.state.supernodes,
               nodeThreshold: this.state.nodeThreshold,
+              edgeThreshold: this.state.edgeThreshold,
             });
             this.graph.views.push(view);
             status.textContent = `saved '${view.name}'`;
@@ -364,9 +395,9 @@ export class GraphPage {
   private async openView(id: string): Promise<void> {
     const view = await getView(id);
     if (!view) return;
-    const { pinnedIds: pinned, supernodes, nodeThreshold } = view;
-    const reload = nodeThreshold !== this.state.nodeThreshold;
-    this.host.update({ pinned, supernodes, nodeThreshold });
+    const { pinnedIds: pinned, supernodes, nodeThreshold, edgeThreshold } = view;
+    const reload = nodeThreshold !== this.state.nodeThreshold || edgeThreshold !== this.state.edgeThreshold;
+    this.host.update({ pinned, supernodes, nodeThreshold, edgeThreshold });
     if (reload) void this.load();
     else this.apply();
   }

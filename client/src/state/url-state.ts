@@ -2,7 +2,7 @@
  * All of the viewer's state lives in the URL (REFERENCE.md, "All state in the URL"), so a reload
  * or a shared link reopens the same view. Query parameters:
  *   graph, clicked, pinned (comma list), sn (JSON [[name, ...ids]] as in qParams.supernodes),
- *   nt (node threshold), from/to (path ends), compare (two graph ids), model/q (list filters).
+ *   nt / et (node / edge pruning thresholds), from/to (path ends), compare (two graph ids), model/q (list filters).
  */
 import type { Supernode } from '../api/types.js';
 
@@ -12,6 +12,7 @@ export interface ViewerState {
   pinned: string[];
   supernodes: Supernode[];
   nodeThreshold: number | null;
+  edgeThreshold: number | null;
   pathFrom: string | null;
   pathTo: string | null;
   compare: [string, string] | null;
@@ -26,6 +27,7 @@ export function emptyState(): ViewerState {
     pinned: [],
     supernodes: [],
     nodeThreshold: null,
+    edgeThreshold: null,
     pathFrom: null,
     pathTo: null,
     compare: null,
@@ -54,6 +56,7 @@ export function parseState(search: string): ViewerState {
   const params = new URLSearchParams(search);
   const list = (key: string): string[] => (params.get(key) ?? '').split(',').filter(Boolean);
   const threshold = Number(params.get('nt'));
+  const edgeThreshold = Number(params.get('et'));
   const compare = list('compare');
   return {
     graph: params.get('graph'),
@@ -61,6 +64,7 @@ export function parseState(search: string): ViewerState {
     pinned: list('pinned'),
     supernodes: parseSupernodes(params.get('sn')),
     nodeThreshold: params.has('nt') && threshold > 0 && threshold <= 1 ? threshold : null,
+    edgeThreshold: params.has('et') && edgeThreshold > 0 && edgeThreshold <= 1 ? edgeThreshold : null,
     pathFrom: params.get('from'),
     pathTo: params.get('to'),
     compare: compare.length === 2 ? [compare[0], compare[1]] : null,
@@ -77,6 +81,7 @@ export function formatState(state: ViewerState): string {
   if (state.pinned.length) params.set('pinned', state.pinned.join(','));
   if (state.supernodes.length) params.set('sn', JSON.stringify(state.supernodes.map((s) => [s.name, ...s.nodeIds])));
   if (state.nodeThreshold !== null) params.set('nt', String(state.nodeThreshold));
+  if (state.edgeThreshold !== null) params.set('et', String(state.edgeThreshold));
   if (state.pathFrom) params.set('from', state.pathFrom);
   if (state.pathTo) params.set('to', state.pathTo);
   if (!state.graph && !state.compare) {

@@ -68,9 +68,9 @@ export class ModelCatalog {
   async list(): Promise<ModelEntry[]> {
     if (this.described && Date.now() - this.described.at < DESCRIBE_TTL_MS) return this.described.entries;
     const folders = existsSync(this.root)
-      ? readdirSync(this.root, { withFileTypes: true })
-          .filter((entry) => entry.isDirectory() && existsSync(join(this.root, entry.name, 'config.json')))
-          .map((entry) => entry.name)
+      ? readdirSync(this.root)
+          // existsSync follows symlinks: a model folder may be a link to a checkpoint elsewhere.
+          .filter((name) => existsSync(join(this.root, name, 'config.json')))
           .sort()
       : [];
     const entries: ModelEntry[] = [];
