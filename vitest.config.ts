@@ -8,7 +8,12 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve('graphql') }],
   },
   test: {
-    include: ['tracer/test/**/*.test.ts', 'server/test/**/*.test.ts', 'client/test/**/*.test.ts', 'schema/test/**/*.test.ts'],
+    include: [
+      'tracer/test/**/*.test.ts',
+      'server/test/**/*.test.ts',
+      'client/test/**/*.test.ts',
+      'schema/test/**/*.test.ts',
+    ],
     globalSetup: ['test-support/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 300_000,

@@ -12,7 +12,11 @@ export function percentile(values: readonly number[], p: number): number {
 export const median = (values: readonly number[]): number => percentile(values, 50);
 
 /** Runs `fn` `repeats` times (after `warmup` unmeasured runs) and returns each duration in ms. */
-export async function timeRepeated(fn: () => Promise<unknown> | unknown, repeats: number, warmup = 1): Promise<number[]> {
+export async function timeRepeated(
+  fn: () => Promise<unknown> | unknown,
+  repeats: number,
+  warmup = 1,
+): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await fn();
   const durations: number[] = [];
   for (let i = 0; i < repeats; i++) {

@@ -9,15 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
-import {
-  buildViewer,
-  clickNode,
-  gqlData,
-  openGraph,
-  startViewerServer,
-  urlState,
-  type ViewerServer,
-} from './viewer-support.js';
+import { buildViewer, clickNode, gqlData, startViewerServer, urlState, type ViewerServer } from './viewer-support.js';
 
 interface NodeView {
   nodeId: string;
@@ -208,7 +200,9 @@ describe('the viewer on a traced graph', () => {
     await screenshot(page, 'viewer-graph-list');
 
     await page.click(`tr[data-graph-id="${graphId}"] a.open`);
-    await openGraph(page, page.url());
+    // The link navigates within the app; wait for it rather than reloading, so history is list → graph.
+    await page.waitForURL((url) => url.searchParams.get('graph') === graphId);
+    await page.waitForSelector('body[data-graph-ready]', { timeout: 60_000 });
     expect(urlState(page).get('graph')).toBe(graphId);
     await page.goBack();
     await page.waitForSelector(`tr[data-graph-id="${graphId}"]`);

@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 function composeCommand(): string[] {
   if (spawnSync('docker', ['compose', 'version']).status === 0) return ['docker', 'compose'];
   if (spawnSync('docker-compose', ['version']).status === 0) return ['docker-compose'];
-  throw new Error('no docker compose client found: install the compose plugin or Debian\'s docker-compose');
+  throw new Error("no docker compose client found: install the compose plugin or Debian's docker-compose");
 }
 
 describe('docker-compose.yml', () => {

@@ -27,7 +27,8 @@ export function ensureBuilt() {
   const result = spawnSync('mvn', ['-q', '-B', '-f', join(moduleDir, 'pom.xml'), 'package', '-DskipTests'], {
     stdio: 'inherit',
   });
-  if (result.error) throw new Error(`could not run Maven to build tools/neo4j (${result.error.message}); install Maven and Java 17`);
+  if (result.error)
+    throw new Error(`could not run Maven to build tools/neo4j (${result.error.message}); install Maven and Java 17`);
   if (result.status !== 0) throw new Error(`building tools/neo4j with Maven failed (exit ${result.status})`);
 }
 

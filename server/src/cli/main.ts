@@ -6,7 +6,10 @@
  */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   trace: { summary: 'trace a prompt and write its attribution graph', load: () => import('./commands/trace.js') },
-  intervene: { summary: 'set or scale features and show how the top logits change', load: () => import('./commands/intervene.js') },
+  intervene: {
+    summary: 'set or scale features and show how the top logits change',
+    load: () => import('./commands/intervene.js'),
+  },
   import: { summary: 'store a circuit-tracer / Neuronpedia graph JSON', load: () => import('./commands/import.js') },
   export: { summary: 'export a stored graph as JSON, SVG or PNG', load: () => import('./commands/export.js') },
   serve: { summary: 'serve the GraphQL API and the viewer', load: () => import('./commands/serve.js') },
@@ -22,8 +25,10 @@ const USER_ERRORS = new Set(['UserInputError', 'ModelFormatError', 'StoreError',
 
 function printHelp(): void {
   const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(10)} ${command.summary}`);
-  process.stdout.write(`usage: circuit-atlas <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n` +
-    `Run 'circuit-atlas <command> --help' for a command's options.\n`);
+  process.stdout.write(
+    `usage: circuit-atlas <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n` +
+      `Run 'circuit-atlas <command> --help' for a command's options.\n`,
+  );
 }
 
 async function main(argv: string[]): Promise<number> {

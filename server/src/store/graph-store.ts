@@ -4,7 +4,13 @@
  * must give identical answers. Path ranking and graph comparison are NOT here: they are written
  * once over what `getGraph` returns (`server/src/analysis/`).
  */
-import type { GraphDocument, GraphNode, GraphEdge, GraphSettings, GraphScores } from '../../../tracer/src/graph/document.js';
+import type {
+  GraphDocument,
+  GraphNode,
+  GraphEdge,
+  GraphSettings,
+  GraphScores,
+} from '../../../tracer/src/graph/document.js';
 
 export interface PruneOptions {
   /** Keep nodes whose cumulative influence share is ≤ this (embeddings and logits always kept). */
