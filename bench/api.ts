@@ -30,6 +30,11 @@ const GRAPH_QUERY = `query($id: ID!) { graph(id: $id) {
   nodes { nodeId kind layer ctxIdx feature activation influence tokenProb isTargetLogit label }
   edges { source target weight influence }
 } }`;
+/** What the viewer sends: the same graph with its edges packed by node index. */
+const PACKED_GRAPH_QUERY = GRAPH_QUERY.replace(
+  'edges { source target weight influence }',
+  'edgeTable { sources targets weights }',
+);
 const NODE_QUERY = `query($g: ID!, $n: ID!, $d: EdgeDirection!) { node(graphId: $g, nodeId: $n, direction: $d, limit: 20) {
   node { nodeId kind layer ctxIdx label } totalEdges
   edges { source target weight } neighbours { nodeId kind layer ctxIdx label }
@@ -172,6 +177,7 @@ async function benchStore(
   try {
     const kinds = [
       { name: 'graph (2,000 nodes, all edges)', body: () => graphBody(graph) },
+      { name: 'graph (2,000 nodes, edgeTable)', body: () => packedGraphBody(graph) },
       { name: 'node (20 edges + neighbours)', body: () => nodeBody(graph) },
     ];
     const results: LoadResult[] = [];
@@ -190,6 +196,8 @@ async function benchStore(
 }
 
 const graphBody = (graph: GraphDocument) => JSON.stringify({ query: GRAPH_QUERY, variables: { id: graph.id } });
+const packedGraphBody = (graph: GraphDocument) =>
+  JSON.stringify({ query: PACKED_GRAPH_QUERY, variables: { id: graph.id } });
 function nodeBody(graph: GraphDocument): string {
   const node = graph.nodes[Math.floor(Math.random() * graph.nodes.length)];
   const direction = Math.random() < 0.5 ? 'in' : 'out';

@@ -170,6 +170,29 @@ describe.each(STORE_CASES)('the API on $name', (storeCase) => {
     for (const edge of pruned.edges) expect(kept.has(edge.source) && kept.has(edge.target)).toBe(true);
   });
 
+  it('serves the same edges packed by node index in edgeTable', async () => {
+    const { graph: packed } = await gqlData<{
+      graph: {
+        nodes: { nodeId: string }[];
+        edges: EdgeView[];
+        edgeTable: { sources: number[]; targets: number[]; weights: number[] };
+      };
+    }>(
+      server.url,
+      'query($id: ID!) { graph(id: $id) { nodes { nodeId } edges { source target weight } edgeTable { sources targets weights } } }',
+      { id: graph.id },
+    );
+    const { nodes, edges, edgeTable } = packed;
+    expect(edges.length).toBeGreaterThan(0);
+    expect(edgeTable.sources).toHaveLength(edges.length);
+    const unpacked = edgeTable.weights.map((weight, i) => ({
+      source: nodes[edgeTable.sources[i]].nodeId,
+      target: nodes[edgeTable.targets[i]].nodeId,
+      weight,
+    }));
+    expect(unpacked).toEqual(edges);
+  });
+
   it("pages a node's inputs by |weight| with the node at the other end of each edge", async () => {
     const topLogit = graph.nodes.filter((node) => node.kind === 'logit').sort((a, b) => b.tokenProb! - a.tokenProb!)[0];
     const query = `query($graphId: ID!, $nodeId: ID!, $offset: Int) {

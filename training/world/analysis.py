@@ -152,11 +152,12 @@ def feature_acts_at(model, tcs, tok: Tokenizer, prompt: str, pos: int) -> list[t
 
 
 @torch.no_grad()
-def state_features(model, tcs, tok: Tokenizer, world: World) -> dict[str, list[dict]]:
-    """For every state S, the features that carry S at its cities' last token: over the four two-hop
-    prompts of all cities, f fires on ≥ 50% of S's city positions (recall) and ≥ 50% of the positions
-    where f fires are S's cities (precision). Returns S → [{layer, feature, mean_act, recall, precision}]
-    with mean_act the mean activation where it fires on S's cities."""
+def state_features(model, tcs, tok: Tokenizer, world: World, enrichment: float = 4.0) -> dict[str, list[dict]]:
+    """For every state S, the features enriched for S at its cities' last token: over the four two-hop
+    prompts of all cities, f's mean activation on S's cities is ≥ `enrichment` × its mean over the 50
+    per-state means. The state code at the city is distributed, so few features are exclusive to one
+    state; enrichment picks the features that together carry it (the paper's "Texas" supernode).
+    Returns S → [{layer, feature, mean_act (mean on S's cities), enrichment, recall, precision}]."""
     states = sorted(world.states)
     pairs = [(r, c) for r in RELATIONS for c in world.city_state]
     acts = [[] for _ in tcs]
@@ -169,17 +170,20 @@ def state_features(model, tcs, tok: Tokenizer, world: World) -> dict[str, list[d
     for layer, rows in enumerate(acts):
         a = torch.stack(rows)  # [n_pairs, d_tc]
         fired = (a > 0).float()
+        per_state = torch.stack([a[label == si].mean(0) for si in range(len(states))])  # [50, d_tc]
+        overall = per_state.mean(0)
         for si, s in enumerate(states):
             inside = label == si
+            ratio = per_state[si] / overall.clamp(min=1e-9)
             recall = fired[inside].mean(0)
             precision = fired[inside].sum(0) / fired.sum(0).clamp(min=1)
-            mean_act = a[inside].sum(0) / fired[inside].sum(0).clamp(min=1)
-            for f in torch.nonzero((recall >= 0.5) & (precision >= 0.5)).flatten().tolist():
+            for f in torch.nonzero((ratio >= enrichment) & (per_state[si] > 0)).flatten().tolist():
                 out[s].append(
                     {
                         "layer": layer,
                         "feature": f,
-                        "mean_act": float(mean_act[f]),
+                        "mean_act": float(per_state[si, f]),
+                        "enrichment": float(ratio[f]),
                         "recall": float(recall[f]),
                         "precision": float(precision[f]),
                     }

@@ -190,7 +190,8 @@ def run_analysis(model, tok, tcs, world, seqs, pad_id, out: Path) -> dict:
             for f in feats[state]
             if acts[f["layer"]][f["feature"]] > 0
         ]
-        active.sort(key=lambda a: -a["activation"])
+        # features whose dashboard label names the state first (what the graph test looks for), then by activation
+        active.sort(key=lambda a: (a["label"] != state, -a["activation"]))
         _, top = analysis.next_token_distribution(model, tok, prompt)
         checks.append(
             {
@@ -201,6 +202,7 @@ def run_analysis(model, tok, tcs, world, seqs, pad_id, out: Path) -> dict:
                 "expected_answer": relation_value(world.states[state], "capital"),
                 "city_position": pos,
                 "model_top5": top,
+                "state_labelled_features": [a["node_id"] for a in active if a["label"] == state],
                 "state_features": active,
             }
         )
@@ -220,15 +222,13 @@ def run_analysis(model, tok, tcs, world, seqs, pad_id, out: Path) -> dict:
         + "\n"
     )
     swaps = []
-    for scale in (1.0, 2.0, 4.0):
-        r = analysis.swap_state(model, tcs, tok, world, feats, "Dallas", "California", scale)
-        swaps.append(r)
-        if r["success"]:
-            break
-    pairs = [("Chicago", "Texas"), ("Seattle", "Florida"), ("Miami", "Washington"), ("Buffalo", "Michigan"), ("Detroit", "New York")]
-    dallas_scale = swaps[-1]["scale"]  # the smallest multiplier that worked for Dallas (or the largest tried)
+    pairs = [("Dallas", "California"), ("Chicago", "Texas"), ("Seattle", "Florida"), ("Miami", "Washington"), ("Buffalo", "Michigan"), ("Detroit", "New York")]
     for city, new_state in pairs:
-        swaps.append(analysis.swap_state(model, tcs, tok, world, feats, city, new_state, dallas_scale))
+        for scale in (1.0, 2.0, 4.0):  # the smallest injection multiplier that works (or the largest tried)
+            r = analysis.swap_state(model, tcs, tok, world, feats, city, new_state, scale)
+            if r["success"]:
+                break
+        swaps.append(r)
     result["interventions"] = swaps
     for s in swaps:
         log(f"intervention {s['city']} {s['from_state']}→{s['to_state']} x{s['scale']}: {s['top5'][:3]}")

@@ -17,9 +17,9 @@ CONTEXT = 16  # tokens shown per example
 N_TOP, N_INTERVAL, N_INTERVALS = 6, 3, 3
 
 
-def entity_spans(tokens: list[str], entities: dict[tuple[str, ...], tuple[str, str]]) -> list[tuple[str, str] | None]:
-    """Per position: (kind, name) of the city/state/capital name the token belongs to, longest match first."""
-    out: list[tuple[str, str] | None] = [None] * len(tokens)
+def entity_spans(tokens: list[str], entities: dict[tuple[str, ...], tuple[str, str, str]]) -> list[tuple[str, str, str] | None]:
+    """Per position: (kind, state, name) of the city/state/capital name the token belongs to, longest match first."""
+    out: list[tuple[str, str, str] | None] = [None] * len(tokens)
     max_len = max(len(k) for k in entities)
     i = 0
     while i < len(tokens):
@@ -35,30 +35,34 @@ def entity_spans(tokens: list[str], entities: dict[tuple[str, ...], tuple[str, s
     return out
 
 
-def world_entities(world) -> dict[tuple[str, ...], tuple[str, str]]:
-    ents: dict[tuple[str, ...], tuple[str, str]] = {}
+def world_entities(world) -> dict[tuple[str, ...], tuple[str, str, str]]:
+    ents: dict[tuple[str, ...], tuple[str, str, str]] = {}
     for s in world.states.values():
-        ents[tuple(s.name.split())] = ("state", s.name)
-        ents[tuple(s.capital.split())] = ("capital", s.name)
+        ents[tuple(s.name.split())] = ("state", s.name, s.name)
+        ents[tuple(s.capital.split())] = ("capital", s.name, s.capital)
         for c in s.cities:
-            ents[tuple(c.split())] = ("city", s.name)
+            ents[tuple(c.split())] = ("city", s.name, c)
     return ents
 
 
 def auto_label(top_rows, seq_tokens, seq_entities, rows_seq, rows_pos, top_logit: str) -> str:
     """A short label from the top activating positions (see module docstring)."""
     states, nexts, currents = Counter(), Counter(), Counter()
+    names: dict[str, set[str]] = {}
     for r in top_rows:
         s, p = int(rows_seq[r]), int(rows_pos[r])
         ent = seq_entities[s][p]
         if ent is not None and ent[0] in ("city", "state"):
             states[ent[1]] += 1
+            names.setdefault(ent[1], set()).add(ent[2])
         currents[seq_tokens[s][p]] += 1
         if p + 1 < len(seq_tokens[s]):
             nexts[seq_tokens[s][p + 1]] += 1
     n = len(top_rows)
     if states and states.most_common(1)[0][1] >= 0.6 * n:
-        return states.most_common(1)[0][0]
+        state = states.most_common(1)[0][0]
+        only = names[state]
+        return state if len(only) > 1 else next(iter(only))  # one city only: name the city, not its state
     if nexts.get(top_logit, 0) >= 0.5 * max(1, sum(nexts.values())):  # prompts without answer don't count
         return f"say {top_logit}"
     (tok, count), *rest = currents.most_common(2)

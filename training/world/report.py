@@ -140,8 +140,9 @@ def write_report(out: Path, *, world, corpus, model, tok, history, tc_metrics, a
     s.append("## State features and the graph-check prompts\n")
     counts = list(analysis["state_feature_counts"].values())
     s.append(
-        "A state feature of S fires, at the cities' last token in the four two-hop prompts, on ≥ 50% of "
-        "S's city positions (recall) and ≥ 50% of its firings are on S's cities (precision). Features per state: "
+        "The state code at the city's last token is distributed: few transcoder features fire for one state "
+        "only. A feature counts as a state feature of S when, at the cities' last token in the four two-hop "
+        "prompts, its mean activation over S's cities is ≥ 4× its mean over all states (enrichment). Features per state: "
         f"min {min(counts)}, median {median(counts)}, max {max(counts)}. "
         "`training/world/graph_checks.json` lists, for the six prompts the TypeScript tracer checks, the "
         "state features active at the city position:\n"

@@ -99,3 +99,18 @@ def test_graph_check_prompts_name_live_texas_features():
 def test_artifacts_are_well_under_50_mb():
     total = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file())
     assert total < 40e6, total
+
+
+def test_swapping_texas_for_california_features_at_dallas_makes_sacramento_the_answer(model, tok):
+    from safetensors.torch import load_file
+
+    from training.world import analysis
+    from training.world.corpus import build_world
+
+    world = build_world(0)
+    tcs = [load_file(str(MODEL / "transcoders" / f"layer_{i}.safetensors")) for i in range(model.config.num_hidden_layers)]
+    feats = analysis.state_features(model, tcs, tok, world)
+    before = analysis.swap_state(model, tcs, tok, world, {"Texas": [], "California": []}, "Dallas", "California", 1.0)
+    after = analysis.swap_state(model, tcs, tok, world, feats, "Dallas", "California", 1.0)
+    assert before["top5"][0][0] == "Austin"
+    assert after["top5"][0][0] == "Sacramento", after["top5"]

@@ -74,14 +74,29 @@ export async function getGraph(
   nodeThreshold?: number | null,
   edgeThreshold?: number | null,
 ): Promise<ApiGraph | null> {
-  const data = await graphql<{ graph: ApiGraph | null }>(
+  // Edges come packed by node index (edgeTable): a whole graph's edges cost the server one
+  // field instead of one object each.
+  const data = await graphql<{ graph: (Omit<ApiGraph, 'edges'> & { edgeTable: PackedEdges }) | null }>(
     `query($id: ID!, $nt: Float, $et: Float) { graph(id: $id, nodeThreshold: $nt, edgeThreshold: $et) {
       id prompt promptTokens model transcoderSet nLayers createdAt nodeCount edgeCount
       settings { nodeThreshold edgeThreshold } scores { replacement completeness }
-      nodes { ${NODE_FIELDS} } edges { source target weight } views { ${VIEW_SUMMARY_FIELDS} } } }`,
+      nodes { ${NODE_FIELDS} } edgeTable { sources targets weights } views { ${VIEW_SUMMARY_FIELDS} } } }`,
     { id, nt: nodeThreshold ?? null, et: edgeThreshold ?? null },
   );
-  return data.graph;
+  if (!data.graph) return null;
+  const { edgeTable, ...graph } = data.graph;
+  const edges = edgeTable.weights.map((weight, i) => ({
+    source: graph.nodes[edgeTable.sources[i]].nodeId,
+    target: graph.nodes[edgeTable.targets[i]].nodeId,
+    weight,
+  }));
+  return { ...graph, edges };
+}
+
+interface PackedEdges {
+  sources: number[];
+  targets: number[];
+  weights: number[];
 }
 
 export async function getView(id: string): Promise<SavedView | null> {

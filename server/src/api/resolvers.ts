@@ -299,6 +299,20 @@ export const resolvers: Resolvers = {
       const owner = { model: graph.model, transcoderSet: graph.transcoderSet };
       return graph.nodes.map((node) => ownedNode(node, owner));
     },
+    edgeTable: (graph) => {
+      const indexOf = new Map(graph.nodes.map((node, index) => [node.nodeId, index]));
+      const index = (nodeId: string): number => {
+        const found = indexOf.get(nodeId);
+        if (found === undefined)
+          throw new Error(`edge names node '${nodeId}', which graph '${graph.id}' does not have`);
+        return found;
+      };
+      return {
+        sources: graph.edges.map((edge) => index(edge.source)),
+        targets: graph.edges.map((edge) => index(edge.target)),
+        weights: graph.edges.map((edge) => edge.weight),
+      };
+    },
     views: (graph, _args, context) => context.store.listViews(graph.id),
   },
 

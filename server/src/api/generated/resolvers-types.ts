@@ -39,6 +39,18 @@ export type EdgeDirection =
   | 'in'
   | 'out';
 
+/**
+ * A graph's edges as three parallel arrays of the same length: `sources[i]` and `targets[i]` are
+ * indices into the graph's `nodes` list (in the order served). Serving a whole graph this way costs a
+ * fraction of `edges`, which builds one object per edge.
+ */
+export type EdgeTable = {
+  __typename?: 'EdgeTable';
+  sources: Array<Scalars['Int']['output']>;
+  targets: Array<Scalars['Int']['output']>;
+  weights: Array<Scalars['Float']['output']>;
+};
+
 export type ExampleQuantile = {
   __typename?: 'ExampleQuantile';
   examples: Array<ActivationExample>;
@@ -113,6 +125,8 @@ export type Graph = {
   __typename?: 'Graph';
   createdAt: Scalars['String']['output'];
   edgeCount: Scalars['Int']['output'];
+  /** The same edges as `edges`, packed by node index (for whole-graph reads). */
+  edgeTable: EdgeTable;
   edges: Array<Edge>;
   id: Scalars['ID']['output'];
   model: Scalars['String']['output'];
@@ -593,6 +607,7 @@ export type ResolversTypes = {
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Edge: ResolverTypeWrapper<GraphEdge>;
   EdgeDirection: EdgeDirection;
+  EdgeTable: ResolverTypeWrapper<EdgeTable>;
   ExampleQuantile: ResolverTypeWrapper<ExampleQuantile>;
   Feature: ResolverTypeWrapper<FeatureParent>;
   FeatureDashboard: ResolverTypeWrapper<FeatureDashboardParent>;
@@ -643,6 +658,7 @@ export type ResolversParentTypes = {
   ActivationExample: ActivationExample;
   Boolean: Scalars['Boolean']['output'];
   Edge: GraphEdge;
+  EdgeTable: EdgeTable;
   ExampleQuantile: ExampleQuantile;
   Feature: FeatureParent;
   FeatureDashboard: FeatureDashboardParent;
@@ -695,6 +711,12 @@ export type EdgeResolvers<ContextType = ApiContext, ParentType extends Resolvers
   weight?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 };
 
+export type EdgeTableResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['EdgeTable'] = ResolversParentTypes['EdgeTable']> = {
+  sources?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
+  targets?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
+  weights?: Resolver<Array<ResolversTypes['Float']>, ParentType, ContextType>;
+};
+
 export type ExampleQuantileResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['ExampleQuantile'] = ResolversParentTypes['ExampleQuantile']> = {
   examples?: Resolver<Array<ResolversTypes['ActivationExample']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -745,6 +767,7 @@ export type FeatureOccurrencePageResolvers<ContextType = ApiContext, ParentType 
 export type GraphResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Graph'] = ResolversParentTypes['Graph']> = {
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   edgeCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  edgeTable?: Resolver<ResolversTypes['EdgeTable'], ParentType, ContextType>;
   edges?: Resolver<Array<ResolversTypes['Edge']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -952,6 +975,7 @@ export type TraceJobResolvers<ContextType = ApiContext, ParentType extends Resol
 export type Resolvers<ContextType = ApiContext> = {
   ActivationExample?: ActivationExampleResolvers<ContextType>;
   Edge?: EdgeResolvers<ContextType>;
+  EdgeTable?: EdgeTableResolvers<ContextType>;
   ExampleQuantile?: ExampleQuantileResolvers<ContextType>;
   Feature?: FeatureResolvers<ContextType>;
   FeatureDashboard?: FeatureDashboardResolvers<ContextType>;
