@@ -193,6 +193,26 @@ describe.each(STORE_CASES)('the API on $name', (storeCase) => {
     expect(unpacked).toEqual(edges);
   });
 
+  it('gives each feature node the automatic label of its dashboard', async () => {
+    type LabelledNode = { kind: string; layer: number; feature: number | null; autoLabel: string | null };
+    const { graph: labelled } = await gqlData<{ graph: { model: string; nodes: LabelledNode[] } }>(
+      server.url,
+      'query($id: ID!) { graph(id: $id) { model nodes { kind layer feature autoLabel } } }',
+      { id: graph.id },
+    );
+    const features = labelled.nodes.filter((node) => node.kind === 'feature');
+    for (const node of features.slice(0, 12)) {
+      const { feature } = await gqlData<{ feature: { dashboard: { autoLabel: string | null } | null } }>(
+        server.url,
+        'query($m: String!, $l: Int!, $i: Int!) { feature(model: $m, layer: $l, index: $i) { dashboard { autoLabel } } }',
+        { m: labelled.model, l: node.layer, i: node.feature },
+      );
+      expect(node.autoLabel).toBe(feature.dashboard?.autoLabel ?? null);
+    }
+    for (const node of labelled.nodes.filter((n) => n.kind !== 'feature')) expect(node.autoLabel).toBeNull();
+    if (demoModelPresent) expect(features.some((node) => node.autoLabel)).toBe(true);
+  });
+
   it("pages a node's inputs by |weight| with the node at the other end of each edge", async () => {
     const topLogit = graph.nodes.filter((node) => node.kind === 'logit').sort((a, b) => b.tokenProb! - a.tokenProb!)[0];
     const query = `query($graphId: ID!, $nodeId: ID!, $offset: Int) {

@@ -36,6 +36,23 @@ def write_report(out: Path, *, world, corpus, model, tok, history, tc_metrics, a
         "(Dallas → Texas → Austin): the capital composition of Dallas was never trained.\n"
     )
 
+    lens_rows = analysis["lens"]["rows"]
+    state_at = next((r["layer"] for r in lens_rows if r["state_probe_held_out"] >= 0.5), "never")
+    capital_at = next((r["layer"] for r in lens_rows if r["capital_lens_top1"] >= 0.5), "never")
+    layers = tc_metrics["layers"]
+    swaps = analysis["interventions"]
+    s.append("## Summary\n")
+    s.append(
+        f"- Held-out capital composition {pct(comp['capital_held_out'])} ({len(world.held_out['capital'])} cities), "
+        f"trained {pct(comp['capital_trained'])}; every relation in the table below.\n"
+        f"- At the city's last token the state becomes linearly decodable (≥ 50% on held-out cities) {state_at}; "
+        f"at the last position the capital becomes the logit-lens top-1 (≥ 50%) only {capital_at}.\n"
+        f"- Transcoders: FVU ≤ {max(m['fvu'] for m in layers):.4f}, L0 ≤ {max(m['l0'] for m in layers):.1f} in every layer; "
+        f"replacement-model top-1 agreement {pct(analysis['replacement']['agreement'])}.\n"
+        f"- Intervention (suppress the city's state features, inject another state's): the new capital becomes "
+        f"top-1 in {sum(r['success'] for r in swaps)} of {len(swaps)} swaps, Dallas Texas → California included: "
+        f"{'yes' if swaps[0]['success'] else 'no'}.\n"
+    )
     s.append("## Data\n")
     n_cities = len(world.city_state)
     s.append(
@@ -157,7 +174,8 @@ def write_report(out: Path, *, world, corpus, model, tok, history, tc_metrics, a
     s.append(
         "In PyTorch with the transcoders: at the city's last token, the city's state features are set to 0 and "
         "the other state's features to scale × their mean activation over that state's cities; the change "
-        "times W_dec is added to each layer's MLP output and the model runs on (attention and later layers free).\n"
+        "times W_dec is added to each layer's MLP output and the model runs on (attention and later layers free). "
+        "Scale: the smallest of 1, 2, 4 that makes the new state's capital the top prediction (4 when none does).\n"
     )
     rows = []
     for r in analysis["interventions"]:

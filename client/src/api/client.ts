@@ -33,7 +33,8 @@ export async function graphql<T>(query: string, variables: Record<string, unknow
   return body.data;
 }
 
-const NODE_FIELDS = 'nodeId kind layer ctxIdx feature activation influence tokenProb isTargetLogit label';
+const NODE_FIELDS =
+  'nodeId kind layer ctxIdx feature activation influence tokenProb isTargetLogit label autoLabel featureLabel { label }';
 const SUMMARY_FIELDS =
   'id prompt model transcoderSet createdAt nodeCount edgeCount scores { replacement completeness }';
 // Views inside a graph without their supernodes: the API's cost limit counts nested lists as 100 each.

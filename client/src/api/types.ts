@@ -25,6 +25,10 @@ export interface ApiNode {
   tokenProb: number | null;
   isTargetLogit: boolean;
   label: string;
+  /** The dashboard's automatic label (features of models with dashboards). */
+  autoLabel?: string | null;
+  /** The label a researcher saved for this feature. */
+  featureLabel?: { label: string } | null;
 }
 
 export interface ApiEdge {

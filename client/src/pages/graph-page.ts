@@ -66,7 +66,8 @@ export class GraphPage {
       );
       return;
     }
-    for (const node of graph.nodes) node.label = nodeLabel(node);
+    // A researcher's label first, then the dashboard's automatic one, then the stored one.
+    for (const node of graph.nodes) node.label = node.featureLabel?.label || node.autoLabel || nodeLabel(node);
     this.graph = graph;
     this.renderedFeature = null;
     this.renderedPath = null;

@@ -321,6 +321,12 @@ export const resolvers: Resolvers = {
       node.kind === 'feature' && node.feature !== null
         ? context.labels.load({ ...node.owner, layer: node.layer, index: node.feature })
         : null,
+    autoLabel: async (node, _args, context) => {
+      if (node.kind !== 'feature' || node.feature === null) return null;
+      const model = await context.catalog.find(node.owner.model);
+      if (!model) return null;
+      return (await context.catalog.featureDetail(model.dir, node.layer, node.feature))?.label ?? null;
+    },
   },
 
   NodeEdges: {

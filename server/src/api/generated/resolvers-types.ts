@@ -298,6 +298,8 @@ export type MutationTraceArgs = {
 export type Node = {
   __typename?: 'Node';
   activation?: Maybe<Scalars['Float']['output']>;
+  /** The automatic label from the model's feature dashboard (e.g. 'Texas'), when it has one (features only). */
+  autoLabel?: Maybe<Scalars['String']['output']>;
   ctxIdx: Scalars['Int']['output'];
   /** Transcoder feature index (features), token id (embeddings, logits), null for errors. */
   feature?: Maybe<Scalars['Int']['output']>;
@@ -866,6 +868,7 @@ export type MutationResolvers<ContextType = ApiContext, ParentType extends Resol
 
 export type NodeResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Node'] = ResolversParentTypes['Node']> = {
   activation?: Resolver<Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  autoLabel?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   ctxIdx?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   feature?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   featureLabel?: Resolver<Maybe<ResolversTypes['FeatureLabel']>, ParentType, ContextType>;
