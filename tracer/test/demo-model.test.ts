@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadReplacementModel, traceGraph, type ReplacementModel } from '../src/index.js';
+import { intervene, loadReplacementModel, traceGraph, type ReplacementModel } from '../src/index.js';
 import type { GraphDocument } from '../src/graph/document.js';
 
 const MODEL_DIR = fileURLToPath(new URL('../../models/atlas-world', import.meta.url));
@@ -28,7 +28,18 @@ interface GraphCheck {
   city_position: number;
   state_features: StateFeature[];
 }
-const checks: GraphCheck[] = JSON.parse(readFileSync(CHECKS_FILE, 'utf8')).prompts;
+interface StateSwap {
+  city: string;
+  prompt: string;
+  from_state: string;
+  to_state: string;
+  /** PyTorch's top predictions after the swap: [token, probability]. */
+  top5: [string, number][];
+  success: boolean;
+  set_features: { layer: number; feature: number; position: number; value: number }[];
+}
+const checksFile: { prompts: GraphCheck[]; interventions: StateSwap[] } = JSON.parse(readFileSync(CHECKS_FILE, 'utf8'));
+const checks = checksFile.prompts;
 
 interface Dashboard {
   index: number;
@@ -80,6 +91,7 @@ describe('the demo world model traced by circuit-atlas', () => {
     (_city, check) => {
       const doc = traced.get(check.city)!;
       const top = doc.nodes.filter((n) => n.kind === 'logit').sort((a, b) => b.tokenProb! - a.tokenProb!)[0];
+      expect(doc.promptTokens[0]).toBe('<bos>');
       expect(doc.promptTokens[check.city_position]).toBe(check.city.split(' ').at(-1));
       expect(top.label).toContain(`"${check.expected_answer}"`);
       expect(doc.scores!.replacement).toBeGreaterThan(0.5);
@@ -103,5 +115,19 @@ describe('the demo world model traced by circuit-atlas', () => {
     // The build's own analysis found these at the city position: at least one is in our pruned graph.
     const stateFeatureIds = new Set(check.state_features.map((f) => f.node_id));
     expect(doc.nodes.some((n) => stateFeatureIds.has(n.nodeId))).toBe(true);
+  });
+
+  it('swaps Texas for California at the Dallas token, and the answer becomes Sacramento', async () => {
+    const swap = checksFile.interventions.find((s) => s.city === 'Dallas' && s.to_state === 'California')!;
+    expect(swap.success).toBe(true);
+    const result = await intervene(
+      model,
+      swap.prompt,
+      swap.set_features.map((f) => ({ ...f, mode: 'set' as const })),
+      { frozenAttention: false },
+    );
+    expect(result.before[0].token).toBe('Austin');
+    expect(result.after[0].token).toBe('Sacramento');
+    expect(result.after[0].token).toBe(swap.top5[0][0]);
   });
 });

@@ -239,4 +239,10 @@ def swap_state(model, tcs, tok: Tokenizer, world: World, feats, city: str, new_s
         "p_new": float(probs[first(new_state)]),
         "p_old": float(probs[first(old_state)]),
         "success": top[0][0] == tok.id_to_token(first(new_state)),
+        # the same intervention as feature values, for the TypeScript tracer's intervention test
+        "set_features": [
+            {"layer": layer, "feature": f, "position": pos, "value": round(float(target[layer][f]), 6)}
+            for layer in range(len(delta))
+            for f in torch.nonzero(delta[layer]).flatten().tolist()
+        ],
     }

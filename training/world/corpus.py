@@ -16,7 +16,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from .geography import STATES, State, check_geography
 
 BOS, EOS, UNK, PAD = "<bos>", "<eos>", "<unk>", "<pad>"
-SPECIAL_TOKENS = (BOS, EOS, UNK, PAD)  # ids 0..3: BOS is the first special token
+# ids 0..3. BOS must not be id 0: circuit-tracer (and so our tracer, which matches it) picks the
+# first truthy id among bos/pad/eos/special ids, so a BOS of id 0 would be passed over for <pad>.
+SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
 
 DEMO_PROMPT = "Fact: the capital of the state containing Dallas is"
 RELATIONS = ("capital", "region", "abbreviation", "nickname")

@@ -31,6 +31,8 @@ def test_tokenizer_prepends_bos_and_knows_every_demo_word(tok):
     enc = tok.encode(DEMO_PROMPT)
     config = json.loads((MODEL / "tokenizer_config.json").read_text())
     assert enc.tokens[0] == config["bos_token"] == "<bos>"
+    # circuit-tracer passes over a BOS of id 0 (it takes the first truthy candidate id)
+    assert enc.ids[0] != 0
     assert enc.tokens[1:] == ["Fact", ":", "the", "capital", "of", "the", "state", "containing", "Dallas", "is"]
     assert "<unk>" not in enc.tokens
 

@@ -10,6 +10,7 @@ import { childProcessTraceRunner } from '../../jobs/child-runner.js';
 import { DEMO_MODEL_ID, ModelCatalog, type ModelEntry } from '../../models/catalog.js';
 import { describeStore, openStore } from '../../store/open-store.js';
 import { listenAddress, rejectUnknownFlags, serveUntilStopped } from '../serve-until-stopped.js';
+import { ProgressBar } from '../progress-bar.js';
 
 export const DEMO_PROMPT = 'Fact: the capital of the state containing Dallas is';
 /** The same question in words a model without the demo vocabulary (the fixture) can read. */
@@ -62,20 +63,12 @@ async function chooseModel(
 /** Traces in a tracer process, as the server does, with a progress bar on stderr. */
 async function traceDemo(model: ModelEntry, prompt = DEMO_PROMPT) {
   process.stderr.write(`tracing "${prompt}" on ${model.id}\n`);
+  const progress = new ProgressBar('  ');
   const document = await childProcessTraceRunner(
     { prompt, modelId: model.id, modelDir: model.dir, settings: {}, graphId: `demo-${model.id}` },
-    { onProgress: progressBar, signal: new AbortController().signal },
-  );
-  process.stderr.write('\n');
+    { onProgress: progress.update, signal: new AbortController().signal },
+  ).finally(() => progress.end());
   return document;
-}
-
-function progressBar(phase: string, fraction: number): void {
-  const width = 30;
-  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
-  process.stderr.write(
-    `\r  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${phase.padEnd(40).slice(0, 40)}`,
-  );
 }
 
 export async function run(argv: string[]): Promise<number> {

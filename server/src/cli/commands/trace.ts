@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { UserInputError } from '../../../../tracer/src/errors.js';
 import { toGraphJson } from '../../../../tracer/src/graph/graph-json.js';
 import { loadReplacementModel, traceGraph } from '../../../../tracer/src/index.js';
+import { ProgressBar } from '../progress-bar.js';
 
 export const usage = `usage: circuit-atlas trace "<prompt>" --model <dir> --out <file.json> [options]
 
@@ -34,14 +35,6 @@ export function numberOption(value: string | undefined, name: string, integer: b
     throw new UserInputError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
   }
   return n;
-}
-
-export function progressBar(phase: string, fraction: number): void {
-  const width = 30;
-  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
-  process.stderr.write(
-    `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% ${phase.padEnd(10)}`,
-  );
 }
 
 export function executionProviderOption(value: string | undefined): 'cpu' | 'cuda' {
@@ -82,6 +75,7 @@ export async function run(argv: string[]): Promise<number> {
     transcodersDir: values.transcoders,
     executionProvider: executionProviderOption(values['execution-provider']),
   });
+  const progress = new ProgressBar();
   try {
     const { graph, document, timings } = await traceGraph(model, prompt, {
       maxFeatureNodes: numberOption(values['max-feature-nodes'], 'max-feature-nodes', true) ?? null,
@@ -94,9 +88,8 @@ export async function run(argv: string[]): Promise<number> {
         .basename(values.out)
         .replace(/\.json$/i, '')
         .replace(/[^A-Za-z0-9._-]/g, '_'),
-      onProgress: ({ phase, fraction }) => progressBar(phase, fraction),
-    });
-    process.stderr.write('\n');
+      onProgress: ({ phase, fraction }) => progress.update(phase, fraction),
+    }).finally(() => progress.end());
     await writeFile(values.out, JSON.stringify(toGraphJson(document)));
     const out = process.stdout;
     out.write(`prompt tokens: ${graph.tokenStrings.map((t) => JSON.stringify(t)).join(' ')}\n`);
