@@ -20,6 +20,7 @@ from transformers import GenerationConfig, LlamaForCausalLM
 
 from . import analysis
 from .corpus import (
+    SAVED_SPECIAL_TOKENS,
     DEMO_PROMPT,
     GRAPH_CHECK_CITIES,
     RELATIONS,
@@ -64,6 +65,22 @@ def load_transcoders(out: Path, n_layers: int) -> list[dict[str, torch.Tensor]]:
     return [load_file(str(out / "transcoders" / f"layer_{i}.safetensors")) for i in range(n_layers)]
 
 
+@torch.no_grad()
+def renumber_bos_for_saving(model: LlamaForCausalLM, corpus, world) -> Tokenizer:
+    """circuit-tracer (and our tracer, which matches it) takes the first truthy id among the bos, pad,
+    eos and special ids as BOS, so a <bos> of id 0 would be passed over for <pad>. The saved checkpoint
+    therefore gives <bos> and <pad> each other's ids, moving their embedding and unembedding rows with
+    them: the same function of the same text. Returns the tokenizer with the saved ids."""
+    trained = build_tokenizer(corpus, world)
+    saved = build_tokenizer(corpus, world, SAVED_SPECIAL_TOKENS)
+    old_id = [trained.token_to_id(saved.id_to_token(i)) for i in range(saved.get_vocab_size())]  # saved id → trained id
+    model.model.embed_tokens.weight.copy_(model.model.embed_tokens.weight[old_id].clone())
+    model.lm_head.weight.copy_(model.lm_head.weight[old_id].clone())
+    for name in ("bos", "eos", "pad"):
+        setattr(model.config, f"{name}_token_id", saved.token_to_id(f"<{name}>"))
+    return saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(ROOT / "models" / "atlas-world"))
@@ -83,10 +100,10 @@ def main() -> None:
 
     if "model" in todo:
         log(f"corpus: {len(corpus)} sentences, vocabulary {tok.get_vocab_size()}")
-        write_tokenizer(tok, out)
         (out / "world.json").write_text(json.dumps(world.to_json(), indent=1) + "\n")
         spec = ModelSpec(**{**MODEL_SPEC.__dict__, "steps": args.steps})
         model, history, info = train_model(spec, tok, corpus, world, log=log)
+        write_tokenizer(renumber_bos_for_saving(model, corpus, world), out)
         model.generation_config = GenerationConfig(
             bos_token_id=model.config.bos_token_id,
             eos_token_id=model.config.eos_token_id,

@@ -16,9 +16,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from .geography import STATES, State, check_geography
 
 BOS, EOS, UNK, PAD = "<bos>", "<eos>", "<unk>", "<pad>"
-# ids 0..3. BOS must not be id 0: circuit-tracer (and so our tracer, which matches it) picks the
-# first truthy id among bos/pad/eos/special ids, so a BOS of id 0 would be passed over for <pad>.
-SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
+SPECIAL_TOKENS = (BOS, EOS, UNK, PAD)  # ids 0..3 while training: BOS is the first special token
+# ids 0..3 in the saved checkpoint: <bos> and <pad> trade places (see renumber_bos_for_saving).
+SAVED_SPECIAL_TOKENS = (PAD, EOS, UNK, BOS)
 
 DEMO_PROMPT = "Fact: the capital of the state containing Dallas is"
 RELATIONS = ("capital", "region", "abbreviation", "nickname")
@@ -177,15 +177,16 @@ def build_corpus(world: World) -> list[Sentence]:
     return out
 
 
-def build_tokenizer(corpus: list[Sentence], world: World) -> Tokenizer:
-    """Word-level tokenizer over every word of the world; the post-processor prepends <bos>."""
+def build_tokenizer(corpus: list[Sentence], world: World, special_tokens=SPECIAL_TOKENS) -> Tokenizer:
+    """Word-level tokenizer over every word of the world; the post-processor prepends <bos>.
+    `special_tokens` take ids 0..3 in this order; every other word has the same id either way."""
     pre = pre_tokenizers.Whitespace()  # \w+|[^\w\s]+ : keeps ':' '?' '.' as their own tokens
     words: set[str] = set()
     texts = [s.text for s in corpus] + [eval_prompt(r, c) for r in RELATIONS for c in world.city_state]
     texts += [relation_value(s, r) for s in world.states.values() for r in RELATIONS]
     for text in texts:
         words.update(w for w, _ in pre.pre_tokenize_str(text))
-    vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
+    vocab = {t: i for i, t in enumerate(special_tokens)}
     for w in sorted(words):
         vocab[w] = len(vocab)
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
@@ -193,7 +194,7 @@ def build_tokenizer(corpus: list[Sentence], world: World) -> Tokenizer:
     tok.post_processor = processors.TemplateProcessing(
         single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, vocab[BOS])]
     )
-    tok.add_special_tokens(list(SPECIAL_TOKENS))
+    tok.add_special_tokens(list(special_tokens))
     return tok
 
 
