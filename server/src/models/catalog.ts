@@ -7,19 +7,12 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { ModelDescription } from '../../../tracer/src/index.js';
 
-export interface ModelEntry {
+export interface ModelEntry extends ModelDescription {
   /** Folder name under the models root: the id a trace names. */
   id: string;
   dir: string;
-  name: string;
-  architecture: string;
-  nLayers: number;
-  dModel: number;
-  vocabSize: number;
-  transcoderSet: string;
-  nFeatures: number;
-  hasDashboards: boolean;
 }
 
 export interface DashboardExample {

@@ -3,10 +3,9 @@
  * scales features and prints the top logits before and after, the changed activations and,
  * with --generate N, a greedy continuation with and without the interventions.
  */
-import { parseArgs } from 'node:util';
 import { UserInputError } from '../../../../tracer/src/errors.js';
-import { generate, intervene, loadReplacementModel, type FeatureIntervention } from '../../../../tracer/src/index.js';
-import { executionProviderOption, numberOption } from './trace.js';
+import { generate, intervene, type FeatureIntervention } from '../../../../tracer/src/index.js';
+import { numberOption, parsePromptCommand } from '../prompt-command.js';
 
 export const usage = `usage: circuit-atlas intervene "<prompt>" --model <dir> (--set L:P:F=v | --scale L:P:F=x)... [options]
 
@@ -35,42 +34,22 @@ function parseIntervention(spec: string, mode: 'set' | 'scale'): FeatureInterven
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string' },
-        transcoders: { type: 'string' },
-        set: { type: 'string', multiple: true },
-        scale: { type: 'string', multiple: true },
-        'free-attention': { type: 'boolean' },
-        'top-k': { type: 'string' },
-        generate: { type: 'string' },
-        json: { type: 'boolean' },
-        'execution-provider': { type: 'string' },
-      },
-    });
-  } catch (error) {
-    throw new UserInputError(`${(error as Error).message}; see 'circuit-atlas intervene --help'`);
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1)
-    throw new UserInputError(`give exactly one prompt in quotes; see 'circuit-atlas intervene --help'`);
-  if (!values.model) throw new UserInputError(`--model <dir> is required`);
+  const { prompt, values, loadModel } = parsePromptCommand('intervene', argv, {
+    set: { type: 'string', multiple: true },
+    scale: { type: 'string', multiple: true },
+    'free-attention': { type: 'boolean' },
+    'top-k': { type: 'string' },
+    generate: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   const interventions = [
     ...(values.set ?? []).map((s) => parseIntervention(s, 'set')),
     ...(values.scale ?? []).map((s) => parseIntervention(s, 'scale')),
   ];
   if (interventions.length === 0) throw new UserInputError(`give at least one --set or --scale`);
   const nGenerate = numberOption(values.generate, 'generate', true) ?? 0;
-  const model = await loadReplacementModel(values.model, {
-    transcodersDir: values.transcoders,
-    executionProvider: executionProviderOption(values['execution-provider']),
-  });
+  const model = await loadModel();
   try {
-    const prompt = positionals[0];
     const result = await intervene(model, prompt, interventions, {
       frozenAttention: !values['free-attention'],
       topK: numberOption(values['top-k'], 'top-k', true) ?? 10,

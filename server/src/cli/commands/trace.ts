@@ -4,11 +4,11 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { UserInputError } from '../../../../tracer/src/errors.js';
 import { toGraphJson } from '../../../../tracer/src/graph/graph-json.js';
-import { loadReplacementModel, traceGraph } from '../../../../tracer/src/index.js';
+import { traceGraph } from '../../../../tracer/src/index.js';
 import { ProgressBar } from '../progress-bar.js';
+import { numberOption, parsePromptCommand } from '../prompt-command.js';
 
 export const usage = `usage: circuit-atlas trace "<prompt>" --model <dir> --out <file.json> [options]
 
@@ -28,53 +28,19 @@ options:
   --execution-provider cpu|cuda   ONNX Runtime execution provider (default cpu)
 `;
 
-export function numberOption(value: string | undefined, name: string, integer: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new UserInputError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
-  }
-  return n;
-}
-
-export function executionProviderOption(value: string | undefined): 'cpu' | 'cuda' {
-  if (value === undefined || value === 'cpu' || value === 'cuda') return value ?? 'cpu';
-  throw new UserInputError(`--execution-provider must be cpu or cuda, got '${value}'`);
-}
-
 export async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string' },
-        transcoders: { type: 'string' },
-        out: { type: 'string' },
-        'max-feature-nodes': { type: 'string' },
-        'batch-size': { type: 'string' },
-        'max-n-logits': { type: 'string' },
-        'desired-logit-prob': { type: 'string' },
-        'node-threshold': { type: 'string' },
-        'edge-threshold': { type: 'string' },
-        'execution-provider': { type: 'string' },
-      },
-    });
-  } catch (error) {
-    throw new UserInputError(`${(error as Error).message}; see 'circuit-atlas trace --help'`);
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1)
-    throw new UserInputError(`give exactly one prompt in quotes; see 'circuit-atlas trace --help'`);
-  if (!values.model) throw new UserInputError(`--model <dir> is required`);
-  if (!values.out) throw new UserInputError(`--out <file.json> is required`);
-  const prompt = positionals[0];
-  const start = performance.now();
-  const model = await loadReplacementModel(values.model, {
-    transcodersDir: values.transcoders,
-    executionProvider: executionProviderOption(values['execution-provider']),
+  const { prompt, values, loadModel } = parsePromptCommand('trace', argv, {
+    out: { type: 'string' },
+    'max-feature-nodes': { type: 'string' },
+    'batch-size': { type: 'string' },
+    'max-n-logits': { type: 'string' },
+    'desired-logit-prob': { type: 'string' },
+    'node-threshold': { type: 'string' },
+    'edge-threshold': { type: 'string' },
   });
+  if (!values.out) throw new UserInputError(`--out <file.json> is required`);
+  const start = performance.now();
+  const model = await loadModel();
   const progress = new ProgressBar();
   try {
     const { graph, document, timings } = await traceGraph(model, prompt, {
