@@ -32,16 +32,8 @@ const ARCHITECTURES: Record<
   gpt2: loadGpt2Weights,
 };
 
-export interface ReplacementModel {
-  name: string;
-  architecture: string;
-  nLayers: number;
-  dModel: number;
-  vocabSize: number;
-  /** Name of the transcoder set (its `scan`). */
-  transcoderSet: string;
-  /** Features per layer. */
-  nFeatures: number;
+/** A loaded model: what `describeModel` tells of its folder, plus everything a run needs. */
+export interface ReplacementModel extends Omit<ModelDescription, 'hasDashboards'> {
   tokenizer: PromptTokenizer;
   config: ModelConfig;
   weights: ArchitectureWeights;
@@ -108,7 +100,9 @@ export interface ModelDescription {
   nLayers: number;
   dModel: number;
   vocabSize: number;
+  /** Name of the transcoder set (its `scan`). */
   transcoderSet: string;
+  /** Features per layer. */
   nFeatures: number;
   hasDashboards: boolean;
 }
