@@ -50,78 +50,92 @@ const LLAMA_TYPES = new Set(['llama', 'qwen2', 'qwen3', 'mistral', 'smollm', 'sm
 
 export async function readModelConfig(modelDir: string): Promise<ModelConfig> {
   const file = path.join(modelDir, 'config.json');
-  let raw: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
+    parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new ModelFormatError(`no config.json; point --model at a Hugging Face model folder`, file);
     }
     throw new ModelFormatError(`config.json is not valid JSON`, file);
   }
-  const modelType = String(raw.model_type ?? '');
-  const architecture = String((raw.architectures as string[] | undefined)?.[0] ?? modelType);
-  const num = (key: string, fallback?: number): number => {
-    const value = raw[key] ?? fallback;
-    if (typeof value !== 'number') throw new ModelFormatError(`config.json lacks the number '${key}'`, file);
-    return value;
-  };
-  const firstId = (value: unknown): number | null =>
-    typeof value === 'number' ? value : Array.isArray(value) && typeof value[0] === 'number' ? value[0] : null;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ModelFormatError(`config.json must be a JSON object of model settings`, file);
+  }
+  const raw = parsed as Record<string, unknown>;
+  const field = new ConfigFields(raw, file);
+  const modelType = field.string('model_type', '');
+  const architectures = field.stringList('architectures');
+  const architecture = architectures[0] ?? modelType;
 
   if (modelType === 'gpt2') {
-    const dModel = num('n_embd');
-    const nHeads = num('n_head');
+    const dModel = field.count('n_embd');
+    const nHeads = field.count('n_head');
+    field.divides('n_head', nHeads, 'n_embd', dModel);
     return {
       architecture,
       family: 'gpt2',
       modelType,
-      nLayers: num('n_layer'),
+      nLayers: field.count('n_layer'),
       dModel,
       nHeads,
       nKvHeads: nHeads,
       headDim: dModel / nHeads,
-      dMlp: (raw.n_inner as number | null) ?? 4 * dModel,
-      vocabSize: num('vocab_size'),
-      maxPositions: num('n_positions'),
-      normEps: num('layer_norm_epsilon', 1e-5),
-      tiedEmbeddings: raw.tie_word_embeddings !== false,
+      dMlp: field.count('n_inner', 4 * dModel),
+      vocabSize: field.count('vocab_size'),
+      maxPositions: field.count('n_positions'),
+      normEps: field.positive('layer_norm_epsilon', 1e-5),
+      tiedEmbeddings: field.boolean('tie_word_embeddings', true),
       ropeTheta: 0,
       ropeScaling: null,
       qkNorm: false,
       attentionBias: true,
       mlpBias: true,
-      activation: String(raw.activation_function ?? 'gelu_new'),
-      bosTokenId: firstId(raw.bos_token_id),
-      eosTokenId: firstId(raw.eos_token_id),
+      activation: field.string('activation_function', 'gelu_new'),
+      bosTokenId: field.tokenId('bos_token_id'),
+      eosTokenId: field.tokenId('eos_token_id'),
       raw,
     };
   }
   if (LLAMA_TYPES.has(modelType)) {
-    const dModel = num('hidden_size');
-    const nHeads = num('num_attention_heads');
+    const dModel = field.count('hidden_size');
+    const nHeads = field.count('num_attention_heads');
+    const nKvHeads = field.count('num_key_value_heads', nHeads);
+    field.divides('num_key_value_heads', nKvHeads, 'num_attention_heads', nHeads);
+    if (raw.head_dim === undefined || raw.head_dim === null)
+      field.divides('num_attention_heads', nHeads, 'hidden_size', dModel);
+    const headDim = field.count('head_dim', dModel / nHeads);
+    // Rotary embeddings rotate pairs of dimensions.
+    if (headDim % 2 !== 0) {
+      throw new ModelFormatError(`head_dim is ${headDim}; rotary position embeddings need an even head_dim`, file);
+    }
+    const ropeParameters = raw.rope_parameters;
+    const nestedTheta =
+      typeof ropeParameters === 'object' && ropeParameters !== null
+        ? (ropeParameters as { rope_theta?: unknown }).rope_theta
+        : undefined;
     return {
       architecture,
       family: 'llama',
       modelType,
-      nLayers: num('num_hidden_layers'),
+      nLayers: field.count('num_hidden_layers'),
       dModel,
       nHeads,
-      nKvHeads: num('num_key_value_heads', nHeads),
-      headDim: (raw.head_dim as number | undefined) ?? dModel / nHeads,
-      dMlp: num('intermediate_size'),
-      vocabSize: num('vocab_size'),
-      maxPositions: num('max_position_embeddings'),
-      normEps: num('rms_norm_eps', 1e-6),
-      tiedEmbeddings: raw.tie_word_embeddings === true,
-      ropeTheta: num('rope_theta', (raw.rope_parameters as { rope_theta?: number } | undefined)?.rope_theta ?? 10000),
+      nKvHeads,
+      headDim,
+      dMlp: field.count('intermediate_size'),
+      vocabSize: field.count('vocab_size'),
+      maxPositions: field.count('max_position_embeddings'),
+      normEps: field.positive('rms_norm_eps', 1e-6),
+      tiedEmbeddings: field.boolean('tie_word_embeddings', false),
+      ropeTheta: field.positive('rope_theta', typeof nestedTheta === 'number' ? nestedTheta : 10000),
       ropeScaling: readRopeScaling(raw, file),
       qkNorm: modelType === 'qwen3',
-      attentionBias: modelType === 'qwen2' ? true : raw.attention_bias === true,
-      mlpBias: raw.mlp_bias === true,
-      activation: String(raw.hidden_act ?? 'silu'),
-      bosTokenId: firstId(raw.bos_token_id),
-      eosTokenId: firstId(raw.eos_token_id),
+      attentionBias: modelType === 'qwen2' ? true : field.boolean('attention_bias', false),
+      mlpBias: field.boolean('mlp_bias', false),
+      activation: field.string('hidden_act', 'silu'),
+      bosTokenId: field.tokenId('bos_token_id'),
+      eosTokenId: field.tokenId('eos_token_id'),
       raw,
     };
   }
@@ -132,11 +146,92 @@ export async function readModelConfig(modelDir: string): Promise<ModelConfig> {
   );
 }
 
+/** Typed reads of config.json fields; a wrong or missing field is a ModelFormatError naming it. */
+class ConfigFields {
+  constructor(
+    private readonly raw: Record<string, unknown>,
+    private readonly file: string,
+    /** Where a nested object sits, e.g. `rope_scaling.`, for the messages. */
+    private readonly prefix = '',
+  ) {}
+
+  private value(key: string, fallback: unknown): unknown {
+    const value = this.raw[key];
+    return value === undefined || value === null ? fallback : value;
+  }
+
+  private wrong(key: string, must: string, value: unknown): ModelFormatError {
+    const got = value === undefined ? 'it is missing' : `got ${JSON.stringify(value)}`;
+    return new ModelFormatError(`config.json field '${this.prefix}${key}' must be ${must}; ${got}`, this.file);
+  }
+
+  /** A size or count: a positive integer (layers, widths, heads, vocabulary, context). */
+  count(key: string, fallback?: number): number {
+    const value = this.value(key, fallback);
+    if (!Number.isSafeInteger(value) || (value as number) < 1) throw this.wrong(key, 'a positive integer', value);
+    return value as number;
+  }
+
+  /** A positive finite number (epsilons, RoPE base). */
+  positive(key: string, fallback: number): number {
+    const value = this.value(key, fallback);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw this.wrong(key, 'a positive number', value);
+    }
+    return value;
+  }
+
+  boolean(key: string, fallback: boolean): boolean {
+    const value = this.value(key, fallback);
+    if (typeof value !== 'boolean') throw this.wrong(key, 'true or false', value);
+    return value;
+  }
+
+  string(key: string, fallback: string): string {
+    const value = this.value(key, fallback);
+    if (typeof value !== 'string') throw this.wrong(key, 'a string', value);
+    return value;
+  }
+
+  stringList(key: string): string[] {
+    const value = this.value(key, []);
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+      throw this.wrong(key, 'a list of strings', value);
+    }
+    return value;
+  }
+
+  /** A token id, or a list of them (the first is used), or null. */
+  tokenId(key: string): number | null {
+    const value = this.value(key, null);
+    const first = Array.isArray(value) ? (value[0] ?? null) : value;
+    if (first === null) return null;
+    if (!Number.isSafeInteger(first) || first < 0) throw this.wrong(key, 'a token id (a non-negative integer)', value);
+    return first;
+  }
+
+  /** `part` must divide `whole` (heads over width, KV groups over heads). */
+  divides(partKey: string, part: number, wholeKey: string, whole: number): void {
+    if (whole % part !== 0) {
+      throw new ModelFormatError(
+        `config.json field '${this.prefix}${wholeKey}' (${whole}) must be a multiple of '${this.prefix}${partKey}' (${part})`,
+        this.file,
+      );
+    }
+  }
+}
+
 function readRopeScaling(raw: Record<string, unknown>, file: string): RopeScaling | null {
   // transformers 5 writes `rope_parameters`; older files `rope_scaling`.
-  const scaling = (raw.rope_scaling ?? raw.rope_parameters) as Record<string, unknown> | null | undefined;
-  if (!scaling) return null;
-  const ropeType = String(scaling.rope_type ?? scaling.type ?? 'default');
+  const key = raw.rope_scaling !== undefined && raw.rope_scaling !== null ? 'rope_scaling' : 'rope_parameters';
+  const scaling = raw[key];
+  if (scaling === undefined || scaling === null) return null;
+  if (typeof scaling !== 'object' || Array.isArray(scaling)) {
+    throw new ModelFormatError(`config.json field '${key}' must be an object; got ${JSON.stringify(scaling)}`, file);
+  }
+  const field = new ConfigFields(scaling as Record<string, unknown>, file, `${key}.`);
+  const typeKey = (scaling as Record<string, unknown>).rope_type !== undefined ? 'rope_type' : 'type';
+  const ropeType = field.string(typeKey, 'default');
   if (ropeType === 'default') return null;
   if (ropeType !== 'linear' && ropeType !== 'llama3') {
     throw new ModelFormatError(
@@ -144,11 +239,20 @@ function readRopeScaling(raw: Record<string, unknown>, file: string): RopeScalin
       file,
     );
   }
+  const lowFreqFactor = field.positive('low_freq_factor', 1);
+  const highFreqFactor = field.positive('high_freq_factor', 4);
+  // llama3 blends between the two wavelengths; equal factors would divide by zero.
+  if (ropeType === 'llama3' && highFreqFactor <= lowFreqFactor) {
+    throw new ModelFormatError(
+      `config.json field '${key}.high_freq_factor' (${highFreqFactor}) must be above low_freq_factor (${lowFreqFactor})`,
+      file,
+    );
+  }
   return {
     ropeType,
-    factor: Number(scaling.factor ?? 1),
-    lowFreqFactor: Number(scaling.low_freq_factor ?? 1),
-    highFreqFactor: Number(scaling.high_freq_factor ?? 4),
-    originalMaxPositionEmbeddings: Number(scaling.original_max_position_embeddings ?? 8192),
+    factor: field.positive('factor', 1),
+    lowFreqFactor,
+    highFreqFactor,
+    originalMaxPositionEmbeddings: field.positive('original_max_position_embeddings', 8192),
   };
 }

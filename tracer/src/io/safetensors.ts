@@ -19,7 +19,30 @@ interface HeaderEntry {
   data_offsets: [number, number];
 }
 
-const BYTES_PER_ELEMENT: Record<string, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
+/** Bytes per element of every dtype the format defines; only the float ones can be read. */
+const BYTES_PER_ELEMENT: Record<string, number> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
+};
+const READABLE_DTYPES = new Set(['F32', 'BF16', 'F16', 'F64']);
+
+/** The Rust safetensors library refuses headers above 100 MB; so do we, before allocating one. */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+const RE_DOWNLOAD = 'the file is corrupt; re-download it';
 
 /** One safetensors file: names and shapes are read eagerly, tensor data on demand. */
 export class SafetensorsFile {
@@ -27,6 +50,8 @@ export class SafetensorsFile {
     readonly file: string,
     private readonly header: Record<string, HeaderEntry>,
     private readonly dataStart: number,
+    /** Free-form string metadata (`__metadata__`), e.g. {format: 'pt'}. */
+    readonly metadata: Record<string, string>,
   ) {}
 
   static async open(file: string): Promise<SafetensorsFile> {
@@ -41,50 +66,34 @@ export class SafetensorsFile {
     try {
       const lengthBytes = Buffer.alloc(8);
       await handle.read(lengthBytes, 0, 8, 0);
-      const headerLength = Number(lengthBytes.readBigUInt64LE(0));
-      if (headerLength <= 0 || 8 + headerLength > size) {
+      const declared = lengthBytes.readBigUInt64LE(0);
+      if (declared === 0n || declared > BigInt(size - 8)) {
         throw new ModelFormatError(
-          `file is truncated or not safetensors (header of ${headerLength} bytes in a ${size}-byte file); re-download it`,
+          `file is truncated or not safetensors (header of ${declared} bytes in a ${size}-byte file); re-download it`,
           file,
         );
       }
+      if (declared > BigInt(MAX_HEADER_BYTES)) {
+        throw new ModelFormatError(
+          `the safetensors header claims ${declared} bytes, over the ${MAX_HEADER_BYTES}-byte limit; ${RE_DOWNLOAD}`,
+          file,
+        );
+      }
+      const headerLength = Number(declared);
       const headerBytes = Buffer.alloc(headerLength);
-      await handle.read(headerBytes, 0, headerLength, 8);
-      let header: Record<string, HeaderEntry>;
+      const { bytesRead } = await handle.read(headerBytes, 0, headerLength, 8);
+      if (bytesRead !== headerLength) {
+        throw new ModelFormatError(`file is truncated inside its header; re-download it`, file);
+      }
+      let parsed: unknown;
       try {
-        header = JSON.parse(headerBytes.toString('utf8'));
+        parsed = JSON.parse(headerBytes.toString('utf8'));
       } catch {
-        throw new ModelFormatError(
-          `the safetensors header is not valid JSON; the file is corrupt, re-download it`,
-          file,
-        );
+        throw new ModelFormatError(`the safetensors header is not valid JSON; ${RE_DOWNLOAD}`, file);
       }
-      delete (header as Record<string, unknown>).__metadata__;
       const dataStart = 8 + headerLength;
-      for (const [name, entry] of Object.entries(header)) {
-        const bytes = BYTES_PER_ELEMENT[entry.dtype];
-        if (!bytes) {
-          throw new ModelFormatError(
-            `tensor '${name}' has dtype ${entry.dtype}; only F32, BF16, F16 and F64 are supported`,
-            file,
-          );
-        }
-        const [begin, end] = entry.data_offsets;
-        const count = entry.shape.reduce((a, b) => a * b, 1);
-        if (end - begin !== count * bytes) {
-          throw new ModelFormatError(
-            `tensor '${name}' has ${end - begin} bytes for shape [${entry.shape}] ${entry.dtype}`,
-            file,
-          );
-        }
-        if (dataStart + end > size) {
-          throw new ModelFormatError(
-            `file is truncated: tensor '${name}' ends at byte ${dataStart + end} but the file has ${size} bytes; re-download it`,
-            file,
-          );
-        }
-      }
-      return new SafetensorsFile(file, header, dataStart);
+      const { header, metadata } = validateHeader(parsed, size - dataStart, file);
+      return new SafetensorsFile(file, header, dataStart, metadata);
     } finally {
       await handle.close();
     }
@@ -95,29 +104,136 @@ export class SafetensorsFile {
   }
 
   has(name: string): boolean {
-    return name in this.header;
+    return Object.hasOwn(this.header, name);
   }
 
   shape(name: string): number[] {
-    const entry = this.header[name];
-    if (!entry) throw new ModelFormatError(`tensor '${name}' is missing`, this.file);
-    return entry.shape;
+    return [...this.entry(name).shape];
+  }
+
+  dtype(name: string): string {
+    return this.entry(name).dtype;
+  }
+
+  private entry(name: string): HeaderEntry {
+    if (!this.has(name)) throw new ModelFormatError(`tensor '${name}' is missing`, this.file);
+    return this.header[name];
   }
 
   /** Reads a tensor as float32. */
   async read(name: string): Promise<FloatTensor> {
-    const entry = this.header[name];
-    if (!entry) throw new ModelFormatError(`tensor '${name}' is missing`, this.file);
+    const entry = this.entry(name);
+    if (!READABLE_DTYPES.has(entry.dtype)) {
+      throw new ModelFormatError(
+        `tensor '${name}' has dtype ${entry.dtype}; only F32, BF16, F16 and F64 tensors can be read`,
+        this.file,
+      );
+    }
     const [begin, end] = entry.data_offsets;
     const raw = Buffer.alloc(end - begin);
     const handle = await open(this.file, 'r');
     try {
-      await handle.read(raw, 0, end - begin, this.dataStart + begin);
+      const { bytesRead } = await handle.read(raw, 0, end - begin, this.dataStart + begin);
+      // The file can shrink between open() and read(); a short read must not become zeros.
+      if (bytesRead !== end - begin) {
+        throw new ModelFormatError(
+          `file is truncated: tensor '${name}' could not be read whole; re-download it`,
+          this.file,
+        );
+      }
     } finally {
       await handle.close();
     }
-    return { data: toFloat32(raw, entry.dtype), shape: entry.shape };
+    return { data: toFloat32(raw, entry.dtype), shape: [...entry.shape] };
   }
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const isIndex = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/**
+ * Checks a parsed header the way the Rust safetensors library does: every entry a known dtype, a
+ * shape of non-negative integers and offsets whose length matches; tensors tile the data section
+ * exactly (no gap, no overlap, nothing after the last), so a corrupted offset or header length
+ * cannot make a tensor read someone else's bytes.
+ */
+function validateHeader(
+  parsed: unknown,
+  dataSize: number,
+  file: string,
+): { header: Record<string, HeaderEntry>; metadata: Record<string, string> } {
+  if (!isPlainObject(parsed)) {
+    const got = parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed;
+    throw new ModelFormatError(`the safetensors header must be a JSON object, got ${got}; ${RE_DOWNLOAD}`, file);
+  }
+  // Null-prototype maps: a tensor named `__proto__` must stay a tensor.
+  const metadata: Record<string, string> = Object.create(null);
+  const header: Record<string, HeaderEntry> = Object.create(null);
+  for (const [name, entry] of Object.entries(parsed)) {
+    if (name === '__metadata__') {
+      if (!isPlainObject(entry) || Object.values(entry).some((v) => typeof v !== 'string')) {
+        throw new ModelFormatError(`the safetensors __metadata__ must map strings to strings; ${RE_DOWNLOAD}`, file);
+      }
+      for (const [key, value] of Object.entries(entry)) metadata[key] = value as string;
+      continue;
+    }
+    const bad = (what: string) => new ModelFormatError(`tensor '${name}' ${what}; ${RE_DOWNLOAD}`, file);
+    if (!isPlainObject(entry))
+      throw bad(`has a header entry that is ${entry === null ? 'null' : typeof entry}, not an object`);
+    const { dtype, shape, data_offsets: offsets } = entry;
+    if (typeof dtype !== 'string' || !Object.hasOwn(BYTES_PER_ELEMENT, dtype)) {
+      throw bad(`has unknown dtype ${JSON.stringify(dtype)}`);
+    }
+    if (!Array.isArray(shape) || !shape.every(isIndex)) {
+      throw bad(`has shape ${JSON.stringify(shape)}; a shape must be a list of non-negative integers`);
+    }
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex)) {
+      throw bad(`has data_offsets ${JSON.stringify(offsets)}; they must be two non-negative integers [begin, end]`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (begin > end) throw bad(`has data_offsets [${begin}, ${end}] that end before they begin`);
+    if (end > dataSize) {
+      throw new ModelFormatError(
+        `file is truncated: tensor '${name}' ends at byte ${end} of the data section, which has ${dataSize} bytes; re-download it`,
+        file,
+      );
+    }
+    const count = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(count * BYTES_PER_ELEMENT[dtype]) || end - begin !== count * BYTES_PER_ELEMENT[dtype]) {
+      throw bad(`has ${end - begin} bytes for shape [${(shape as number[]).join(', ')}] ${dtype}`);
+    }
+    header[name] = { dtype, shape: shape as number[], data_offsets: [begin, end] };
+  }
+  // Tiling check: sorted by offset, each tensor starts where the previous one ended.
+  const byOffset = Object.entries(header).sort(
+    ([, a], [, b]) => a.data_offsets[0] - b.data_offsets[0] || a.data_offsets[1] - b.data_offsets[1],
+  );
+  let expectedBegin = 0;
+  let previous: string | null = null;
+  for (const [name, entry] of byOffset) {
+    const [begin, end] = entry.data_offsets;
+    if (begin !== expectedBegin) {
+      const where =
+        previous === null ? 'the start of the data section (0)' : `the end of tensor '${previous}' (${expectedBegin})`;
+      throw new ModelFormatError(
+        `tensor '${name}' has data_offsets [${begin}, ${end}] but must start at ${where}: ` +
+          `tensors ${begin < expectedBegin ? 'overlap' : 'leave a gap'}; ${RE_DOWNLOAD}`,
+        file,
+      );
+    }
+    expectedBegin = end;
+    previous = name;
+  }
+  if (expectedBegin !== dataSize) {
+    throw new ModelFormatError(
+      `the tensors cover ${expectedBegin} bytes but the data section has ${dataSize}; ` +
+        `the header length or the offsets are wrong; ${RE_DOWNLOAD}`,
+      file,
+    );
+  }
+  return { header, metadata };
 }
 
 function toFloat32(raw: Buffer, dtype: string): Float32Array {
@@ -168,21 +284,30 @@ export class Checkpoint {
   static async open(dir: string): Promise<Checkpoint> {
     const indexFile = path.join(dir, 'model.safetensors.index.json');
     const byName = new Map<string, SafetensorsFile>();
-    let index: { weight_map?: Record<string, string> } | null = null;
+    let text: string | null = null;
     try {
-      index = JSON.parse(await readFile(indexFile, 'utf8'));
+      text = await readFile(indexFile, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new ModelFormatError(`the shard index is not valid JSON; re-download it`, indexFile);
+        throw new ModelFormatError(`the shard index cannot be read: ${(error as Error).message}`, indexFile);
       }
     }
-    if (index) {
-      if (!index.weight_map) throw new ModelFormatError(`the shard index has no weight_map`, indexFile);
+    if (text !== null) {
+      const weightMap = readWeightMap(text, indexFile);
       const shards = new Map<string, SafetensorsFile>();
-      for (const shard of new Set(Object.values(index.weight_map))) {
+      for (const shard of new Set(weightMap.values())) {
         shards.set(shard, await SafetensorsFile.open(path.join(dir, shard)));
       }
-      for (const [name, shard] of Object.entries(index.weight_map)) byName.set(name, shards.get(shard)!);
+      for (const [name, shard] of weightMap) {
+        const file = shards.get(shard)!;
+        if (!file.has(name)) {
+          throw new ModelFormatError(
+            `the shard index puts tensor '${name}' in ${shard}, which does not hold it; re-download the index`,
+            indexFile,
+          );
+        }
+        byName.set(name, file);
+      }
     } else {
       const file = await SafetensorsFile.open(path.join(dir, 'model.safetensors'));
       for (const name of file.names()) byName.set(name, file);
@@ -202,9 +327,9 @@ export class Checkpoint {
   async read(name: string, expectedShape?: number[]): Promise<FloatTensor> {
     const file = this.byName.get(name);
     if (!file) throw new ModelFormatError(`tensor '${name}' is missing from the checkpoint`, this.dir);
-    const tensor = await file.read(name);
-    if (expectedShape) checkShape(name, tensor.shape, expectedShape, file.file);
-    return tensor;
+    // The header's shape is checked before the data is read, so a wrong tensor is never allocated.
+    if (expectedShape) checkShape(name, file.shape(name), expectedShape, file.file);
+    return file.read(name);
   }
 }
 
@@ -215,4 +340,33 @@ export function checkShape(name: string, actual: number[], expected: number[], f
       file,
     );
   }
+}
+
+/** `weight_map` of a shard index: tensor name → shard file name inside the checkpoint folder. */
+function readWeightMap(text: string, indexFile: string): Map<string, string> {
+  let index: unknown;
+  try {
+    index = JSON.parse(text);
+  } catch {
+    throw new ModelFormatError(`the shard index is not valid JSON; re-download it`, indexFile);
+  }
+  if (!isPlainObject(index))
+    throw new ModelFormatError(`the shard index must be a JSON object; re-download it`, indexFile);
+  const weightMap = index.weight_map;
+  if (!isPlainObject(weightMap)) {
+    throw new ModelFormatError(`the shard index has no weight_map object (tensor name → shard file)`, indexFile);
+  }
+  const map = new Map<string, string>();
+  for (const [name, shard] of Object.entries(weightMap)) {
+    // A shard is a file next to the index: no folders, so an index cannot point outside the checkpoint.
+    if (typeof shard !== 'string' || !/^[^/\\]+\.safetensors$/.test(shard) || shard.startsWith('.')) {
+      throw new ModelFormatError(
+        `weight_map maps tensor '${name}' to ${JSON.stringify(shard)}; it must be a .safetensors file name in the same folder`,
+        indexFile,
+      );
+    }
+    map.set(name, shard);
+  }
+  if (map.size === 0) throw new ModelFormatError(`the shard index's weight_map lists no tensors`, indexFile);
+  return map;
 }

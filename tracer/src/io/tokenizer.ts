@@ -14,6 +14,9 @@ interface AddedTokenJson {
   special: boolean;
 }
 
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
 export class PromptTokenizer {
   private constructor(
     private readonly tokenizer: Tokenizer,
@@ -23,24 +26,37 @@ export class PromptTokenizer {
     readonly bosId: number | null,
     readonly unkId: number | null,
     private readonly vocabSize: number,
+    /** tokenizer.json, named when the tokenizer library fails on what it holds. */
+    private readonly file: string,
   ) {}
 
   static async load(modelDir: string, vocabSize: number, configBosId: number | null): Promise<PromptTokenizer> {
     const file = path.join(modelDir, 'tokenizer.json');
-    let json: { added_tokens?: AddedTokenJson[]; model?: { unk_token?: string } };
+    let parsed: unknown;
     try {
-      json = JSON.parse(await readFile(file, 'utf8'));
+      parsed = JSON.parse(await readFile(file, 'utf8'));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new ModelFormatError(`no tokenizer.json; copy the model's tokenizer.json into its folder`, file);
       }
       throw new ModelFormatError(`tokenizer.json is not valid JSON`, file);
     }
+    const json = checkTokenizerJson(parsed, file);
+    const configFile = path.join(modelDir, 'tokenizer_config.json');
     let config: Record<string, unknown> = {};
     try {
-      config = JSON.parse(await readFile(path.join(modelDir, 'tokenizer_config.json'), 'utf8'));
-    } catch {
-      // tokenizer_config.json is optional: special tokens are also listed in tokenizer.json.
+      const parsedConfig: unknown = JSON.parse(await readFile(configFile, 'utf8'));
+      if (!isPlainObject(parsedConfig)) {
+        throw new ModelFormatError(`tokenizer_config.json must be a JSON object of tokenizer settings`, configFile);
+      }
+      config = parsedConfig;
+    } catch (error) {
+      if (error instanceof ModelFormatError) throw error;
+      // tokenizer_config.json is optional (special tokens are also in tokenizer.json), but a corrupt one
+      // would silently change which token is prepended.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new ModelFormatError(`tokenizer_config.json is not valid JSON`, configFile);
+      }
     }
     let tokenizer: Tokenizer;
     try {
@@ -48,20 +64,48 @@ export class PromptTokenizer {
     } catch (error) {
       throw new ModelFormatError(`tokenizer.json could not be loaded: ${(error as Error).message}`, file);
     }
-    const added = json.added_tokens ?? [];
-    const specialIds = new Set(added.filter((t) => t.special).map((t) => t.id));
+    const libraryCall = <T>(fn: () => T): T => callTokenizer(fn, file);
+    const specialIds = new Set(json.added_tokens.filter((t) => t.special).map((t) => t.id));
     const idOf = (key: string): number | null => {
       const value = config[key];
-      const content = typeof value === 'string' ? value : (value as { content?: string } | undefined)?.content;
-      if (!content) return null;
-      return tokenizer.token_to_id(content) ?? null;
+      const content = typeof value === 'string' ? value : isPlainObject(value) ? value.content : undefined;
+      if (content === undefined || content === null || content === '') return null;
+      if (typeof content !== 'string') {
+        throw new ModelFormatError(`tokenizer_config.json field '${key}' must be a token string`, configFile);
+      }
+      return libraryCall(() => tokenizer.token_to_id(content)) ?? null;
     };
     const bosCandidates = [idOf('bos_token') ?? configBosId, idOf('pad_token'), idOf('eos_token'), ...specialIds];
     // Python's filter(None, ...) also skips id 0, as circuit-tracer does.
     const bosId = bosCandidates.find((id): id is number => typeof id === 'number' && id !== 0) ?? null;
-    const unkName = json.model?.unk_token;
-    const unkId = idOf('unk_token') ?? (unkName ? (tokenizer.token_to_id(unkName) ?? null) : null);
-    return new PromptTokenizer(tokenizer, specialIds, bosId, unkId, vocabSize);
+    // The prepended token indexes the embedding matrix: it must be inside the model's vocabulary.
+    if (bosId !== null && bosId >= vocabSize) {
+      throw new ModelFormatError(
+        `the BOS token has id ${bosId} but config.json's vocab_size is ${vocabSize}; the tokenizer does not belong to this model`,
+        file,
+      );
+    }
+    const unkName = json.model.unk_token;
+    const unkId =
+      idOf('unk_token') ??
+      (typeof unkName === 'string' && unkName !== ''
+        ? (libraryCall(() => tokenizer.token_to_id(unkName)) ?? null)
+        : null);
+    const loaded = new PromptTokenizer(tokenizer, specialIds, bosId, unkId, vocabSize, file);
+    // The library reads most of the JSON lazily; one encode finds a broken vocabulary or pipeline now.
+    loaded.encode('a');
+    return loaded;
+  }
+
+  /** The library's encode, its failures reported as a broken tokenizer.json. */
+  private encode(text: string): number[] {
+    return callTokenizer(() => {
+      const ids = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+      if (!Array.isArray(ids) || !ids.every((id) => Number.isSafeInteger(id) && id >= 0)) {
+        throw new Error(`it produced token ids that are not non-negative integers`);
+      }
+      return ids;
+    }, this.file);
   }
 
   /**
@@ -70,7 +114,7 @@ export class PromptTokenizer {
    */
   encodePrompt(prompt: string, maxPositions: number): number[] {
     if (prompt.trim().length === 0) throw new UserInputError('the prompt is empty; give some text to trace');
-    const ids = this.tokenizer.encode(prompt, { add_special_tokens: false }).ids;
+    const ids = this.encode(prompt);
     if (ids.length === 0) throw new UserInputError(`the prompt ${JSON.stringify(prompt)} produced no tokens`);
     this.checkKnown(prompt, ids);
     const withBos = this.specialIds.has(ids[0]) || this.bosId === null ? ids : [this.bosId, ...ids];
@@ -85,7 +129,8 @@ export class PromptTokenizer {
   private checkKnown(prompt: string, ids: number[]): void {
     const outOfVocabulary = ids.filter((id) => id >= this.vocabSize).length;
     // The unknown token typed literally (GPT-2's <|endoftext|> is also its unk) is not unknown text.
-    const unkText = this.unkId === null ? null : (this.tokenizer.id_to_token(this.unkId) ?? null);
+    const unkText =
+      this.unkId === null ? null : (callTokenizer(() => this.tokenizer.id_to_token(this.unkId!), this.file) ?? null);
     const typed = unkText ? prompt.split(unkText).length - 1 : 0;
     const unknown = outOfVocabulary + Math.max(0, ids.filter((id) => id === this.unkId).length - typed);
     if (unknown > 0) {
@@ -103,22 +148,81 @@ export class PromptTokenizer {
     return prompt
       .split(/\s+/)
       .filter((word) => word.length > 0)
-      .filter((word) =>
-        this.tokenizer.encode(word, { add_special_tokens: false }).ids.some((id: number) => id === this.unkId),
-      );
+      .filter((word) => this.encode(word).some((id) => id === this.unkId));
+  }
+
+  /** Token ids of corpus text as it is (no special tokens added, unknown words kept as the unknown token). */
+  encodeText(text: string): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
   }
 
   /** The text of one token, as the viewers show it (`decode` of a single id). */
   tokenString(id: number): string {
-    return this.tokenizer.decode([id], { skip_special_tokens: false });
+    return this.decode([id]);
   }
 
   decode(ids: number[]): string {
-    return this.tokenizer.decode(ids, { skip_special_tokens: false });
+    return callTokenizer(() => this.tokenizer.decode(ids, { skip_special_tokens: false }), this.file);
   }
 
   /** Id of a single token given as text (for interventions on a target token), or null. */
   tokenId(text: string): number | null {
-    return this.tokenizer.token_to_id(text) ?? null;
+    return callTokenizer(() => this.tokenizer.token_to_id(text), this.file) ?? null;
   }
+}
+
+/** Runs a tokenizer-library call; what it throws means tokenizer.json holds something it cannot use. */
+function callTokenizer<T>(fn: () => T, file: string): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof ModelFormatError || error instanceof UserInputError) throw error;
+    throw new ModelFormatError(`tokenizer.json could not be used: ${(error as Error).message}`, file);
+  }
+}
+
+/** The parts of tokenizer.json read here, checked before the library sees them. */
+function checkTokenizerJson(
+  parsed: unknown,
+  file: string,
+): Record<string, unknown> & { added_tokens: AddedTokenJson[]; model: Record<string, unknown> } {
+  if (!isPlainObject(parsed)) throw new ModelFormatError(`tokenizer.json must be a JSON object`, file);
+  const model = parsed.model;
+  if (!isPlainObject(model)) throw new ModelFormatError(`tokenizer.json field 'model' must be an object`, file);
+  if (typeof model.type !== 'undefined' && typeof model.type !== 'string') {
+    throw new ModelFormatError(`tokenizer.json field 'model.type' must be a string`, file);
+  }
+  const vocab = model.vocab;
+  if (!isPlainObject(vocab) && !Array.isArray(vocab)) {
+    throw new ModelFormatError(`tokenizer.json field 'model.vocab' must be an object (or a list for Unigram)`, file);
+  }
+  if ((Array.isArray(vocab) ? vocab.length : Object.keys(vocab).length) === 0) {
+    throw new ModelFormatError(`tokenizer.json field 'model.vocab' is empty`, file);
+  }
+  if (isPlainObject(vocab)) {
+    const bad = Object.entries(vocab).find(([, id]) => !Number.isSafeInteger(id) || (id as number) < 0);
+    if (bad) {
+      throw new ModelFormatError(
+        `tokenizer.json field 'model.vocab' maps ${JSON.stringify(bad[0])} to ${JSON.stringify(bad[1])}; ids must be non-negative integers`,
+        file,
+      );
+    }
+  }
+  const added = parsed.added_tokens ?? [];
+  if (!Array.isArray(added)) throw new ModelFormatError(`tokenizer.json field 'added_tokens' must be a list`, file);
+  added.forEach((token: unknown, i) => {
+    const ok =
+      isPlainObject(token) &&
+      Number.isSafeInteger(token.id) &&
+      (token.id as number) >= 0 &&
+      typeof token.content === 'string' &&
+      (token.special === undefined || typeof token.special === 'boolean');
+    if (!ok) {
+      throw new ModelFormatError(
+        `tokenizer.json field 'added_tokens[${i}]' must be {id: non-negative integer, content: string, special: boolean}`,
+        file,
+      );
+    }
+  });
+  return { ...parsed, added_tokens: added as AddedTokenJson[], model };
 }

@@ -59,9 +59,9 @@ export interface TranscoderConfig {
 
 export async function readTranscoderConfig(dir: string): Promise<TranscoderConfig> {
   const file = path.join(dir, 'config.yaml');
-  let raw: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    raw = YAML.parse(await readFile(file, 'utf8')) ?? {};
+    parsed = YAML.parse(await readFile(file, 'utf8')) ?? {};
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new ModelFormatError(
@@ -69,8 +69,20 @@ export async function readTranscoderConfig(dir: string): Promise<TranscoderConfi
         file,
       );
     }
-    throw new ModelFormatError(`config.yaml is not valid YAML: ${(error as Error).message}`, file);
+    throw new ModelFormatError(`config.yaml is not valid YAML: ${(error as Error).message.split('\n')[0]}`, file);
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ModelFormatError(`config.yaml must be a mapping of settings (model_kind, transcoders, ...)`, file);
+  }
+  const raw = parsed as Record<string, unknown>;
+  const wrong = (key: string, must: string) =>
+    new ModelFormatError(`config.yaml field '${key}' must be ${must}; got ${JSON.stringify(raw[key])}`, file);
+  const optionalString = (key: string): string | null => {
+    const value = raw[key];
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string') throw wrong(key, 'a string');
+    return value;
+  };
   const kind = raw.model_kind;
   if (kind !== 'transcoder_set' && kind !== 'cross_layer_transcoder') {
     throw new ModelFormatError(
@@ -78,8 +90,8 @@ export async function readTranscoderConfig(dir: string): Promise<TranscoderConfi
       file,
     );
   }
-  const inputHook = String(raw.feature_input_hook ?? 'mlp.hook_in');
-  const outputHook = String(raw.feature_output_hook ?? 'mlp.hook_out');
+  const inputHook = optionalString('feature_input_hook') ?? 'mlp.hook_in';
+  const outputHook = optionalString('feature_output_hook') ?? 'mlp.hook_out';
   if (!INPUT_SITES.has(inputHook) || !OUTPUT_SITES.has(outputHook)) {
     throw new ModelFormatError(
       `transcoders must read the MLP input and write the MLP output (feature_input_hook mlp.hook_in, ` +
@@ -88,22 +100,30 @@ export async function readTranscoderConfig(dir: string): Promise<TranscoderConfi
     );
   }
   let paths: string[] | null = null;
-  if (Array.isArray(raw.transcoders)) paths = raw.transcoders.map(String);
-  else if (raw.transcoders && typeof raw.transcoders === 'object')
-    paths = Object.values(raw.transcoders as object).map(String);
-  const activation = raw.activation
-    ? (String(raw.activation).replace('jumprelu', 'jump_relu') as ActivationFunction)
-    : null;
+  if (raw.transcoders !== undefined && raw.transcoders !== null) {
+    const listed = Array.isArray(raw.transcoders)
+      ? raw.transcoders
+      : typeof raw.transcoders === 'object'
+        ? Object.values(raw.transcoders)
+        : null;
+    if (!listed || !listed.every((p) => typeof p === 'string' && p.length > 0)) {
+      throw wrong('transcoders', 'a list of transcoder file paths');
+    }
+    paths = listed as string[];
+  }
+  const activationName = optionalString('activation');
+  const activation = activationName ? (activationName.replace('jumprelu', 'jump_relu') as ActivationFunction) : null;
   if (activation && !['relu', 'jump_relu', 'topk'].includes(activation)) {
     throw new ModelFormatError(`activation '${activation}' is not supported (relu, jump_relu or topk)`, file);
   }
-  return {
-    kind,
-    name: String(raw.scan ?? raw.model_name ?? path.basename(path.resolve(dir))),
-    activation,
-    k: typeof raw.k === 'number' ? raw.k : null,
-    paths,
-  };
+  let k: number | null = null;
+  if (raw.k !== undefined && raw.k !== null) {
+    if (!Number.isSafeInteger(raw.k) || (raw.k as number) < 1) throw wrong('k', 'a positive integer');
+    k = raw.k as number;
+  }
+  if (activation === 'topk' && k === null) throw wrong('k', 'a positive integer with activation topk');
+  const name = optionalString('scan') ?? optionalString('model_name') ?? path.basename(path.resolve(dir));
+  return { kind, name, activation, k, paths };
 }
 
 /** Loads and checks every transcoder file against the model's width and depth. */
@@ -131,21 +151,20 @@ async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: numb
   let activation: ActivationFunction = 'relu';
   for (const [layer, file] of files.entries()) {
     const st = await SafetensorsFile.open(file);
-    const bEnc = await st.read('b_enc');
-    const F = bEnc.shape[0];
-    if (layer === 0) nFeatures = F;
+    // Shapes are checked from the header before any data is read.
     const want = async (name: string, shape: number[]) => {
-      const t = await st.read(name);
-      checkShape(name, t.shape, shape, file);
-      return t.data;
+      checkShape(name, st.shape(name), shape, file);
+      return (await st.read(name)).data;
     };
-    checkShape('b_enc', bEnc.shape, [nFeatures], file);
+    if (layer === 0) nFeatures = featureCount(st, 'b_enc', file);
+    const F = nFeatures;
+    const bEnc = await want('b_enc', [F]);
     const threshold = st.has('activation_function.threshold') ? await want('activation_function.threshold', [F]) : null;
     if (threshold) activation = 'jump_relu';
     const wSkip = st.has('W_skip') ? await want('W_skip', [d, d]) : null;
     layers.push({
       wEnc: await want('W_enc', [F, d]),
-      bEnc: bEnc.data,
+      bEnc,
       threshold,
       wDec: await want('W_dec', [F, d]),
       nOutputLayers: 1,
@@ -178,21 +197,20 @@ async function loadCrossLayer(
     const decFile = path.join(dir, `W_dec_${layer}.safetensors`);
     const enc = await SafetensorsFile.open(encFile);
     const dec = await SafetensorsFile.open(decFile);
-    const bEnc = await enc.read(`b_enc_${layer}`);
-    if (layer === 0) nFeatures = bEnc.shape[0];
+    if (layer === 0) nFeatures = featureCount(enc, `b_enc_${layer}`, encFile);
     const F = nFeatures;
-    checkShape(`b_enc_${layer}`, bEnc.shape, [F], encFile);
+    // Shapes are checked from the header before any data is read.
     const want = async (st: SafetensorsFile, name: string, shape: number[]) => {
-      const t = await st.read(name);
-      checkShape(name, t.shape, shape, st.file);
-      return t.data;
+      checkShape(name, st.shape(name), shape, st.file);
+      return (await st.read(name)).data;
     };
+    const bEnc = await want(enc, `b_enc_${layer}`, [F]);
     const threshold = enc.has(`threshold_${layer}`) ? await want(enc, `threshold_${layer}`, [F]) : null;
     if (threshold) activation = 'jump_relu';
     const wSkip = enc.has(`W_skip_${layer}`) ? await want(enc, `W_skip_${layer}`, [d, d]) : null;
     layers.push({
       wEnc: await want(enc, `W_enc_${layer}`, [F, d]),
-      bEnc: bEnc.data,
+      bEnc,
       threshold,
       wDec: await want(dec, `W_dec_${layer}`, [F, nLayers - layer, d]),
       nOutputLayers: nLayers - layer,
@@ -210,6 +228,18 @@ async function loadCrossLayer(
     k: config.k,
     layers,
   };
+}
+
+/** d_transcoder from the encoder bias: a 1-D tensor of at least one feature. */
+function featureCount(st: SafetensorsFile, name: string, file: string): number {
+  const shape = st.shape(name);
+  if (shape.length !== 1 || shape[0] < 1) {
+    throw new ModelFormatError(
+      `tensor '${name}' has shape [${shape.join(', ')}]; the encoder bias must be [d_transcoder] with at least one feature`,
+      file,
+    );
+  }
+  return shape[0];
 }
 
 /**
