@@ -32,7 +32,7 @@ const config: CodegenConfig = {
           GraphSummary: '../../store/graph-store.js#GraphSummary as StoredGraphSummary',
           FeatureLabel: '../../store/graph-store.js#FeatureLabel as StoredFeatureLabel',
           SavedView: '../../store/graph-store.js#SavedView as StoredSavedView',
-          Edge: '../../../../tracer/src/graph/document.js#GraphEdge',
+          Edge: '@circuit-atlas/schema#GraphEdge',
           Model: '../../models/catalog.js#ModelEntry',
           TraceJob: '../../jobs/trace-queue.js#TraceJob as QueuedTraceJob',
         },

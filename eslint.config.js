@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import atlas from './tools/eslint/import-boundaries.js';
 
 export default tseslint.config(
   {
@@ -13,6 +14,7 @@ export default tseslint.config(
       'test-results/',
       'models/',
       'server/src/api/generated/',
+      'schema/src/generated/',
     ],
   },
   js.configs.recommended,
@@ -21,9 +23,12 @@ export default tseslint.config(
     languageOptions: {
       globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' },
     },
+    plugins: { atlas },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
+      // DESIGN.md's import table between the workspace packages (tools/eslint/import-boundaries.js).
+      'atlas/import-boundaries': ['error', { root: import.meta.dirname }],
     },
   },
 );

@@ -13,6 +13,8 @@ export default defineConfig({
       'server/test/**/*.test.ts',
       'client/test/**/*.test.ts',
       'schema/test/**/*.test.ts',
+      'figure/test/**/*.test.ts',
+      'tools/eslint/test/**/*.test.ts',
     ],
     globalSetup: ['test-support/global-setup.ts'],
     testTimeout: 120_000,

@@ -13,9 +13,9 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import type { GraphDocument } from '../tracer/src/graph/document.js';
-import { openStore } from '../server/src/store/open-store.js';
-import { randomGraph } from '../server/test/store-graph-generator.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
+import { openStore } from '@circuit-atlas/server';
+import { randomGraph } from '../test-support/graph-generator.js';
 import { startNeo4j } from '../tools/neo4j/launcher.js';
 import { median } from './stats.js';
 

@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { attribute, loadReplacementModel } from '../tracer/src/index.js';
+import { attribute, loadReplacementModel } from '@circuit-atlas/tracer';
 import { formatMs, median, timeRepeated } from './stats.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));

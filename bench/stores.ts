@@ -8,13 +8,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GraphDocument } from '../tracer/src/graph/document.js';
-import type { GraphStore } from '../server/src/store/graph-store.js';
-import { SqliteStore } from '../server/src/store/sqlite/sqlite-store.js';
-import { Neo4jStore } from '../server/src/store/neo4j/neo4j-store.js';
-import { findTopPaths } from '../server/src/analysis/paths.js';
-import { compareGraphs } from '../server/src/analysis/compare.js';
-import { randomGraph } from '../server/test/store-graph-generator.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
+import type { GraphStore } from '@circuit-atlas/server';
+import { SqliteStore } from '@circuit-atlas/server';
+import { Neo4jStore } from '@circuit-atlas/server';
+import { findTopPaths } from '@circuit-atlas/server';
+import { compareGraphs } from '@circuit-atlas/server';
+import { randomGraph } from '../test-support/graph-generator.js';
 import { startNeo4j } from '../tools/neo4j/launcher.js';
 import { formatMs, median, timeRepeated } from './stats.js';
 

@@ -5,9 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { GraphBuilder } from '../tracer/src/onnx/graph-builder.js';
-import { GraphSession } from '../tracer/src/onnx/session.js';
-import { loadReplacementModel, traceGraph } from '../tracer/src/index.js';
+import { GraphBuilder } from '@circuit-atlas/tracer';
+import { GraphSession } from '@circuit-atlas/tracer';
+import { loadReplacementModel, traceGraph } from '@circuit-atlas/tracer';
 import { formatMs, median, timeRepeated } from './stats.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));

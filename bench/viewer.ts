@@ -9,9 +9,9 @@
 import { rmSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../test-support/browser.js';
-import { toGraphJson } from '../tracer/src/graph/graph-json.js';
-import { randomGraph } from '../server/test/store-graph-generator.js';
-import { buildViewer, importGraphJson, nodePagePosition, startViewerServer } from '../client/test/viewer-support.js';
+import { toGraphJson } from '@circuit-atlas/tracer';
+import { randomGraph } from '../test-support/graph-generator.js';
+import { buildViewer, importGraphJson, nodePagePosition, startViewerServer } from '../test-support/viewer-support.js';
 import { formatMs, median, percentile } from './stats.js';
 
 const REPEATS = 7;

@@ -4,4 +4,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../server/src/cli/main.ts');
+await import('@circuit-atlas/server/cli');

@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
-import { fromGraphJson } from '../../tracer/src/graph/graph-json.js';
-import type { GraphDocument } from '../../tracer/src/graph/document.js';
-import { renderFigure } from '../../server/src/figure/render-figure.js';
-import { compactLabel, nodeLabel } from '../src/figure/graph-layout.js';
-import { readReferenceGraph } from './viewer-support.js';
+import { fromGraphJson } from '@circuit-atlas/tracer';
+import type { GraphDocument } from '@circuit-atlas/schema';
+import { renderFigure } from '@circuit-atlas/server';
+import { compactLabel, nodeLabel } from '@circuit-atlas/figure';
+import { readReferenceGraph } from '../../test-support/viewer-support.js';
 
 let browser: Browser;
 let page: Page;

@@ -7,8 +7,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
-import { toGraphJson } from '../../tracer/src/graph/graph-json.js';
-import { randomGraph } from '../../server/test/store-graph-generator.js';
+import { toGraphJson } from '@circuit-atlas/tracer';
+import { randomGraph } from '../../test-support/graph-generator.js';
 import {
   buildViewer,
   clickNode,
@@ -19,7 +19,7 @@ import {
   startViewerServer,
   urlState,
   type ViewerServer,
-} from './viewer-support.js';
+} from '../../test-support/viewer-support.js';
 
 interface NodeView {
   nodeId: string;

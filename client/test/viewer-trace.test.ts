@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
-import { buildViewer, clickNode, gqlData, startViewerServer, urlState, type ViewerServer } from './viewer-support.js';
+import { buildViewer, clickNode, gqlData, startViewerServer, urlState, type ViewerServer } from '../../test-support/viewer-support.js';
 
 interface NodeView {
   nodeId: string;

@@ -5,18 +5,18 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import type { GraphDocument } from '../../tracer/src/graph/document.js';
-import { nodeIdOf } from '../../tracer/src/graph/document.js';
-import { fromGraphJson } from '../../tracer/src/graph/graph-json.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
+import { formatNodeId } from '@circuit-atlas/schema';
+import { fromGraphJson } from '@circuit-atlas/tracer';
 import { compareGraphs } from '../src/analysis/compare.js';
-import { randomGraph } from './store-graph-generator.js';
+import { randomGraph } from '../../test-support/graph-generator.js';
 
 /** B = A with `extra` tokens prepended after BOS: same features, every position shifted right. */
 function shiftedCopy(a: GraphDocument, extra: number): GraphDocument {
   const shiftId = new Map<string, string>();
   const nodes = a.nodes.map((n) => {
     const ctxIdx = n.ctxIdx === 0 ? 0 : n.ctxIdx + extra;
-    const moved = { ...n, ctxIdx, nodeId: nodeIdOf(n.kind, n.layer, ctxIdx, n.feature, a.nLayers) };
+    const moved = { ...n, ctxIdx, nodeId: formatNodeId(n.kind, n.layer, ctxIdx, n.feature, a.nLayers) };
     shiftId.set(n.nodeId, moved.nodeId);
     return moved;
   });
@@ -44,7 +44,7 @@ describe('compareGraphs', () => {
     b.edges = b.edges.filter((e) => e.source !== dropped.nodeId && e.target !== dropped.nodeId);
     const added = {
       ...dropped,
-      nodeId: nodeIdOf('feature', 0, 1, 9999, b.nLayers),
+      nodeId: formatNodeId('feature', 0, 1, 9999, b.nLayers),
       layer: 0,
       ctxIdx: 1,
       feature: 9999,
@@ -58,7 +58,7 @@ describe('compareGraphs', () => {
     const featuresA = a.nodes.filter((n) => n.kind === 'feature');
     expect(result.shared).toHaveLength(featuresA.length - 1);
     expect(result.onlyInA.map((n) => n.nodeId)).toEqual([
-      nodeIdOf('feature', dropped.layer, dropped.ctxIdx - 2, dropped.feature, a.nLayers),
+      formatNodeId('feature', dropped.layer, dropped.ctxIdx - 2, dropped.feature, a.nLayers),
     ]);
     expect(result.onlyInB.map((n) => n.nodeId)).toEqual([added.nodeId]);
     for (const s of result.shared) {

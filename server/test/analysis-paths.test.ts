@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import type { GraphDocument, GraphEdge, GraphNode } from '../../tracer/src/graph/document.js';
-import { UserInputError } from '../../tracer/src/errors.js';
-import { fromGraphJson } from '../../tracer/src/graph/graph-json.js';
+import type { GraphDocument, GraphEdge, GraphNode } from '@circuit-atlas/schema';
+import { UserInputError } from '@circuit-atlas/tracer';
+import { fromGraphJson } from '@circuit-atlas/tracer';
 import { findTopPaths, type Path } from '../src/analysis/paths.js';
-import { randomGraph } from './store-graph-generator.js';
+import { randomGraph } from '../../test-support/graph-generator.js';
 
 function node(nodeId: string, kind: GraphNode['kind'], layer: number, ctxIdx: number): GraphNode {
   return {

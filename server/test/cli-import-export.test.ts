@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { neo4jUri } from '../../test-support/neo4j.js';
-import { fromGraphJson, validateGraphJson } from '../../tracer/src/graph/graph-json.js';
+import { fromGraphJson, validateGraphJson } from '@circuit-atlas/tracer';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { Neo4jStore } from '../src/store/neo4j/neo4j-store.js';
 import { expectSameAnswer } from './store-answers.js';

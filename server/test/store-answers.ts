@@ -4,7 +4,7 @@
  * The stores compute the same answers in SQL and Cypher; the tests check both against these.
  */
 import { expect } from 'vitest';
-import type { GraphDocument, GraphEdge, GraphNode } from '../../tracer/src/graph/document.js';
+import type { GraphDocument, GraphEdge, GraphNode } from '@circuit-atlas/schema';
 
 /** Asserts deep equality, numbers equal within 1e-9 (both stores keep float64). */
 export function expectSameAnswer(actual: unknown, expected: unknown, path = '$'): void {

@@ -9,15 +9,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { neo4jUri } from '../../test-support/neo4j.js';
-import type { GraphDocument } from '../../tracer/src/graph/document.js';
-import { fromGraphJson } from '../../tracer/src/graph/graph-json.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
+import { fromGraphJson } from '@circuit-atlas/tracer';
 import type { GraphStore } from '../src/store/graph-store.js';
 import { StoreError } from '../src/store/store-error.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { Neo4jStore } from '../src/store/neo4j/neo4j-store.js';
 import { findTopPaths } from '../src/analysis/paths.js';
 import { compareGraphs } from '../src/analysis/compare.js';
-import { randomGraph } from './store-graph-generator.js';
+import { randomGraph } from '../../test-support/graph-generator.js';
 import { expectSameAnswer, incidentEdges, occurrences, prunedDocument, sharingCounts } from './store-answers.js';
 
 const RUN = `ct${Date.now().toString(36)}`;

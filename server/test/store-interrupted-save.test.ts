@@ -16,7 +16,7 @@ import { neo4jUri } from '../../test-support/neo4j.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { Neo4jStore } from '../src/store/neo4j/neo4j-store.js';
 import { StoreError } from '../src/store/store-error.js';
-import { randomGraph } from './store-graph-generator.js';
+import { randomGraph } from '../../test-support/graph-generator.js';
 
 const RUN = `is${Date.now().toString(36)}`;
 const tempDir = mkdtempSync(join(tmpdir(), 'atlas-store-interrupt-'));

@@ -12,7 +12,7 @@ import { describeStore, openStore } from '../src/store/open-store.js';
 import { MIGRATIONS } from '../src/store/sqlite/migrations.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { StoreError } from '../src/store/store-error.js';
-import { randomGraph } from './store-graph-generator.js';
+import { randomGraph } from '../../test-support/graph-generator.js';
 
 const tempDir = mkdtempSync(join(tmpdir(), 'atlas-store-open-'));
 afterAll(() => rmSync(tempDir, { recursive: true, force: true }));

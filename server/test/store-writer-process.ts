@@ -6,7 +6,7 @@
  */
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { Neo4jStore } from '../src/store/neo4j/neo4j-store.js';
-import { randomGraph } from './store-graph-generator.js';
+import { randomGraph } from '../../test-support/graph-generator.js';
 
 const [kind, target, graphId, nodes, edges, model] = process.argv.slice(2);
 const graph = randomGraph({

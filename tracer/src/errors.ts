@@ -15,10 +15,8 @@ export class ModelFormatError extends Error {
   }
 }
 
-/** The user asked for something that cannot be done: an empty prompt, an unknown feature, ... */
-export class UserInputError extends Error {
-  override readonly name = 'UserInputError';
-}
+/** The user asked for something that cannot be done; defined with the contracts, shared by every layer. */
+export { UserInputError } from '@circuit-atlas/schema';
 
 /** A long computation was cancelled by its caller (an AbortSignal fired). */
 export class CancelledError extends Error {

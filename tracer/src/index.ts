@@ -4,7 +4,7 @@
  */
 import { attribute, type AttributeRunOptions } from './attribution/attribute.js';
 import type { AttributionGraph } from './graph/attribution-graph.js';
-import type { GraphDocument } from './graph/document.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
 import { toGraphDocument } from './graph/to-document.js';
 import type { ReplacementModel } from './model/replacement-model.js';
 
@@ -16,7 +16,15 @@ export { intervene, generate } from './intervention/intervene.js';
 export type { FeatureIntervention, LogitProb, ActivationChange, InterventionResult } from './intervention/intervene.js';
 export { ModelFormatError, UserInputError, CancelledError } from './errors.js';
 export type { AttributionGraph } from './graph/attribution-graph.js';
-export type { GraphDocument } from './graph/document.js';
+export type { GraphDocument, GraphNode, GraphEdge } from '@circuit-atlas/schema';
+export { toGraphDocument } from './graph/to-document.js';
+export type { ToDocumentOptions } from './graph/to-document.js';
+export { toGraphJson, fromGraphJson, validateGraphJson } from './graph/graph-json.js';
+export type { GraphJson, GraphJsonNode, GraphJsonLink, FromGraphJsonOptions } from './graph/graph-json.js';
+/** The ONNX graph builder and session, for benchmarks that measure Runtime itself. */
+export { GraphBuilder } from './onnx/graph-builder.js';
+export { GraphSession } from './onnx/session.js';
+export type { ExecutionProvider } from './onnx/session.js';
 
 export interface TraceOptions extends AttributeRunOptions {
   nodeThreshold?: number;
@@ -36,11 +44,34 @@ export async function traceGraph(
   const graph = await attribute(model, prompt, { ...options, timings });
   const pruneStart = performance.now();
   const document = toGraphDocument(graph, {
-    nodeThreshold: options.nodeThreshold ?? 0.8,
-    edgeThreshold: options.edgeThreshold ?? 0.98,
+    nodeThreshold: options.nodeThreshold,
+    edgeThreshold: options.edgeThreshold,
     id: options.id,
   });
   timings.prune = performance.now() - pruneStart;
   timings.total = performance.now() - start;
   return { graph, document, timings };
 }
+// Feature dashboards computed over a corpus (features/).
+export { computeFeatureDashboards } from './features/compute.js';
+export type {
+  FeatureDashboardOptions,
+  FeatureDashboardResult,
+  FeatureProgress,
+  LayerResult,
+} from './features/compute.js';
+export type { FeatureDashboard, DashboardExample } from './features/dashboard.js';
+export { readCorpus, corpusFormatOf, type CorpusFormat } from './features/corpus.js';
+// Readable circuits: automatic supernodes, the circuit view, supernode interventions (circuit/).
+export { findSupernodes, supernodesToQParams, supernodesFromQParams, SUPERNODE_DEFAULTS } from './circuit/supernodes.js';
+export type { Supernode, SupernodeOptions, FeatureLabelLookup, MemberLabels, LabelText } from './circuit/supernodes.js';
+export { buildCircuitView, CIRCUIT_VIEW_DEFAULTS } from './circuit/circuit-view.js';
+export type { CircuitView, CircuitViewNode, CircuitViewEdge, CircuitPath, CircuitViewOptions } from './circuit/circuit-view.js';
+export { dashboardLabels } from './circuit/dashboard-labels.js';
+export { documentInfluence } from './circuit/document-influence.js';
+export {
+  interveneOnSupernodes,
+  supernodeFeatureInterventions,
+  supernodeMembers,
+} from './intervention/supernode-intervention.js';
+export type { SupernodeIntervention, SupernodeMember } from './intervention/supernode-intervention.js';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { intervene, loadReplacementModel, traceGraph, type ReplacementModel } from '../src/index.js';
-import type { GraphDocument } from '../src/graph/document.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
 
 const MODEL_DIR = fileURLToPath(new URL('../../models/atlas-world', import.meta.url));
 const CHECKS_FILE = fileURLToPath(new URL('../../training/world/graph_checks.json', import.meta.url));

@@ -2,7 +2,7 @@
  * The API's types as the viewer reads them, transcribed from schema/graphql/schema.graphql (the
  * contract; DESIGN.md allows the client types only). Only the fields the viewer asks for.
  */
-import type { NodeKind } from '../figure/palette.js';
+import type { NodeKind } from '@circuit-atlas/schema';
 
 export interface FeatureLabel {
   model: string;

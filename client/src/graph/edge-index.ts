@@ -2,7 +2,7 @@
  * Incident edges of every node of the open graph, sorted by |weight|, with each edge's signed
  * share of its target's absolute input: what the node panel lists and the link graph draws.
  */
-import { signedShare, targetInputTotals, type FigureEdge } from '../figure/graph-layout.js';
+import { signedShare, targetInputTotals, type FigureEdge } from '@circuit-atlas/figure';
 
 export interface IndexedEdge extends FigureEdge {
   /** Signed share of the target's Σ|input| (−1..1). */

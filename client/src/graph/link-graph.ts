@@ -4,8 +4,8 @@
  * (DESIGN.md, decision 8), coloured by sign and sized by share.
  */
 import cytoscape from 'cytoscape';
-import { compactLabel, layoutLinkGraph, type FigureGraph, type LinkLayout } from '../figure/graph-layout.js';
-import { edgeColour, edgeWidth } from '../figure/palette.js';
+import { compactLabel, layoutLinkGraph, type FigureGraph, type LinkLayout } from '@circuit-atlas/figure';
+import { edgeColour, edgeWidth } from '@circuit-atlas/figure';
 import { formatNumber } from '../dom.js';
 import type { ApiNode } from '../api/types.js';
 import type { EdgeIndex, IndexedEdge } from './edge-index.js';

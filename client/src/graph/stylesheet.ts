@@ -4,7 +4,7 @@
  * (clicked, pinned, shared, on-path, faded); colours and sizes come from figure/palette.ts.
  */
 import type cytoscape from 'cytoscape';
-import { KIND_STYLE, STATE_COLOUR } from '../figure/palette.js';
+import { KIND_STYLE, STATE_COLOUR } from '@circuit-atlas/figure';
 
 const kindRules = (Object.keys(KIND_STYLE) as (keyof typeof KIND_STYLE)[]).map(
   (kind): cytoscape.StylesheetJson[number] => ({

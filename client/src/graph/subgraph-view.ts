@@ -4,9 +4,9 @@
  * group them.
  */
 import cytoscape from 'cytoscape';
-import { buildSubgraph, type FigureGraph, type Point, type Supernode } from '../figure/graph-layout.js';
-import { edgeColour, edgeWidth } from '../figure/palette.js';
-import { dagreOptions, registerDagre } from '../figure/subgraph-layout.js';
+import { buildSubgraph, type FigureGraph, type Point, type Supernode } from '@circuit-atlas/figure';
+import { edgeColour, edgeWidth } from '@circuit-atlas/figure';
+import { dagreOptions, registerDagre } from '@circuit-atlas/figure';
 import { formatNumber } from '../dom.js';
 import { attachTooltip, shortLabel } from './link-graph.js';
 import { STYLESHEET } from './stylesheet.js';

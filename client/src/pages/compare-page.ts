@@ -8,7 +8,7 @@ import type { ApiGraph, ApiNode, GraphComparison } from '../api/types.js';
 import { el, formatNumber } from '../dom.js';
 import { EdgeIndex } from '../graph/edge-index.js';
 import { LinkGraphView } from '../graph/link-graph.js';
-import { nodeLabel, topLogit } from '../figure/graph-layout.js';
+import { nodeLabel, topLogit } from '@circuit-atlas/figure';
 
 export class ComparePage {
   private views: LinkGraphView[] = [];

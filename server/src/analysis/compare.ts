@@ -11,7 +11,7 @@
  * BOS (position 0) matches BOS. Only features are reported as shared / only-in-one; edges are
  * shared when both ends match.
  */
-import type { GraphDocument, GraphNode } from '../../../tracer/src/graph/document.js';
+import type { GraphDocument, GraphNode } from '@circuit-atlas/schema';
 import type { GraphSummary } from '../store/graph-store.js';
 
 export interface SharedFeature {

@@ -8,8 +8,8 @@
  * score never grows when it is extended, so best-first search pops complete paths in score order.
  * Ties are broken by the path's node ids, compared element by element.
  */
-import type { GraphDocument } from '../../../tracer/src/graph/document.js';
-import { UserInputError } from '../../../tracer/src/errors.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
+import { UserInputError } from '@circuit-atlas/tracer';
 
 export interface Path {
   nodeIds: string[];

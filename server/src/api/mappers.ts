@@ -2,7 +2,7 @@
  * What the resolvers of each GraphQL type receive as their parent: the data layer's own types, so
  * resolvers only translate (codegen.ts maps the SDL types onto these).
  */
-import type { GraphDocument, GraphNode } from '../../../tracer/src/graph/document.js';
+import type { GraphDocument, GraphNode } from '@circuit-atlas/schema';
 import type { FeatureOccurrence, NodeWithEdges } from '../store/graph-store.js';
 import type { FeatureDetail } from '../models/catalog.js';
 

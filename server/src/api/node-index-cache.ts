@@ -4,7 +4,7 @@
  * graph is deleted; deletes through this server evict it, and the short lifetime bounds what a
  * delete by another server sharing a Neo4j store can leave behind.
  */
-import type { GraphNode } from '../../../tracer/src/graph/document.js';
+import type { GraphNode } from '@circuit-atlas/schema';
 import type { GraphStore } from '../store/graph-store.js';
 import type { FeatureOwner } from './mappers.js';
 

@@ -4,8 +4,8 @@
  * the model catalog and the trace queue for tracing. No SQL or Cypher here (STYLE.md).
  */
 import { randomBytes } from 'node:crypto';
-import type { GraphDocument } from '../../../tracer/src/graph/document.js';
-import { fromGraphJson } from '../../../tracer/src/graph/graph-json.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
+import { fromGraphJson } from '@circuit-atlas/tracer';
 import { findTopPaths } from '../analysis/paths.js';
 import { compareGraphs, summaryOf } from '../analysis/compare.js';
 import type { ModelEntry } from '../models/catalog.js';

@@ -4,8 +4,8 @@
  * loading the model those name. Bad flags become UserInputErrors that point at the command's help.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { UserInputError } from '../../../tracer/src/errors.js';
-import { loadReplacementModel, type ReplacementModel } from '../../../tracer/src/index.js';
+import { UserInputError } from '@circuit-atlas/schema';
+import type { ReplacementModel } from '@circuit-atlas/tracer';
 
 const MODEL_OPTIONS = {
   model: { type: 'string' },
@@ -51,7 +51,9 @@ export function parsePromptCommand<const Options extends ParseArgsOptionsConfig>
   const executionProvider = executionProviderOption(
     (values as { 'execution-provider'?: string })['execution-provider'],
   );
-  const loadModel = (): Promise<ReplacementModel> =>
-    loadReplacementModel(modelDir, { transcodersDir, executionProvider });
+  const loadModel = async (): Promise<ReplacementModel> => {
+    const { loadReplacementModel } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
+    return loadReplacementModel(modelDir, { transcodersDir, executionProvider });
+  };
   return { prompt: positionals[0], values, loadModel };
 }

@@ -1,5 +1,5 @@
 /** Shared by `serve` and `demo`: options of the server from flags and env, and running until Ctrl-C. */
-import { UserInputError } from '../../../tracer/src/errors.js';
+import { UserInputError } from '@circuit-atlas/schema';
 import type { GraphStore } from '../store/graph-store.js';
 import type { RunningServer } from '../app.js';
 

@@ -3,11 +3,11 @@
  * layout and SVG writer as the viewer's export button (client/src/figure/), PNG by rendering that
  * SVG in headless Chromium at ≥ 2× scale.
  */
-import type { GraphDocument } from '../../../tracer/src/graph/document.js';
-import { UserInputError } from '../../../tracer/src/errors.js';
-import { buildSubgraph, topLogit, type Supernode } from '../../../client/src/figure/graph-layout.js';
-import { layoutSubgraph } from '../../../client/src/figure/subgraph-layout.js';
-import { linkFigure, subgraphFigure, writeFigureSvg } from '../../../client/src/figure/svg.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
+import { UserInputError } from '@circuit-atlas/tracer';
+import { buildSubgraph, topLogit, type Supernode } from '@circuit-atlas/figure';
+import { layoutSubgraph } from '@circuit-atlas/figure';
+import { linkFigure, subgraphFigure, writeFigureSvg } from '@circuit-atlas/figure';
 
 export interface RenderFigureOptions {
   /** Defaults to the prompt. */

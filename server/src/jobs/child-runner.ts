@@ -7,8 +7,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { setPriority } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CancelledError, ModelFormatError, UserInputError } from '../../../tracer/src/errors.js';
-import type { GraphDocument } from '../../../tracer/src/graph/document.js';
+import { CancelledError, ModelFormatError, UserInputError } from '@circuit-atlas/tracer';
+import type { GraphDocument } from '@circuit-atlas/schema';
 import type { TraceRunner } from './trace-queue.js';
 import type { InterventionOutcome, WorkerMessage, WorkerTask } from './worker-protocol.js';
 

@@ -6,7 +6,7 @@
  * child process, see child-runner.ts) and the queue stores the finished graph.
  */
 import { randomUUID } from 'node:crypto';
-import type { GraphDocument } from '../../../tracer/src/graph/document.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
 import type { GraphStore } from '../store/graph-store.js';
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';

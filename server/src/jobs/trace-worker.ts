@@ -3,7 +3,7 @@
  * result, and exits. Running traces here keeps the server's event loop free, and cancelling a trace
  * is ending this process.
  */
-import { intervene, loadReplacementModel, traceGraph } from '../../../tracer/src/index.js';
+import { intervene, loadReplacementModel, traceGraph } from '@circuit-atlas/tracer';
 import type { WorkerMessage, WorkerTask } from './worker-protocol.js';
 
 function send(message: WorkerMessage): Promise<void> {

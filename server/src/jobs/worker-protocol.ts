@@ -2,7 +2,7 @@
  * Messages between the server and a tracer child process (child-runner.ts ⇄ trace-worker.ts).
  * One task per child: the parent sends it, the child answers with progress and one result.
  */
-import type { GraphDocument } from '../../../tracer/src/graph/document.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
 import type { TraceSettings } from './trace-queue.js';
 
 export interface FeatureInterventionSpec {

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ModelDescription } from '../../../tracer/src/index.js';
+import type { ModelDescription } from '@circuit-atlas/tracer';
 
 export interface ModelEntry extends ModelDescription {
   /** Folder name under the models root: the id a trace names. */
@@ -74,7 +74,7 @@ export class ModelCatalog {
 
   private async describeInto(folders: string[], entries: ModelEntry[]): Promise<void> {
     // Loaded on first use: the tracer brings ONNX Runtime, which a server that never traces need not load.
-    const { describeModel } = await import('../../../tracer/src/index.js');
+    const { describeModel } = await import('@circuit-atlas/tracer');
     for (const id of folders) {
       const dir = join(this.root, id);
       try {

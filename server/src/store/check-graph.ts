@@ -2,7 +2,7 @@
  * Checks a GraphDocument before either store writes it, so both stores refuse the same documents
  * with the same messages and neither has to discover a bad row halfway through a transaction.
  */
-import type { GraphDocument } from '../../../tracer/src/graph/document.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
 import { StoreError } from './store-error.js';
 
 /** The reference's `slug` alphabet: letters, digits, '-', '_' and '.' (document.ts). */

@@ -10,7 +10,7 @@ import type {
   GraphEdge,
   GraphSettings,
   GraphScores,
-} from '../../../tracer/src/graph/document.js';
+} from '@circuit-atlas/schema';
 
 export interface PruneOptions {
   /** Keep nodes whose cumulative influence share is ≤ this (embeddings and logits always kept). */

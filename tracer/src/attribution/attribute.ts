@@ -7,7 +7,8 @@
  *                                  partial influence (the graph engineer's computePartialInfluence)
  *   5. assemble                    the AttributionGraph with a CSR adjacency in the reference's node order
  */
-import { CancelledError, UserInputError } from '../errors.js';
+import { resolveTraceSettings } from '@circuit-atlas/schema';
+import { CancelledError } from '../errors.js';
 import type { AttributionGraph, LogitTarget } from '../graph/attribution-graph.js';
 import { computePartialInfluence, rankUnvisitedFeatures } from '../graph/influence.js';
 import type { ReplacementModel } from '../model/replacement-model.js';
@@ -135,19 +136,13 @@ export async function attribute(
   prompt: string,
   options: AttributeRunOptions = {},
 ): Promise<AttributionGraph> {
-  const maxNLogits = options.maxNLogits ?? 10;
-  const desiredLogitProb = options.desiredLogitProb ?? 0.95;
-  const batchSize = options.batchSize ?? 256;
+  const { maxNLogits, desiredLogitProb, batchSize, maxFeatureNodes } = resolveTraceSettings({
+    maxNLogits: options.maxNLogits,
+    desiredLogitProb: options.desiredLogitProb,
+    batchSize: options.batchSize,
+    maxFeatureNodes: options.maxFeatureNodes,
+  });
   const updateInterval = options.updateInterval ?? 4;
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    throw new UserInputError(`batch size must be a positive integer, got ${batchSize}`);
-  if (!Number.isInteger(maxNLogits) || maxNLogits < 1)
-    throw new UserInputError(`max_n_logits must be a positive integer, got ${maxNLogits}`);
-  if (!(desiredLogitProb > 0 && desiredLogitProb <= 1))
-    throw new UserInputError(`desired_logit_prob must be in (0, 1], got ${desiredLogitProb}`);
-  if (options.maxFeatureNodes != null && (!Number.isInteger(options.maxFeatureNodes) || options.maxFeatureNodes < 0)) {
-    throw new UserInputError(`max_feature_nodes must be a non-negative integer, got ${options.maxFeatureNodes}`);
-  }
   const timings = options.timings ?? {};
   const progress = options.onProgress ?? (() => {});
   const checkCancelled = () => {
@@ -193,7 +188,7 @@ export async function attribute(
 
   // Phase 4: feature rows, all of them or in influence-ranked rounds.
   start = clock();
-  const budget = Math.min(options.maxFeatureNodes ?? nActive, nActive);
+  const budget = Math.min(maxFeatureNodes ?? nActive, nActive);
   const featureRows = new Map<number, SparseRow>();
   const visited = new Uint8Array(nActive);
   const order: number[] = []; // attribution order (rows after the logit rows)
@@ -238,7 +233,7 @@ export async function attribute(
     maxNLogits,
     desiredLogitProb,
     batchSize,
-    maxFeatureNodes: options.maxFeatureNodes ?? null,
+    maxFeatureNodes: maxFeatureNodes,
   });
   timings.assemble = clock() - start;
   progress({ phase: 'assemble', fraction: 1 });

@@ -12,10 +12,21 @@
  * tools, scores and the transcoder set (the scan is used).
  */
 import { Ajv, type ErrorObject } from 'ajv';
-import graphJsonSchema from '../../../schema/graph-json.schema.json' with { type: 'json' };
+import graphJsonSchema from '@circuit-atlas/schema/graph-json.schema.json' with { type: 'json' };
 import { UserInputError } from '../errors.js';
-import type { GraphDocument, GraphEdge, GraphNode, NodeKind } from './document.js';
-import { nodeIdOf } from './document.js';
+import {
+  formatNodeId,
+  graphIdProblem,
+  isGraphId,
+  legacyErrorNodeId,
+  parseNodeId,
+  REFERENCE_GENERATION_DEFAULTS,
+  TRACE_SETTING_DEFAULTS,
+  type GraphDocument,
+  type GraphEdge,
+  type GraphNode,
+  type NodeKind,
+} from '@circuit-atlas/schema';
 import { embeddingNodeLabel, errorNodeLabel } from './to-document.js';
 
 export type FeatureType = 'cross layer transcoder' | 'mlp reconstruction error' | 'embedding' | 'logit';
@@ -85,10 +96,6 @@ export interface GraphJson {
 /** Written into metadata.info.generator. */
 export const GENERATOR = { name: 'circuit-atlas', version: '0.1.0' };
 
-/** circuit-tracer's `attribute()` defaults, for graphs whose JSON does not say how they were made. */
-const REFERENCE_DEFAULT_SETTINGS = { maxNLogits: 10, desiredLogitProb: 0.95, batchSize: 512, maxFeatureNodes: null };
-
-const GRAPH_ID_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
 
 /** The `feature` field of a feature node: the Cantor pairing of (layer, feature index). */
 export function cantorPairing(x: number, y: number): number {
@@ -222,20 +229,12 @@ export interface FromGraphJsonOptions {
   createdAt?: string;
 }
 
-function splitId(nodeId: string): number[] {
-  return nodeId.split('_').map(Number);
-}
-
 /** Reads circuit-tracer graph JSON (0.5.0 or later error ids) into a GraphDocument. */
 export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {}): GraphDocument {
   validateGraphJson(json);
   const { metadata } = json;
   const id = options.id ?? metadata.slug;
-  if (!GRAPH_ID_PATTERN.test(id)) {
-    throw new UserInputError(
-      `graph id ${JSON.stringify(id)} (metadata.slug) is not valid: use 1–200 letters, digits, '-', '_' or '.', or give another id`,
-    );
-  }
+  if (!isGraphId(id)) throw new UserInputError(`${graphIdProblem(id, 'graph id (metadata.slug)')}, or give another id`);
 
   // Logits sit at layer n_layers + 1; without logits, one past the deepest feature or error.
   const logitLayers = json.nodes.filter((n) => n.feature_type === 'logit').map((n) => Number(n.layer));
@@ -265,20 +264,22 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
   const nodes: GraphNode[] = json.nodes.map((n, i) => {
     const at = `/nodes/${i}`;
     const token = promptTokens[n.ctx_idx] ?? '';
-    const parts = splitId(n.node_id);
+    const address = parseNodeId(n.node_id, nLayers);
     let node: GraphNode;
     const common = { ctxIdx: n.ctx_idx, isTargetLogit: false, tokenProb: null, activation: null };
     switch (n.feature_type) {
       case 'cross layer transcoder': {
-        const [layer, feature, pos] = parts;
-        if (String(layer) !== n.layer || pos !== n.ctx_idx) {
+        const layer = Number(n.layer);
+        const pos = n.ctx_idx;
+        const feature = address?.feature ?? -1;
+        if (address?.kind !== 'feature' || address.layer !== layer || address.ctxIdx !== pos) {
           throw new UserInputError(
             `${at}/node_id: '${n.node_id}' must be {layer}_{feature}_{ctx_idx} for layer ${n.layer}, ctx_idx ${n.ctx_idx}`,
           );
         }
         node = {
           ...common,
-          nodeId: nodeIdOf('feature', layer, pos, feature, nLayers),
+          nodeId: formatNodeId('feature', layer, pos, feature, nLayers),
           kind: 'feature',
           layer,
           feature,
@@ -290,15 +291,14 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
       }
       case 'mlp reconstruction error': {
         const layer = Number(n.layer);
-        const legacy = `0_${layer}_${n.ctx_idx}`;
-        if (n.node_id !== legacy && n.node_id !== `${layer}_-1_${n.ctx_idx}`) {
-          throw new UserInputError(
-            `${at}/node_id: '${n.node_id}' must be ${layer}_-1_${n.ctx_idx} or ${legacy} for this error node`,
-          );
+        const nodeId = formatNodeId('error', layer, n.ctx_idx, null, nLayers);
+        const legacy = legacyErrorNodeId(layer, n.ctx_idx);
+        if (n.node_id !== legacy && n.node_id !== nodeId) {
+          throw new UserInputError(`${at}/node_id: '${n.node_id}' must be ${nodeId} or ${legacy} for this error node`);
         }
         node = {
           ...common,
-          nodeId: nodeIdOf('error', layer, n.ctx_idx, null, nLayers),
+          nodeId,
           kind: 'error',
           layer,
           feature: null,
@@ -308,12 +308,12 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
         break;
       }
       case 'embedding': {
-        const tokenId = parts[1];
-        if (parts[2] !== n.ctx_idx)
-          throw new UserInputError(`${at}/node_id: '${n.node_id}' must end with its ctx_idx ${n.ctx_idx}`);
+        if (address?.kind !== 'embedding' || address.ctxIdx !== n.ctx_idx)
+          throw new UserInputError(`${at}/node_id: '${n.node_id}' must be E_{tokenId}_${n.ctx_idx} for this embedding node`);
+        const tokenId = address.feature!;
         node = {
           ...common,
-          nodeId: nodeIdOf('embedding', -1, n.ctx_idx, tokenId, nLayers),
+          nodeId: formatNodeId('embedding', -1, n.ctx_idx, tokenId, nLayers),
           kind: 'embedding',
           layer: -1,
           feature: tokenId,
@@ -325,7 +325,7 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
       case 'logit':
         node = {
           ...common,
-          nodeId: nodeIdOf('logit', nLayers, n.ctx_idx, n.feature, nLayers),
+          nodeId: formatNodeId('logit', nLayers, n.ctx_idx, n.feature, nLayers),
           kind: 'logit',
           layer: nLayers,
           feature: n.feature,
@@ -381,12 +381,12 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
     createdAt:
       createTime !== undefined ? new Date(createTime).toISOString() : (options.createdAt ?? new Date().toISOString()),
     settings: {
-      maxNLogits: generation.max_n_logits ?? REFERENCE_DEFAULT_SETTINGS.maxNLogits,
-      desiredLogitProb: generation.desired_logit_prob ?? REFERENCE_DEFAULT_SETTINGS.desiredLogitProb,
-      batchSize: generation.batch_size ?? REFERENCE_DEFAULT_SETTINGS.batchSize,
-      maxFeatureNodes: generation.max_feature_nodes ?? REFERENCE_DEFAULT_SETTINGS.maxFeatureNodes,
-      nodeThreshold: pruning.node_threshold ?? metadata.node_threshold ?? 0.8,
-      edgeThreshold: pruning.edge_threshold ?? 0.98,
+      maxNLogits: generation.max_n_logits ?? REFERENCE_GENERATION_DEFAULTS.maxNLogits,
+      desiredLogitProb: generation.desired_logit_prob ?? REFERENCE_GENERATION_DEFAULTS.desiredLogitProb,
+      batchSize: generation.batch_size ?? REFERENCE_GENERATION_DEFAULTS.batchSize,
+      maxFeatureNodes: generation.max_feature_nodes ?? REFERENCE_GENERATION_DEFAULTS.maxFeatureNodes,
+      nodeThreshold: pruning.node_threshold ?? metadata.node_threshold ?? TRACE_SETTING_DEFAULTS.nodeThreshold,
+      edgeThreshold: pruning.edge_threshold ?? TRACE_SETTING_DEFAULTS.edgeThreshold,
     },
     scores: scores ? { replacement: scores.replacement, completeness: scores.completeness } : null,
     nodes,

@@ -9,6 +9,7 @@
  *   3. repeatedly drop features and errors with no kept outgoing edge and features with no kept
  *      incoming edge, and the edges of dropped nodes, until nothing changes.
  */
+import { checkTraceSetting, TRACE_SETTING_DEFAULTS } from '@circuit-atlas/schema';
 import { UserInputError } from '../errors.js';
 import type { AttributionGraph } from './attribution-graph.js';
 import { nodeLayout } from './attribution-graph.js';
@@ -183,15 +184,13 @@ export function shareCutoff(shares: Iterable<number>, threshold: number): number
   return cutoff === Infinity ? 1 : cutoff;
 }
 
-function checkThreshold(name: string, value: number): void {
-  if (!(typeof value === 'number' && value >= 0 && value <= 1)) {
-    throw new UserInputError(`${name} must be a number between 0.0 and 1.0 (got ${value})`);
-  }
-}
-
-export function pruneGraph(graph: AttributionGraph, nodeThreshold = 0.8, edgeThreshold = 0.98): PruneResult {
-  checkThreshold('nodeThreshold', nodeThreshold);
-  checkThreshold('edgeThreshold', edgeThreshold);
+export function pruneGraph(
+  graph: AttributionGraph,
+  nodeThreshold = TRACE_SETTING_DEFAULTS.nodeThreshold,
+  edgeThreshold = TRACE_SETTING_DEFAULTS.edgeThreshold,
+): PruneResult {
+  checkTraceSetting('nodeThreshold', nodeThreshold);
+  checkTraceSetting('edgeThreshold', edgeThreshold);
   const { adjacency } = graph;
   const { errorStart, tokenStart, nNodes } = nodeLayout(graph);
   if (adjacency.nRows !== nNodes || adjacency.nCols !== nNodes) {

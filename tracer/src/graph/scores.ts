@@ -8,7 +8,7 @@
  */
 import type { AttributionGraph } from './attribution-graph.js';
 import { nodeLayout } from './attribution-graph.js';
-import type { GraphScores } from './document.js';
+import type { GraphScores } from '@circuit-atlas/schema';
 import { logitWeightsOf, normalizeAdjacency, propagateInfluence } from './influence.js';
 
 /** Both scores; a score is NaN where its denominator is zero (no influence reaches tokens or errors). */

@@ -6,8 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AttributionGraph } from './attribution-graph.js';
 import { nodeLayout } from './attribution-graph.js';
-import type { GraphDocument, GraphEdge, GraphNode } from './document.js';
-import { nodeIdOf } from './document.js';
+import { formatNodeId, TRACE_SETTING_DEFAULTS, type GraphDocument, type GraphEdge, type GraphNode } from '@circuit-atlas/schema';
 import { pruneGraph } from './prune.js';
 import { computeGraphScores } from './scores.js';
 
@@ -55,8 +54,8 @@ export function logitNodeLabel(token: string, probability: number): string {
 }
 
 export function toGraphDocument(graph: AttributionGraph, options: ToDocumentOptions = {}): GraphDocument {
-  const nodeThreshold = options.nodeThreshold ?? 0.8;
-  const edgeThreshold = options.edgeThreshold ?? 0.98;
+  const nodeThreshold = options.nodeThreshold ?? TRACE_SETTING_DEFAULTS.nodeThreshold;
+  const edgeThreshold = options.edgeThreshold ?? TRACE_SETTING_DEFAULTS.edgeThreshold;
   const { nodeMask, edgeMask, nodeShare, edgeShare } = pruneGraph(graph, nodeThreshold, edgeThreshold);
   const { errorStart, tokenStart, logitStart, nNodes } = nodeLayout(graph);
   const { nLayers, nPos, tokenStrings, tokenIds, activeFeatures, activations, selectedFeatures } = graph;
@@ -83,7 +82,7 @@ export function toGraphDocument(graph: AttributionGraph, options: ToDocumentOpti
         activeFeatures[3 * active + 2],
       ];
       node = {
-        nodeId: nodeIdOf('feature', layer, pos, feature, nLayers),
+        nodeId: formatNodeId('feature', layer, pos, feature, nLayers),
         kind: 'feature',
         layer,
         ctxIdx: pos,
@@ -98,7 +97,7 @@ export function toGraphDocument(graph: AttributionGraph, options: ToDocumentOpti
       const layer = Math.floor((n - errorStart) / nPos);
       const pos = (n - errorStart) % nPos;
       node = {
-        nodeId: nodeIdOf('error', layer, pos, null, nLayers),
+        nodeId: formatNodeId('error', layer, pos, null, nLayers),
         kind: 'error',
         layer,
         ctxIdx: pos,
@@ -112,7 +111,7 @@ export function toGraphDocument(graph: AttributionGraph, options: ToDocumentOpti
     } else if (n < logitStart) {
       const pos = n - tokenStart;
       node = {
-        nodeId: nodeIdOf('embedding', -1, pos, tokenIds[pos], nLayers),
+        nodeId: formatNodeId('embedding', -1, pos, tokenIds[pos], nLayers),
         kind: 'embedding',
         layer: -1,
         ctxIdx: pos,
@@ -128,7 +127,7 @@ export function toGraphDocument(graph: AttributionGraph, options: ToDocumentOpti
       const index = n - logitStart;
       const target = graph.logitTargets[index];
       node = {
-        nodeId: nodeIdOf('logit', nLayers, nPos - 1, target.tokenId, nLayers),
+        nodeId: formatNodeId('logit', nLayers, nPos - 1, target.tokenId, nLayers),
         kind: 'logit',
         layer: nLayers,
         ctxIdx: nPos - 1,

@@ -309,7 +309,7 @@ describe('fromGraphJson', () => {
   it('refuses a slug that cannot be a graph id unless another id is given', () => {
     const json = referenceJson();
     json.metadata.slug = 'my graph/1';
-    expect(() => fromGraphJson(json)).toThrow(/graph id "my graph\/1" \(metadata.slug\) is not valid/);
+    expect(() => fromGraphJson(json)).toThrow(/metadata.slug\) "my graph\/1" is not valid/);
     expect(fromGraphJson(json, { id: 'my-graph-1' }).id).toBe('my-graph-1');
   });
 });

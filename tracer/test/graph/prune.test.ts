@@ -203,7 +203,7 @@ describe('pruneGraph rules on hand-built graphs', () => {
   it('refuses thresholds outside [0, 1] with a message naming the parameter', () => {
     const graph = fanIn([1, 1]);
     expect(() => pruneGraph(graph, 1.2, 0.98)).toThrow(UserInputError);
-    expect(() => pruneGraph(graph, 0.8, -0.1)).toThrow(/edgeThreshold must be a number between 0.0 and 1.0/);
+    expect(() => pruneGraph(graph, 0.8, -0.1)).toThrow(/edgeThreshold must be a number in \[0, 1\]/);
     expect(() => pruneGraph(graph, Number.NaN, 0.98)).toThrow(/nodeThreshold/);
   });
 });

@@ -2,7 +2,7 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { GraphParent, NodeParent, NodeEdgesParent, FeatureParent, FeatureOccurrenceParent, FeatureDashboardParent } from '../mappers.js';
 import type { GraphSummary as StoredGraphSummary, FeatureLabel as StoredFeatureLabel, SavedView as StoredSavedView } from '../../store/graph-store.js';
-import type { GraphEdge } from '../../../../tracer/src/graph/document.js';
+import type { GraphEdge } from '@circuit-atlas/schema';
 import type { ModelEntry } from '../../models/catalog.js';
 import type { TraceJob as QueuedTraceJob } from '../../jobs/trace-queue.js';
 import type { ApiContext } from '../context.js';

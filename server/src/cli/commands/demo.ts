@@ -4,13 +4,10 @@
  * demo model it falls back to the first model under ATLAS_MODELS, then to the test fixture model.
  */
 import { fileURLToPath } from 'node:url';
-import { UserInputError } from '../../../../tracer/src/errors.js';
-import { startServer, serverOptionsFromEnv } from '../../app.js';
-import { childProcessTraceRunner } from '../../jobs/child-runner.js';
 import { DEMO_MODEL_ID, ModelCatalog, type ModelEntry } from '../../models/catalog.js';
-import { describeStore, openStore } from '../../store/open-store.js';
 import { listenAddress, rejectUnknownFlags, serveUntilStopped } from '../serve-until-stopped.js';
 import { ProgressBar } from '../progress-bar.js';
+import { UserInputError } from '@circuit-atlas/schema';
 
 export const DEMO_PROMPT = 'Fact: the capital of the state containing Dallas is';
 /** The same question in words a model without the demo vocabulary (the fixture) can read. */
@@ -64,6 +61,7 @@ async function chooseModel(
 async function traceDemo(model: ModelEntry, prompt = DEMO_PROMPT) {
   process.stderr.write(`tracing "${prompt}" on ${model.id}\n`);
   const progress = new ProgressBar('  ');
+  const { childProcessTraceRunner } = await import('../../jobs/child-runner.js');
   const document = await childProcessTraceRunner(
     { prompt, modelId: model.id, modelDir: model.dir, settings: {}, graphId: `demo-${model.id}` },
     { onProgress: progress.update, signal: new AbortController().signal },
@@ -72,6 +70,8 @@ async function traceDemo(model: ModelEntry, prompt = DEMO_PROMPT) {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  const { startServer, serverOptionsFromEnv } = await import('../../app.js'); // lazily: --help stays fast
+  const { describeStore, openStore } = await import('../../store/open-store.js');
   const serve = !argv.includes('--no-serve');
   const flags = argv.filter((arg) => arg !== '--no-serve');
   rejectUnknownFlags(flags, ['--port', '--host']);

@@ -5,13 +5,10 @@
  * pruning values; --node-threshold / --edge-threshold prune as the API does.
  */
 import { writeFile } from 'node:fs/promises';
-import { UserInputError } from '../../../../tracer/src/errors.js';
-import { toGraphJson } from '../../../../tracer/src/graph/graph-json.js';
-import type { GraphDocument } from '../../../../tracer/src/graph/document.js';
-import { renderFigure } from '../../figure/render-figure.js';
+import type { GraphDocument } from '@circuit-atlas/schema';
 import type { PruneOptions, SavedView } from '../../store/graph-store.js';
-import { openStore } from '../../store/open-store.js';
 import { StoreError } from '../../store/store-error.js';
+import { UserInputError } from '@circuit-atlas/schema';
 
 export const usage = `usage: circuit-atlas export <graphId> --format json|svg|png [--out FILE]
 
@@ -83,6 +80,9 @@ export function parseExportArgs(argv: string[]): ExportArgs {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  const { toGraphJson } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
+  const { renderFigure } = await import('../../figure/render-figure.js');
+  const { openStore } = await import('../../store/open-store.js');
   const { graphId, format, out, viewId, prune } = parseExportArgs(argv);
   const store = await openStore();
   let doc: GraphDocument | null;

@@ -4,9 +4,7 @@
  * written, and the store saves it in one transaction, so a bad file leaves nothing behind.
  */
 import { readFile } from 'node:fs/promises';
-import { UserInputError } from '../../../../tracer/src/errors.js';
-import { fromGraphJson } from '../../../../tracer/src/graph/graph-json.js';
-import { describeStore, openStore } from '../../store/open-store.js';
+import { UserInputError } from '@circuit-atlas/schema';
 
 export const usage = `usage: circuit-atlas import <graph.json> [--id ID]
 
@@ -52,6 +50,8 @@ export function parseImportArgs(argv: string[]): ImportArgs {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  const { fromGraphJson } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
+  const { describeStore, openStore } = await import('../../store/open-store.js');
   const { file, id } = parseImportArgs(argv);
   let text: string;
   try {

@@ -3,9 +3,9 @@
  * scales features and prints the top logits before and after, the changed activations and,
  * with --generate N, a greedy continuation with and without the interventions.
  */
-import { UserInputError } from '../../../../tracer/src/errors.js';
-import { generate, intervene, type FeatureIntervention } from '../../../../tracer/src/index.js';
 import { numberOption, parsePromptCommand } from '../prompt-command.js';
+import { UserInputError } from '@circuit-atlas/schema';
+import type { FeatureIntervention } from '@circuit-atlas/tracer';
 
 export const usage = `usage: circuit-atlas intervene "<prompt>" --model <dir> (--set L:P:F=v | --scale L:P:F=x)... [options]
 
@@ -34,6 +34,7 @@ function parseIntervention(spec: string, mode: 'set' | 'scale'): FeatureInterven
 }
 
 export async function run(argv: string[]): Promise<number> {
+  const { generate, intervene } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
   const { prompt, values, loadModel } = parsePromptCommand('intervene', argv, {
     set: { type: 'string', multiple: true },
     scale: { type: 'string', multiple: true },

@@ -1,6 +1,4 @@
 /** `circuit-atlas serve [--port N] [--host H]`: the GraphQL API, its IDE and the viewer. */
-import { startServer, serverOptionsFromEnv } from '../../app.js';
-import { describeStore, openStore } from '../../store/open-store.js';
 import { listenAddress, rejectUnknownFlags, serveUntilStopped } from '../serve-until-stopped.js';
 
 export const usage = `usage: circuit-atlas serve [--port N] [--host H]
@@ -23,6 +21,8 @@ environment:
 `;
 
 export async function run(argv: string[]): Promise<number> {
+  const { startServer, serverOptionsFromEnv } = await import('../../app.js'); // lazily: --help stays fast
+  const { describeStore, openStore } = await import('../../store/open-store.js');
   rejectUnknownFlags(argv, ['--port', '--host']);
   const { port, host } = listenAddress(argv);
   const options = serverOptionsFromEnv();

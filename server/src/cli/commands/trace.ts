@@ -4,11 +4,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { UserInputError } from '../../../../tracer/src/errors.js';
-import { toGraphJson } from '../../../../tracer/src/graph/graph-json.js';
-import { traceGraph } from '../../../../tracer/src/index.js';
 import { ProgressBar } from '../progress-bar.js';
 import { numberOption, parsePromptCommand } from '../prompt-command.js';
+import { UserInputError } from '@circuit-atlas/schema';
 
 export const usage = `usage: circuit-atlas trace "<prompt>" --model <dir> --out <file.json> [options]
 
@@ -29,6 +27,7 @@ options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
+  const { toGraphJson, traceGraph } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
   const { prompt, values, loadModel } = parsePromptCommand('trace', argv, {
     out: { type: 'string' },
     'max-feature-nodes': { type: 'string' },

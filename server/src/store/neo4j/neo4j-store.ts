@@ -12,7 +12,7 @@
  * SqliteStore exactly (see sqlite-store.ts).
  */
 import neo4j, { type Driver, type ManagedTransaction, type QueryResult, type RecordShape } from 'neo4j-driver';
-import type { GraphDocument, GraphEdge, GraphNode, NodeKind } from '../../../../tracer/src/graph/document.js';
+import type { GraphDocument, GraphEdge, GraphNode, NodeKind } from '@circuit-atlas/schema';
 import type {
   FeatureKey,
   FeatureLabel,

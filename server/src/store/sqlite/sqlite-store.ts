@@ -10,7 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { GraphDocument, GraphEdge, GraphNode, NodeKind } from '../../../../tracer/src/graph/document.js';
+import type { GraphDocument, GraphEdge, GraphNode, NodeKind } from '@circuit-atlas/schema';
 import type {
   FeatureKey,
   FeatureLabel,

@@ -2,7 +2,7 @@
  * The one palette of circuit-atlas figures: the Cytoscape stylesheet and the SVG writer both read
  * these, so the browser and an exported figure look the same.
  */
-export type NodeKind = 'feature' | 'error' | 'embedding' | 'logit';
+import type { NodeKind } from '@circuit-atlas/schema';
 
 export interface KindStyle {
   /** Cytoscape shape name; the SVG writer draws the same glyph. */

@@ -4,26 +4,15 @@
  * shares of their targets' input, and the subgraph of pinned nodes with supernodes merged.
  * The viewer (Cytoscape, preset layout) and the figure writer (svg.ts) both use it.
  */
-import type { NodeKind } from './palette.js';
+import type { GraphEdge, GraphNode, NodeKind } from '@circuit-atlas/schema';
 
 /** The node fields a figure needs; a GraphDocument node and an API Node both fit. */
-export interface FigureNode {
-  nodeId: string;
-  kind: NodeKind;
-  layer: number;
-  ctxIdx: number;
-  feature: number | null;
-  activation: number | null;
-  influence: number | null;
-  tokenProb: number | null;
-  label: string;
-}
+export type FigureNode = Pick<
+  GraphNode,
+  'nodeId' | 'kind' | 'layer' | 'ctxIdx' | 'feature' | 'activation' | 'influence' | 'tokenProb' | 'label'
+>;
 
-export interface FigureEdge {
-  source: string;
-  target: string;
-  weight: number;
-}
+export type FigureEdge = Pick<GraphEdge, 'source' | 'target' | 'weight'>;
 
 /** A graph as a figure sees it; GraphDocument and the API's Graph both fit. */
 export interface FigureGraph {

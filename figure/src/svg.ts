@@ -17,7 +17,8 @@ import {
   type Supernode,
   type TokenColumn,
 } from './graph-layout.js';
-import { edgeColour, edgeWidth, KIND_STYLE, STATE_COLOUR, type NodeKind } from './palette.js';
+import type { NodeKind } from '@circuit-atlas/schema';
+import { edgeColour, edgeWidth, KIND_STYLE, STATE_COLOUR } from './palette.js';
 
 export type NodeState = 'clicked' | 'pinned' | 'plain';
 

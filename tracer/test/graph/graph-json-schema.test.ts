@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { UserInputError } from '../../tracer/src/errors.js';
-import { cantorPairing, toGraphJson, validateGraphJson } from '../../tracer/src/graph/graph-json.js';
-import { toGraphDocument } from '../../tracer/src/graph/to-document.js';
-import { randomGraph } from '../../tracer/test/graph/build-graph.js';
+import { UserInputError } from '../../src/errors.js';
+import { cantorPairing, toGraphJson, validateGraphJson } from '../../src/graph/graph-json.js';
+import { toGraphDocument } from '../../src/graph/to-document.js';
+import { randomGraph } from './build-graph.js';
 
 const schemaPath = new URL('../graph-json.schema.json', import.meta.url);
 const schema = JSON.parse(readFileSync(schemaPath, 'utf8'));

@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
-import { startServer, type RunningServer } from '../../server/src/app.js';
-import { ModelCatalog } from '../../server/src/models/catalog.js';
-import { openStore } from '../../server/src/store/open-store.js';
-import type { GraphStore } from '../../server/src/store/graph-store.js';
+import { startServer, type RunningServer } from '@circuit-atlas/server';
+import { ModelCatalog } from '@circuit-atlas/server';
+import { openStore } from '@circuit-atlas/server';
+import type { GraphStore } from '@circuit-atlas/server';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const FIXTURE_MODELS = join(REPO_ROOT, 'tracer/test/fixtures/models');
 export const REFERENCE_FIXTURES = join(REPO_ROOT, 'tracer/test/fixtures/reference');
 export const DEMO_MODEL_DIR = join(REPO_ROOT, 'models/atlas-world');

@@ -3,14 +3,10 @@
  * hands over, what a GraphStore saves and returns, what the API serves. It carries the same
  * information as circuit-tracer's graph JSON (see `graph-json.ts`), with typed fields.
  *
- * Node ids follow the reference's scheme (REFERENCE.md, "Exchange format"):
- *   feature   `{layer}_{feature}_{ctxIdx}`
- *   error     `{layer}_-1_{ctxIdx}`   (v0.5.0 wrote `0_{layer}_{ctxIdx}`; we read both, write this)
- *   embedding `E_{tokenId}_{ctxIdx}`
- *   logit     `{nLayers+1}_{tokenId}_{ctxIdx}`
+ * Node ids: see node-id.ts (the one scheme, the reference's).
  */
 
-export type NodeKind = 'feature' | 'error' | 'embedding' | 'logit';
+import type { NodeKind } from './node-id.js';
 
 export interface GraphNode {
   nodeId: string;
@@ -83,24 +79,4 @@ export interface GraphDocument {
   scores: GraphScores | null;
   nodes: GraphNode[];
   edges: GraphEdge[];
-}
-
-/** Builds a node id by the scheme above. */
-export function nodeIdOf(
-  kind: NodeKind,
-  layer: number,
-  ctxIdx: number,
-  feature: number | null,
-  nLayers: number,
-): string {
-  switch (kind) {
-    case 'feature':
-      return `${layer}_${feature}_${ctxIdx}`;
-    case 'error':
-      return `${layer}_-1_${ctxIdx}`;
-    case 'embedding':
-      return `E_${feature}_${ctxIdx}`;
-    case 'logit':
-      return `${nLayers + 1}_${feature}_${ctxIdx}`;
-  }
 }

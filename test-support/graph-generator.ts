@@ -4,8 +4,7 @@
  * equal positions (a DAG, as attribution graphs are), signed heavy-tailed weights, cumulative
  * influence shares in (0, 1]. Seeded, so a seed always gives the same graph.
  */
-import type { GraphDocument, GraphEdge, GraphNode } from '../../tracer/src/graph/document.js';
-import { nodeIdOf } from '../../tracer/src/graph/document.js';
+import { formatNodeId, type GraphDocument, type GraphEdge, type GraphNode } from '@circuit-atlas/schema';
 
 export interface RandomGraphOptions {
   id: string;
@@ -69,7 +68,7 @@ export function randomGraph(options: RandomGraphOptions): GraphDocument {
     const tokenId = tokenIds[p];
     nodes.push({
       ...base,
-      nodeId: nodeIdOf('embedding', -1, p, tokenId, nLayers),
+      nodeId: formatNodeId('embedding', -1, p, tokenId, nLayers),
       kind: 'embedding',
       layer: -1,
       ctxIdx: p,
@@ -86,7 +85,7 @@ export function randomGraph(options: RandomGraphOptions): GraphDocument {
     const layer = randomInt(nLayers);
     const p = 1 + randomInt(nPos - 1);
     const feature = randomInt(featurePool);
-    const nodeId = nodeIdOf('feature', layer, p, feature, nLayers);
+    const nodeId = formatNodeId('feature', layer, p, feature, nLayers);
     if (seen.has(nodeId)) {
       if (seen.size >= nLayers * (nPos - 1) * featurePool) break;
       continue;
@@ -107,7 +106,7 @@ export function randomGraph(options: RandomGraphOptions): GraphDocument {
     for (let p = 0; p < nPos; p++) {
       scored.push({
         ...base,
-        nodeId: nodeIdOf('error', layer, p, null, nLayers),
+        nodeId: formatNodeId('error', layer, p, null, nLayers),
         kind: 'error',
         layer,
         ctxIdx: p,
@@ -126,7 +125,7 @@ export function randomGraph(options: RandomGraphOptions): GraphDocument {
     remaining -= probability;
     nodes.push({
       ...base,
-      nodeId: nodeIdOf('logit', nLayers, nPos - 1, tokenId, nLayers),
+      nodeId: formatNodeId('logit', nLayers, nPos - 1, tokenId, nLayers),
       kind: 'logit',
       layer: nLayers,
       ctxIdx: nPos - 1,

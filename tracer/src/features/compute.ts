@@ -1,0 +1,241 @@
+/**
+ * `computeFeatureDashboards`: streams a corpus through the model in batches of equal-length
+ * contexts, encodes every requested layer's transcoder input (the existing encoder sessions),
+ * collects bounded per-feature statistics (collect.ts) and writes one dashboard file per layer
+ * (dashboard.ts). Layers are done in passes of `layersPerPass` layers (all by default: one forward
+ * serves every layer); each pass writes its files when it ends, and a layer whose file exists is
+ * skipped unless `force` — so an interrupted run restarts where its last finished pass ended.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { CancelledError, UserInputError } from '../errors.js';
+import { embed, encodeLayer, runForward, type ReplacementModel } from '../model/replacement-model.js';
+import { ContextStore, DEFAULT_COLLECTOR_OPTIONS, LayerCollector, type FeatureSummary } from './collect.js';
+import {
+  batchContexts,
+  corpusFormatOf,
+  corpusSize,
+  readCorpus,
+  type ContextBatch,
+  type CorpusFormat,
+} from './corpus.js';
+import { featureDashboard, writeLayerFile, type FeatureDashboard } from './dashboard.js';
+import { LogitEffectsGraph } from './logit-effects.js';
+
+export interface FeatureDashboardOptions {
+  /** Plain text (one document per line) or JSONL ({"text": ...} per line). */
+  corpus: string;
+  format?: CorpusFormat;
+  /** Folder of the layer files; default `<model dir>/dashboards` is the caller's choice. */
+  outDir: string;
+  /** Layers to compute (default: all). */
+  layers?: number[];
+  /** Tokens per context, BOS included (default 128, at most the model's context). */
+  contextLength?: number;
+  /** Contexts per forward pass (default 16). */
+  batchSize?: number;
+  /** Stop reading the corpus after this many tokens (BOS included). */
+  maxTokens?: number;
+  /** Top contexts per feature (default 10). */
+  topK?: number;
+  /** Layers collected per pass over the corpus (default: all requested layers in one pass). */
+  layersPerPass?: number;
+  /** Recompute layers whose file exists. */
+  force?: boolean;
+  seed?: number;
+  onProgress?: (progress: FeatureProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface FeatureProgress {
+  /** Human-readable: which layers and how far. */
+  phase: string;
+  /** 0..1 over the whole run. */
+  fraction: number;
+  tokens: number;
+}
+
+export interface LayerResult {
+  layer: number;
+  file: string;
+  /** Features written (active at least once); null when the layer was skipped. */
+  features: number | null;
+  skipped: boolean;
+}
+
+export interface FeatureDashboardResult {
+  layers: LayerResult[];
+  /** Tokens run through the model (BOS included), summed over passes. */
+  tokens: number;
+  /** Non-BOS positions each layer's statistics were computed over. */
+  positions: number;
+  seconds: number;
+}
+
+export async function computeFeatureDashboards(
+  model: ReplacementModel,
+  options: FeatureDashboardOptions,
+): Promise<FeatureDashboardResult> {
+  const start = performance.now();
+  const layers = options.layers ?? Array.from({ length: model.nLayers }, (_, i) => i);
+  for (const layer of layers) {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= model.nLayers) {
+      throw new UserInputError(`layer ${layer} does not exist; the model has layers 0..${model.nLayers - 1}`);
+    }
+  }
+  const contextLength = options.contextLength ?? Math.min(128, model.config.maxPositions);
+  if (!Number.isInteger(contextLength) || contextLength < 2 || contextLength > model.config.maxPositions) {
+    throw new UserInputError(
+      `--context-length must be an integer in 2..${model.config.maxPositions} (the model's context), got ${contextLength}`,
+    );
+  }
+  const positive = (value: number | undefined, name: string, fallback: number) => {
+    const n = value ?? fallback;
+    if (!Number.isInteger(n) || n < 1) throw new UserInputError(`--${name} must be a positive integer, got ${value}`);
+    return n;
+  };
+  const batchSize = positive(options.batchSize, 'batch-size', 16);
+  const topK = positive(options.topK, 'top-k', DEFAULT_COLLECTOR_OPTIONS.topK);
+  const layersPerPass = positive(options.layersPerPass, 'layers-per-pass', layers.length || 1);
+  if (options.maxTokens !== undefined) positive(options.maxTokens, 'max-tokens', 1);
+  const bosId = model.tokenizer.bosId;
+  if (bosId === null) throw new UserInputError(`the model's tokenizer has no BOS or other special token to start contexts with`);
+  const format = options.format ?? corpusFormatOf(options.corpus);
+  const bytes = await corpusSize(options.corpus);
+  await mkdir(options.outDir, { recursive: true });
+
+  const fileOf = (layer: number) => path.join(options.outDir, `layer_${layer}.json`);
+  const results: LayerResult[] = [];
+  const todo: number[] = [];
+  for (const layer of [...new Set(layers)].sort((a, b) => a - b)) {
+    if (!options.force && existsSync(fileOf(layer))) {
+      results.push({ layer, file: fileOf(layer), features: null, skipped: true });
+    } else todo.push(layer);
+  }
+  const passes: number[][] = [];
+  for (let i = 0; i < todo.length; i += layersPerPass) passes.push(todo.slice(i, i + layersPerPass));
+
+  const tokenStrings = new Map<number, string>();
+  const tokenString = (id: number) => {
+    let text = tokenStrings.get(id);
+    if (text === undefined) tokenStrings.set(id, (text = model.tokenizer.tokenString(id)));
+    return text;
+  };
+  const logits = passes.length > 0 ? await LogitEffectsGraph.create(model) : null;
+  let tokens = 0;
+  let positions = 0;
+  try {
+    for (const [passIndex, pass] of passes.entries()) {
+      const label = pass.length === 1 ? `layer ${pass[0]}` : `layers ${pass[0]}-${pass[pass.length - 1]}`;
+      const report = (fraction: number, what: string) =>
+        options.onProgress?.({ phase: `${label}: ${what}`, fraction: (passIndex + fraction) / passes.length, tokens });
+      const store = new ContextStore();
+      const collectors = pass.map(
+        (layer) =>
+          new LayerCollector(layer, store, {
+            ...DEFAULT_COLLECTOR_OPTIONS,
+            nFeatures: model.nFeatures,
+            topK,
+            seed: options.seed ?? 0,
+          }),
+      );
+      let readBytes = 0;
+      let passTokens = 0;
+      const documents = tokenized(model, readCorpus(options.corpus, format, (n) => (readBytes = n)));
+      for await (const batch of batchContexts(documents, {
+        contextLength,
+        batchSize,
+        maxTokens: options.maxTokens,
+        bosId,
+      })) {
+        if (options.signal?.aborted) throw new CancelledError('feature dashboards cancelled');
+        await observeBatch(model, batch, collectors);
+        passTokens += batch.nPos * batch.contexts.length;
+        tokens += batch.nPos * batch.contexts.length;
+        const fraction = options.maxTokens ? passTokens / options.maxTokens : readBytes / Math.max(1, bytes);
+        report(Math.min(0.99, fraction), `${formatCount(passTokens)} tokens`);
+      }
+      if (collectors[0].positions === 0) {
+        throw new UserInputError(`the corpus ${options.corpus} has no text to compute dashboards from`);
+      }
+      positions = collectors[0].positions;
+      for (const collector of collectors) {
+        report(0.99, `writing layer ${collector.layer}`);
+        const features = await writeLayerFile(
+          fileOf(collector.layer),
+          dashboardsOf(collector, logits!, `${model.transcoderSet}/layer_${collector.layer}`, tokenString),
+        );
+        results.push({ layer: collector.layer, file: fileOf(collector.layer), features, skipped: false });
+      }
+      report(1, 'done');
+    }
+  } finally {
+    await logits?.release();
+  }
+  results.sort((a, b) => a.layer - b.layer);
+  return { layers: results, tokens, positions, seconds: (performance.now() - start) / 1000 };
+}
+
+/** Token ids of every document (no special tokens added: each context gets its own BOS). */
+async function* tokenized(model: ReplacementModel, documents: AsyncIterable<{ text: string }>) {
+  for await (const document of documents) {
+    const tokenIds = model.tokenizer.encodeText(document.text);
+    if (tokenIds.length > 0) yield { tokenIds };
+  }
+}
+
+/** One forward over the batch up to the deepest layer of the pass, then each layer's encoder. */
+async function observeBatch(model: ReplacementModel, batch: ContextBatch, collectors: LayerCollector[]) {
+  const { nPos: T, contexts } = batch;
+  const d = model.dModel;
+  const resid = new Float32Array(contexts.length * T * d); // [N, T, d]
+  contexts.forEach((context, n) => resid.set(embed(model, context.tokenIds), n * T * d));
+  const lastLayer = Math.max(...collectors.map((c) => c.layer));
+  const forward = await runForward(model, contexts[0].tokenIds, {
+    residPre: { data: resid, n: contexts.length },
+    lastLayer,
+  });
+  for (const collector of collectors) {
+    const { acts } = await encodeLayer(model, collector.layer, forward.mlpIn[collector.layer], contexts.length, T);
+    collector.observe(batch, acts);
+  }
+}
+
+async function* dashboardsOf(
+  collector: LayerCollector,
+  logits: LogitEffectsGraph,
+  transcoderId: string,
+  tokenString: (id: number) => string,
+): AsyncGenerator<FeatureDashboard> {
+  const CHUNK = 512; // features whose logit effects are computed together
+  let chunk: FeatureSummary[] = [];
+  const flush = async function* (summaries: FeatureSummary[]) {
+    const effects = await logits.effects(
+      collector.layer,
+      summaries.map((s) => s.feature),
+    );
+    for (const [i, summary] of summaries.entries()) {
+      yield featureDashboard({
+        summary,
+        layer: collector.layer,
+        transcoderId,
+        tokenString,
+        topLogits: effects.top[i],
+        bottomLogits: effects.bottom[i],
+      });
+    }
+  };
+  for (const summary of collector.summaries()) {
+    chunk.push(summary);
+    if (chunk.length === CHUNK) {
+      yield* flush(chunk);
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) yield* flush(chunk);
+}
+
+function formatCount(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
+}
