@@ -11,6 +11,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     load: () => import('./commands/intervene.js'),
   },
   import: { summary: 'store a circuit-tracer / Neuronpedia graph JSON', load: () => import('./commands/import.js') },
+  features: {
+    summary: 'compute feature dashboards over a corpus (circuit-tracer format)',
+    load: () => import('./commands/features.js'),
+  },
   export: { summary: 'export a stored graph as JSON, SVG or PNG', load: () => import('./commands/export.js') },
   serve: { summary: 'serve the GraphQL API and the viewer', load: () => import('./commands/serve.js') },
   demo: { summary: 'trace the demo prompt, store it and serve the viewer', load: () => import('./commands/demo.js') },

@@ -166,6 +166,8 @@ export interface ForwardOptions {
   frozen?: { state: FrozenState; patterns: boolean; scales: boolean };
   /** Replaces the MLP output of layer ℓ, given mlp_in and mlp_out ([N, T, d] each). */
   mlpOut?: (layer: number, mlpIn: Tensor, mlpOut: Tensor) => Promise<Float32Array> | Float32Array;
+  /** Run blocks 0..lastLayer only (feature dashboards need no logits); unembedIn and logits are then empty. */
+  lastLayer?: number;
 }
 
 /** Every cached site of one forward pass (names as in architecture.ts). */
@@ -225,7 +227,8 @@ export async function runForward(
   const mlpIns: Float32Array[] = [];
   const mlpOuts: Float32Array[] = [];
   const first = (data: Float32Array, size: number) => data.slice(0, size); // batch element 0
-  for (let layer = 0; layer < L; layer++) {
+  const blocks = Math.min(L, (options.lastLayer ?? L - 1) + 1);
+  for (let layer = 0; layer < blocks; layer++) {
     const attn = await model.sessions.attention[layer].run({
       resid_pre: { data: resid, dims: [n, T, d] },
       causal_mask: mask,
@@ -255,6 +258,10 @@ export async function runForward(
     const next = new Float32Array(residMid.length);
     for (let i = 0; i < next.length; i++) next[i] = residMid[i] + y[i];
     resid = next;
+  }
+  if (options.lastLayer !== undefined) {
+    const empty = new Float32Array(0);
+    return { n, nPos: T, frozen: state, mlpIn: mlpIns, mlpOut: mlpOuts, unembedIn: empty, logits: empty };
   }
   const fin = await model.sessions.final.run({
     resid_final: { data: resid, dims: [n, T, d] },
