@@ -1,0 +1,188 @@
+/**
+ * `npm run bench -- circuits`: how readable the automatic circuits of the demo model are (issue 10,
+ * "See the circuit"). Over the Dallas prompt and N held-out cities drawn by a seeded RNG from
+ * world.json's `held_out.capital` (not hand-picked):
+ *  - path rate: the automatic circuit view (supernodes + strongest paths to the capital's logit)
+ *    holds a path city token → supernode named for the city's state → supernode named for the
+ *    capital (or "say <capital>") → the capital's logit. Also the structural rate (the same path
+ *    shape city token → supernode at the city → supernode at the last token → logit, names ignored).
+ *  - swap rate: replace the state supernode (at the city's position) by the state supernode of a
+ *    graph of a city in another state (drawn at random); success = that state's capital on top.
+ *  - ablation: zero the state supernode; median drop of the capital's probability.
+ * Names are checked against world.json (ground truth); the algorithms never see it.
+ * Env: CIRCUITS_SEED (default 2026), CIRCUITS_N (default 20), CIRCUITS_FACTOR (donor scale, default 1).
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  buildCircuitView,
+  dashboardLabels,
+  findSupernodes,
+  interveneOnSupernodes,
+  loadReplacementModel,
+  supernodeMembers,
+  traceGraph,
+  type GraphDocument,
+  type ReplacementModel,
+  type Supernode,
+} from '@circuit-atlas/tracer';
+import { median } from './stats.js';
+
+const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
+const MODEL_DIR = root('models/atlas-world');
+const TEMPLATE = (city: string) => `Fact: the capital of the state containing ${city} is`;
+
+interface World {
+  states: { name: string; capital: string; cities: { name: string }[] }[];
+  held_out: { capital: string[] };
+}
+
+/** mulberry32: a small seeded PRNG, so the drawn cities are the same on every run. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function sample<T>(items: T[], n: number, random: () => number): T[] {
+  const pool = [...items];
+  for (let i = pool.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, n);
+}
+
+const norm = (text: string) => text.toLowerCase().replace(/^say\s+/, '').trim();
+/** A label names an entity when it is the entity's name, or one of its words ("Salt" of Salt Lake City). */
+function names(label: string, entity: string): boolean {
+  const l = norm(label);
+  return l === entity.toLowerCase() || entity.toLowerCase().split(' ').includes(l);
+}
+
+interface Traced {
+  doc: GraphDocument;
+  supernodes: Supernode[];
+  cityPos: number;
+}
+
+/** The state supernode: the one at the city's position named for the state, else its most influential. */
+function stateSupernode(t: Traced, state: string): Supernode | null {
+  const here = t.supernodes.filter((s) => s.ctxIdx === t.cityPos);
+  return here.find((s) => names(s.label, state)) ?? here.sort((a, b) => b.influence - a.influence)[0] ?? null;
+}
+
+export async function run(): Promise<void> {
+  const seed = Number(process.env.CIRCUITS_SEED ?? 2026);
+  const n = Number(process.env.CIRCUITS_N ?? 20);
+  const factor = Number(process.env.CIRCUITS_FACTOR ?? 1);
+  const world = JSON.parse(readFileSync(root('models/atlas-world/world.json'), 'utf8')) as World;
+  const stateOf = new Map(world.states.flatMap((s) => s.cities.map((c) => [c.name, s] as const)));
+  const random = rng(seed);
+  const cities = ['Dallas', ...sample(world.held_out.capital.filter((c) => c !== 'Dallas'), n, random)];
+  process.stdout.write(`seed ${seed}; cities: ${cities.join(', ')}\n`);
+
+  const model: ReplacementModel = await loadReplacementModel(MODEL_DIR);
+  const labels = await dashboardLabels(root('models/atlas-world/dashboards'), model.nLayers);
+  const trace = async (city: string): Promise<Traced> => {
+    const { document } = await traceGraph(model, TEMPLATE(city), { id: city.replace(/\W/g, '_') });
+    return { doc: document, supernodes: findSupernodes(document, labels), cityPos: document.promptTokens.length - 2 };
+  };
+  try {
+    let named = 0;
+    let structural = 0;
+    const misses: string[] = [];
+    let swaps = 0;
+    let swapOk = 0;
+    const swapMisses: string[] = [];
+    const drops: number[] = [];
+    for (const city of cities) {
+      const state = stateOf.get(city)!;
+      const t = await trace(city);
+      const { doc } = t;
+      const capitalLogit = doc.nodes.find(
+        (node) =>
+          node.kind === 'logit' && model.tokenizer.tokenString(node.feature!) === state.capital.split(' ')[0],
+      );
+      const cityToken = doc.nodes.find((node) => node.kind === 'embedding' && node.ctxIdx === t.cityPos);
+      const sn = new Map(t.supernodes.map((s) => [s.id, s]));
+      let hasNamed = false;
+      let hasShape = false;
+      let best = '';
+      if (capitalLogit && cityToken) {
+        const view = buildCircuitView(doc, t.supernodes, { target: capitalLogit.nodeId });
+        const label = new Map(view.nodes.map((v) => [v.id, v.label]));
+        for (const path of view.paths) {
+          if (path.nodes[0] !== cityToken.nodeId) continue;
+          const inner = path.nodes.slice(1, -1);
+          const stateAt = inner.findIndex((id) => names(label.get(id) ?? '', state.name));
+          if (stateAt >= 0 && inner.slice(stateAt + 1).some((id) => names(label.get(id) ?? '', state.capital)))
+            hasNamed = true;
+          const atCity = inner.findIndex((id) => sn.get(id)?.ctxIdx === t.cityPos);
+          if (atCity >= 0 && inner.slice(atCity + 1).some((id) => sn.get(id)?.ctxIdx === doc.promptTokens.length - 1))
+            hasShape = true;
+        }
+        best = view.paths
+          .filter((p) => p.nodes[0] === cityToken.nodeId)
+          .slice(0, 1)
+          .map((p) => p.nodes.map((id) => label.get(id)).join(' → '))
+          .join('');
+      }
+      if (hasNamed) named++;
+      else misses.push(`${city} (${state.name} → ${state.capital}): ${capitalLogit ? best || 'no path from the city token' : 'capital not among the logits'}`);
+      if (hasShape) structural++;
+
+      // Swap with a city of another state, and ablation, on the state supernode.
+      const recipient = stateSupernode(t, state.name);
+      if (!recipient) {
+        swapMisses.push(`${city}: no supernode at the city's position`);
+        continue;
+      }
+      const others = world.states.filter((s) => s.name !== state.name);
+      const other = others[Math.floor(random() * others.length)];
+      const donorCity = other.cities[Math.floor(random() * other.cities.length)].name;
+      const donor = await trace(donorCity);
+      const donorSn = stateSupernode(donor, other.name);
+      swaps++;
+      if (!donorSn) {
+        swapMisses.push(`${city} ← ${donorCity}: no supernode at the donor city's position`);
+        continue;
+      }
+      const members = supernodeMembers(doc, recipient.members);
+      const swapped = await interveneOnSupernodes(
+        model,
+        doc.prompt,
+        [{ mode: 'replace', members, donor: supernodeMembers(donor.doc, donorSn.members), factor }],
+        { topK: 3 },
+      );
+      const top = swapped.after[0];
+      if (top.token === other.capital.split(' ')[0]) swapOk++;
+      else
+        swapMisses.push(
+          `${city} (${state.name}) ← ${donorCity} (${other.name}, wants ${other.capital}): top ${swapped.after.map((l) => `${l.token} ${l.probability.toFixed(2)}`).join(', ')}`,
+        );
+      const ablated = await interveneOnSupernodes(model, doc.prompt, [{ mode: 'zero', members }], { topK: 50 });
+      const p = (list: typeof ablated.before) => list.find((l) => l.token === state.capital.split(' ')[0])?.probability ?? 0;
+      drops.push(p(ablated.before) - p(ablated.after));
+      process.stdout.write(
+        `${city.padEnd(14)} path ${hasNamed ? 'yes' : 'no '} shape ${hasShape ? 'yes' : 'no '} | state sn "${recipient.label}" (${recipient.members.length}) ← "${donorSn.label}" of ${donorCity}: ${top.token} ${top.probability.toFixed(2)} | ablation p(${state.capital}) ${p(ablated.before).toFixed(3)} → ${p(ablated.after).toFixed(3)}\n`,
+      );
+    }
+    const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)}% (${a}/${b})`;
+    process.stdout.write(`\npath rate (named state → named capital): ${pct(named, cities.length)}\n`);
+    process.stdout.write(`structural rate (city sn → last-token sn, names ignored): ${pct(structural, cities.length)}\n`);
+    process.stdout.write(`misses:\n${misses.map((m) => `  ${m}`).join('\n')}\n`);
+    process.stdout.write(`swap success (donor scale ${factor}): ${pct(swapOk, swaps)}\n`);
+    process.stdout.write(`swap misses:\n${swapMisses.map((m) => `  ${m}`).join('\n')}\n`);
+    process.stdout.write(`ablation: median drop of the capital's probability ${median(drops).toFixed(3)} over ${drops.length}\n`);
+  } finally {
+    await model.dispose();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await run();
