@@ -8,6 +8,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   stores: () => import('./stores.js'),
   api: () => import('./api.js'),
   viewer: () => import('./viewer.js'),
+  circuits: () => import('./circuit-readability.js'),
 };
 
 const requested = process.argv.slice(2);
