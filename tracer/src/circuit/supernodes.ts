@@ -226,6 +226,7 @@ export function findSupernodes(
     .map((c) => c.sort((i, j) => (influence.get(candidates[j].nodeId) ?? 0) - (influence.get(candidates[i].nodeId) ?? 0)))
     .map((c) => ({ members: c, influence: c.reduce((s, i) => s + (influence.get(candidates[i].nodeId) ?? 0), 0) }))
     .sort((a, b) => b.influence - a.influence);
+  const seen = new Map<string, number>();
   return groups.map(({ members, influence: total }, index) => {
     const nodes = members.map((i) => candidates[i]);
     const layers = nodes.map((m) => m.layer);
@@ -247,9 +248,12 @@ export function findSupernodes(
     const named = possible > 0 && top >= options.nameShare * possible;
     const [lo, hi] = [Math.min(...layers), Math.max(...layers)];
     const where = `features at ${JSON.stringify(doc.promptTokens[ctxIdx] ?? `position ${ctxIdx}`)} L${lo === hi ? lo : `${lo}–${hi}`}`;
+    const base = named ? winner : where;
+    const count = (seen.get(base) ?? 0) + 1;
+    seen.set(base, count);
     return {
       id: `sn${index}`,
-      label: named ? winner : where,
+      label: count === 1 ? base : `${base} (${count})`, // labels stay unique: the CLI addresses supernodes by label
       named,
       members: nodes.map((m) => m.nodeId),
       ctxIdx,

@@ -4,10 +4,11 @@
  * with --generate N, a greedy continuation with and without the interventions.
  */
 import { numberOption, parsePromptCommand } from '../prompt-command.js';
+import { supernodeFeatureInterventionsFrom, supernodeOptions, supernodeUsage } from '../supernode-options.js';
 import { UserInputError } from '@circuit-atlas/schema';
 import type { FeatureIntervention } from '@circuit-atlas/tracer';
 
-export const usage = `usage: circuit-atlas intervene "<prompt>" --model <dir> (--set L:P:F=v | --scale L:P:F=x)... [options]
+export const usage = `usage: circuit-atlas intervene "<prompt>" --model <dir> (--set L:P:F=v | --scale L:P:F=x | --zero-supernode L ...)... [options]
 
 Sets (--set) or scales (--scale) the activation of feature F of layer L at token position P
 (BOS is position 0) and shows how the top next-token logits change.
@@ -22,7 +23,9 @@ options:
   --generate N           also continue the prompt greedily for N tokens, with and without
   --json                 print the result as JSON
   --execution-provider cpu|cuda
-`;
+supernodes (Texas → California: --graph dallas.json --replace-supernode Texas=California
+--donor-graph fresno.json):
+${supernodeUsage}`;
 
 function parseIntervention(spec: string, mode: 'set' | 'scale'): FeatureIntervention {
   const match = /^(\d+):(\d+):(\d+)=(-?[\d.eE+-]+)$/.exec(spec.trim());
@@ -42,12 +45,14 @@ export async function run(argv: string[]): Promise<number> {
     'top-k': { type: 'string' },
     generate: { type: 'string' },
     json: { type: 'boolean' },
+    ...supernodeOptions,
   });
   const interventions = [
     ...(values.set ?? []).map((s) => parseIntervention(s, 'set')),
     ...(values.scale ?? []).map((s) => parseIntervention(s, 'scale')),
+    ...(await supernodeFeatureInterventionsFrom(values, prompt)),
   ];
-  if (interventions.length === 0) throw new UserInputError(`give at least one --set or --scale`);
+  if (interventions.length === 0) throw new UserInputError(`give at least one --set, --scale or supernode flag`);
   const nGenerate = numberOption(values.generate, 'generate', true) ?? 0;
   const model = await loadModel();
   try {

@@ -24,6 +24,8 @@ options:
   --node-threshold x        keep nodes up to this cumulative influence (default 0.8)
   --edge-threshold x        keep edges up to this cumulative influence (default 0.98)
   --execution-provider cpu|cuda   ONNX Runtime execution provider (default cpu)
+  --supernodes              also group features into automatic supernodes (labels from
+                            <model>/dashboards) and write them to the JSON's qParams.supernodes
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -36,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     'desired-logit-prob': { type: 'string' },
     'node-threshold': { type: 'string' },
     'edge-threshold': { type: 'string' },
+    supernodes: { type: 'boolean' },
   });
   if (!values.out) throw new UserInputError(`--out <file.json> is required`);
   const start = performance.now();
@@ -55,7 +58,9 @@ export async function run(argv: string[]): Promise<number> {
         .replace(/[^A-Za-z0-9._-]/g, '_'),
       onProgress: ({ phase, fraction }) => progress.update(phase, fraction),
     }).finally(() => progress.end());
-    await writeFile(values.out, JSON.stringify(toGraphJson(document)));
+    const json = toGraphJson(document);
+    if (values.supernodes) json.qParams.supernodes = await automaticSupernodes(document, String(values.model));
+    await writeFile(values.out, JSON.stringify(json));
     const out = process.stdout;
     out.write(`prompt tokens: ${graph.tokenStrings.map((t) => JSON.stringify(t)).join(' ')}\n`);
     out.write(`top logits:\n`);
@@ -76,4 +81,14 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await model.dispose();
   }
+}
+
+/** `qParams.supernodes` of the graph, found with the model's dashboard labels. */
+async function automaticSupernodes(
+  document: import('@circuit-atlas/tracer').GraphDocument,
+  modelDir: string,
+): Promise<string[][]> {
+  const { dashboardLabels, findSupernodes, supernodesToQParams } = await import('@circuit-atlas/tracer');
+  const labels = await dashboardLabels(path.join(modelDir, 'dashboards'), document.nLayers);
+  return supernodesToQParams(findSupernodes(document, labels));
 }
