@@ -20,3 +20,4 @@ export type { TraceSettings } from './trace-settings.js';
 export { UserInputError } from './user-input-error.js';
 export { packEdgeTable, unpackEdgeTable } from './edge-table.js';
 export type { EdgeTable } from './edge-table.js';
+export type * as Api from './generated/graphql-types.js';

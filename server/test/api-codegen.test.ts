@@ -1,23 +1,26 @@
 /**
- * The resolver types are generated from the SDL, never written by hand: the committed file must be
+ * The API and resolver types are generated from the SDL, never written by hand: the committed files must be
  * exactly what `npm run codegen` writes now, and every Query and Mutation field must have a resolver.
  */
 import { readFileSync } from 'node:fs';
 import { generate } from '@graphql-codegen/cli';
 import { buildSchema } from 'graphql';
 import { expect, it } from 'vitest';
-import config, { RESOLVER_TYPES_FILE } from '../../codegen.js';
+import config, { API_TYPES_FILE, RESOLVER_TYPES_FILE } from '../../codegen.js';
 import { resolvers } from '../src/api/resolvers.js';
 import { loadTypeDefs } from '../src/api/schema.js';
 
-it('the committed resolver types are up to date with schema/graphql/schema.graphql', async () => {
-  const outputs = await generate({ ...config, cwd: process.cwd(), silent: true }, false);
-  const generated = (outputs as { filename: string; content: string }[]).find((output) =>
-    output.filename.endsWith(RESOLVER_TYPES_FILE),
-  );
-  expect(generated, 'codegen produced no resolver types').toBeDefined();
-  const committed = readFileSync(RESOLVER_TYPES_FILE, 'utf8');
-  expect(committed === generated!.content, `${RESOLVER_TYPES_FILE} is stale: run npm run codegen`).toBe(true);
+it('the committed API and resolver types are up to date with schema/graphql/schema.graphql', async () => {
+  const outputs = (await generate({ ...config, cwd: process.cwd(), silent: true }, false)) as {
+    filename: string;
+    content: string;
+  }[];
+  for (const file of [API_TYPES_FILE, RESOLVER_TYPES_FILE]) {
+    const generated = outputs.find((output) => output.filename.endsWith(file));
+    expect(generated, `codegen produced no ${file}`).toBeDefined();
+    const committed = readFileSync(file, 'utf8');
+    expect(committed === generated!.content, `${file} is stale: run npm run codegen`).toBe(true);
+  }
 });
 
 it('has a resolver for every query and mutation in the SDL, and none the SDL lacks', () => {

@@ -1,182 +1,98 @@
 /**
- * The API's types as the viewer reads them, transcribed from schema/graphql/schema.graphql (the
- * contract; DESIGN.md allows the client types only). Only the fields the viewer asks for.
+ * The API's types as the viewer reads them: each is the generated SDL type (schema/src/generated,
+ * from schema/graphql/schema.graphql by `npm run codegen`) narrowed to the fields the viewer asks for,
+ * so a change to the contract that breaks the viewer fails the type-check.
  */
-import type { NodeKind } from '@circuit-atlas/schema';
+import type { Api } from '@circuit-atlas/schema';
 
-export interface FeatureLabel {
-  model: string;
-  transcoderSet: string;
-  layer: number;
-  index: number;
-  label: string;
-  author: string;
-  updatedAt: string;
-}
+export type FeatureLabel = Api.FeatureLabel;
 
-export interface ApiNode {
-  nodeId: string;
-  kind: NodeKind;
-  layer: number;
-  ctxIdx: number;
-  feature: number | null;
-  activation: number | null;
-  influence: number | null;
-  tokenProb: number | null;
-  isTargetLogit: boolean;
-  label: string;
+export type ApiNode = Pick<
+  Api.Node,
+  | 'nodeId'
+  | 'kind'
+  | 'layer'
+  | 'ctxIdx'
+  | 'feature'
+  | 'activation'
+  | 'influence'
+  | 'tokenProb'
+  | 'isTargetLogit'
+  | 'label'
+> & {
   /** The dashboard's automatic label (features of models with dashboards). */
-  autoLabel?: string | null;
+  autoLabel?: Api.Node['autoLabel'];
   /** The label a researcher saved for this feature. */
-  featureLabel?: { label: string } | null;
-}
+  featureLabel?: Pick<Api.FeatureLabel, 'label'> | null;
+};
 
-export interface ApiEdge {
-  source: string;
-  target: string;
-  weight: number;
-}
+export type ApiEdge = Pick<Api.Edge, 'source' | 'target' | 'weight'>;
+export type GraphScores = Api.GraphScores;
+export type GraphSettings = Pick<Api.GraphSettings, 'nodeThreshold' | 'edgeThreshold'>;
+export type Supernode = Api.Supernode;
+export type SavedView = Api.SavedView;
 
-export interface GraphScores {
-  replacement: number;
-  completeness: number;
-}
-
-export interface GraphSettings {
-  nodeThreshold: number;
-  edgeThreshold: number;
-}
-
-export interface Supernode {
-  name: string;
-  nodeIds: string[];
-}
-
-export interface SavedView {
-  id: string;
-  graphId: string;
-  name: string;
-  pinnedIds: string[];
-  supernodes: Supernode[];
-  nodeThreshold: number | null;
-  edgeThreshold: number | null;
-  createdAt: string;
-}
-
-export interface ApiGraph {
-  id: string;
-  prompt: string;
-  promptTokens: string[];
-  model: string;
-  transcoderSet: string;
-  nLayers: number;
-  createdAt: string;
+export type ApiGraph = Pick<
+  Api.Graph,
+  | 'id'
+  | 'prompt'
+  | 'promptTokens'
+  | 'model'
+  | 'transcoderSet'
+  | 'nLayers'
+  | 'createdAt'
+  | 'scores'
+  | 'nodeCount'
+  | 'edgeCount'
+> & {
   settings: GraphSettings;
-  scores: GraphScores | null;
-  nodeCount: number;
-  edgeCount: number;
   nodes: ApiNode[];
   edges: ApiEdge[];
   /** Without supernodes (fetched with `view(id)` when opened). */
   views: Omit<SavedView, 'supernodes'>[];
-}
+};
 
-export interface GraphSummary {
-  id: string;
-  prompt: string;
-  model: string;
-  transcoderSet: string;
-  createdAt: string;
-  nodeCount: number;
-  edgeCount: number;
-  scores: GraphScores | null;
-}
+export type GraphSummary = Pick<
+  Api.GraphSummary,
+  'id' | 'prompt' | 'model' | 'transcoderSet' | 'createdAt' | 'nodeCount' | 'edgeCount' | 'scores'
+>;
 
-export interface Model {
-  id: string;
-  name: string;
-  architecture: string;
-  nLayers: number;
-  transcoderSet: string;
-  nFeatures: number;
-  hasDashboards: boolean;
-}
+export type Model = Pick<
+  Api.Model,
+  'id' | 'name' | 'architecture' | 'nLayers' | 'transcoderSet' | 'nFeatures' | 'hasDashboards'
+>;
 
-export type JobStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+export type JobStatus = Api.JobStatus;
+export type TraceJob = Pick<
+  Api.TraceJob,
+  'id' | 'status' | 'prompt' | 'model' | 'progress' | 'phase' | 'graphId' | 'error'
+>;
+export type TokenActivation = Api.TokenActivation;
 
-export interface TraceJob {
-  id: string;
-  status: JobStatus;
-  prompt: string;
-  model: string;
-  progress: number;
-  phase: string | null;
-  graphId: string | null;
-  error: string | null;
-}
+export type FeatureDashboard = Pick<Api.FeatureDashboard, 'activationFrequency' | 'actMax' | 'actMin'> & {
+  topLogits: Pick<Api.LogitEffect, 'token' | 'value'>[];
+  bottomLogits: Pick<Api.LogitEffect, 'token' | 'value'>[];
+  quantiles: { name: string; examples: Pick<Api.ActivationExample, 'tokens' | 'trainTokenIndex'>[] }[];
+};
 
-export interface TokenActivation {
-  token: string;
-  activation: number;
-}
+export type FeatureOccurrence = Pick<Api.FeatureOccurrence, 'graphId' | 'prompt'> & {
+  node: Pick<Api.Node, 'nodeId' | 'activation'>;
+};
 
-export interface FeatureDashboard {
-  activationFrequency: number;
-  actMax: number;
-  actMin: number;
-  topLogits: { token: string; value: number }[];
-  bottomLogits: { token: string; value: number }[];
-  quantiles: { name: string; examples: { tokens: TokenActivation[]; trainTokenIndex: number }[] }[];
-}
-
-export interface FeatureOccurrence {
-  graphId: string;
-  prompt: string;
-  node: { nodeId: string; activation: number | null };
-}
-
-export interface Feature {
-  model: string;
-  layer: number;
-  index: number;
-  label: FeatureLabel | null;
+export type Feature = Pick<Api.Feature, 'model' | 'layer' | 'index' | 'label'> & {
   dashboard: FeatureDashboard | null;
   occurrences: { total: number; items: FeatureOccurrence[] };
-}
+};
 
-export interface Path {
-  nodeIds: string[];
-  score: number;
-  weights: number[];
-}
+export type Path = Pick<Api.Path, 'nodeIds' | 'score' | 'weights'>;
+export type SharedFeature = Omit<Api.SharedFeature, never>;
 
-export interface SharedFeature {
-  layer: number;
-  index: number;
-  positionFromEnd: number;
-  nodeIdA: string;
-  nodeIdB: string;
-  activationA: number | null;
-  activationB: number | null;
-  influenceA: number | null;
-  influenceB: number | null;
-}
-
-export interface GraphComparison {
+export type GraphComparison = Pick<Api.GraphComparison, 'shared'> & {
   graphA: GraphSummary;
   graphB: GraphSummary;
-  shared: SharedFeature[];
   onlyInA: ApiNode[];
   onlyInB: ApiNode[];
-}
+};
 
-export interface LogitProb {
-  token: string;
-  tokenId: number;
-  probability: number;
-}
-
-export interface InterventionResult {
-  before: LogitProb[];
-  after: LogitProb[];
-}
+export type LogitProb = Api.LogitProb;
+export type InterventionResult = Pick<Api.InterventionResult, 'before' | 'after'>;

@@ -28,7 +28,7 @@ function context(tokens: TokenActivation[], trainTokenIndex: number, actMax: num
   );
 }
 
-function logitList(title: string, effects: { token: string; value: number }[], sign: string): HTMLElement {
+function logitList(title: string, effects: { token: string; value: number | null }[], sign: string): HTMLElement {
   return el(
     'div',
     { class: `logits ${sign}` },
@@ -44,7 +44,7 @@ function logitList(title: string, effects: { token: string; value: number }[], s
             {},
             el('span', { class: 'tok' }, e.token),
             ' ',
-            Number.isFinite(e.value) && e.value !== 0 ? el('span', { class: 'muted' }, formatNumber(e.value, 2)) : null,
+            e.value !== null && Number.isFinite(e.value) && e.value !== 0 ? el('span', { class: 'muted' }, formatNumber(e.value, 2)) : null,
           ),
         ),
     ),
