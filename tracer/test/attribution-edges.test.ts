@@ -14,7 +14,7 @@ import {
   runFrozenReplacement,
   type FrozenRun,
   type SourceRemoval,
-} from '../src/intervention/frozen-replacement.js';
+} from './oracle/frozen-replacement.js';
 import { fixtureModel } from './engine-fixtures.js';
 
 /** Relative tolerance, and the weight below which it applies to this absolute floor instead (float32 noise). */

@@ -13,7 +13,7 @@ import type { AttributionGraph, LogitTarget } from '../graph/attribution-graph.j
 import { computePartialInfluence, rankUnvisitedFeatures } from '../graph/influence.js';
 import type { ReplacementModel } from '../model/replacement-model.js';
 import { setupAttribution, type AttributionContext } from './context.js';
-import { computeRows, rowWidth, type RowTarget } from './rows.js';
+import { computeRows, rowWidth, type BlockInputCache, type RowTarget } from './rows.js';
 
 export interface AttributionOptions {
   maxNLogits?: number;
@@ -83,21 +83,19 @@ function softmax(logits: ArrayLike<number>): Float64Array {
   return out;
 }
 
-const unembeddingMeans = new WeakMap<ReplacementModel, Float32Array>();
-
 /** W_U[:, k] − mean_v W_U[:, v]: the direction whose dot product is the demeaned logit of k. [d] */
 export function demeanedUnembedding(model: ReplacementModel, k: number): Float32Array {
   const { weightT, outDim: V, inDim: d } = model.weights.unembed; // [d, V]
-  let mean = unembeddingMeans.get(model); // mean_v W_U[:, v], computed once per model: O(d·V)
-  if (!mean) {
-    mean = new Float32Array(d);
+  // mean_v W_U[:, v], computed once per model: O(d·V)
+  const mean = model.derived.unembeddingMean.get(() => {
+    const sums = new Float32Array(d);
     for (let i = 0; i < d; i++) {
       let sum = 0;
       for (let v = 0; v < V; v++) sum += weightT[i * V + v];
-      mean[i] = sum / V;
+      sums[i] = sum / V;
     }
-    unembeddingMeans.set(model, mean);
-  }
+    return sums;
+  });
   const out = new Float32Array(d);
   for (let i = 0; i < d; i++) out[i] = weightT[i * V + k] - mean[i];
   return out;
@@ -167,9 +165,10 @@ export async function attribute(
   const nLogits = logitTargets.length;
   let backwardMs = 0;
   let backwardFlops = 0;
+  const blockInputs: BlockInputCache = new Map(); // frozen per-block inputs, shared by this run's batches
   const runBatch = async (targets: RowTarget[]) => {
     const t0 = clock();
-    const { rows, flops } = await computeRows(model, ctx, targets);
+    const { rows, flops } = await computeRows(model, ctx, targets, blockInputs);
     backwardMs += clock() - t0;
     backwardFlops += flops;
     return targets.map((_, b) => sparsify(rows, width, b));

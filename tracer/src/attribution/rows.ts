@@ -16,12 +16,9 @@ export interface RowTarget {
   vector: Float32Array; // [d]
 }
 
-const backwardSessions = new WeakMap<ReplacementModel, Promise<GraphSession[]>>();
-
-/** The per-block backward sessions of a model, built on first use and kept with the model. */
+/** The per-block backward sessions of a model, built on first use and released with the model. */
 export function backwardGraphs(model: ReplacementModel): Promise<GraphSession[]> {
-  let sessions = backwardSessions.get(model);
-  if (!sessions) {
+  return model.derived.backwardSessions.get(async () => {
     const shape = {
       dModel: model.dModel,
       nHeads: model.config.nHeads,
@@ -29,27 +26,13 @@ export function backwardGraphs(model: ReplacementModel): Promise<GraphSession[]>
       headDim: model.config.headDim,
       rotary: false,
     };
-    sessions = (async () => {
-      const out: GraphSession[] = [];
-      for (let layer = 0; layer < model.nLayers; layer++) {
-        const bytes = buildBackwardGraph(
-          model.weights.blocks[layer],
-          shape,
-          model.transcoders.layers[layer].skip,
-          layer,
-        );
-        out.push(await GraphSession.create(`backward_${layer}`, bytes, model.executionProvider));
-      }
-      const dispose = model.dispose;
-      model.dispose = async () => {
-        for (const s of out) await s.release();
-        await dispose();
-      };
-      return out;
-    })();
-    backwardSessions.set(model, sessions);
-  }
-  return sessions;
+    const out: GraphSession[] = [];
+    for (let layer = 0; layer < model.nLayers; layer++) {
+      const bytes = buildBackwardGraph(model.weights.blocks[layer], shape, model.transcoders.layers[layer].skip, layer);
+      out.push(await GraphSession.create(`backward_${layer}`, bytes, model.executionProvider));
+    }
+    return out;
+  });
 }
 
 /** Columns of a row: active features, then errors (layer·T + pos), then tokens. */
@@ -65,6 +48,7 @@ export async function computeRows(
   model: ReplacementModel,
   ctx: AttributionContext,
   targets: RowTarget[],
+  cache: BlockInputCache = new Map(),
 ): Promise<{ rows: Float32Array; flops: number }> {
   const sessions = await backwardGraphs(model);
   const B = targets.length;
@@ -99,7 +83,7 @@ export async function computeRows(
       onehot[b * T + t.pos] = 1;
       injectVec.set(t.vector, b * d);
     });
-    const site = blockInputs(model, ctx, layer, T);
+    const site = blockInputs(model, ctx, cache, layer, T);
     const K = site.slots;
     const feeds: Record<string, Feed> = {
       grad_resid_post: { data: grad, dims: [B, T, d] },
@@ -149,11 +133,16 @@ interface BlockInputs {
   activeAt: Int32Array[];
 }
 
-const blockInputCache = new WeakMap<AttributionContext, Map<string, BlockInputs>>();
+/** Per-(layer, length) block inputs of one attribution run, kept by its caller between batches. */
+export type BlockInputCache = Map<string, BlockInputs>;
 
-function blockInputs(model: ReplacementModel, ctx: AttributionContext, layer: number, T: number): BlockInputs {
-  let cache = blockInputCache.get(ctx);
-  if (!cache) blockInputCache.set(ctx, (cache = new Map()));
+function blockInputs(
+  model: ReplacementModel,
+  ctx: AttributionContext,
+  cache: BlockInputCache,
+  layer: number,
+  T: number,
+): BlockInputs {
   const key = `${layer}:${T}`;
   const cached = cache.get(key);
   if (cached) return cached;

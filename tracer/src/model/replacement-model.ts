@@ -4,6 +4,7 @@
  * norm denominators) and a hook on every MLP output — the one forward used by attribution setup,
  * interventions, generation and the edge checks.
  */
+import { Lazy } from './lazy.js';
 import { access, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFormatError } from '../errors.js';
@@ -39,6 +40,13 @@ export interface ReplacementModel extends Omit<ModelDescription, 'hasDashboards'
   weights: ArchitectureWeights;
   transcoders: TranscoderSet;
   sessions: { attention: GraphSession[]; mlp: GraphSession[]; final: GraphSession; encoders: GraphSession[] };
+  /** Built on first use by the phases that need them (attribution), released by `dispose`. */
+  derived: {
+    /** The per-block backward graphs of attribution (rows.ts). */
+    backwardSessions: Lazy<Promise<GraphSession[]>>;
+    /** mean_v W_U[:, v], for demeaned logit directions. [d] */
+    unembeddingMean: Lazy<Float32Array>;
+  };
   executionProvider: ExecutionProvider;
   dispose(): Promise<void>;
 }
@@ -74,6 +82,7 @@ export async function loadReplacementModel(modelDir: string, options: LoadOption
   }
   const final = await create('unembed', buildFinalGraph(weights.lnFinal, weights.unembed, config.dModel));
   const sessions = { attention, mlp, final, encoders };
+  const derived = { backwardSessions: new Lazy<Promise<GraphSession[]>>(), unembeddingMean: new Lazy<Float32Array>() };
   return {
     name: path.basename(path.resolve(modelDir)),
     architecture: config.architecture,
@@ -87,9 +96,11 @@ export async function loadReplacementModel(modelDir: string, options: LoadOption
     weights,
     transcoders,
     sessions,
+    derived,
     executionProvider,
     async dispose() {
-      for (const s of [...attention, ...mlp, ...encoders, final]) await s.release();
+      const backward = (await derived.backwardSessions.peek()?.catch(() => null)) ?? [];
+      for (const s of [...attention, ...mlp, ...encoders, final, ...backward]) await s.release();
     },
   };
 }

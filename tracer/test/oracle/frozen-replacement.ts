@@ -5,8 +5,8 @@
  * activations. Removing a source here changes each target by exactly its edge weight — this is the
  * independent check of the attribution backward (it shares no code with backward-graph.ts).
  */
-import type { AttributionContext } from '../attribution/context.js';
-import { encodeLayer, embed, runForward, type ReplacementModel } from '../model/replacement-model.js';
+import type { AttributionContext } from '../../src/attribution/context.js';
+import { encodeLayer, embed, runForward, type ReplacementModel } from '../../src/model/replacement-model.js';
 
 /** A source removed from the frozen replacement model. */
 export type SourceRemoval =
