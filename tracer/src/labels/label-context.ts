@@ -1,0 +1,303 @@
+/**
+ * Corpus statistics that feature labels are measured against, computed from the dashboards
+ * themselves (every example context of every feature of a model, each distinct context once):
+ *
+ * - units: tokens, and names of 2–3 tokens: adjacent capitalised words that occur together in at
+ *   least `phraseShare` of the uses of one of them ("New Mexico", "Salt Lake City"), and word pieces
+ *   glued to the piece before them when the tokenizer marks word starts ("ĠDal" "las" → "Dallas").
+ *   A token that occurs inside one name ≥ 90% of the time stands for that name ("Mexico");
+ * - baseline b(u): the share of contexts that contain unit u (how unremarkable it is: "is" ≈ 1);
+ * - associates A(u, t) ∈ [0, 1]: how strongly t accompanies u across contexts. First order A₁, the
+ *   normalised PMI of u and t over contexts (≈ 0 for tokens found everywhere); then one step of
+ *   spreading, A₁(u, t) + `spread` · Σ_v A₁(u, v) A₁(v, t), so that what u's associates have in
+ *   common (a city's state: its capital, postal code and nickname all go with the state) outranks
+ *   any single one; divided by max(strongest, `strongAssociation`), so a unit's strongest real
+ *   associate stands for it fully (1) while the associates of "is" stay weak.
+ *
+ * Nothing here knows what the tokens mean; a context is just a list of token strings.
+ */
+import type { DashboardExample, FeatureDashboard } from './feature-dashboard.js';
+
+export interface LabelContextOptions {
+  /** Share of one word's uses that two adjacent capitalised words must occur together in to be a name. */
+  phraseShare?: number;
+  /** Fewest occurrences of a pair before it can be a name. */
+  phraseMinCount?: number;
+  /** First-order associates kept per unit (the strongest). */
+  maxAssociates?: number;
+  /** Weight of the second-order step of association. */
+  spread?: number;
+  /** Association strength at which a unit's strongest associate stands for it fully (scaled to 1). */
+  strongAssociation?: number;
+}
+
+/** A unit found in a context: its text and the token span [start, end) it covers. */
+export interface UnitSpan {
+  text: string;
+  start: number;
+  end: number;
+}
+
+/** A context token as labels see it: display text, or null for special tokens (BOS, padding). */
+export type ContextToken = string | null;
+
+const DEFAULTS: Required<LabelContextOptions> = { phraseShare: 0.3, phraseMinCount: 2, maxAssociates: 12, spread: 0.3, strongAssociation: 0.5 };
+const MAX_PHRASE_TOKENS = 3;
+/** Internal mark of a word piece that continues the previous token's word (no space when joined). */
+const GLUE = '\u2060';
+/** Byte-level BPE (Ġ), SentencePiece (▁) and plain leading spaces: a token that starts a word. */
+const WORD_START = /^(Ġ|▁| )/;
+
+/** Whether a token is markup rather than text: <bos>, <|endoftext|>, [CLS]. */
+function isSpecialToken(text: string): boolean {
+  return /^<\|?[^<>\s]*\|?>$/.test(text) || /^\[[A-Z_]+\]$/.test(text);
+}
+
+/** A token that carries a word (a letter or digit), as opposed to punctuation. */
+export function isWordToken(text: string): boolean {
+  return /[\p{L}\p{N}]/u.test(text);
+}
+
+/** A single token's display text (a logit token, say); null for special tokens. */
+export function displayToken(token: string): string | null {
+  const text = token.replaceAll('Ġ', ' ').replaceAll('▁', ' ').replaceAll('Ċ', '\n').trim();
+  return text === '' || isSpecialToken(text) ? null : text;
+}
+
+function isCapitalised(text: string): boolean {
+  return /^\p{Lu}/u.test(text);
+}
+
+/** Tokens joined the way they read: word pieces glued, words separated by a space. */
+export function joinTokens(tokens: readonly string[]): string {
+  return tokens.map((token, i) => (token.startsWith(GLUE) ? token.slice(1) : i === 0 ? token : ` ${token}`)).join('');
+}
+
+export class LabelContext {
+  /** Distinct contexts the statistics were taken over. */
+  readonly nContexts: number;
+  /** Whether the tokenizer marks word starts, so unmarked word pieces continue a word. */
+  readonly marksWordStarts: boolean;
+  private readonly docCount = new Map<string, number>();
+  private readonly contextsOf = new Map<string, number[]>();
+  private readonly contextUnits: string[][] = [];
+  /** Adjacent pairs that belong to one name, as `a\u0000b`. */
+  private readonly phraseLinks = new Set<string>();
+  /** A token (or name) that stands for a longer name it nearly always occurs in. */
+  private readonly absorbedBy = new Map<string, string>();
+  private readonly firstOrderCache = new Map<string, Map<string, number>>();
+  private readonly associateCache = new Map<string, Map<string, number>>();
+  private readonly options: Required<LabelContextOptions>;
+
+  private constructor(rawContexts: string[][], options: Required<LabelContextOptions>) {
+    this.options = options;
+    this.nContexts = rawContexts.length;
+    let marked = 0;
+    let total = 0;
+    for (const tokens of rawContexts) {
+      for (const token of tokens) {
+        total++;
+        if (WORD_START.test(token)) marked++;
+      }
+    }
+    this.marksWordStarts = total > 0 && marked / total >= 0.2;
+    const contexts = rawContexts.map((tokens) => this.displayTokens(tokens));
+    this.findPhrases(contexts);
+    contexts.forEach((tokens, id) => {
+      const units = new Set<string>();
+      for (const token of tokens) if (token !== null) units.add(token.replace(GLUE, ''));
+      for (const span of this.phraseSpans(tokens)) units.add(span.text);
+      const list = [...units];
+      this.contextUnits.push(list);
+      for (const unit of list) {
+        this.docCount.set(unit, (this.docCount.get(unit) ?? 0) + 1);
+        let ids = this.contextsOf.get(unit);
+        if (!ids) this.contextsOf.set(unit, (ids = []));
+        ids.push(id);
+      }
+    });
+    this.findAbsorbed();
+  }
+
+  /** Statistics over every example context of the given dashboards (each distinct context counted once). */
+  static fromDashboards(dashboards: Iterable<FeatureDashboard>, options: LabelContextOptions = {}): LabelContext {
+    const seen = new Set<string>();
+    const contexts: string[][] = [];
+    for (const dashboard of dashboards) {
+      for (const quantile of dashboard.examples_quantiles ?? []) {
+        for (const example of quantile.examples ?? []) {
+          const key = example.tokens.join('\u0000');
+          if (seen.has(key)) continue;
+          seen.add(key);
+          contexts.push(example.tokens.map(String));
+        }
+      }
+    }
+    return new LabelContext(contexts, { ...DEFAULTS, ...options });
+  }
+
+  /** An example's tokens as labels see them (see `ContextToken`). */
+  tokensOf(example: DashboardExample): ContextToken[] {
+    return this.displayTokens(example.tokens.map(String));
+  }
+
+  /** b(u): share of contexts containing the unit, smoothed so unseen units are rare, not impossible. */
+  baseline(unit: string): number {
+    return ((this.docCount.get(unit) ?? 0) + 0.5) / (this.nContexts + 1);
+  }
+
+  /** The name a unit stands for ("Mexico" → "New Mexico"), else the unit. */
+  canonical(unit: string): string {
+    return this.absorbedBy.get(unit) ?? unit;
+  }
+
+  /** The unit at position i: the name through i (at most 3 tokens), else the token; null for special tokens. */
+  unitAt(tokens: ContextToken[], i: number): UnitSpan | null {
+    if (tokens[i] === null || tokens[i] === undefined) return null;
+    let start = i;
+    let end = i + 1;
+    while (start > 0 && end - start < MAX_PHRASE_TOKENS && this.linked(tokens[start - 1], tokens[start])) start--;
+    while (end < tokens.length && end - start < MAX_PHRASE_TOKENS && this.linked(tokens[end - 1], tokens[end])) end++;
+    return this.span(tokens, start, end);
+  }
+
+  /** The unit that starts at position i, looking right only (what comes next after i − 1). */
+  unitFrom(tokens: ContextToken[], i: number): UnitSpan | null {
+    if (tokens[i] === null || tokens[i] === undefined) return null;
+    let end = i + 1;
+    while (end < tokens.length && end - i < MAX_PHRASE_TOKENS && this.linked(tokens[end - 1], tokens[end])) end++;
+    return this.span(tokens, i, end);
+  }
+
+  /** The name a token usually belongs to ("Little" → "Little Rock"), else the token itself. */
+  phraseOf(token: string): string {
+    return this.canonical(token);
+  }
+
+  /**
+   * A(u, ·): u's associates with strengths in [0, 1] (see the header), after one step of
+   * spreading (see the header). Units overlapping u ("Lake" for "Salt Lake City") are not associates.
+   */
+  associates(unit: string): Map<string, number> {
+    const cached = this.associateCache.get(unit);
+    if (cached) return cached;
+    const first = this.firstOrder(unit);
+    const own = new Set(unit.split(' '));
+    const spread = new Map(first);
+    for (const [via, strength] of first) {
+      for (const [other, next] of this.firstOrder(via)) {
+        if (other === unit || other.split(' ').some((token) => own.has(token))) continue;
+        spread.set(other, (spread.get(other) ?? 0) + this.options.spread * strength * next);
+      }
+    }
+    // A unit's strongest associate counts as much as the unit itself, once it is a real association
+    // (strength ≥ strongAssociation); weaker ones (those of "is") stay weak.
+    const scale = Math.max(this.options.strongAssociation, ...spread.values());
+    const result = new Map<string, number>();
+    for (const [other, strength] of spread) result.set(other, strength / scale);
+    // A word is not an associate of its own when a name containing it is nearly as strong ("Carolina").
+    for (const [other, strength] of result) {
+      if (other.includes(' ')) {
+        for (const part of other.split(' ')) if ((result.get(part) ?? 0) <= strength / 0.8) result.delete(part);
+      }
+    }
+    this.associateCache.set(unit, result);
+    return result;
+  }
+
+  /**
+   * First-order associates of u: normalised PMI over contexts, ln(N·n(u,t) / (n(u)·n(t))) / −ln(n(u,t) / N),
+   * clipped at 0 — 1 when u and t always occur together, near 0 for tokens found everywhere.
+   */
+  private firstOrder(unit: string): Map<string, number> {
+    const cached = this.firstOrderCache.get(unit);
+    if (cached) return cached;
+    const ids = this.contextsOf.get(unit) ?? [];
+    const together = new Map<string, number>();
+    for (const id of ids) {
+      for (const other of this.contextUnits[id]) together.set(other, (together.get(other) ?? 0) + 1);
+    }
+    const own = new Set(unit.split(' '));
+    const n = this.nContexts;
+    const raw: [string, number][] = [];
+    for (const [other, count] of together) {
+      // A token absorbed by a name is represented by that name.
+      if (count < 2 || this.absorbedBy.has(other) || other === unit || other.split(' ').some((token) => own.has(token)))
+        continue;
+      const joint = count / n;
+      const npmi = Math.log(joint / ((ids.length / n) * ((this.docCount.get(other) ?? 0) / n))) / -Math.log(joint);
+      if (npmi > 0) raw.push([other, Math.min(1, npmi)]);
+    }
+    raw.sort((a, b) => b[1] - a[1] || b[0].length - a[0].length);
+    const result = new Map(raw.slice(0, this.options.maxAssociates));
+    this.firstOrderCache.set(unit, result);
+    return result;
+  }
+
+  private span(tokens: ContextToken[], start: number, end: number): UnitSpan {
+    return { text: joinTokens(tokens.slice(start, end) as string[]), start, end };
+  }
+
+  private displayTokens(raw: string[]): ContextToken[] {
+    return raw.map((token, i) => {
+      const text = displayToken(token);
+      if (text === null) return null;
+      const continues = this.marksWordStarts && i > 0 && !WORD_START.test(token) && isWordToken(text[0]);
+      return continues ? GLUE + text : text;
+    });
+  }
+
+  private linked(a: ContextToken | undefined, b: ContextToken | undefined): boolean {
+    if (a === null || b === null || a === undefined || b === undefined) return false;
+    if (b.startsWith(GLUE)) return isWordToken(a);
+    return this.phraseLinks.has(`${a}\u0000${b}`);
+  }
+
+  /** Name spans (≥ 2 tokens) in a context: maximal runs of linked tokens, cut at 3 tokens. */
+  private phraseSpans(tokens: ContextToken[]): UnitSpan[] {
+    const spans: UnitSpan[] = [];
+    let i = 0;
+    while (i < tokens.length) {
+      let end = i + 1;
+      while (end < tokens.length && end - i < MAX_PHRASE_TOKENS && this.linked(tokens[end - 1], tokens[end])) end++;
+      if (end - i >= 2) spans.push(this.span(tokens, i, end));
+      i = end;
+    }
+    return spans;
+  }
+
+  /** Adjacent capitalised words that occur together in ≥ `phraseShare` of either word's uses. */
+  private findPhrases(contexts: ContextToken[][]): void {
+    const tokenCount = new Map<string, number>();
+    const pairCount = new Map<string, number>();
+    for (const tokens of contexts) {
+      for (let i = 0; i < tokens.length; i++) {
+        const a = tokens[i];
+        if (a === null) continue;
+        tokenCount.set(a, (tokenCount.get(a) ?? 0) + 1);
+        const b = tokens[i + 1];
+        if (b === null || b === undefined || !isCapitalised(a) || !isCapitalised(b)) continue;
+        const key = `${a}\u0000${b}`;
+        pairCount.set(key, (pairCount.get(key) ?? 0) + 1);
+      }
+    }
+    for (const [key, count] of pairCount) {
+      if (count < this.options.phraseMinCount) continue;
+      const [a, b] = key.split('\u0000');
+      const share = Math.max(count / (tokenCount.get(a) ?? Infinity), count / (tokenCount.get(b) ?? Infinity));
+      if (share >= this.options.phraseShare) this.phraseLinks.add(key);
+    }
+  }
+
+  /** Tokens and shorter names found inside one longer name in ≥ 90% of their contexts. */
+  private findAbsorbed(): void {
+    const names = [...this.docCount.keys()].filter((unit) => unit.includes(' ')).sort((a, b) => b.length - a.length);
+    for (const name of names) {
+      const count = this.docCount.get(name) ?? 0;
+      for (const part of name.split(' ')) {
+        if (this.absorbedBy.has(part)) continue;
+        if (count >= 0.9 * (this.docCount.get(part) ?? Infinity)) this.absorbedBy.set(part, name);
+      }
+    }
+  }
+}
