@@ -31,6 +31,12 @@ export interface GraphSummary {
   settings: GraphSettings;
 }
 
+/** How big a stored graph is: what the API's cost model charges for reading it. */
+export interface GraphSize {
+  nodeCount: number;
+  edgeCount: number;
+}
+
 export interface ListGraphsOptions {
   model?: string;
   /** Case-insensitive substring of the prompt. */
@@ -115,6 +121,8 @@ export interface GraphStore {
   /** The graph, pruned as asked; null if there is no such graph. */
   getGraph(id: string, prune?: PruneOptions): Promise<GraphDocument | null>;
   listGraphs(options?: ListGraphsOptions): Promise<Page<GraphSummary>>;
+  /** The stored node and edge counts, read from the graph's summary (cheap); null if there is no such graph. */
+  graphSize(id: string): Promise<GraphSize | null>;
   /** True if a graph was deleted. */
   deleteGraph(id: string): Promise<boolean>;
 

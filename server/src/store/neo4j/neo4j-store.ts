@@ -18,6 +18,7 @@ import type {
   FeatureLabel,
   FeatureOccurrence,
   GraphStore,
+  GraphSize,
   GraphSummary,
   IncidentEdgesOptions,
   ListGraphsOptions,
@@ -404,6 +405,18 @@ export class Neo4jStore implements GraphStore {
       nodes,
       edges,
     };
+  }
+
+  async graphSize(id: string): Promise<GraphSize | null> {
+    return this.read(async (tx) => {
+      const result = await tx.run(
+        'MATCH (g:Graph {id: $id}) RETURN g.nodeCount AS nodeCount, g.edgeCount AS edgeCount',
+        { id },
+      );
+      const record = result.records[0];
+      if (!record) return null;
+      return { nodeCount: Number(record.get('nodeCount')), edgeCount: Number(record.get('edgeCount')) };
+    }, `reading the size of graph '${id}'`);
   }
 
   async listGraphs(options: ListGraphsOptions = {}): Promise<Page<GraphSummary>> {

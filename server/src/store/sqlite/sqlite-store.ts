@@ -16,6 +16,7 @@ import type {
   FeatureLabel,
   FeatureOccurrence,
   GraphStore,
+  GraphSize,
   GraphSummary,
   IncidentEdgesOptions,
   ListGraphsOptions,
@@ -390,6 +391,13 @@ export class SqliteStore implements GraphStore {
       nodes: nodeRows.map(toNode),
       edges,
     };
+  }
+
+  async graphSize(id: string): Promise<GraphSize | null> {
+    const row = this.statement('SELECT node_count, edge_count FROM graphs WHERE id = ?').get(id) as
+      | { node_count: number; edge_count: number }
+      | undefined;
+    return row ? { nodeCount: row.node_count, edgeCount: row.edge_count } : null;
   }
 
   async listGraphs(options: ListGraphsOptions = {}): Promise<Page<GraphSummary>> {
