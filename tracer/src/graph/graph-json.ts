@@ -96,7 +96,6 @@ export interface GraphJson {
 /** Written into metadata.info.generator. */
 export const GENERATOR = { name: 'circuit-atlas', version: '0.1.0' };
 
-
 /** The `feature` field of a feature node: the Cantor pairing of (layer, feature index). */
 export function cantorPairing(x: number, y: number): number {
   return ((x + y) * (x + y + 1)) / 2 + y;
@@ -251,6 +250,12 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
       ? logitLayers[0] - 1
       : innerLayers.reduce((deepest, layer) => Math.max(deepest, layer + 1), 0);
 
+  if (nLayers < 0) {
+    const first = json.nodes.findIndex((n) => n.feature_type === 'logit');
+    throw new UserInputError(
+      `/nodes/${first}/layer: logit nodes sit at layer n_layers + 1, so their layer must be at least 1, got 0`,
+    );
+  }
   const tooDeep = json.nodes.findIndex(
     (n) => n.layer !== 'E' && n.feature_type !== 'logit' && Number(n.layer) >= nLayers,
   );
@@ -261,8 +266,14 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
   }
   const promptTokens = metadata.prompt_tokens;
   const nodeIdOfJsonId = new Map<string, string>();
+  const importedIds = new Set<string>();
   const nodes: GraphNode[] = json.nodes.map((n, i) => {
     const at = `/nodes/${i}`;
+    if (n.ctx_idx >= promptTokens.length) {
+      throw new UserInputError(
+        `${at}/ctx_idx: position ${n.ctx_idx} is past the prompt (metadata.prompt_tokens has ${promptTokens.length} tokens)`,
+      );
+    }
     const token = promptTokens[n.ctx_idx] ?? '';
     const address = parseNodeId(n.node_id, nLayers);
     let node: GraphNode;
@@ -309,7 +320,9 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
       }
       case 'embedding': {
         if (address?.kind !== 'embedding' || address.ctxIdx !== n.ctx_idx)
-          throw new UserInputError(`${at}/node_id: '${n.node_id}' must be E_{tokenId}_${n.ctx_idx} for this embedding node`);
+          throw new UserInputError(
+            `${at}/node_id: '${n.node_id}' must be E_{tokenId}_${n.ctx_idx} for this embedding node`,
+          );
         const tokenId = address.feature!;
         node = {
           ...common,
@@ -322,10 +335,16 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
         };
         break;
       }
-      case 'logit':
+      case 'logit': {
+        const nodeId = formatNodeId('logit', nLayers, n.ctx_idx, n.feature, nLayers);
+        if (n.node_id !== nodeId) {
+          throw new UserInputError(
+            `${at}/node_id: '${n.node_id}' must be ${nodeId} ({n_layers + 1}_{feature}_{ctx_idx}) for this logit node`,
+          );
+        }
         node = {
           ...common,
-          nodeId: formatNodeId('logit', nLayers, n.ctx_idx, n.feature, nLayers),
+          nodeId,
           kind: 'logit',
           layer: nLayers,
           feature: n.feature,
@@ -335,6 +354,7 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
           label: n.clerp ?? '',
         };
         break;
+      }
     }
     if (nodeIdOfJsonId.has(n.node_id)) {
       throw new UserInputError(
@@ -344,6 +364,12 @@ export function fromGraphJson(json: unknown, options: FromGraphJsonOptions = {})
             : ''),
       );
     }
+    // Two JSON ids can name one node (a legacy and a new error id, a logit whose id disagrees with its
+    // feature); stores key nodes by id, so the second would fail there instead of here.
+    if (importedIds.has(node.nodeId)) {
+      throw new UserInputError(`${at}/node_id: '${n.node_id}' is the same node as an earlier one (${node.nodeId})`);
+    }
+    importedIds.add(node.nodeId);
     nodeIdOfJsonId.set(n.node_id, node.nodeId);
     return node;
   });
