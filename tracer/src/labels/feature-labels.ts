@@ -20,7 +20,8 @@
  *    The label is the most confident candidate (ties: the larger c · ln L, the more specific).
  *
  * Output label ("say X"):
- * - next-token evidence: the unit right after the activating position, e_next(t) = c_next · spec_c(t);
+ * - next-token evidence: the unit right after the activating position (after the whole name, when
+ *   the feature fires inside one), e_next(t) = c_next · spec_c(t);
  * - logit evidence: with effect sizes in top_logits, the softmax share of act_max · value among the
  *   listed tokens; with bare token strings (the reference's format), rank weights
  *   `logitPrior / (rank + 1)`;
@@ -64,8 +65,8 @@ export interface LabelParameters {
 export const DEFAULT_LABEL_PARAMETERS: LabelParameters = {
   leftWindow: 3,
   leftDecay: 0.5,
-  strongLift: 20,
-  logitPrior: 0.4,
+  strongLift: 50,
+  logitPrior: 0.3,
   weakBelow: 0.5,
 };
 
@@ -202,7 +203,9 @@ function outputLabel(
   const next = new Map<string, number>();
   let total = 0;
   for (const e of examples) {
-    const unit = context.unitFrom(e.tokens, e.index + 1);
+    // The rest of a name the feature fires inside ("[Salt] Lake City") is not something it says.
+    const at = context.unitAt(e.tokens, e.index);
+    const unit = at && at.end === e.index + 1 ? context.unitFrom(e.tokens, e.index + 1) : null;
     if (!unit) continue; // the context ends at the activating token: nothing said yet
     total += e.weight;
     const text = context.canonical(unit.text);
