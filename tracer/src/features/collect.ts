@@ -223,14 +223,15 @@ export class LayerCollector {
     );
   }
 
-  /** Adds a batch of contexts with their feature activations `acts` [N, T, F]. */
+  /** Adds a batch of contexts with their feature activations `acts` [N, T, F] (padding positions ignored). */
   observe(batch: ContextBatch, acts: Float32Array): void {
     const { F } = this;
     const T = batch.nPos;
     const { contextMax, contextArgmax, touched } = this;
     for (let n = 0; n < batch.contexts.length; n++) {
+      const length = batch.contexts[n].tokenIds.length;
       let nTouched = 0;
-      for (let p = 1; p < T; p++) {
+      for (let p = 1; p < length; p++) {
         const base = (n * T + p) * F;
         for (let f = 0; f < F; f++) {
           const a = acts[base + f];
@@ -243,7 +244,7 @@ export class LayerCollector {
           }
         }
       }
-      this.positions += T - 1;
+      this.positions += length - 1;
       for (let i = 0; i < nTouched; i++) {
         const f = touched[i];
         this.offerTop(f, contextMax[f], batch, n, contextArgmax[f], acts);
@@ -371,10 +372,11 @@ export class LayerCollector {
     const T = batch.nPos;
     const W = slots.width;
     const context = batch.contexts[n];
+    const contextLength = context.tokenIds.length;
     if (slots.context[slot] >= 0) this.store.release(slots.context[slot]);
     this.store.retain(context.id, context.tokenIds);
-    const start = Math.max(0, Math.min(p - (W >> 1), T - W));
-    const length = Math.min(W, T);
+    const start = Math.max(0, Math.min(p - (W >> 1), contextLength - W));
+    const length = Math.min(W, contextLength);
     slots.act[slot] = a;
     slots.context[slot] = context.id;
     slots.position[slot] = p;

@@ -71,6 +71,8 @@ export interface FeatureDashboardResult {
   /** Non-BOS positions each layer's statistics were computed over. */
   positions: number;
   seconds: number;
+  /** Milliseconds spent in the model's forward, the encoders, the collectors (JS) and writing files. */
+  timings: { forward: number; encode: number; collect: number; write: number };
 }
 
 export async function computeFeatureDashboards(
@@ -125,6 +127,7 @@ export async function computeFeatureDashboards(
   const logits = passes.length > 0 ? await LogitEffectsGraph.create(model) : null;
   let tokens = 0;
   let positions = 0;
+  const timings = { forward: 0, encode: 0, collect: 0, write: 0 };
   try {
     for (const [passIndex, pass] of passes.entries()) {
       const label = pass.length === 1 ? `layer ${pass[0]}` : `layers ${pass[0]}-${pass[pass.length - 1]}`;
@@ -150,9 +153,10 @@ export async function computeFeatureDashboards(
         bosId,
       })) {
         if (options.signal?.aborted) throw new CancelledError('feature dashboards cancelled');
-        await observeBatch(model, batch, collectors);
-        passTokens += batch.nPos * batch.contexts.length;
-        tokens += batch.nPos * batch.contexts.length;
+        await observeBatch(model, batch, collectors, timings);
+        const batchTokens = batch.contexts.reduce((sum, c) => sum + c.tokenIds.length, 0);
+        passTokens += batchTokens;
+        tokens += batchTokens;
         const fraction = options.maxTokens ? passTokens / options.maxTokens : readBytes / Math.max(1, bytes);
         report(Math.min(0.99, fraction), `${formatCount(passTokens)} tokens`);
       }
@@ -160,6 +164,7 @@ export async function computeFeatureDashboards(
         throw new UserInputError(`the corpus ${options.corpus} has no text to compute dashboards from`);
       }
       positions = collectors[0].positions;
+      const writeStart = performance.now();
       for (const collector of collectors) {
         report(0.99, `writing layer ${collector.layer}`);
         const features = await writeLayerFile(
@@ -168,13 +173,14 @@ export async function computeFeatureDashboards(
         );
         results.push({ layer: collector.layer, file: fileOf(collector.layer), features, skipped: false });
       }
+      timings.write += performance.now() - writeStart;
       report(1, 'done');
     }
   } finally {
     await logits?.release();
   }
   results.sort((a, b) => a.layer - b.layer);
-  return { layers: results, tokens, positions, seconds: (performance.now() - start) / 1000 };
+  return { layers: results, tokens, positions, seconds: (performance.now() - start) / 1000, timings };
 }
 
 /** Token ids of every document (no special tokens added: each context gets its own BOS). */
@@ -186,19 +192,39 @@ async function* tokenized(model: ReplacementModel, documents: AsyncIterable<{ te
 }
 
 /** One forward over the batch up to the deepest layer of the pass, then each layer's encoder. */
-async function observeBatch(model: ReplacementModel, batch: ContextBatch, collectors: LayerCollector[]) {
+async function observeBatch(
+  model: ReplacementModel,
+  batch: ContextBatch,
+  collectors: LayerCollector[],
+  timings: FeatureDashboardResult['timings'],
+) {
+  let clock = performance.now();
+  const lap = () => {
+    const now = performance.now();
+    const elapsed = now - clock;
+    clock = now;
+    return elapsed;
+  };
   const { nPos: T, contexts } = batch;
   const d = model.dModel;
   const resid = new Float32Array(contexts.length * T * d); // [N, T, d]
-  contexts.forEach((context, n) => resid.set(embed(model, context.tokenIds), n * T * d));
+  // Right padding repeats the context's last token: causal attention keeps it out of every real position.
+  contexts.forEach((context, n) => {
+    const padded = new Int32Array(T).fill(context.tokenIds[context.tokenIds.length - 1]);
+    padded.set(context.tokenIds);
+    resid.set(embed(model, padded), n * T * d);
+  });
   const lastLayer = Math.max(...collectors.map((c) => c.layer));
-  const forward = await runForward(model, contexts[0].tokenIds, {
+  const forward = await runForward(model, new Int32Array(T), {
     residPre: { data: resid, n: contexts.length },
     lastLayer,
   });
+  timings.forward += lap();
   for (const collector of collectors) {
     const { acts } = await encodeLayer(model, collector.layer, forward.mlpIn[collector.layer], contexts.length, T);
+    timings.encode += lap();
     collector.observe(batch, acts);
+    timings.collect += lap();
   }
 }
 

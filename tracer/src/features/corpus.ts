@@ -3,8 +3,9 @@
  * with its size: plain text (one document per non-empty line) or JSONL (one `{"text": "..."}`
  * object per line). Documents become token contexts of at most `contextLength` tokens, each
  * starting with the model's BOS token; contexts are never joined, so a feature's context is always
- * text from one document. Contexts of equal length are batched together (the forward pass runs
- * `[N, T, d]` with one causal mask and no padding).
+ * text from one document. Contexts of similar length are batched together, right-padded to the
+ * longest: with a causal mask no real position sees a padding position, so padding changes nothing
+ * and only costs the padded positions' compute (at most LENGTH_STEP − 1 per context).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -100,11 +101,14 @@ export interface Context {
   tokenIds: Int32Array;
 }
 
-/** Contexts of one length, run as one batch `[N, T]`. */
+/** Contexts run as one batch `[N, T]`, each right-padded to `nPos` tokens (its own length is its tokenIds'). */
 export interface ContextBatch {
   nPos: number;
   contexts: Context[];
 }
+
+/** Contexts wait in buckets of lengths (k·LENGTH_STEP − LENGTH_STEP, k·LENGTH_STEP]. */
+export const LENGTH_STEP = 8;
 
 export interface BatchingOptions {
   contextLength: number;
@@ -116,8 +120,8 @@ export interface BatchingOptions {
 
 /**
  * Cuts tokenized documents into contexts and groups them by length into batches. Memory is
- * bounded: at most `batchSize` contexts wait per length, so `contextLength · batchSize` contexts.
- * Batches come out in a fixed order for a fixed corpus, so two runs see the same contexts.
+ * bounded: at most `batchSize` contexts wait per length bucket. Batches come out in a fixed order
+ * for a fixed corpus, so two runs see the same contexts.
  */
 export async function* batchContexts(
   documents: AsyncIterable<{ tokenIds: ArrayLike<number> }>,
@@ -137,17 +141,20 @@ export async function* batchContexts(
       ids[0] = bosId;
       for (let i = 0; i < body; i++) ids[i + 1] = tokenIds[start + i];
       tokens += ids.length;
-      const queue = waiting.get(ids.length) ?? [];
+      const bucket = Math.min(contextLength, Math.ceil(ids.length / LENGTH_STEP) * LENGTH_STEP);
+      const queue = waiting.get(bucket) ?? [];
       queue.push({ id: nextId++, tokenIds: ids });
-      waiting.set(ids.length, queue);
+      waiting.set(bucket, queue);
       if (queue.length === batchSize) {
-        waiting.delete(ids.length);
-        yield { nPos: ids.length, contexts: queue };
+        waiting.delete(bucket);
+        yield batchOf(queue);
       }
       if (tokens >= maxTokens) break outer;
     }
   }
-  for (const nPos of [...waiting.keys()].sort((a, b) => b - a)) {
-    yield { nPos, contexts: waiting.get(nPos)! };
-  }
+  for (const bucket of [...waiting.keys()].sort((a, b) => b - a)) yield batchOf(waiting.get(bucket)!);
+}
+
+function batchOf(contexts: Context[]): ContextBatch {
+  return { nPos: Math.max(...contexts.map((c) => c.tokenIds.length)), contexts };
 }

@@ -84,17 +84,19 @@ describe('contexts and batches', () => {
     ]);
   });
 
-  it('batches contexts of one length together, at most batchSize each', async () => {
-    const batches: ContextBatch[] = await collect(batchContexts(documents([4, 4, 4, 2, 4, 2]), options));
-    for (const batch of batches) {
-      expect(batch.contexts.length).toBeLessThanOrEqual(2);
-      for (const context of batch.contexts) expect(context.tokenIds.length).toBe(batch.nPos);
-    }
+  it('batches contexts of similar length together, at most batchSize each, padded to the longest', async () => {
+    const batches: ContextBatch[] = await collect(
+      batchContexts(documents([3, 20, 4, 30, 2]), { contextLength: 32, batchSize: 2, bosId: 1 }),
+    );
+    // Context lengths 4, 21, 5, 31, 3 fall in length buckets of 8: (0, 8], (16, 24], (24, 32].
     expect(batches.map((b) => [b.nPos, b.contexts.map((c) => c.id)])).toEqual([
-      [5, [0, 1]],
-      [5, [2, 4]],
-      [3, [3, 5]],
+      [5, [0, 2]],
+      [31, [3]],
+      [21, [1]],
+      [3, [4]],
     ]);
+    for (const batch of batches)
+      for (const context of batch.contexts) expect(context.tokenIds.length).toBeLessThanOrEqual(batch.nPos);
   });
 
   it('stops at maxTokens, counting BOS', async () => {

@@ -1,0 +1,314 @@
+/**
+ * Writes a random Llama-architecture model in Hugging Face's layout, with per-layer transcoders in
+ * circuit-tracer's layout, for benchmarks at real sizes (never into the repository):
+ *
+ *   node --import tsx bench/generate-model.ts <out-dir> [--layers 12] [--d-model 768] [--d-mlp 2048]
+ *        [--heads 12] [--d-transcoder 16384] [--vocab 32000] [--dtype f32|bf16] [--seed 1]
+ *
+ * Files: config.json, model.safetensors, tokenizer.json (+ tokenizer_config.json: a word-level
+ * vocabulary w0 … w{V−4} and <unk>, <bos>, <eos>), transcoders/config.yaml, layer_{i}.safetensors.
+ * The weights are seeded, so the same arguments give the same bytes. Transcoder encoders are
+ * scaled and biased so about 0.5% of features are active at a position (≈ 80 of 16k, the
+ * sparsity of trained transcoders), not half of them as random ReLUs would be.
+ */
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+export interface GeneratedModelShape {
+  layers: number;
+  dModel: number;
+  dMlp: number;
+  heads: number;
+  dTranscoder: number;
+  vocab: number;
+  dtype: 'f32' | 'bf16';
+  seed: number;
+}
+
+export const DEFAULT_SHAPE: GeneratedModelShape = {
+  layers: 12,
+  dModel: 768,
+  dMlp: 2048,
+  heads: 12,
+  dTranscoder: 16384,
+  vocab: 32000,
+  dtype: 'f32',
+  seed: 1,
+};
+
+const SPECIAL = ['<unk>', '<bos>', '<eos>'];
+
+/** The word of token id `id` in a generated model's vocabulary. */
+export const wordOf = (id: number): string => (id < SPECIAL.length ? SPECIAL[id] : `w${id - SPECIAL.length}`);
+
+/** Gaussian samples from a seeded xorshift generator (Box–Muller), scaled by `std`. */
+class Normal {
+  private state: number;
+  private spare: number | null = null;
+  constructor(seed: number) {
+    this.state = (seed * 2654435761) >>> 0 || 1;
+  }
+  private uniform(): number {
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x >>> 0;
+    return (this.state + 1) / 4294967297;
+  }
+  fill(out: Float32Array, std: number): Float32Array {
+    for (let i = 0; i < out.length; i++) {
+      if (this.spare !== null) {
+        out[i] = this.spare * std;
+        this.spare = null;
+        continue;
+      }
+      const r = Math.sqrt(-2 * Math.log(this.uniform()));
+      const theta = 2 * Math.PI * this.uniform();
+      out[i] = r * Math.cos(theta) * std;
+      this.spare = r * Math.sin(theta);
+    }
+    return out;
+  }
+}
+
+interface TensorSpec {
+  name: string;
+  shape: number[];
+  /** Fills the tensor (called once, while the file is written). */
+  make: () => Float32Array;
+}
+
+/** Writes a safetensors file tensor by tensor, so only one tensor is in memory at a time. */
+async function writeSafetensors(file: string, tensors: TensorSpec[], dtype: 'f32' | 'bf16'): Promise<void> {
+  const bytesPer = dtype === 'f32' ? 4 : 2;
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  for (const t of tensors) {
+    const size = t.shape.reduce((a, b) => a * b, 1) * bytesPer;
+    header[t.name] = { dtype: dtype === 'f32' ? 'F32' : 'BF16', shape: t.shape, data_offsets: [offset, offset + size] };
+    offset += size;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8); // data starts 8-byte aligned
+  const out = createWriteStream(file);
+  const write = async (chunk: Uint8Array) => {
+    if (!out.write(chunk)) await once(out, 'drain');
+  };
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  await write(length);
+  await write(Buffer.from(json, 'utf8'));
+  for (const t of tensors) {
+    const data = t.make();
+    await write(dtype === 'f32' ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : toBf16(data));
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+/** float32 → bfloat16 with round-to-nearest-even. */
+function toBf16(data: Float32Array): Uint8Array {
+  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const b = bits[i];
+    out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+export async function generateModel(dir: string, shape: GeneratedModelShape): Promise<void> {
+  const { layers: L, dModel: d, dMlp: m, heads: H, dTranscoder: F, vocab: V, dtype, seed } = shape;
+  if (d % H !== 0 || (d / H) % 2 !== 0) throw new Error(`--d-model ${d} must split into ${H} heads of even size`);
+  if (V <= SPECIAL.length) throw new Error(`--vocab must exceed ${SPECIAL.length}`);
+  await mkdir(path.join(dir, 'transcoders'), { recursive: true });
+  const normal = new Normal(seed);
+  const random = (shape: number[], std: number) => () =>
+    normal.fill(new Float32Array(shape.reduce((a, b) => a * b, 1)), std);
+  const ones = (n: number) => () => new Float32Array(n).fill(1);
+
+  await writeFile(
+    path.join(dir, 'config.json'),
+    JSON.stringify(
+      {
+        architectures: ['LlamaForCausalLM'],
+        model_type: 'llama',
+        hidden_size: d,
+        intermediate_size: m,
+        num_hidden_layers: L,
+        num_attention_heads: H,
+        num_key_value_heads: H,
+        head_dim: d / H,
+        hidden_act: 'silu',
+        max_position_embeddings: 1024,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000,
+        tie_word_embeddings: false,
+        vocab_size: V,
+        bos_token_id: 1,
+        eos_token_id: 2,
+        torch_dtype: dtype === 'f32' ? 'float32' : 'bfloat16',
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  const tensors: TensorSpec[] = [{ name: 'model.embed_tokens.weight', shape: [V, d], make: random([V, d], 1) }];
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}`;
+    tensors.push(
+      { name: `${p}.input_layernorm.weight`, shape: [d], make: ones(d) },
+      { name: `${p}.self_attn.q_proj.weight`, shape: [d, d], make: random([d, d], 1 / Math.sqrt(d)) },
+      { name: `${p}.self_attn.k_proj.weight`, shape: [d, d], make: random([d, d], 1 / Math.sqrt(d)) },
+      { name: `${p}.self_attn.v_proj.weight`, shape: [d, d], make: random([d, d], 1 / Math.sqrt(d)) },
+      // Output projections small, so the residual stream grows slowly over the layers.
+      { name: `${p}.self_attn.o_proj.weight`, shape: [d, d], make: random([d, d], 0.2 / Math.sqrt(d)) },
+      { name: `${p}.post_attention_layernorm.weight`, shape: [d], make: ones(d) },
+      { name: `${p}.mlp.gate_proj.weight`, shape: [m, d], make: random([m, d], 1 / Math.sqrt(d)) },
+      { name: `${p}.mlp.up_proj.weight`, shape: [m, d], make: random([m, d], 1 / Math.sqrt(d)) },
+      { name: `${p}.mlp.down_proj.weight`, shape: [d, m], make: random([d, m], 0.2 / Math.sqrt(m)) },
+    );
+  }
+  tensors.push(
+    { name: 'model.norm.weight', shape: [d], make: ones(d) },
+    { name: 'lm_head.weight', shape: [V, d], make: random([V, d], 1 / Math.sqrt(d)) },
+  );
+  await writeSafetensors(path.join(dir, 'model.safetensors'), tensors, dtype);
+
+  const vocab: Record<string, number> = {};
+  for (let id = 0; id < V; id++) vocab[wordOf(id)] = id;
+  await writeFile(
+    path.join(dir, 'tokenizer.json'),
+    JSON.stringify({
+      version: '1.0',
+      truncation: null,
+      padding: null,
+      added_tokens: SPECIAL.map((content, id) => ({
+        id,
+        content,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      })),
+      normalizer: null,
+      pre_tokenizer: { type: 'Whitespace' },
+      post_processor: null,
+      decoder: null,
+      model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
+    }),
+  );
+  await writeFile(
+    path.join(dir, 'tokenizer_config.json'),
+    JSON.stringify({ bos_token: '<bos>', eos_token: '<eos>', unk_token: '<unk>', tokenizer_class: 'PreTrainedTokenizerFast' }) +
+      '\n',
+  );
+
+  const name = `generated/${path.basename(path.resolve(dir))}`;
+  const files = Array.from({ length: L }, (_, l) => `layer_${l}.safetensors`);
+  await writeFile(
+    path.join(dir, 'transcoders', 'config.yaml'),
+    [
+      `model_name: ${name}`,
+      'model_kind: transcoder_set',
+      'feature_input_hook: mlp.hook_in',
+      'feature_output_hook: mlp.hook_out',
+      `scan: ${name}`,
+      'transcoders:',
+      ...files.map((f) => `  - ${f}`),
+      '',
+    ].join('\n'),
+  );
+  for (let l = 0; l < L; l++) {
+    // The MLP input has unit RMS: pre-activations ~ N(0, 1) minus 2.6 → about 0.5% above zero.
+    await writeSafetensors(
+      path.join(dir, 'transcoders', files[l]),
+      [
+        { name: 'W_enc', shape: [F, d], make: random([F, d], 1 / Math.sqrt(d)) },
+        { name: 'b_enc', shape: [F], make: () => new Float32Array(F).fill(-2.6) },
+        { name: 'W_dec', shape: [F, d], make: random([F, d], 1 / Math.sqrt(F)) },
+        { name: 'b_dec', shape: [d], make: () => new Float32Array(d) },
+      ],
+      dtype,
+    );
+  }
+}
+
+/** A corpus of `tokens` words of the generated vocabulary, Zipf-distributed, in lines of 20–200 words. */
+export async function generateCorpus(file: string, vocab: number, tokens: number, seed = 1): Promise<void> {
+  const normal = new Normal(seed + 7);
+  const uniform = new Float32Array(1);
+  const next = () => Math.abs(normal.fill(uniform, 1)[0]);
+  const words = vocab - SPECIAL.length;
+  const out = createWriteStream(file);
+  let written = 0;
+  while (written < tokens) {
+    const length = Math.min(tokens - written, 20 + Math.floor(next() * 60) % 181);
+    const line: string[] = [];
+    for (let i = 0; i < length; i++) {
+      // Zipf-like: rank ~ exp(|N(0, 1)| · log(words) / 3).
+      const rank = Math.min(words - 1, Math.floor(Math.exp((next() * Math.log(words)) / 3)) - 1);
+      line.push(wordOf(SPECIAL.length + Math.max(0, rank)));
+    }
+    if (!out.write(line.join(' ') + '\n')) await once(out, 'drain');
+    written += length;
+  }
+  out.end();
+  await once(out, 'finish');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      layers: { type: 'string' },
+      'd-model': { type: 'string' },
+      'd-mlp': { type: 'string' },
+      heads: { type: 'string' },
+      'd-transcoder': { type: 'string' },
+      vocab: { type: 'string' },
+      dtype: { type: 'string' },
+      seed: { type: 'string' },
+      'corpus-tokens': { type: 'string' },
+    },
+  });
+  const [dir] = positionals;
+  if (!dir) {
+    process.stderr.write('usage: node --import tsx bench/generate-model.ts <out-dir> [--layers N] [--d-model N] ...\n');
+    process.exit(2);
+  }
+  const repo = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
+  if (path.resolve(dir).startsWith(repo + path.sep)) {
+    process.stderr.write(`refusing to write a generated model inside the repository (${repo}); pick a folder outside it\n`);
+    process.exit(2);
+  }
+  const int = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number.parseInt(v, 10));
+  const dtype = values.dtype ?? DEFAULT_SHAPE.dtype;
+  if (dtype !== 'f32' && dtype !== 'bf16') {
+    process.stderr.write(`--dtype must be f32 or bf16\n`);
+    process.exit(2);
+  }
+  const shape: GeneratedModelShape = {
+    layers: int(values.layers, DEFAULT_SHAPE.layers),
+    dModel: int(values['d-model'], DEFAULT_SHAPE.dModel),
+    dMlp: int(values['d-mlp'], DEFAULT_SHAPE.dMlp),
+    heads: int(values.heads, DEFAULT_SHAPE.heads),
+    dTranscoder: int(values['d-transcoder'], DEFAULT_SHAPE.dTranscoder),
+    vocab: int(values.vocab, DEFAULT_SHAPE.vocab),
+    dtype,
+    seed: int(values.seed, DEFAULT_SHAPE.seed),
+  };
+  const start = performance.now();
+  await generateModel(dir, shape);
+  if (values['corpus-tokens']) await generateCorpus(path.join(dir, 'corpus.txt'), shape.vocab, int(values['corpus-tokens'], 0));
+  process.stdout.write(
+    `wrote ${dir} (${JSON.stringify(shape)}) in ${((performance.now() - start) / 1000).toFixed(1)} s` +
+      `${existsSync(path.join(dir, 'corpus.txt')) ? ', corpus.txt' : ''}\n`,
+  );
+}
