@@ -8,6 +8,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   stores: () => import('./stores.js'),
   api: () => import('./api.js'),
   viewer: () => import('./viewer.js'),
+  features: () => import('./features.js'),
   circuits: () => import('./circuit-readability.js'),
 };
 
