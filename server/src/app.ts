@@ -31,6 +31,7 @@ import {
 import { limitConcurrency } from './api/concurrency-limit.js';
 import { formatError } from './api/errors.js';
 import { FeatureLabelLoader } from './api/feature-label-loader.js';
+import { graphLoaders } from './api/graph-loaders.js';
 import { graphiqlRouter } from './api/graphiql.js';
 import { DEFAULT_QUERY_LIMITS, type QueryLimits } from './api/limits.js';
 import { NodeIndexCache } from './api/node-index-cache.js';
@@ -65,10 +66,16 @@ export interface ServerOptions {
 
 /** The env-configurable part of ServerOptions (ATLAS_TOKEN, ATLAS_CORS_ORIGIN, ...). */
 export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env) {
-  const maxPromptChars = env.ATLAS_MAX_PROMPT_CHARS ? Number(env.ATLAS_MAX_PROMPT_CHARS) : undefined;
-  if (maxPromptChars !== undefined && !(Number.isInteger(maxPromptChars) && maxPromptChars > 0)) {
-    throw new Error(`ATLAS_MAX_PROMPT_CHARS must be a positive whole number, got '${env.ATLAS_MAX_PROMPT_CHARS}'`);
-  }
+  const positive = (name: string): number | undefined => {
+    const text = env[name];
+    if (!text) return undefined;
+    const value = Number(text);
+    if (!(Number.isInteger(value) && value > 0)) throw new Error(`${name} must be a positive whole number, got '${text}'`);
+    return value;
+  };
+  const maxPromptChars = positive('ATLAS_MAX_PROMPT_CHARS');
+  const maxCost = positive('ATLAS_MAX_QUERY_COST');
+  const heavySlots = positive('ATLAS_HEAVY_QUERIES');
   return {
     catalog: ModelCatalog.fromEnv(env),
     traceConcurrency: TraceQueue.concurrencyFromEnv(env),
@@ -76,6 +83,10 @@ export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env) {
     corsOrigin: env.ATLAS_CORS_ORIGIN || null,
     bodyLimit: env.ATLAS_BODY_LIMIT || DEFAULT_BODY_LIMIT,
     inputLimits: maxPromptChars !== undefined ? { maxPromptChars } : {},
+    queryLimits: {
+      ...(maxCost !== undefined ? { maxCost } : {}),
+      ...(heavySlots !== undefined ? { heavySlots } : {}),
+    },
   } satisfies Partial<ServerOptions>;
 }
 
@@ -143,6 +154,8 @@ export async function startServer(options: ServerOptions & { port?: number; host
     inputLimits: { ...DEFAULT_INPUT_LIMITS, ...options.inputLimits },
   };
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const queryLimits: QueryLimits = { ...DEFAULT_QUERY_LIMITS, ...options.queryLimits };
+  const protection = protectionPlugin({ token: options.token ?? null, limits: queryLimits });
 
   const app = express();
   app.disable('x-powered-by');
@@ -157,12 +170,14 @@ export async function startServer(options: ServerOptions & { port?: number; host
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: true,
+    // Parsing stops at the token limit, before a hostile document costs validation time.
+    parseOptions: { maxTokens: queryLimits.maxTokens },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),
       // Cache control hooks every field resolver: a 2,000-node graph has ~100k fields, and no cache reads the hints.
       ApolloServerPluginCacheControlDisabled(),
-      protectionPlugin({ token: options.token ?? null, limits: { ...DEFAULT_QUERY_LIMITS, ...options.queryLimits } }),
+      protection,
     ],
   });
   await apollo.start();
@@ -190,6 +205,7 @@ export async function startServer(options: ServerOptions & { port?: number; host
             .trim()
             .slice(0, 100) || 'anonymous',
         labels: new FeatureLabelLoader(services.store),
+        loaders: graphLoaders(services.store),
       }),
     }),
   );

@@ -169,17 +169,27 @@ describe('depth and cost limits', () => {
   });
 
   it('rejects a query whose aliased pages cost more than the limit, counting limits given as variables', async () => {
-    const aliases = Array.from(
-      { length: 40 },
-      (_, i) => `g${i}: graphs(limit: $n) { items { id scores { replacement } } }`,
-    );
-    const response = await ask(open, `query($n: Int!) { ${aliases.join(' ')} }`, { n: 500 });
-    expect(response.status).toBe(400);
-    expect(codeOf(response)).toBe('BAD_USER_INPUT');
-    expect(response.errors![0].message).toMatch(/query cost 60000 exceeds the limit of 10000/);
-    // The same query with small pages is within the limit.
-    const small = await ask(open, `query($n: Int!) { ${aliases.join(' ')} }`, { n: 2 });
-    expect(small.errors).toBeUndefined();
+    const tight = await startServer({
+      store,
+      catalog: new ModelCatalog(FIXTURE_MODELS),
+      queryLimits: { maxCost: 10_000 },
+    });
+    try {
+      const aliases = Array.from(
+        { length: 40 },
+        (_, i) => `g${i}: graphs(limit: $n) { items { id scores { replacement } } }`,
+      );
+      const response = await gql(tight.url, `query($n: Int!) { ${aliases.join(' ')} }`, { n: 500 });
+      responses.push(response);
+      expect(response.status).toBe(400);
+      expect(codeOf(response)).toBe('BAD_USER_INPUT');
+      expect(response.errors![0].message).toMatch(/query cost 60000 exceeds the limit of 10000/);
+      // The same query with small pages is within the limit.
+      const small = await gql(tight.url, `query($n: Int!) { ${aliases.join(' ')} }`, { n: 2 });
+      expect(small.errors).toBeUndefined();
+    } finally {
+      await tight.close();
+    }
   });
 
   it('rejects a page larger than the largest allowed', async () => {

@@ -4,6 +4,7 @@ import type { ModelCatalog } from '../models/catalog.js';
 import type { TraceQueue } from '../jobs/trace-queue.js';
 import type { InterventionOutcome, WorkerTask } from '../jobs/worker-protocol.js';
 import type { FeatureLabelLoader } from './feature-label-loader.js';
+import type { GraphLoaders } from './graph-loaders.js';
 import type { NodeIndexCache } from './node-index-cache.js';
 
 export type Intervener = (
@@ -43,4 +44,6 @@ export interface ApiContext extends ApiServices {
   /** Who is asking, for label authorship (`X-Atlas-Author` header, else 'anonymous'). */
   author: string;
   labels: FeatureLabelLoader;
+  /** This request's graph reads: each graph (and its size) read once however often it is asked for. */
+  loaders: GraphLoaders;
 }

@@ -3,6 +3,7 @@
  * says what to fix; stack traces never leave the server. Errors of the layers below (StoreError,
  * UserInputError, ModelFormatError) are mapped here, in one place.
  */
+import { HeaderMap } from '@apollo/server';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { StoreError } from '../store/store-error.js';
@@ -27,6 +28,20 @@ export const badUserInput = (message: string, extra?: Record<string, unknown>) =
   apiError('BAD_USER_INPUT', message, extra);
 export const notFound = (message: string) => apiError('NOT_FOUND', message);
 export const unauthenticated = (message: string) => apiError('UNAUTHENTICATED', message);
+
+/** The server has no room for this request now: 503 with Retry-After, so clients back off and retry. */
+export function busy(message: string, retryAfterSeconds: number): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: {
+      code: 'SERVICE_UNAVAILABLE',
+      retryAfterSeconds,
+      http: { status: 503, headers: new HeaderMap([['retry-after', String(retryAfterSeconds)]]) },
+    },
+  });
+}
+
+/** graphql-js's message when a document passes the parser's token limit. */
+const TOO_MANY_TOKENS = /^Syntax Error: Document contains more than (\d+) tokens/;
 
 /** The codes a StoreError maps to: a duplicate or invalid graph is the caller's to fix. */
 const STORE_CODES: Record<StoreError['code'], ApiErrorCode> = {
@@ -58,6 +73,13 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     return { message: original.message, locations: formatted.locations, path: formatted.path, extensions: { code } };
   }
   const existing = formatted.extensions?.code;
+  const tooManyTokens = TOO_MANY_TOKENS.exec(formatted.message);
+  if (existing === 'GRAPHQL_PARSE_FAILED' && tooManyTokens) {
+    return {
+      message: `query has more than ${tooManyTokens[1]} tokens, the server's limit: send fewer aliased fields or split it into several requests`,
+      extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+    };
+  }
   if (typeof existing === 'string' && existing !== 'INTERNAL_SERVER_ERROR') {
     return { ...formatted, extensions: withoutStacktrace(formatted.extensions) };
   }

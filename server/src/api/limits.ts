@@ -2,10 +2,14 @@
  * Query protection: depth and cost of an operation, measured after validation (so fragments are
  * known and acyclic) and with the request's variables, so `limit: $n` counts what it asks for.
  *
- * Cost model: a scalar field costs 0; an object field costs factor × (1 + cost of its selection),
- * where factor is the field's `limit` / `k` argument when it has one, 1 for the list directly under
- * such a field (a page's `items`), the assumed length of other lists (ASSUMED_LIST_SIZES, else
- * `defaultListSize`), and 1 otherwise.
+ * Cost model: the cost approximates the work of answering — rows read and values written. A scalar
+ * field costs 0 (a list of scalars costs its length where it is known: an edge table's arrays); an
+ * object field costs factor × (1 + cost of its selection), where factor is the field's `limit` /
+ * `k` argument when it has one, 1 for the list directly under such a field (a page's `items`), the
+ * size of the stored graph for a graph's lists (nodes, edges), the assumed length of other lists
+ * (ASSUMED_LIST_SIZES, else `defaultListSize`), and 1 otherwise. Root fields that read whole graphs
+ * add the graph's node + edge count once per distinct read (the per-request loader reads a graph
+ * once however many aliases ask), and `compare` / `paths` add the work of their analysis.
  */
 import {
   getNamedType,
@@ -15,6 +19,7 @@ import {
   isInterfaceType,
   Kind,
   valueFromASTUntyped,
+  type FieldNode,
   type FragmentDefinitionNode,
   type InlineFragmentNode,
   type GraphQLField,
@@ -23,28 +28,51 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
+import type { GraphSize } from '../store/graph-store.js';
 
 export interface QueryLimits {
   /** Deepest allowed nesting of non-introspection fields. */
   maxDepth: number;
   /** Deepest allowed nesting inside `__schema` / `__type` (GraphiQL's introspection needs about 13). */
   maxIntrospectionDepth: number;
+  /** Largest cost one operation may have (ATLAS_MAX_QUERY_COST). */
   maxCost: number;
-  /** Assumed length of a list field that has no `limit` argument (e.g. a graph's nodes). */
+  /** Assumed length of a list field that has no `limit` argument and no known size. */
   defaultListSize: number;
+  /** Most lexical tokens a document may hold; parsing stops there (GraphiQL's introspection has ~190). */
+  maxTokens: number;
+  /** Cost from which an operation is heavy: it runs only in one of `heavySlots`. */
+  heavyCost: number;
+  /** Heavy operations executing at once (ATLAS_HEAVY_QUERIES). */
+  heavySlots: number;
+  /** Heavy operations that may wait for a slot; more are answered "busy, retry". */
+  heavyQueue: number;
 }
 
 export const DEFAULT_QUERY_LIMITS: QueryLimits = {
   maxDepth: 8,
   maxIntrospectionDepth: 16,
-  maxCost: 10_000,
+  // A whole 5,000-node, 50,000-edge graph with its edge table costs about 210,000.
+  maxCost: 500_000,
   defaultListSize: 100,
+  maxTokens: 2_000,
+  heavyCost: 20_000,
+  heavySlots: 2,
+  heavyQueue: 64,
 };
 
 export interface OperationMeasure {
   depth: number;
   introspectionDepth: number;
   cost: number;
+}
+
+/** What the cost model knows about the stored graphs an operation names, looked up beforehand. */
+export interface GraphFacts {
+  /** Node and edge counts of a graph; null when there is no such graph. */
+  size(id: string): GraphSize | null;
+  /** True when the server's node index already holds the graph, so a `node` query reads no graph. */
+  indexed(id: string): boolean;
 }
 
 /** Typical lengths of lists the SDL does not bound with an argument ("Type.field"). */
@@ -60,8 +88,78 @@ const ASSUMED_LIST_SIZES: Record<string, number> = {
   'SavedView.supernodes': 20,
 };
 
+/** Sizes of the lists under a graph-reading root field, from the stored counts (upper bounds when pruning). */
+type Scope = Record<string, number>;
+
+/** Lists whose length is a stored graph's size ("Type.field" → length in the current scope). */
+const SCOPED_LIST_SIZES: Record<string, (scope: Scope) => number | undefined> = {
+  'Graph.nodes': (s) => s.nodes,
+  'Graph.edges': (s) => s.edges,
+  'EdgeTable.sources': (s) => s.edges,
+  'EdgeTable.targets': (s) => s.edges,
+  'EdgeTable.weights': (s) => s.edges,
+  'GraphComparison.onlyInA': (s) => s.nodesA,
+  'GraphComparison.onlyInB': (s) => s.nodesB,
+  'GraphComparison.shared': (s) => Math.min(s.nodesA ?? 0, s.nodesB ?? 0),
+  'GraphComparison.sharedEdges': (s) => Math.min(s.edgesA ?? 0, s.edgesB ?? 0),
+};
+
+/** Scalar fields that do work per value (a file or store lookup). */
+const SCALAR_WORK: Record<string, number> = { 'Node.autoLabel': 1 };
+
+/** Root fields that read stored graphs, and the arguments that name them. */
+const GRAPH_ARGUMENTS: Record<string, string[]> = {
+  graph: ['id'],
+  node: ['graphId'],
+  paths: ['graphId'],
+  compare: ['graphA', 'graphB'],
+  graphsSharingFeatures: ['graphId'],
+};
+
 /** Arguments that bound the length of the list a field returns. */
 const SIZE_ARGUMENTS = ['limit', 'k'];
+
+function argumentValues(field: FieldNode, variables: Record<string, unknown>): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const argument of field.arguments ?? []) values[argument.name.value] = valueFromASTUntyped(argument.value, variables);
+  return values;
+}
+
+/** The root fields of an operation, with fragments at the root expanded. */
+function rootFields(
+  operation: OperationDefinitionNode,
+  fragments: Record<string, FragmentDefinitionNode>,
+): FieldNode[] {
+  const fields: FieldNode[] = [];
+  const visit = (selectionSet: SelectionSetNode, visited: ReadonlySet<string>) => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) fields.push(selection);
+      else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet, visited);
+      else if (!visited.has(selection.name.value) && fragments[selection.name.value]) {
+        visit(fragments[selection.name.value].selectionSet, new Set([...visited, selection.name.value]));
+      }
+    }
+  };
+  visit(operation.selectionSet, new Set());
+  return fields;
+}
+
+/** The ids of the stored graphs a query's root fields name, so their sizes can be looked up first. */
+export function graphIdsOf(
+  operation: OperationDefinitionNode,
+  fragments: Record<string, FragmentDefinitionNode>,
+  variables: Record<string, unknown>,
+): string[] {
+  if (operation.operation !== 'query') return [];
+  const ids = new Set<string>();
+  for (const field of rootFields(operation, fragments)) {
+    const names = GRAPH_ARGUMENTS[field.name.value];
+    if (!names) continue;
+    const values = argumentValues(field, variables);
+    for (const name of names) if (typeof values[name] === 'string') ids.add(values[name] as string);
+  }
+  return [...ids];
+}
 
 export function measureOperation(
   schema: GraphQLSchema,
@@ -69,6 +167,7 @@ export function measureOperation(
   fragments: Record<string, FragmentDefinitionNode>,
   variables: Record<string, unknown>,
   limits: QueryLimits,
+  graphs: GraphFacts = { size: () => null, indexed: () => false },
 ): OperationMeasure {
   const root =
     operation.operation === 'mutation'
@@ -78,6 +177,60 @@ export function measureOperation(
         : schema.getQueryType();
   const measure: OperationMeasure = { depth: 0, introspectionDepth: 0, cost: 0 };
   if (!root) return measure;
+  // Whole-graph reads already charged in this operation: the request's loader reads each once.
+  const reads = new Set<string>();
+  const read = (key: string, size: GraphSize): number => {
+    if (reads.has(key)) return 0;
+    reads.add(key);
+    return size.nodeCount + size.edgeCount;
+  };
+
+  /** The work a graph-reading root field does beyond its output, and the sizes its lists take. */
+  const rootWork = (field: FieldNode): { work: number; scope: Scope } => {
+    const args = argumentValues(field, variables);
+    const sizeOf = (name: string) => (typeof args[name] === 'string' ? graphs.size(args[name] as string) : null);
+    switch (field.name.value) {
+      case 'graph': {
+        const size = sizeOf('id');
+        if (!size) return { work: 0, scope: {} };
+        const key = `${String(args.id)}\u0000${String(args.nodeThreshold ?? '')}\u0000${String(args.edgeThreshold ?? '')}`;
+        return { work: read(key, size), scope: { nodes: size.nodeCount, edges: size.edgeCount } };
+      }
+      case 'node': {
+        const size = sizeOf('graphId');
+        const id = String(args.graphId);
+        return { work: size && !graphs.indexed(id) ? read(`index\u0000${id}`, size) : 0, scope: {} };
+      }
+      case 'paths': {
+        const size = sizeOf('graphId');
+        if (!size) return { work: 0, scope: {} };
+        const k = typeof args.k === 'number' ? args.k : 5;
+        const maxLength = typeof args.maxLength === 'number' ? args.maxLength : 6;
+        // Indexing the edges, then a best-first search expanding each (node, length) at most k times.
+        const search = size.edgeCount + k * maxLength * 100;
+        return { work: read(`${String(args.graphId)}\u0000\u0000`, size) + search, scope: {} };
+      }
+      case 'compare': {
+        const a = sizeOf('graphA');
+        const b = sizeOf('graphB');
+        if (!a || !b) return { work: 0, scope: {} };
+        const work =
+          read(`${String(args.graphA)}\u0000\u0000`, a) +
+          read(`${String(args.graphB)}\u0000\u0000`, b) +
+          a.nodeCount + a.edgeCount + b.nodeCount + b.edgeCount;
+        return {
+          work,
+          scope: { nodesA: a.nodeCount, edgesA: a.edgeCount, nodesB: b.nodeCount, edgesB: b.edgeCount },
+        };
+      }
+      case 'graphsSharingFeatures': {
+        const size = sizeOf('graphId');
+        return { work: size ? size.nodeCount : 0, scope: {} };
+      }
+      default:
+        return { work: 0, scope: {} };
+    }
+  };
 
   const walk = (
     selectionSet: SelectionSetNode,
@@ -86,6 +239,7 @@ export function measureOperation(
     introspection: boolean,
     parentSized: boolean,
     visitedFragments: ReadonlySet<string>,
+    scope: Scope,
   ): number => {
     let cost = 0;
     for (const selection of selectionSet.selections) {
@@ -98,7 +252,7 @@ export function measureOperation(
         const typeName = fragment.typeCondition?.name.value;
         const fragmentType = (typeName && schema.getType(typeName)) || parentType;
         const visited = name !== null ? new Set([...visitedFragments, name]) : visitedFragments;
-        cost += walk(fragment.selectionSet, fragmentType, depth, introspection, parentSized, visited);
+        cost += walk(fragment.selectionSet, fragmentType, depth, introspection, parentSized, visited, scope);
         continue;
       }
       const fieldName = selection.name.value;
@@ -106,7 +260,13 @@ export function measureOperation(
       const fieldDepth = depth + 1;
       if (inIntrospection) measure.introspectionDepth = Math.max(measure.introspectionDepth, fieldDepth);
       else measure.depth = Math.max(measure.depth, fieldDepth);
-      if (!selection.selectionSet) continue;
+      const typeField = `${parentType.name}.${fieldName}`;
+      const scopedSize = SCOPED_LIST_SIZES[typeField]?.(scope);
+      if (!selection.selectionSet) {
+        // Introspection costs nothing: it reads the schema, never the store.
+        if (!inIntrospection) cost += scopedSize ?? SCALAR_WORK[typeField] ?? 0;
+        continue;
+      }
 
       const field = fieldOf(parentType, fieldName);
       const fieldType = field ? getNamedType(field.type) : parentType;
@@ -121,9 +281,10 @@ export function measureOperation(
         const sizeArg = field.args.find((arg) => SIZE_ARGUMENTS.includes(arg.name));
         if (sizeArg && typeof sizeArg.defaultValue === 'number') size = sizeArg.defaultValue;
       }
-      const assumed = ASSUMED_LIST_SIZES[`${parentType.name}.${fieldName}`] ?? limits.defaultListSize;
+      const assumed = scopedSize ?? ASSUMED_LIST_SIZES[typeField] ?? limits.defaultListSize;
       const factor = size !== null ? Math.max(size, 1) : isList ? (parentSized ? 1 : assumed) : 1;
-      // Introspection costs nothing: it reads the schema, never the store.
+      const atRoot = depth === 0 && parentType === root && !inIntrospection;
+      const { work, scope: childScope } = atRoot ? rootWork(selection) : { work: 0, scope };
       const childCost = walk(
         selection.selectionSet,
         fieldType,
@@ -131,13 +292,14 @@ export function measureOperation(
         inIntrospection,
         size !== null,
         visitedFragments,
+        childScope,
       );
-      if (!inIntrospection) cost += factor * (1 + childCost);
+      if (!inIntrospection) cost += work + factor * (1 + childCost);
     }
     return cost;
   };
 
-  measure.cost = walk(operation.selectionSet, root, 0, false, false, new Set());
+  measure.cost = walk(operation.selectionSet, root, 0, false, false, new Set(), {});
   return measure;
 }
 
@@ -155,7 +317,10 @@ export function limitViolation(measure: OperationMeasure, limits: QueryLimits): 
     return `introspection query is nested ${measure.introspectionDepth} levels deep; the limit is ${limits.maxIntrospectionDepth}`;
   }
   if (measure.cost > limits.maxCost) {
-    return `query cost ${measure.cost} exceeds the limit of ${limits.maxCost}: ask for smaller pages (limit), fewer aliased fields or fewer nested lists`;
+    return (
+      `query cost ${measure.cost} exceeds the limit of ${limits.maxCost}: ask for smaller pages (limit), fewer aliased ` +
+      'fields or fewer nested lists; a whole graph costs its node and edge counts, so prune it (nodeThreshold) or read it by node'
+    );
   }
   return null;
 }

@@ -37,3 +37,25 @@ export type FeatureDashboardParent = FeatureDetail;
 export function ownedNode(node: GraphNode, owner: FeatureOwner): NodeParent {
   return { ...node, owner };
 }
+
+/**
+ * One entry of a dashboard's top/bottom logits. The reference writes bare token strings; a writer
+ * that keeps the direct effect writes {token, value} or [token, value].
+ */
+export function logitEffectOf(entry: unknown): { token: string; value: number | null } {
+  if (typeof entry === 'string') return { token: entry, value: null };
+  if (Array.isArray(entry)) return { token: String(entry[0]), value: typeof entry[1] === 'number' ? entry[1] : null };
+  const object = entry as { token?: unknown; value?: unknown };
+  return { token: String(object.token ?? ''), value: typeof object.value === 'number' ? object.value : null };
+}
+
+/** A dashboard's example quantiles with each token paired with its activation. */
+export function quantilesOf(detail: FeatureDetail) {
+  return detail.examples_quantiles.map((quantile) => ({
+    name: quantile.quantile_name,
+    examples: quantile.examples.map((example) => ({
+      tokens: example.tokens.map((token, i) => ({ token, activation: example.tokens_acts_list[i] ?? 0 })),
+      trainTokenIndex: example.train_token_ind,
+    })),
+  }));
+}

@@ -60,6 +60,12 @@ export class NodeIndexCache {
     return indexed;
   }
 
+  /** True when a lookup of this graph would not read the store. */
+  has(graphId: string): boolean {
+    const cached = this.entries.get(graphId);
+    return cached !== undefined && Date.now() - cached.at < this.ttlMs;
+  }
+
   evict(graphId: string): void {
     this.entries.delete(graphId);
   }

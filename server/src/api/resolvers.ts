@@ -1,21 +1,30 @@
 /**
  * Resolvers: thin translations between the SDL (schema/graphql/schema.graphql) and the layers below
- * — GraphStore for stored graphs, labels and views; server/src/analysis for paths and comparison;
- * the model catalog and the trace queue for tracing. No SQL or Cypher here (STYLE.md).
+ * — GraphStore (through the request's graph loaders) for stored graphs, labels and views;
+ * server/src/analysis for paths and comparison; the model catalog and the trace queue for tracing.
+ * Validation comes from @circuit-atlas/schema and ./validate.ts; no SQL or Cypher here (STYLE.md).
  */
-import { randomBytes } from 'node:crypto';
 import type { GraphDocument } from '@circuit-atlas/schema';
+import { checkTraceSetting, packEdgeTable, resolveTraceSettings } from '@circuit-atlas/schema';
 import { fromGraphJson } from '@circuit-atlas/tracer';
 import { findTopPaths } from '../analysis/paths.js';
 import { compareGraphs, summaryOf } from '../analysis/compare.js';
 import type { ModelEntry } from '../models/catalog.js';
-import type { TraceSettings } from '../jobs/trace-queue.js';
+import type { PruneOptions } from '../store/graph-store.js';
 import type { ApiContext } from './context.js';
 import { badUserInput, notFound } from './errors.js';
 import type { FeatureParent } from './mappers.js';
-import { ownedNode } from './mappers.js';
-import type { Resolvers, TraceOptions } from './generated/resolvers-types.js';
-import { checkIntegerRange, checkPage, checkPrompt, checkText, checkThreshold } from './validate.js';
+import { logitEffectOf, ownedNode, quantilesOf } from './mappers.js';
+import { newGraphId } from './new-graph-id.js';
+import type { Resolvers } from './generated/resolvers-types.js';
+import {
+  checkInterventions,
+  checkIntegerRange,
+  checkPage,
+  checkPrompt,
+  checkText,
+  checkViewNodes,
+} from './validate.js';
 
 /** Longest label and view name a user may save. */
 const MAX_LABEL_CHARS = 500;
@@ -26,9 +35,17 @@ const MAX_VIEW_IDS = 2000;
 const INTERVENTION_TOP_K = 10;
 
 async function requireGraph(context: ApiContext, id: string): Promise<GraphDocument> {
-  const graph = await context.store.getGraph(id);
+  const graph = await context.loaders.graphs.load({ id });
   if (!graph) throw notFound(`no graph with id '${id}'; list the stored graphs with the 'graphs' query`);
   return graph;
+}
+
+/** Pruning thresholds as given (null: as stored), each checked against the trace settings' range. */
+function pruneOf(nodeThreshold: number | null | undefined, edgeThreshold: number | null | undefined): PruneOptions {
+  return {
+    ...(nodeThreshold != null ? { nodeThreshold: checkTraceSetting('nodeThreshold', nodeThreshold) } : {}),
+    ...(edgeThreshold != null ? { edgeThreshold: checkTraceSetting('edgeThreshold', edgeThreshold) } : {}),
+  };
 }
 
 async function requireModel(context: ApiContext, idOrName: string | null | undefined): Promise<ModelEntry> {
@@ -72,38 +89,6 @@ async function resolveFeature(
   return { model: graph.model, transcoderSet: graph.transcoderSet, layer, index, modelDir: null };
 }
 
-/** A readable, unique graph id: the prompt's first words plus a random suffix. */
-function newGraphId(prompt: string): string {
-  const words = prompt
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 40)
-    .replace(/-+$/, '');
-  return `${words || 'graph'}-${randomBytes(4).toString('hex')}`;
-}
-
-function traceSettings(options: TraceOptions | null | undefined): TraceSettings {
-  const settings: TraceSettings = {};
-  if (!options) return settings;
-  if (options.maxNLogits != null) settings.maxNLogits = checkIntegerRange('maxNLogits', options.maxNLogits, 1, 1000);
-  if (options.desiredLogitProb != null) {
-    if (!(options.desiredLogitProb > 0 && options.desiredLogitProb <= 1)) {
-      throw badUserInput(`desiredLogitProb must be in (0, 1], got ${options.desiredLogitProb}`);
-    }
-    settings.desiredLogitProb = options.desiredLogitProb;
-  }
-  if (options.batchSize != null) settings.batchSize = checkIntegerRange('batchSize', options.batchSize, 1, 65_536);
-  if (options.maxFeatureNodes != null) {
-    settings.maxFeatureNodes = checkIntegerRange('maxFeatureNodes', options.maxFeatureNodes, 1, 1_000_000);
-  }
-  settings.nodeThreshold = checkThreshold('nodeThreshold', options.nodeThreshold);
-  settings.edgeThreshold = checkThreshold('edgeThreshold', options.edgeThreshold);
-  if (settings.nodeThreshold === undefined) delete settings.nodeThreshold;
-  if (settings.edgeThreshold === undefined) delete settings.edgeThreshold;
-  return settings;
-}
-
 function requireNode(graph: GraphDocument, nodeId: string, argument: string) {
   const node = graph.nodes.find((candidate) => candidate.nodeId === nodeId);
   if (!node) throw notFound(`graph '${graph.id}' has no node '${nodeId}' (${argument})`);
@@ -125,15 +110,8 @@ export const resolvers: Resolvers = {
       });
     },
 
-    graph: (_root, args, context) => {
-      const nodeThreshold = checkThreshold('nodeThreshold', args.nodeThreshold);
-      const edgeThreshold = checkThreshold('edgeThreshold', args.edgeThreshold);
-      const prune = {
-        ...(nodeThreshold !== undefined ? { nodeThreshold } : {}),
-        ...(edgeThreshold !== undefined ? { edgeThreshold } : {}),
-      };
-      return context.store.getGraph(args.id, prune);
-    },
+    graph: (_root, args, context) =>
+      context.loaders.graphs.load({ id: args.id, ...pruneOf(args.nodeThreshold, args.edgeThreshold) }),
 
     node: async (_root, args, context) => {
       const page = checkPage(args.offset, args.limit, context.inputLimits);
@@ -177,7 +155,7 @@ export const resolvers: Resolvers = {
 
     graphsSharingFeatures: async (_root, args, context) => {
       const limit = checkIntegerRange('limit', args.limit ?? 10, 0, context.inputLimits.maxPageSize);
-      await requireGraph(context, args.graphId);
+      if (!(await context.loaders.sizes.load(args.graphId))) throw notFound(`no graph with id '${args.graphId}'`);
       return context.store.graphsSharingFeatures(args.graphId, limit);
     },
 
@@ -199,7 +177,7 @@ export const resolvers: Resolvers = {
   Mutation: {
     trace: async (_root, args, context) => {
       const prompt = checkPrompt(args.prompt, context.inputLimits);
-      const settings = traceSettings(args.options);
+      const settings = resolveTraceSettings(args.options ?? {});
       const model = await requireModel(context, args.model);
       return context.queue.submit({
         prompt,
@@ -241,18 +219,7 @@ export const resolvers: Resolvers = {
       const name = checkText('view name', view.name, MAX_NAME_CHARS);
       const graph = await context.nodeIndex.graphOf(view.graphId);
       if (!graph) throw notFound(`no graph with id '${view.graphId}' to save a view of`);
-      const ids = [...view.pinnedIds, ...view.supernodes.flatMap((supernode) => supernode.nodeIds)];
-      if (ids.length > MAX_VIEW_IDS)
-        throw badUserInput(`a view may name at most ${MAX_VIEW_IDS} node ids, got ${ids.length}`);
-      const unknown = ids.filter((id) => !graph.nodes.has(id));
-      if (unknown.length > 0) {
-        throw badUserInput(
-          `graph '${view.graphId}' has no node ${unknown
-            .slice(0, 5)
-            .map((id) => `'${id}'`)
-            .join(', ')}`,
-        );
-      }
+      checkViewNodes(view, graph.nodes, MAX_VIEW_IDS);
       return context.store.saveView({
         graphId: view.graphId,
         name,
@@ -261,27 +228,15 @@ export const resolvers: Resolvers = {
           name: checkText('supernode name', supernode.name, MAX_NAME_CHARS),
           nodeIds: supernode.nodeIds,
         })),
-        nodeThreshold: checkThreshold('nodeThreshold', view.nodeThreshold) ?? null,
-        edgeThreshold: checkThreshold('edgeThreshold', view.edgeThreshold) ?? null,
+        nodeThreshold: pruneOf(view.nodeThreshold, null).nodeThreshold ?? null,
+        edgeThreshold: pruneOf(null, view.edgeThreshold).edgeThreshold ?? null,
       });
     },
 
     intervene: async (_root, args, context) => {
       const prompt = checkPrompt(args.prompt, context.inputLimits);
       const model = await requireModel(context, args.model);
-      if (args.interventions.length > context.inputLimits.maxInterventions) {
-        throw badUserInput(
-          `at most ${context.inputLimits.maxInterventions} interventions at once, got ${args.interventions.length}`,
-        );
-      }
-      const interventions = args.interventions.map((intervention, i) => {
-        checkIntegerRange(`interventions[${i}].layer`, intervention.layer, 0, model.nLayers - 1);
-        checkIntegerRange(`interventions[${i}].feature`, intervention.feature, 0, model.nFeatures - 1);
-        checkIntegerRange(`interventions[${i}].position`, intervention.position, 0, context.inputLimits.maxPromptChars);
-        if (!Number.isFinite(intervention.value))
-          throw badUserInput(`interventions[${i}].value must be a finite number`);
-        return { ...intervention, mode: intervention.mode ?? 'set' };
-      });
+      const interventions = checkInterventions(args.interventions, model, context.inputLimits);
       return context.intervene({
         modelDir: model.dir,
         prompt,
@@ -299,20 +254,7 @@ export const resolvers: Resolvers = {
       const owner = { model: graph.model, transcoderSet: graph.transcoderSet };
       return graph.nodes.map((node) => ownedNode(node, owner));
     },
-    edgeTable: (graph) => {
-      const indexOf = new Map(graph.nodes.map((node, index) => [node.nodeId, index]));
-      const index = (nodeId: string): number => {
-        const found = indexOf.get(nodeId);
-        if (found === undefined)
-          throw new Error(`edge names node '${nodeId}', which graph '${graph.id}' does not have`);
-        return found;
-      };
-      return {
-        sources: graph.edges.map((edge) => index(edge.source)),
-        targets: graph.edges.map((edge) => index(edge.target)),
-        weights: graph.edges.map((edge) => edge.weight),
-      };
-    },
+    edgeTable: (graph) => packEdgeTable(graph.nodes, graph.edges),
     views: (graph, _args, context) => context.store.listViews(graph.id),
   },
 
@@ -366,26 +308,8 @@ export const resolvers: Resolvers = {
     actMin: (detail) => detail.act_min,
     topLogits: (detail) => detail.top_logits.map(logitEffectOf),
     bottomLogits: (detail) => detail.bottom_logits.map(logitEffectOf),
-    quantiles: (detail) =>
-      detail.examples_quantiles.map((quantile) => ({
-        name: quantile.quantile_name,
-        examples: quantile.examples.map((example) => ({
-          tokens: example.tokens.map((token, i) => ({ token, activation: example.tokens_acts_list[i] ?? 0 })),
-          trainTokenIndex: example.train_token_ind,
-        })),
-      })),
+    quantiles: quantilesOf,
     histogram: (detail) => detail.histogram ?? null,
     autoLabel: (detail) => detail.label ?? null,
   },
 };
-
-/**
- * One entry of a dashboard's top/bottom logits. The reference writes bare token strings; a writer
- * that keeps the direct effect writes {token, value} or [token, value].
- */
-function logitEffectOf(entry: unknown): { token: string; value: number | null } {
-  if (typeof entry === 'string') return { token: entry, value: null };
-  if (Array.isArray(entry)) return { token: String(entry[0]), value: typeof entry[1] === 'number' ? entry[1] : null };
-  const object = entry as { token?: unknown; value?: unknown };
-  return { token: String(object.token ?? ''), value: typeof object.value === 'number' ? object.value : null };
-}

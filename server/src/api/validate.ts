@@ -1,6 +1,7 @@
 /** Checks of arguments the SDL's types cannot express (ranges, lengths), with messages that say what to fix. */
 import { badUserInput } from './errors.js';
 import type { InputLimits } from './context.js';
+import type { FeatureIntervention, ViewInput } from './generated/resolvers-types.js';
 
 export function checkPage(offset: number | null | undefined, limit: number | null | undefined, limits: InputLimits) {
   const page = { offset: offset ?? 0, limit: limit ?? 20 };
@@ -10,14 +11,6 @@ export function checkPage(offset: number | null | undefined, limit: number | nul
     throw badUserInput(`limit must be between 0 and ${limits.maxPageSize}, got ${page.limit}`);
   }
   return page;
-}
-
-/** A pruning threshold: a cumulative share in (0, 1]. */
-export function checkThreshold(name: string, value: number | null | undefined): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  if (!(value > 0 && value <= 1))
-    throw badUserInput(`${name} must be in (0, 1] (a cumulative influence share), got ${value}`);
-  return value;
 }
 
 export function checkPrompt(prompt: string, limits: InputLimits): string {
@@ -41,4 +34,33 @@ export function checkText(name: string, value: string, maxLength: number, allowE
   if (value.length > maxLength)
     throw badUserInput(`${name} is ${value.length} characters long; the limit is ${maxLength}`);
   return trimmed;
+}
+
+/** Every node a view pins or groups must be in the graph, and there may be at most `maxIds` of them. */
+export function checkViewNodes(view: ViewInput, nodes: ReadonlyMap<string, unknown>, maxIds: number): void {
+  const ids = [...view.pinnedIds, ...view.supernodes.flatMap((supernode) => supernode.nodeIds)];
+  if (ids.length > maxIds) throw badUserInput(`a view may name at most ${maxIds} node ids, got ${ids.length}`);
+  const unknown = ids.filter((id) => !nodes.has(id));
+  if (unknown.length > 0) {
+    const named = unknown.slice(0, 5).map((id) => `'${id}'`);
+    throw badUserInput(`graph '${view.graphId}' has no node ${named.join(', ')}`);
+  }
+}
+
+/** Interventions within the model's layers and features, finite values, the mode defaulting to 'set'. */
+export function checkInterventions(
+  interventions: readonly FeatureIntervention[],
+  model: { nLayers: number; nFeatures: number },
+  limits: InputLimits,
+) {
+  if (interventions.length > limits.maxInterventions) {
+    throw badUserInput(`at most ${limits.maxInterventions} interventions at once, got ${interventions.length}`);
+  }
+  return interventions.map((intervention, i) => {
+    checkIntegerRange(`interventions[${i}].layer`, intervention.layer, 0, model.nLayers - 1);
+    checkIntegerRange(`interventions[${i}].feature`, intervention.feature, 0, model.nFeatures - 1);
+    checkIntegerRange(`interventions[${i}].position`, intervention.position, 0, limits.maxPromptChars);
+    if (!Number.isFinite(intervention.value)) throw badUserInput(`interventions[${i}].value must be a finite number`);
+    return { ...intervention, mode: intervention.mode ?? 'set' };
+  });
 }
