@@ -323,6 +323,11 @@ export class Checkpoint {
     return [...this.byName.keys()];
   }
 
+  /** The file (model.safetensors or a shard) that holds a tensor. */
+  fileOf(name: string): string {
+    return this.byName.get(name)?.file ?? this.dir;
+  }
+
   /** Reads a tensor and checks its shape; the error names the tensor and both shapes. */
   async read(name: string, expectedShape?: number[]): Promise<FloatTensor> {
     const file = this.byName.get(name);

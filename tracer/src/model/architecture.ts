@@ -18,6 +18,9 @@
  *   logits                  [N, T, V]
  */
 
+import { ModelFormatError } from '../errors.js';
+import type { Checkpoint } from '../io/safetensors.js';
+
 /** A linear map y = x · weightT + bias with `weightT` stored [inDim, outDim] (row-major). */
 export interface Linear {
   weightT: Float32Array;
@@ -85,4 +88,21 @@ export function transpose(data: Float32Array, rows: number, cols: number): Float
     for (let c = 0; c < cols; c++) out[c * rows + r] = data[base + c];
   }
   return out;
+}
+
+/**
+ * Refuses a checkpoint with blocks past the config's layer count: loading only the first layers
+ * would trace a different, truncated model without a word.
+ */
+export function checkNoExtraBlocks(checkpoint: Checkpoint, block: RegExp, nLayers: number, configField: string): void {
+  for (const name of checkpoint.names()) {
+    const layer = Number(block.exec(name)?.[1] ?? -1);
+    if (layer >= nLayers) {
+      throw new ModelFormatError(
+        `the checkpoint has tensor '${name}' of layer ${layer}, but config.json's ${configField} is ${nLayers}; ` +
+          `use the config.json that came with these weights`,
+        checkpoint.fileOf(name),
+      );
+    }
+  }
 }

@@ -9,7 +9,13 @@
  */
 import type { Checkpoint } from '../io/safetensors.js';
 import type { ModelConfig, RopeScaling } from '../io/model-config.js';
-import { linearFromTorch, type ArchitectureWeights, type BlockWeights, type NormWeights } from './architecture.js';
+import {
+  checkNoExtraBlocks,
+  linearFromTorch,
+  type ArchitectureWeights,
+  type BlockWeights,
+  type NormWeights,
+} from './architecture.js';
 
 export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoint): Promise<ArchitectureWeights> {
   const { dModel: d, nHeads: H, nKvHeads: KV, headDim: hd, dMlp, vocabSize: V, normEps } = config;
@@ -29,6 +35,7 @@ export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoi
       bias ? await readOptional(`${name}.bias`, [outDim]) : null,
     );
 
+  checkNoExtraBlocks(checkpoint, /^model\.layers\.(\d+)\./, config.nLayers, 'num_hidden_layers');
   const blocks: BlockWeights[] = [];
   for (let layer = 0; layer < config.nLayers; layer++) {
     const p = `model.layers.${layer}`;

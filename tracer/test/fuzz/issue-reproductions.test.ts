@@ -127,6 +127,18 @@ describe('issue 15: corrupted checkpoints are refused, never traced', () => {
       expect(error.message).toContain(file);
     }
   });
+
+  it('a config.json with fewer layers than the checkpoint is refused, naming a tensor of the extra layer', async () => {
+    const dir = path.join(root, 'fewer-layers');
+    await cp(fixtureModel('llama-tiny'), dir, { recursive: true });
+    const file = path.join(dir, 'config.json');
+    await writeFile(file, JSON.stringify({ ...JSON.parse(await readFile(file, 'utf8')), num_hidden_layers: 2 }));
+    const error = await loadReplacementModel(dir, { transcodersDir: path.join(dir, 'transcoders') }).catch((e) => e);
+    expect(error).toBeInstanceOf(ModelFormatError);
+    expect(error.message).toMatch(
+      /tensor 'model\.layers\.2\.[^']+' of layer 2, but config\.json's num_hidden_layers is 2/,
+    );
+  });
 });
 
 describe('issue 15: graph JSON that passes the schema imports without an unexpected exception', () => {
