@@ -10,16 +10,20 @@
  *    graph of a city in another state (drawn at random); success = that state's capital on top.
  *  - ablation: zero the state supernode; median drop of the capital's probability.
  * Names are checked against world.json (ground truth); the algorithms never see it.
- * Env: CIRCUITS_SEED (default 2026), CIRCUITS_N (default 20), CIRCUITS_FACTOR (donor scale, default 1).
+ * Env: CIRCUITS_SEED (default 2026), CIRCUITS_N (default 20), CIRCUITS_FACTOR (donor scale, default 1),
+ * CIRCUITS_NAMES=labels (name supernodes by member labels only, not by their contexts).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   buildCircuitView,
+  dashboardContexts,
   dashboardLabels,
   findSupernodes,
+  indexContexts,
   interveneOnSupernodes,
   loadReplacementModel,
+  renameFromContexts,
   supernodeMembers,
   traceGraph,
   type GraphDocument,
@@ -58,11 +62,19 @@ function sample<T>(items: T[], n: number, random: () => number): T[] {
   return pool.slice(0, n);
 }
 
-const norm = (text: string) => text.toLowerCase().replace(/^say\s+/, '').trim();
-/** A label names an entity when it is the entity's name, or one of its words ("Salt" of Salt Lake City). */
-function names(label: string, entity: string): boolean {
-  const l = norm(label);
-  return l === entity.toLowerCase() || entity.toLowerCase().split(' ').includes(l);
+/**
+ * Whether a supernode label names an entity of world.json: its full name, or a word of the name that
+ * no other entity of its kind has ("Island" of Rhode Island, "Salt" of Salt Lake City; not "South"
+ * or "City"). Token-level labels can only say one word of a multi-word name.
+ */
+function namer(all: string[]): (label: string, entity: string) => boolean {
+  const owners = new Map<string, Set<string>>();
+  for (const name of all) for (const word of name.toLowerCase().split(' ')) owners.set(word, (owners.get(word) ?? new Set()).add(name));
+  return (label, entity) => {
+    const l = label.toLowerCase().replace(/ \(\d+\)$/, '').replace(/^say\s+/, '').trim();
+    const e = entity.toLowerCase();
+    return l === e || (e.split(' ').includes(l) && owners.get(l)?.size === 1);
+  };
 }
 
 interface Traced {
@@ -72,7 +84,7 @@ interface Traced {
 }
 
 /** The state supernode: the one at the city's position named for the state, else its most influential. */
-function stateSupernode(t: Traced, state: string): Supernode | null {
+function stateSupernode(t: Traced, state: string, names: (label: string, entity: string) => boolean): Supernode | null {
   const here = t.supernodes.filter((s) => s.ctxIdx === t.cityPos);
   return here.find((s) => names(s.label, state)) ?? here.sort((a, b) => b.influence - a.influence)[0] ?? null;
 }
@@ -83,15 +95,28 @@ export async function run(): Promise<void> {
   const factor = Number(process.env.CIRCUITS_FACTOR ?? 1);
   const world = JSON.parse(readFileSync(root('models/atlas-world/world.json'), 'utf8')) as World;
   const stateOf = new Map(world.states.flatMap((s) => s.cities.map((c) => [c.name, s] as const)));
+  const namesState = namer(world.states.map((s) => s.name));
+  const namesCapital = namer(world.states.map((s) => s.capital));
   const random = rng(seed);
   const cities = ['Dallas', ...sample(world.held_out.capital.filter((c) => c !== 'Dallas'), n, random)];
   process.stdout.write(`seed ${seed}; cities: ${cities.join(', ')}\n`);
 
   const model: ReplacementModel = await loadReplacementModel(MODEL_DIR);
-  const labels = await dashboardLabels(root('models/atlas-world/dashboards'), model.nLayers);
+  const dashboards = root('models/atlas-world/dashboards');
+  const labels = await dashboardLabels(dashboards, model.nLayers);
+  const useContexts = process.env.CIRCUITS_NAMES !== 'labels';
+  const indexStart = performance.now();
+  const contexts = useContexts ? await indexContexts(model, await dashboardContexts(dashboards, model)) : null;
+  if (contexts)
+    process.stdout.write(
+      `naming by contexts: ${contexts.contexts.length} dashboard contexts indexed in ${((performance.now() - indexStart) / 1000).toFixed(1)} s\n`,
+    );
+  else process.stdout.write(`naming by member labels only (CIRCUITS_NAMES=labels)\n`);
   const trace = async (city: string): Promise<Traced> => {
     const { document } = await traceGraph(model, TEMPLATE(city), { id: city.replace(/\W/g, '_') });
-    return { doc: document, supernodes: findSupernodes(document, labels), cityPos: document.promptTokens.length - 2 };
+    const found = findSupernodes(document, labels);
+    const supernodes = contexts ? renameFromContexts(document, found, contexts) : found;
+    return { doc: document, supernodes, cityPos: document.promptTokens.length - 2 };
   };
   try {
     let named = 0;
@@ -120,8 +145,8 @@ export async function run(): Promise<void> {
         for (const path of view.paths) {
           if (path.nodes[0] !== cityToken.nodeId) continue;
           const inner = path.nodes.slice(1, -1);
-          const stateAt = inner.findIndex((id) => names(label.get(id) ?? '', state.name));
-          if (stateAt >= 0 && inner.slice(stateAt + 1).some((id) => names(label.get(id) ?? '', state.capital)))
+          const stateAt = inner.findIndex((id) => namesState(label.get(id) ?? '', state.name));
+          if (stateAt >= 0 && inner.slice(stateAt + 1).some((id) => namesCapital(label.get(id) ?? '', state.capital)))
             hasNamed = true;
           const atCity = inner.findIndex((id) => sn.get(id)?.ctxIdx === t.cityPos);
           if (atCity >= 0 && inner.slice(atCity + 1).some((id) => sn.get(id)?.ctxIdx === doc.promptTokens.length - 1))
@@ -138,7 +163,7 @@ export async function run(): Promise<void> {
       if (hasShape) structural++;
 
       // Swap with a city of another state, and ablation, on the state supernode.
-      const recipient = stateSupernode(t, state.name);
+      const recipient = stateSupernode(t, state.name, namesState);
       if (!recipient) {
         swapMisses.push(`${city}: no supernode at the city's position`);
         continue;
@@ -147,7 +172,7 @@ export async function run(): Promise<void> {
       const other = others[Math.floor(random() * others.length)];
       const donorCity = other.cities[Math.floor(random() * other.cities.length)].name;
       const donor = await trace(donorCity);
-      const donorSn = stateSupernode(donor, other.name);
+      const donorSn = stateSupernode(donor, other.name, namesState);
       swaps++;
       if (!donorSn) {
         swapMisses.push(`${city} ← ${donorCity}: no supernode at the donor city's position`);

@@ -1,0 +1,214 @@
+/**
+ * Supernode names from the contexts where the group fires as it does in the graph: a dashboard for
+ * the supernode rather than for each member. Members of a distributed code each fire for many
+ * inputs (a feature of the Dallas position also fires for cities of other states), so their own
+ * labels disagree; the contexts where they fire *together, in the same proportions* are the
+ * group's meaning.
+ *
+ *  1. Corpus: token sequences (here the feature dashboards' example contexts, which sample the
+ *     corpus the dashboards were made from); every feature's activation at every position is
+ *     recorded once per model as an inverted index (layer, feature) → (context, activation).
+ *  2. Match of a context position to a supernode: with a = the members' activations there and
+ *     g = their activations in the graph, match = cos(a, g) · min(1, |a| / |g|).
+ *  3. The `topContexts` best-matching sequences (one position each) vote, with weight match, for:
+ *     the token right after the position (an output "say X" when one token gets ≥ `sayShare` of
+ *     the vote) and each distinct token elsewhere in the sequence except the position itself (the
+ *     view already shows what the node sits on), times the token's rarity min(1, ln(N/df)/ln 20)
+ *     over the corpus's N sequences, squared (a token in 1/5 of the contexts, "capital", weighs 0.3). The name is the output if there is one, else the token with
+ *     the largest vote, provided it reaches `nameShare` of the summed match.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { GraphDocument } from '@circuit-atlas/schema';
+import { embed, encodeLayer, runForward, type ReplacementModel } from '../model/replacement-model.js';
+import type { Supernode } from './supernodes.js';
+
+export interface ContextIndex {
+  /** Token strings of every context (BOS first). */
+  contexts: string[][];
+  /** Per layer: feature → parallel arrays of context-position keys (context · stride + position) and activations. */
+  postings: Map<number, { keys: Int32Array; acts: Float32Array }>[];
+  stride: number;
+  /** How many contexts hold each token (for rarity). */
+  documentFrequency: Map<string, number>;
+}
+
+export interface ContextNameOptions {
+  topContexts: number;
+  sayShare: number;
+  nameShare: number;
+}
+
+export const CONTEXT_NAME_DEFAULTS: ContextNameOptions = { topContexts: 20, sayShare: 0.3, nameShare: 0.2 };
+
+const RARE_FACTOR = 20;
+const BATCH = 256;
+
+/** Distinct example contexts of the dashboards in `dashboardsDir` that start with the model's BOS. */
+export async function dashboardContexts(dashboardsDir: string, model: ReplacementModel): Promise<number[][]> {
+  const vocab = new Map<string, number>();
+  for (let id = 0; id < model.vocabSize; id++) if (!vocab.has(model.tokenizer.tokenString(id))) vocab.set(model.tokenizer.tokenString(id), id);
+  const bos = model.tokenizer.bosId === null ? null : model.tokenizer.tokenString(model.tokenizer.bosId);
+  const seen = new Map<string, number[]>();
+  for (let layer = 0; layer < model.nLayers; layer++) {
+    let entries: { examples_quantiles?: { examples?: { tokens?: string[] }[] }[] }[];
+    try {
+      entries = JSON.parse(await readFile(path.join(dashboardsDir, `layer_${layer}.json`), 'utf8'));
+    } catch {
+      continue; // no dashboards for this layer
+    }
+    for (const entry of Array.isArray(entries) ? entries : []) {
+      for (const q of entry.examples_quantiles ?? []) {
+        for (const e of q.examples ?? []) {
+          const tokens = e.tokens;
+          if (!tokens || tokens.length < 2 || tokens[0] !== bos || tokens.length > model.config.maxPositions) continue;
+          const key = tokens.join('\u0000');
+          if (seen.has(key)) continue;
+          const ids = tokens.map((t) => vocab.get(t));
+          if (ids.every((id) => id !== undefined)) seen.set(key, ids as number[]);
+        }
+      }
+    }
+  }
+  return [...seen.values()];
+}
+
+/** Runs the model over `contexts` once and indexes every active feature (position 0 excluded). */
+export async function indexContexts(model: ReplacementModel, contexts: number[][]): Promise<ContextIndex> {
+  const F = model.nFeatures;
+  const d = model.dModel;
+  const stride = Math.max(1, ...contexts.map((c) => c.length));
+  const lists = Array.from({ length: model.nLayers }, () => new Map<number, { keys: number[]; acts: number[] }>());
+  const byLength = new Map<number, number[]>();
+  contexts.forEach((c, i) => {
+    if (!byLength.has(c.length)) byLength.set(c.length, []);
+    byLength.get(c.length)!.push(i);
+  });
+  for (const [T, members] of byLength) {
+    for (let start = 0; start < members.length; start += BATCH) {
+      const batch = members.slice(start, start + BATCH);
+      const n = batch.length;
+      const resid = new Float32Array(n * T * d); // [n, T, d]
+      batch.forEach((c, i) => resid.set(embed(model, contexts[c]), i * T * d));
+      const run = await runForward(model, contexts[batch[0]], { residPre: { data: resid, n }, lastLayer: model.nLayers - 1 });
+      for (let layer = 0; layer < model.nLayers; layer++) {
+        const { acts } = await encodeLayer(model, layer, run.mlpIn[layer], n, T); // [n, T, F]
+        const list = lists[layer];
+        for (let i = 0; i < n; i++) {
+          for (let p = 1; p < T; p++) {
+            const base = (i * T + p) * F;
+            for (let f = 0; f < F; f++) {
+              const a = acts[base + f];
+              if (a <= 0) continue;
+              let entry = list.get(f);
+              if (!entry) list.set(f, (entry = { keys: [], acts: [] }));
+              entry.keys.push(batch[i] * stride + p);
+              entry.acts.push(a);
+            }
+          }
+        }
+      }
+    }
+  }
+  const strings = contexts.map((c) => c.map((id) => model.tokenizer.tokenString(id)));
+  const documentFrequency = new Map<string, number>();
+  for (const s of strings) for (const t of new Set(s)) documentFrequency.set(t, (documentFrequency.get(t) ?? 0) + 1);
+  return {
+    contexts: strings,
+    stride,
+    documentFrequency,
+    postings: lists.map(
+      (list) => new Map([...list].map(([f, e]) => [f, { keys: Int32Array.from(e.keys), acts: Float32Array.from(e.acts) }])),
+    ),
+  };
+}
+
+export interface ContextName {
+  label: string;
+  /** Vote of the winner / summed match of the top contexts. */
+  share: number;
+  /** The best-matching contexts, the matched position in brackets. */
+  examples: string[];
+}
+
+/** The name the contexts give a supernode, or null when no token gets enough of the vote. */
+export function nameFromContexts(
+  doc: GraphDocument,
+  supernode: Supernode,
+  index: ContextIndex,
+  overrides: Partial<ContextNameOptions> = {},
+): ContextName | null {
+  const options = { ...CONTEXT_NAME_DEFAULTS, ...overrides };
+  const byId = new Map(doc.nodes.map((n) => [n.nodeId, n]));
+  const members = supernode.members.map((id) => byId.get(id)!).filter((n) => n && n.feature !== null);
+  const graphActs = members.map((m) => m.activation ?? 0);
+  const graphNorm = Math.hypot(...graphActs);
+  if (members.length === 0 || graphNorm === 0) return null;
+  const dotWith = new Map<number, number>();
+  const squares = new Map<number, number>();
+  members.forEach((m, j) => {
+    const posting = index.postings[m.layer]?.get(m.feature!);
+    if (!posting) return;
+    for (let k = 0; k < posting.keys.length; k++) {
+      const key = posting.keys[k];
+      const a = posting.acts[k];
+      dotWith.set(key, (dotWith.get(key) ?? 0) + a * graphActs[j]);
+      squares.set(key, (squares.get(key) ?? 0) + a * a);
+    }
+  });
+  const bestPerContext = new Map<number, { position: number; match: number }>();
+  for (const [key, dotValue] of dotWith) {
+    const norm = Math.sqrt(squares.get(key)!);
+    const match = (dotValue / (norm * graphNorm)) * Math.min(1, norm / graphNorm);
+    const context = Math.floor(key / index.stride);
+    const best = bestPerContext.get(context);
+    if (!best || match > best.match) bestPerContext.set(context, { position: key % index.stride, match });
+  }
+  const top = [...bestPerContext]
+    .filter(([, b]) => b.match > 0)
+    .sort((a, b) => b[1].match - a[1].match || a[0] - b[0])
+    .slice(0, options.topContexts);
+  if (top.length === 0) return null;
+  const n = index.contexts.length;
+  const rarity = (t: string) =>
+    Math.min(1, Math.max(0, Math.log(n / Math.max(1, index.documentFrequency.get(t) ?? 1)) / Math.log(RARE_FACTOR))) ** 2;
+  let total = 0;
+  const next = new Map<string, number>();
+  const around = new Map<string, number>();
+  for (const [context, { position, match }] of top) {
+    const tokens = index.contexts[context];
+    total += match;
+    const after = tokens[position + 1];
+    if (after !== undefined) next.set(after, (next.get(after) ?? 0) + match * rarity(after));
+    const elsewhere = new Set(tokens.filter((_, i) => i !== position));
+    elsewhere.delete(tokens[position]);
+    for (const t of elsewhere) around.set(t, (around.get(t) ?? 0) + match * rarity(t));
+  }
+  const best = (votes: Map<string, number>) =>
+    [...votes].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0] ?? ['', 0];
+  const examples = top
+    .slice(0, 5)
+    .map(([c, { position }]) => index.contexts[c].map((t, i) => (i === position ? `[${t}]` : t)).join(' '));
+  const [say, sayVote] = best(next);
+  if (sayVote >= options.sayShare * total) return { label: `say ${say}`, share: sayVote / total, examples };
+  const [word, vote] = best(around);
+  if (vote >= options.nameShare * total) return { label: word, share: vote / total, examples };
+  return null;
+}
+
+/** The supernodes, renamed by their contexts where those give a name (labels kept unique). */
+export function renameFromContexts(
+  doc: GraphDocument,
+  supernodes: Supernode[],
+  index: ContextIndex,
+  options: Partial<ContextNameOptions> = {},
+): Supernode[] {
+  const seen = new Map<string, number>();
+  return supernodes.map((s) => {
+    const name = nameFromContexts(doc, s, index, options);
+    const base = name ? name.label : s.label.replace(/ \(\d+\)$/, '');
+    const count = (seen.get(base) ?? 0) + 1;
+    seen.set(base, count);
+    return { ...s, label: count === 1 ? base : `${base} (${count})`, named: name ? true : s.named };
+  });
+}
