@@ -15,6 +15,12 @@ export type { AttributionOptions, AttributeRunOptions, AttributionProgress } fro
 export { intervene, generate } from './intervention/intervene.js';
 export type { FeatureIntervention, LogitProb, ActivationChange, InterventionResult } from './intervention/intervene.js';
 export { ModelFormatError, UserInputError, CancelledError } from './errors.js';
+export { labelFeature, DEFAULT_LABEL_PARAMETERS } from './labels/feature-labels.js';
+export type { FeatureLabels, LabelPart, LabelParameters } from './labels/feature-labels.js';
+export { LabelContext } from './labels/label-context.js';
+export { FeatureLabeller, labelDocument } from './labels/feature-labeller.js';
+export { readDashboardFolder, readLayerDashboards, logitEntryOf, topLogitsOf } from './labels/feature-dashboard.js';
+export type { FeatureDetail, DetailExample, DetailQuantile, LogitEntry } from './labels/feature-dashboard.js';
 export type { AttributionGraph } from './graph/attribution-graph.js';
 export type { GraphDocument, GraphNode, GraphEdge } from '@circuit-atlas/schema';
 export { toGraphDocument } from './graph/to-document.js';

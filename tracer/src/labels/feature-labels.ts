@@ -22,8 +22,8 @@
  * Output label ("say X"):
  * - next-token evidence: the unit right after the activating position (after the whole name, when
  *   the feature fires inside one), e_next(t) = c_next · spec_c(t);
- * - logit evidence: with effect sizes in top_logits, the softmax share of act_max · value among the
- *   listed tokens; with bare token strings (the reference's format), rank weights
+ * - logit evidence: with effect sizes (in top_logits or top_logits_values), the softmax share of
+ *   act_max · value among the listed tokens; with bare token strings (the reference's format), rank weights
  *   `logitPrior / (rank + 1)`;
  * - confidence = 1 − (1 − e_next)(1 − e_logit) (either can say it; agreement says it louder).
  *
@@ -31,7 +31,7 @@
  * below `weakBelow`, and then the label is written in parentheses ("(is)") wherever it is shown.
  */
 import { displayToken, isWordToken, type ContextToken, type LabelContext, type UnitSpan } from './label-context.js';
-import { logitEntryOf, type DashboardExample, type FeatureDashboard } from './feature-dashboard.js';
+import { topLogitsOf, type DetailExample, type FeatureDetail } from './feature-dashboard.js';
 
 export interface LabelPart {
   text: string;
@@ -81,7 +81,7 @@ interface WeightedExample {
 
 /** The labels of one feature, from its dashboard and the model's corpus statistics. */
 export function labelFeature(
-  dashboard: FeatureDashboard,
+  dashboard: FeatureDetail,
   context: LabelContext,
   parameters: Partial<LabelParameters> = {},
 ): FeatureLabels {
@@ -96,7 +96,7 @@ export function labelFeature(
 
 /** Labels for every dashboard of a model, keyed `${layer}/${index}` by the caller's layer numbers. */
 export function labelFeatures(
-  byLayer: Map<number, FeatureDashboard[]>,
+  byLayer: Map<number, FeatureDetail[]>,
   context: LabelContext,
   parameters: Partial<LabelParameters> = {},
 ): Map<string, FeatureLabels> {
@@ -107,9 +107,9 @@ export function labelFeatures(
   return labels;
 }
 
-function weightedExamples(dashboard: FeatureDashboard, context: LabelContext): WeightedExample[] {
+function weightedExamples(dashboard: FeatureDetail, context: LabelContext): WeightedExample[] {
   const seen = new Set<string>();
-  const raw: { example: DashboardExample; activation: number }[] = [];
+  const raw: { example: DetailExample; activation: number }[] = [];
   for (const quantile of dashboard.examples_quantiles ?? []) {
     for (const example of quantile.examples ?? []) {
       const index = example.train_token_ind;
@@ -154,12 +154,11 @@ function inputLabel(examples: WeightedExample[], context: LabelContext, p: Label
       cursor = unit.start - 1;
     }
     const best = new Map<string, number>();
-    const offer = (unit: string, s: number): void => {
-      const text = context.canonical(unit);
+    const offer = (text: string, s: number): void => {
       if (s > (best.get(text) ?? 0)) best.set(text, s);
     };
     for (const { unit, weight } of read) {
-      offer(unit.text, weight);
+      offer(context.canonical(unit.text), weight); // associates are canonical already
       // A function word says little about what accompanies it, so it passes on little.
       const spec = specificity(1, context.baseline(unit.text), p.strongLift);
       if (spec < MIN_PASSING_SPECIFICITY) continue;
@@ -195,7 +194,7 @@ function mostConfident(
 }
 
 function outputLabel(
-  dashboard: FeatureDashboard,
+  dashboard: FeatureDetail,
   examples: WeightedExample[],
   context: LabelContext,
   p: LabelParameters,
@@ -222,12 +221,12 @@ function outputLabel(
  * one ("Baton" → "Baton Rouge"), else the phrase it usually begins in the corpus.
  */
 function logitEvidence(
-  dashboard: FeatureDashboard,
+  dashboard: FeatureDetail,
   context: LabelContext,
   p: LabelParameters,
   nextUnits: Set<string>,
 ): Map<string, number> {
-  const entries = (dashboard.top_logits ?? []).map(logitEntryOf).flatMap((entry) => {
+  const entries = topLogitsOf(dashboard).flatMap((entry) => {
     const token = displayToken(entry.token);
     return token === null ? [] : [{ token, value: entry.value }];
   });

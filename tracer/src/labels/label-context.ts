@@ -16,14 +16,14 @@
  *
  * Nothing here knows what the tokens mean; a context is just a list of token strings.
  */
-import type { DashboardExample, FeatureDashboard } from './feature-dashboard.js';
+import type { DetailExample, FeatureDetail } from './feature-dashboard.js';
 
 export interface LabelContextOptions {
   /** Share of one word's uses that two adjacent capitalised words must occur together in to be a name. */
   phraseShare?: number;
   /** Fewest occurrences of a pair before it can be a name. */
   phraseMinCount?: number;
-  /** First-order associates kept per unit (the strongest). */
+  /** Associates kept per unit, first order and after spreading (the strongest). */
   maxAssociates?: number;
   /** Weight of the second-order step of association. */
   spread?: number;
@@ -120,7 +120,7 @@ export class LabelContext {
   }
 
   /** Statistics over every example context of the given dashboards (each distinct context counted once). */
-  static fromDashboards(dashboards: Iterable<FeatureDashboard>, options: LabelContextOptions = {}): LabelContext {
+  static fromDashboards(dashboards: Iterable<FeatureDetail>, options: LabelContextOptions = {}): LabelContext {
     const seen = new Set<string>();
     const contexts: string[][] = [];
     for (const dashboard of dashboards) {
@@ -137,7 +137,7 @@ export class LabelContext {
   }
 
   /** An example's tokens as labels see them (see `ContextToken`). */
-  tokensOf(example: DashboardExample): ContextToken[] {
+  tokensOf(example: DetailExample): ContextToken[] {
     return this.displayTokens(example.tokens.map(String));
   }
 
@@ -194,7 +194,8 @@ export class LabelContext {
     // (strength ≥ strongAssociation); weaker ones (those of "is") stay weak.
     const scale = Math.max(this.options.strongAssociation, ...spread.values());
     const result = new Map<string, number>();
-    for (const [other, strength] of spread) result.set(other, strength / scale);
+    const strongest = [...spread].sort((a, b) => b[1] - a[1] || b[0].length - a[0].length).slice(0, this.options.maxAssociates);
+    for (const [other, strength] of strongest) result.set(other, strength / scale);
     // A word is not an associate of its own when a name containing it is nearly as strong ("Carolina").
     for (const [other, strength] of result) {
       if (other.includes(' ')) {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   readDashboardFolder,
   readLayerDashboards,
-  type FeatureDashboard,
+  type FeatureDetail,
 } from '../../src/labels/feature-dashboard.js';
 import { LabelContext } from '../../src/labels/label-context.js';
 import { DEFAULT_LABEL_PARAMETERS, labelFeature, type FeatureLabels } from '../../src/labels/feature-labels.js';
@@ -21,10 +21,10 @@ import { WorldTruth } from './world-truth.js';
 const MODEL_DIR = fileURLToPath(new URL('../../../models/atlas-world', import.meta.url));
 const WEAK = DEFAULT_LABEL_PARAMETERS.weakBelow;
 
-let byLayer: Map<number, FeatureDashboard[]>;
+let byLayer: Map<number, FeatureDetail[]>;
 let context: LabelContext;
 let truth: WorldTruth;
-const labelled: { layer: number; dashboard: FeatureDashboard; labels: FeatureLabels }[] = [];
+const labelled: { layer: number; dashboard: FeatureDetail; labels: FeatureLabels }[] = [];
 
 beforeAll(async () => {
   byLayer = await readDashboardFolder(path.join(MODEL_DIR, 'dashboards'));
@@ -35,7 +35,7 @@ beforeAll(async () => {
   }
 });
 
-function topExamples(dashboard: FeatureDashboard) {
+function topExamples(dashboard: FeatureDetail) {
   return dashboard.examples_quantiles[0]?.examples ?? [];
 }
 
@@ -113,28 +113,36 @@ describe('output labels', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** A demo dashboard rewritten with direct-effect values in top_logits, read back from a file. */
-  async function withLogitValues(values: [string, number][]): Promise<FeatureDashboard> {
+  /**
+   * A demo dashboard rewritten with direct effects for its top logits, read back from a file: as
+   * {token, value} entries, or (circuit-atlas features' format) bare strings with top_logits_values.
+   */
+  async function withLogitValues(values: [string, number][], beside = false): Promise<FeatureDetail> {
     // A city feature whose contexts end at the city: no next tokens, so only top_logits speak.
     const source = labelled.find(({ dashboard }) =>
       dashboard.examples_quantiles.every((q) => q.examples.every((e) => e.train_token_ind === e.tokens.length - 1)),
     )!.dashboard;
     const file = path.join(dir, 'layer_0.json');
-    writeFileSync(file, JSON.stringify([{ ...source, top_logits: values.map(([token, value]) => ({ token, value })) }]));
+    const logits = beside
+      ? { top_logits: values.map(([token]) => token), top_logits_values: values.map(([, value]) => value) }
+      : { top_logits: values.map(([token, value]) => ({ token, value })) };
+    writeFileSync(file, JSON.stringify([{ ...source, ...logits }]));
     return (await readLayerDashboards(file))[0];
   }
 
-  it('say X, confidently, when the top logits concentrate on one token', async () => {
-    const dashboard = await withLogitValues([
+  it.each([false, true])('say X, confidently, when the top logits concentrate on one token (values beside: %s)', async (beside) => {
+    const concentrated: [string, number][] = [
       ['Austin', 9.0],
       ['Houston', 2.0],
       ['Dallas', 1.8],
       ['Texas', 1.5],
       ['the', 1.2],
-    ]);
-    const labels = labelFeature(dashboard, context);
+    ];
+    const labels = labelFeature(await withLogitValues(concentrated, beside), context);
     expect(labels.output).toEqual({ text: 'say Austin', confidence: expect.any(Number) });
     expect(labels.output!.confidence).toBeGreaterThanOrEqual(0.9);
+    expect(labels.label).toBe('say Austin');
+    expect(labels.weak).toBe(false);
   });
 
   it('is weak when the top logits are spread evenly', async () => {

@@ -3,7 +3,7 @@
  * state's city, if any, a dashboard example's activating token belongs to.
  */
 import { readFileSync } from 'node:fs';
-import type { DashboardExample, FeatureDashboard } from '../../src/labels/feature-dashboard.js';
+import type { DetailExample, FeatureDetail } from '../../src/labels/feature-dashboard.js';
 
 interface WorldFile {
   states: { name: string; capital: string; cities: { name: string }[] }[];
@@ -30,7 +30,7 @@ export class WorldTruth {
   }
 
   /** The city whose name covers the example's activating token, if any. */
-  cityAt(example: DashboardExample): CityName | null {
+  cityAt(example: DetailExample): CityName | null {
     const { tokens, train_token_ind: i } = example;
     for (const { tokens: name, name: city } of this.cities) {
       for (let start = i - name.length + 1; start <= i; start++) {
@@ -44,7 +44,7 @@ export class WorldTruth {
    * The state a feature's top contexts are dominated by: at least `share` of the "Top activations"
    * examples activate on a city of that state. `cities` lists the distinct cities among them.
    */
-  dominantState(dashboard: FeatureDashboard, share = 0.6): { state: string; cities: string[] } | null {
+  dominantState(dashboard: FeatureDetail, share = 0.6): { state: string; cities: string[] } | null {
     const top = dashboard.examples_quantiles[0]?.examples ?? [];
     if (top.length === 0) return null;
     const byState = new Map<string, Set<string>>();
