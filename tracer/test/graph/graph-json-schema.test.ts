@@ -6,7 +6,7 @@ import { cantorPairing, toGraphJson, validateGraphJson } from '../../src/graph/g
 import { toGraphDocument } from '../../src/graph/to-document.js';
 import { randomGraph } from './build-graph.js';
 
-const schemaPath = new URL('../graph-json.schema.json', import.meta.url);
+const schemaPath = new URL(import.meta.resolve('@circuit-atlas/schema/graph-json.schema.json'));
 const schema = JSON.parse(readFileSync(schemaPath, 'utf8'));
 
 /** A graph exactly as circuit-tracer 0.5.0 writes it (error id `0_{layer}_{pos}`, no Neuronpedia metadata). */
@@ -108,7 +108,7 @@ describe('graph JSON Schema', () => {
   });
 
   it('accepts every graph JSON circuit-tracer 0.5.0 wrote for the reference fixtures', () => {
-    const root = new URL('../../tracer/test/fixtures/reference/', import.meta.url);
+    const root = new URL('../fixtures/reference/', import.meta.url);
     const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.graph.json'));
     expect(files.length).toBeGreaterThanOrEqual(9);
     for (const file of files) {
