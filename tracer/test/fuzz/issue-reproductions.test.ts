@@ -17,7 +17,7 @@ const BIN = fileURLToPath(new URL('../../../bin/circuit-atlas.js', import.meta.u
 
 /** Runs the CLI as a user does; the store is a throwaway SQLite file, never a shared database. */
 function cli(args: string[], dbDir: string) {
-  const env = { ...process.env, ATLAS_DB: path.join(dbDir, 'atlas.sqlite') };
+  const env: NodeJS.ProcessEnv = { ...process.env, ATLAS_DB: path.join(dbDir, 'atlas.sqlite') };
   delete env.NEO4J_URI;
   return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000, env });
 }
