@@ -126,7 +126,8 @@ it('serves a feature dashboard from the model folder, in the API’s shape', asy
       activationFrequency: 0.0125,
       actMax: 3.25,
       actMin: 0,
-      autoLabel: 'Texas',
+      // Computed from the dashboards, not the file's 'Texas': over two contexts nothing stands out, so weak.
+      autoLabel: expect.stringMatching(/^\(.+\)$/),
       histogram: [4, 2, 1],
       topLogits: [
         { token: 'Austin', value: null },

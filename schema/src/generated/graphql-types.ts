@@ -17,6 +17,18 @@ export type ActivationExample = {
   trainTokenIndex: Scalars['Int']['output'];
 };
 
+/** Automatic labels of a feature, computed from its dashboard against the model's whole set of dashboards. */
+export type AutoLabels = {
+  /** What the feature reads: the token or name its activating contexts share (e.g. 'Texas'). */
+  input: LabelPart;
+  /** The label shown: the more confident of input and output, in parentheses when weak. */
+  label: Scalars['String']['output'];
+  /** What it says (e.g. 'say Austin'): its top contexts' next token and its top logits; null without either. */
+  output: Maybe<LabelPart>;
+  /** True when the shown label's confidence is below 0.5 (labels such as 'is' or 'the'). */
+  weak: Scalars['Boolean']['output'];
+};
+
 export type Edge = {
   influence: Maybe<Scalars['Float']['output']>;
   source: Scalars['ID']['output'];
@@ -65,8 +77,10 @@ export type FeatureDashboard = {
   actMax: Scalars['Float']['output'];
   actMin: Scalars['Float']['output'];
   activationFrequency: Scalars['Float']['output'];
-  /** Automatic short label written with the dashboard (e.g. 'Texas'), when the file has one. */
+  /** Automatic short label computed from the model's dashboards (e.g. 'Texas'; in parentheses when weak). */
   autoLabel: Maybe<Scalars['String']['output']>;
+  /** The automatic labels behind autoLabel: what the feature reads and what it says, with confidences. */
+  autoLabels: Maybe<AutoLabels>;
   bottomLogits: Array<LogitEffect>;
   histogram: Maybe<Scalars['JSON']['output']>;
   quantiles: Array<ExampleQuantile>;
@@ -185,6 +199,12 @@ export type JobStatus =
   | 'queued'
   | 'running';
 
+/** One automatic label and how sure it is: 0 (no evidence) to 1 (one specific token or name explains every top context). */
+export type LabelPart = {
+  confidence: Scalars['Float']['output'];
+  text: Scalars['String']['output'];
+};
+
 export type LogitEffect = {
   token: Scalars['String']['output'];
   /** Direct effect on the logit; null when the dashboard file lists tokens only (the reference's format). */
@@ -268,7 +288,7 @@ export type MutationTraceArgs = {
 
 export type Node = {
   activation: Maybe<Scalars['Float']['output']>;
-  /** The automatic label from the model's feature dashboard (e.g. 'Texas'), when it has one (features only). */
+  /** The automatic label computed from the model's feature dashboards (e.g. 'Texas', 'say Austin'; in parentheses when weak, e.g. '(is)'), when it has one (features only). */
   autoLabel: Maybe<Scalars['String']['output']>;
   ctxIdx: Scalars['Int']['output'];
   /** Transcoder feature index (features), token id (embeddings, logits), null for errors. */

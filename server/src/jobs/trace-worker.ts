@@ -3,7 +3,7 @@
  * result, and exits. Running traces here keeps the server's event loop free, and cancelling a trace
  * is ending this process.
  */
-import { intervene, loadReplacementModel, traceGraph } from '@circuit-atlas/tracer';
+import { FeatureLabeller, intervene, labelDocument, loadReplacementModel, traceGraph } from '@circuit-atlas/tracer';
 import type { WorkerMessage, WorkerTask } from './worker-protocol.js';
 
 function send(message: WorkerMessage): Promise<void> {
@@ -49,6 +49,8 @@ async function runTask(task: WorkerTask): Promise<WorkerMessage> {
         id: task.graphId,
         onProgress: ({ phase, fraction }) => report(phase, fraction),
       });
+      // Feature nodes carry the labels computed from the model's dashboards, as the CLI's trace does.
+      labelDocument(document, await FeatureLabeller.forModel(task.modelDir));
       return { type: 'trace-done', document };
     }
     const result = await intervene(model, task.prompt, task.interventions, {

@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ModelDescription } from '@circuit-atlas/tracer';
+import type { FeatureLabels, ModelDescription } from '@circuit-atlas/tracer';
 
 export interface ModelEntry extends ModelDescription {
   /** Folder name under the models root: the id a trace names. */
@@ -35,6 +35,8 @@ export interface FeatureDetail {
   histogram?: unknown;
   activation_frequency: number;
   label?: string;
+  /** What the feature reads and says, with confidences (set by `featureDetail`). */
+  autoLabels?: FeatureLabels;
 }
 
 /** The model the demo and a trace without a model use, when it is there. */
@@ -98,10 +100,18 @@ export class ModelCatalog {
     return entries.find((entry) => entry.id === DEMO_MODEL_ID) ?? entries[0] ?? null;
   }
 
-  /** The dashboard of one feature; null when the model has no dashboard file or entry for it. */
+  /**
+   * The dashboard of one feature; null when the model has no dashboard file or entry for it. Its
+   * `label` and `autoLabels` are the tracer's labels computed from all the model's dashboards (the
+   * file's own `label`, if any, is replaced).
+   */
   async featureDetail(modelDir: string, layer: number, index: number): Promise<FeatureDetail | null> {
     const byIndex = await this.layerDashboards(modelDir, layer);
-    return byIndex?.get(index) ?? null;
+    const detail = byIndex?.get(index) ?? null;
+    if (!detail) return null;
+    const { FeatureLabeller } = await import('@circuit-atlas/tracer');
+    const labels = (await FeatureLabeller.forModel(modelDir))?.labelsOf(layer, index) ?? null;
+    return labels ? { ...detail, label: labels.label, autoLabels: labels } : detail;
   }
 
   private layerDashboards(dir: string, layer: number): Promise<Map<number, FeatureDetail> | null> {

@@ -24,12 +24,14 @@ options:
   --node-threshold x        keep nodes up to this cumulative influence (default 0.8)
   --edge-threshold x        keep edges up to this cumulative influence (default 0.98)
   --execution-provider cpu|cuda   ONNX Runtime execution provider (default cpu)
-  --supernodes              also group features into automatic supernodes (labels from
-                            <model>/dashboards) and write them to the JSON's qParams.supernodes
+  --supernodes              also group features into automatic supernodes, named from
+                            <model>/dashboards (member labels, then the contexts where the group
+                            fires: runs the model over the dashboards' examples, ~30 s for the
+                            demo on 2 cores), written to the JSON's qParams.supernodes
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { toGraphJson, traceGraph } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
+  const { FeatureLabeller, labelDocument, toGraphJson, traceGraph } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
   const { prompt, values, loadModel } = parsePromptCommand('trace', argv, {
     out: { type: 'string' },
     'max-feature-nodes': { type: 'string' },
@@ -58,8 +60,11 @@ export async function run(argv: string[]): Promise<number> {
         .replace(/[^A-Za-z0-9._-]/g, '_'),
       onProgress: ({ phase, fraction }) => progress.update(phase, fraction),
     }).finally(() => progress.end());
+    // Feature nodes carry the labels computed from the model's dashboards (the JSON's clerp).
+    const transcodersDir = typeof values.transcoders === 'string' ? values.transcoders : undefined;
+    labelDocument(document, await FeatureLabeller.forModel(String(values.model), transcodersDir));
     const json = toGraphJson(document);
-    if (values.supernodes) json.qParams.supernodes = await automaticSupernodes(document, String(values.model));
+    if (values.supernodes) json.qParams.supernodes = await automaticSupernodes(document, String(values.model), model);
     await writeFile(values.out, JSON.stringify(json));
     const out = process.stdout;
     out.write(`prompt tokens: ${graph.tokenStrings.map((t) => JSON.stringify(t)).join(' ')}\n`);
@@ -83,12 +88,17 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** `qParams.supernodes` of the graph, found with the model's dashboard labels. */
+/** `qParams.supernodes` of the graph, named by the model's dashboards (labels, then the group's contexts). */
 async function automaticSupernodes(
   document: import('@circuit-atlas/tracer').GraphDocument,
   modelDir: string,
+  model: import('@circuit-atlas/tracer').ReplacementModel,
 ): Promise<string[][]> {
-  const { dashboardLabels, findSupernodes, supernodesToQParams } = await import('@circuit-atlas/tracer');
-  const labels = await dashboardLabels(path.join(modelDir, 'dashboards'), document.nLayers);
-  return supernodesToQParams(findSupernodes(document, labels));
+  const tracer = await import('@circuit-atlas/tracer');
+  const dashboards = path.join(modelDir, 'dashboards');
+  const found = tracer.findSupernodes(document, await tracer.dashboardLabels(dashboards, document.nLayers));
+  const contexts = await tracer.dashboardContexts(dashboards, model);
+  if (contexts.length === 0) return tracer.supernodesToQParams(found);
+  const index = await tracer.indexContexts(model, contexts);
+  return tracer.supernodesToQParams(tracer.renameFromContexts(document, found, index));
 }
