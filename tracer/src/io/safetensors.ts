@@ -4,6 +4,7 @@
  * as float32 whatever they were stored as (F32, BF16, F16), with their shape.
  * Format: 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}}, data.
  */
+import { constants } from 'node:buffer';
 import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFormatError } from '../errors.js';
@@ -130,6 +131,14 @@ export class SafetensorsFile {
       );
     }
     const [begin, end] = entry.data_offsets;
+    const float32Bytes = ((end - begin) / BYTES_PER_ELEMENT[entry.dtype]) * 4;
+    // Node cannot hold one buffer past this size; say so instead of a RangeError from Buffer.alloc.
+    if (Math.max(end - begin, float32Bytes) > constants.MAX_LENGTH) {
+      throw new ModelFormatError(
+        `tensor '${name}' needs ${float32Bytes} bytes as float32, more than one buffer can hold (${constants.MAX_LENGTH})`,
+        this.file,
+      );
+    }
     const raw = Buffer.alloc(end - begin);
     const handle = await open(this.file, 'r');
     try {
