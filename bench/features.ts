@@ -35,17 +35,18 @@ export async function run(): Promise<void> {
   const dir = keep ?? (await mkdtemp(path.join(tmpdir(), 'bench-features-')));
   try {
     const stamp = path.join(dir, 'generated.json');
-    const wanted = JSON.stringify({ shape, tokens });
+    const wanted = JSON.stringify(shape);
     if (!existsSync(stamp) || (await readFile(stamp, 'utf8')) !== wanted) {
       const start = performance.now();
       await generateModel(dir, shape);
-      await generateCorpus(path.join(dir, 'corpus.txt'), shape.vocab, tokens);
       await writeFile(stamp, wanted);
-      process.stdout.write(`generated model and corpus in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+      process.stdout.write(`generated the model in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
     }
+    const corpus = path.join(dir, `corpus-${tokens}.txt`);
+    if (!existsSync(corpus)) await generateCorpus(corpus, shape.vocab, tokens);
     const child = spawnSync(
       process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), CHILD_FLAG, dir],
+      ['--import', 'tsx', fileURLToPath(import.meta.url), CHILD_FLAG, dir, corpus],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 },
     );
     if (child.status !== 0) throw new Error(`features benchmark child failed (status ${child.status})`);
@@ -69,7 +70,7 @@ export async function run(): Promise<void> {
 }
 
 /** The measured run, in its own process: load, compute, report JSON on the last stdout line. */
-async function child(dir: string): Promise<void> {
+async function child(dir: string, corpus: string): Promise<void> {
   const { computeFeatureDashboards, loadReplacementModel } = await import('@circuit-atlas/tracer');
   const { stat } = await import('node:fs/promises');
   const loadStart = performance.now();
@@ -77,7 +78,7 @@ async function child(dir: string): Promise<void> {
   const loadSeconds = (performance.now() - loadStart) / 1000;
   let last = -1;
   const result = await computeFeatureDashboards(model, {
-    corpus: path.join(dir, 'corpus.txt'),
+    corpus,
     outDir: path.join(dir, 'dashboards'),
     force: true,
     onProgress: ({ fraction, phase }) => {
@@ -100,4 +101,4 @@ async function child(dir: string): Promise<void> {
   );
 }
 
-if (process.argv[2] === CHILD_FLAG) await child(process.argv[3]);
+if (process.argv[2] === CHILD_FLAG) await child(process.argv[3], process.argv[4]);

@@ -21,6 +21,7 @@ import {
   type CorpusFormat,
 } from './corpus.js';
 import { featureDashboard, writeLayerFile, type FeatureDashboard } from './dashboard.js';
+import { writeAutomaticLabels } from './label-files.js';
 import { LogitEffectsGraph } from './logit-effects.js';
 
 export interface FeatureDashboardOptions {
@@ -43,6 +44,8 @@ export interface FeatureDashboardOptions {
   layersPerPass?: number;
   /** Recompute layers whose file exists. */
   force?: boolean;
+  /** Afterwards, write each feature's automatic label into every layer file of outDir (label-files.ts). */
+  label?: boolean;
   seed?: number;
   onProgress?: (progress: FeatureProgress) => void;
   signal?: AbortSignal;
@@ -71,6 +74,8 @@ export interface FeatureDashboardResult {
   /** Non-BOS positions each layer's statistics were computed over. */
   positions: number;
   seconds: number;
+  /** Features given an automatic label (0 unless `label`). */
+  labelled: number;
   /** Milliseconds spent in the model's forward, the encoders, the collectors (JS) and writing files. */
   timings: { forward: number; encode: number; collect: number; write: number };
 }
@@ -180,7 +185,12 @@ export async function computeFeatureDashboards(
     await logits?.release();
   }
   results.sort((a, b) => a.layer - b.layer);
-  return { layers: results, tokens, positions, seconds: (performance.now() - start) / 1000, timings };
+  let labelled = 0;
+  if (options.label) {
+    options.onProgress?.({ phase: 'automatic labels', fraction: 1, tokens });
+    labelled = await writeAutomaticLabels(options.outDir);
+  }
+  return { layers: results, tokens, positions, seconds: (performance.now() - start) / 1000, labelled, timings };
 }
 
 /** Token ids of every document (no special tokens added: each context gets its own BOS). */

@@ -24,6 +24,8 @@ export interface DashboardExample {
 export interface FeatureDashboard {
   index: number;
   layer: number;
+  /** The automatic label, when the files were labelled (`label` option; label-files.ts). */
+  label?: string;
   transcoder_id: string;
   examples_quantiles: { quantile_name: string; examples: DashboardExample[] }[];
   top_logits: string[];

@@ -227,6 +227,28 @@ describe('feature dashboards (llama-tiny, per-layer transcoders)', () => {
     );
   });
 
+  it('writes an automatic label into every feature of every file when asked, changing nothing else', async () => {
+    const out = path.join(dir, 'labelled');
+    const labelled = await computeFeatureDashboards(model, {
+      corpus: CORPUS,
+      outDir: out,
+      contextLength: CONTEXT_LENGTH,
+      batchSize: 3,
+      topK: 5,
+      label: true,
+    });
+    let features = 0;
+    for (const layer of [0, 1, 2]) {
+      const withLabels = await readLayer(out, layer);
+      const without = await readLayer(path.join(dir, 'all'), layer);
+      features += withLabels.length;
+      expect(withLabels.every((d) => typeof d.label === 'string' && d.label.length > 0)).toBe(true);
+      expect(Object.keys(withLabels[0]).slice(0, 3)).toEqual(['index', 'layer', 'label']);
+      expect(withLabels.map(({ label: _label, ...rest }) => rest)).toEqual(without);
+    }
+    expect(labelled.labelled).toBe(features);
+  });
+
   it('stops after --max-tokens tokens', async () => {
     const limited = await computeFeatureDashboards(model, {
       corpus: CORPUS,

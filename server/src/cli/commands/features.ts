@@ -31,6 +31,8 @@ options:
   --layers-per-pass N       layers collected per pass over the corpus (default: all; fewer uses less
                             memory and writes finished layers sooner)
   --force                   recompute layers whose file already exists
+  --label                   then write each feature's automatic label into every layer file of <out>
+                            (reads all of them: for models of demo size)
   --execution-provider cpu|cuda   ONNX Runtime execution provider (default cpu)
 `;
 
@@ -54,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
         'top-k': { type: 'string' },
         'layers-per-pass': { type: 'string' },
         force: { type: 'boolean' },
+        label: { type: 'boolean' },
       },
     }));
   } catch (error) {
@@ -76,6 +79,7 @@ export async function run(argv: string[]): Promise<number> {
     topK: numberOption(values['top-k'], 'top-k', true),
     layersPerPass: numberOption(values['layers-per-pass'], 'layers-per-pass', true),
     force: values.force ?? false,
+    label: values.label ?? false,
   };
   const model = await loadReplacementModel(values.model, {
     transcodersDir: values.transcoders,
@@ -95,6 +99,7 @@ export async function run(argv: string[]): Promise<number> {
           : `layer ${layer.layer}: ${layer.features} active features -> ${layer.file}\n`,
       );
     }
+    if (result.labelled > 0) out.write(`automatic labels written for ${result.labelled} features\n`);
     if (result.tokens > 0) {
       out.write(
         `${result.tokens} tokens in ${result.seconds.toFixed(2)} s (${(result.tokens / result.seconds).toFixed(0)} tokens/s)\n`,
