@@ -1,7 +1,10 @@
 /** Checks of arguments the SDL's types cannot express (ranges, lengths), with messages that say what to fix. */
 import { badUserInput } from './errors.js';
 import type { InputLimits } from './context.js';
-import type { FeatureIntervention, ViewInput } from './generated/resolvers-types.js';
+import type { Api } from '@circuit-atlas/schema';
+
+type FeatureIntervention = Api.FeatureIntervention;
+type ViewInput = Api.ViewInput;
 
 export function checkPage(offset: number | null | undefined, limit: number | null | undefined, limits: InputLimits) {
   const page = { offset: offset ?? 0, limit: limit ?? 20 };
