@@ -2,21 +2,13 @@
  * Checks a GraphDocument before either store writes it, so both stores refuse the same documents
  * with the same messages and neither has to discover a bad row halfway through a transaction.
  */
-import type { GraphDocument } from '@circuit-atlas/schema';
+import { NODE_KINDS, graphIdProblem, isGraphId, type GraphDocument } from '@circuit-atlas/schema';
 import { StoreError } from './store-error.js';
 
-/** The reference's `slug` alphabet: letters, digits, '-', '_' and '.' (document.ts). */
-export const GRAPH_ID_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
-
-const NODE_KINDS = new Set(['feature', 'error', 'embedding', 'logit']);
+const NODE_KIND_SET: ReadonlySet<string> = new Set(NODE_KINDS);
 
 export function checkGraphId(id: string): void {
-  if (typeof id !== 'string' || !GRAPH_ID_PATTERN.test(id)) {
-    throw new StoreError(
-      'INVALID',
-      `graph id ${JSON.stringify(id)} is not valid: use 1–200 letters, digits, '-', '_' or '.'`,
-    );
-  }
+  if (!isGraphId(id)) throw new StoreError('INVALID', graphIdProblem(id));
 }
 
 function isInt(value: unknown): value is number {
@@ -74,7 +66,7 @@ export function checkGraphDocument(graph: GraphDocument): void {
       throw new StoreError('INVALID', `${where}: a node has no nodeId`);
     if (nodeIds.has(node.nodeId)) throw new StoreError('INVALID', `${at}: the node id appears twice`);
     nodeIds.add(node.nodeId);
-    if (!NODE_KINDS.has(node.kind))
+    if (!NODE_KIND_SET.has(node.kind))
       throw new StoreError('INVALID', `${at}: kind must be feature, error, embedding or logit`);
     if (!isInt(node.layer) || !isInt(node.ctxIdx))
       throw new StoreError('INVALID', `${at}: layer and ctxIdx must be integers`);
@@ -166,4 +158,41 @@ export function checkPrune(prune: { nodeThreshold?: number; edgeThreshold?: numb
       throw new StoreError('INVALID', `pruning thresholds must be numbers in [0, 1] (got ${value})`);
     }
   }
+}
+
+/** Throws StoreError 'INVALID' for a label that is not a string or an author that is empty. */
+export function checkFeatureLabel(label: string, author: string): void {
+  if (typeof label !== 'string' || typeof author !== 'string' || author.trim() === '') {
+    throw new StoreError('INVALID', 'a feature label needs a label string and a non-empty author');
+  }
+}
+
+/** The checked paging and sort of listGraphs; the store maps `sortBy` to its own column. */
+export function checkListGraphs(options: { sortBy?: string; order?: string; offset?: number; limit?: number }): {
+  offset: number;
+  limit: number;
+  sortBy: 'createdAt' | 'prompt' | 'nodeCount';
+  order: 'asc' | 'desc';
+} {
+  const { offset, limit } = pageBounds(options, 20);
+  const sortBy = options.sortBy ?? 'createdAt';
+  if (sortBy !== 'createdAt' && sortBy !== 'prompt' && sortBy !== 'nodeCount') {
+    throw new StoreError('INVALID', `sortBy must be createdAt, prompt or nodeCount (got ${options.sortBy})`);
+  }
+  const order = options.order ?? 'desc';
+  if (order !== 'asc' && order !== 'desc') throw new StoreError('INVALID', `order must be asc or desc (got ${order})`);
+  return { offset, limit, sortBy, order };
+}
+
+/** The checked paging and direction of getNodeEdges. */
+export function checkIncidentEdges(options: { direction: string; offset?: number; limit?: number }): {
+  offset: number;
+  limit: number;
+  direction: 'in' | 'out';
+} {
+  const { offset, limit } = pageBounds(options, 20);
+  if (options.direction !== 'in' && options.direction !== 'out') {
+    throw new StoreError('INVALID', `direction must be 'in' or 'out' (got ${options.direction})`);
+  }
+  return { offset, limit, direction: options.direction };
 }

@@ -4,13 +4,7 @@
  * must give identical answers. Path ranking and graph comparison are NOT here: they are written
  * once over what `getGraph` returns (`server/src/analysis/`).
  */
-import type {
-  GraphDocument,
-  GraphNode,
-  GraphEdge,
-  GraphSettings,
-  GraphScores,
-} from '@circuit-atlas/schema';
+import type { GraphDocument, GraphNode, GraphEdge, GraphSettings, GraphScores } from '@circuit-atlas/schema';
 
 export interface PruneOptions {
   /** Keep nodes whose cumulative influence share is ≤ this (embeddings and logits always kept). */
@@ -109,6 +103,18 @@ export interface SavedView {
 
 export type NewSavedView = Omit<SavedView, 'id' | 'createdAt'>;
 
+/** How far a save has got: reported after each batch of rows written inside its transaction. */
+export interface SaveProgress {
+  phase: 'nodes' | 'edges';
+  done: number;
+  total: number;
+}
+
+export interface SaveOptions {
+  /** Called as the save goes (for progress bars); nothing is visible to readers until it commits. */
+  onProgress?(progress: SaveProgress): void;
+}
+
 export interface GraphStore {
   /** Which implementation this is, for messages and benchmarks. */
   readonly kind: 'sqlite' | 'neo4j';
@@ -117,7 +123,7 @@ export interface GraphStore {
   close(): Promise<void>;
 
   /** Saves a whole graph in one transaction. StoreError 'DUPLICATE' if the id exists. */
-  saveGraph(graph: GraphDocument): Promise<void>;
+  saveGraph(graph: GraphDocument, options?: SaveOptions): Promise<void>;
   /** The graph, pruned as asked; null if there is no such graph. */
   getGraph(id: string, prune?: PruneOptions): Promise<GraphDocument | null>;
   listGraphs(options?: ListGraphsOptions): Promise<Page<GraphSummary>>;

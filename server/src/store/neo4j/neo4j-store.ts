@@ -12,7 +12,7 @@
  * SqliteStore exactly (see sqlite-store.ts).
  */
 import neo4j, { type Driver, type ManagedTransaction, type QueryResult, type RecordShape } from 'neo4j-driver';
-import type { GraphDocument, GraphEdge, GraphNode, NodeKind } from '@circuit-atlas/schema';
+import type { GraphDocument, GraphEdge } from '@circuit-atlas/schema';
 import type {
   FeatureKey,
   FeatureLabel,
@@ -26,19 +26,37 @@ import type {
   NodeWithEdges,
   Page,
   PruneOptions,
+  SaveOptions,
   SavedView,
   SharedFeaturesSummary,
 } from '../graph-store.js';
 import { StoreError } from '../store-error.js';
-import { newViewId } from '../view-id.js';
 import {
   checkFeatureKey,
+  checkFeatureLabel,
   checkGraphDocument,
   checkGraphId,
+  checkIncidentEdges,
+  checkListGraphs,
   checkNewView,
   checkPrune,
   pageBounds,
 } from '../check-graph.js';
+import {
+  GRAPH_RECORD_INTEGERS,
+  featureLabelOf,
+  graphDocumentOf,
+  graphNodeOf,
+  graphRecordOf,
+  graphSummaryOf,
+  newSavedView,
+  savedViewOf,
+  viewRecordOf,
+  type GraphRecord,
+  type LabelRecord,
+  type NodeRecord,
+  type ViewRecord,
+} from '../graph-records.js';
 
 export interface Neo4jStoreOptions {
   uri: string;
@@ -69,104 +87,19 @@ const nodeKept = (n: string) =>
   `($nodeThreshold IS NULL OR ${n}.kind IN ['embedding', 'logit'] OR ${n}.influence IS NULL OR ${n}.influence <= $nodeThreshold)`;
 
 const NODE_FIELDS = (n: string) =>
-  `{nodeId: ${n}.nodeId, kind: ${n}.kind, layer: ${n}.layer, ctxIdx: ${n}.ctxIdx, feature: ${n}.feature,
+  `{ord: ${n}.ord, nodeId: ${n}.nodeId, kind: ${n}.kind, layer: ${n}.layer, ctxIdx: ${n}.ctxIdx, feature: ${n}.feature,
     activation: ${n}.activation, influence: ${n}.influence, tokenProb: ${n}.tokenProb,
     isTargetLogit: ${n}.isTargetLogit, label: ${n}.label}`;
 
+/** The graph record as Neo4j properties: its integer fields as Neo4j integers. */
+function graphProperties(record: GraphRecord): Record<string, unknown> {
+  const properties: Record<string, unknown> = { ...record, tokenIds: record.tokenIds.map(int) };
+  for (const field of GRAPH_RECORD_INTEGERS) properties[field] = intOrNull(record[field]);
+  return properties;
+}
+
 // Whitelisted ORDER BY properties: user input picks a key, never supplies Cypher.
 const SORT_PROPERTIES = { createdAt: 'g.createdMs', prompt: 'g.prompt', nodeCount: 'g.nodeCount' } as const;
-
-type NodeRecord = Omit<GraphNode, 'feature' | 'activation' | 'influence' | 'tokenProb'> & {
-  feature: number | null;
-  activation: number | null;
-  influence: number | null;
-  tokenProb: number | null;
-};
-
-function toNode(r: NodeRecord): GraphNode {
-  return {
-    nodeId: r.nodeId,
-    kind: r.kind as NodeKind,
-    layer: r.layer,
-    ctxIdx: r.ctxIdx,
-    feature: r.feature ?? null,
-    activation: r.activation ?? null,
-    influence: r.influence ?? null,
-    tokenProb: r.tokenProb ?? null,
-    isTargetLogit: r.isTargetLogit,
-    label: r.label,
-  };
-}
-
-interface GraphProps {
-  id: string;
-  prompt: string;
-  promptTokens: string[];
-  tokenIds: number[];
-  model: string;
-  transcoderSet: string;
-  nLayers: number;
-  createdAt: string;
-  maxNLogits: number;
-  desiredLogitProb: number;
-  batchSize: number;
-  maxFeatureNodes: number | null;
-  nodeThreshold: number;
-  edgeThreshold: number;
-  replacement: number | null;
-  completeness: number | null;
-  nodeCount: number;
-  edgeCount: number;
-}
-
-function toSummary(g: GraphProps): GraphSummary {
-  return {
-    id: g.id,
-    prompt: g.prompt,
-    model: g.model,
-    transcoderSet: g.transcoderSet,
-    createdAt: g.createdAt,
-    nodeCount: g.nodeCount,
-    edgeCount: g.edgeCount,
-    scores:
-      g.replacement === null || g.replacement === undefined || g.completeness === null || g.completeness === undefined
-        ? null
-        : { replacement: g.replacement, completeness: g.completeness },
-    settings: {
-      maxNLogits: g.maxNLogits,
-      desiredLogitProb: g.desiredLogitProb,
-      batchSize: g.batchSize,
-      maxFeatureNodes: g.maxFeatureNodes ?? null,
-      nodeThreshold: g.nodeThreshold,
-      edgeThreshold: g.edgeThreshold,
-    },
-  };
-}
-
-function toLabel(f: Record<string, unknown>): FeatureLabel {
-  return {
-    model: f.model as string,
-    transcoderSet: f.transcoderSet as string,
-    layer: f.layer as number,
-    index: f.index as number,
-    label: f.label as string,
-    author: f.author as string,
-    updatedAt: f.updatedAt as string,
-  };
-}
-
-function toView(v: Record<string, unknown>): SavedView {
-  return {
-    id: v.id as string,
-    graphId: v.graphId as string,
-    name: v.name as string,
-    pinnedIds: JSON.parse(v.pinnedIds as string) as string[],
-    supernodes: JSON.parse(v.supernodes as string) as SavedView['supernodes'],
-    nodeThreshold: (v.nodeThreshold as number | undefined) ?? null,
-    edgeThreshold: (v.edgeThreshold as number | undefined) ?? null,
-    createdAt: v.createdAt as string,
-  };
-}
 
 function rows<T>(result: QueryResult<RecordShape>, key = 'row'): T[] {
   return result.records.map((record) => record.get(key) as T);
@@ -247,41 +180,21 @@ export class Neo4jStore implements GraphStore {
     await this.driver.close();
   }
 
-  async saveGraph(graph: GraphDocument): Promise<void> {
+  async saveGraph(graph: GraphDocument, options: SaveOptions = {}): Promise<void> {
     checkGraphDocument(graph);
     let rejectSave: (error: StoreError) => void = () => {};
     const closed = new Promise<never>((_, reject) => (rejectSave = reject));
     this.savesInFlight.add(rejectSave);
     try {
-      await Promise.race([this.writeGraph(graph), closed]);
+      await Promise.race([this.writeGraph(graph, options), closed]);
     } finally {
       this.savesInFlight.delete(rejectSave);
     }
   }
 
   /** The save itself: one explicit transaction, batched UNWIND statements. */
-  private async writeGraph(graph: GraphDocument): Promise<void> {
-    const graphProps = {
-      id: graph.id,
-      prompt: graph.prompt,
-      promptTokens: graph.promptTokens,
-      tokenIds: graph.tokenIds.map(int),
-      model: graph.model,
-      transcoderSet: graph.transcoderSet,
-      nLayers: int(graph.nLayers),
-      createdAt: graph.createdAt,
-      createdMs: int(Date.parse(graph.createdAt)),
-      maxNLogits: int(graph.settings.maxNLogits),
-      desiredLogitProb: graph.settings.desiredLogitProb,
-      batchSize: int(graph.settings.batchSize),
-      maxFeatureNodes: intOrNull(graph.settings.maxFeatureNodes),
-      nodeThreshold: graph.settings.nodeThreshold,
-      edgeThreshold: graph.settings.edgeThreshold,
-      replacement: graph.scores?.replacement ?? null,
-      completeness: graph.scores?.completeness ?? null,
-      nodeCount: int(graph.nodes.length),
-      edgeCount: int(graph.edges.length),
-    };
+  private async writeGraph(graph: GraphDocument, { onProgress }: SaveOptions): Promise<void> {
+    const graphProps = graphProperties(graphRecordOf(graph));
     const session = this.driver.session({ defaultAccessMode: neo4j.session.WRITE });
     // One explicit transaction for the whole graph: any failure (or a dropped connection) rolls it all back.
     // The metadata names the graph in SHOW TRANSACTIONS, so an operator can see (and end) a long save.
@@ -323,6 +236,7 @@ export class Neo4jStore implements GraphStore {
         );
         for (const record of created.records)
           elementIdOf.set(record.get('nodeId') as string, record.get('elementId') as string);
+        onProgress?.({ phase: 'nodes', done: start + batch.length, total: graph.nodes.length });
       }
       for (let start = 0; start < graph.edges.length; start += this.batchSize) {
         const batch = graph.edges.slice(start, start + this.batchSize).map((edge, i) => ({
@@ -339,6 +253,7 @@ export class Neo4jStore implements GraphStore {
            CREATE (s)-[:EDGE {ord: row.ord, weight: row.weight, influence: row.influence}]->(t)`,
           { rows: batch },
         );
+        onProgress?.({ phase: 'edges', done: start + batch.length, total: graph.edges.length });
       }
       await tx.commit();
     } catch (error) {
@@ -357,7 +272,7 @@ export class Neo4jStore implements GraphStore {
       if (graphResult.records.length === 0) return null;
       const nodeResult = await tx.run(
         `MATCH (n:Node {graphId: $id}) WHERE ${nodeKept('n')}
-         RETURN n.ord AS ord, ${NODE_FIELDS('n')} AS row`,
+         RETURN ${NODE_FIELDS('n')} AS row`,
         params,
       );
       // One record holding parallel lists: far fewer Bolt records than one per edge.
@@ -372,11 +287,6 @@ export class Neo4jStore implements GraphStore {
       return { graphResult, nodeResult, edgeResult };
     }, `reading graph '${id}'`);
     if (!result) return null;
-    const g = result.graphResult.records[0].get('row') as GraphProps;
-    const nodes = result.nodeResult.records
-      .map((r) => ({ ord: r.get('ord') as number, node: toNode(r.get('row') as NodeRecord) }))
-      .sort((a, b) => a.ord - b.ord)
-      .map((entry) => entry.node);
     const e = result.edgeResult.records[0];
     const ords = e.get('ords') as number[];
     const sources = e.get('sources') as string[];
@@ -390,21 +300,11 @@ export class Neo4jStore implements GraphStore {
       weight: weights[i],
       influence: influences[i] === 'null' ? null : (influences[i] as number),
     }));
-    const summary = toSummary(g);
-    return {
-      id: g.id,
-      prompt: g.prompt,
-      promptTokens: g.promptTokens ?? [],
-      tokenIds: g.tokenIds ?? [],
-      model: g.model,
-      transcoderSet: g.transcoderSet,
-      nLayers: g.nLayers,
-      createdAt: g.createdAt,
-      settings: summary.settings,
-      scores: summary.scores,
-      nodes,
+    return graphDocumentOf(
+      result.graphResult.records[0].get('row') as GraphRecord,
+      rows<NodeRecord>(result.nodeResult),
       edges,
-    };
+    );
   }
 
   async graphSize(id: string): Promise<GraphSize | null> {
@@ -420,13 +320,8 @@ export class Neo4jStore implements GraphStore {
   }
 
   async listGraphs(options: ListGraphsOptions = {}): Promise<Page<GraphSummary>> {
-    const { offset, limit } = pageBounds(options, 20);
-    const sortProperty = SORT_PROPERTIES[options.sortBy ?? 'createdAt'];
-    if (!sortProperty)
-      throw new StoreError('INVALID', `sortBy must be createdAt, prompt or nodeCount (got ${options.sortBy})`);
-    const order = options.order ?? 'desc';
-    if (order !== 'asc' && order !== 'desc')
-      throw new StoreError('INVALID', `order must be asc or desc (got ${order})`);
+    const { offset, limit, sortBy, order } = checkListGraphs(options);
+    const sortProperty = SORT_PROPERTIES[sortBy];
     const params = {
       model: options.model ?? null,
       text: options.text ? options.text.toLowerCase() : null,
@@ -442,7 +337,7 @@ export class Neo4jStore implements GraphStore {
          SKIP $offset LIMIT $limit`,
         params,
       );
-      return { total: total.records[0].get('n') as number, items: rows<GraphProps>(page).map(toSummary) };
+      return { total: total.records[0].get('n') as number, items: rows<GraphRecord>(page).map(graphSummaryOf) };
     }, 'listing graphs');
   }
 
@@ -468,11 +363,8 @@ export class Neo4jStore implements GraphStore {
   }
 
   async getNodeEdges(graphId: string, nodeId: string, options: IncidentEdgesOptions): Promise<NodeWithEdges> {
-    const { offset, limit } = pageBounds(options, 20);
-    if (options.direction !== 'in' && options.direction !== 'out') {
-      throw new StoreError('INVALID', `direction must be 'in' or 'out' (got ${options.direction})`);
-    }
-    const pattern = options.direction === 'in' ? '(o:Node)-[e:EDGE]->(n)' : '(n)-[e:EDGE]->(o:Node)';
+    const { offset, limit, direction } = checkIncidentEdges(options);
+    const pattern = direction === 'in' ? '(o:Node)-[e:EDGE]->(n)' : '(n)-[e:EDGE]->(o:Node)';
     const result = await this.read(async (tx) => {
       const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId });
       if ((graph.records[0].get('n') as number) === 0) return 'no graph' as const;
@@ -493,12 +385,12 @@ export class Neo4jStore implements GraphStore {
     if (result === 'no graph') throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
     if (result === 'no node') throw new StoreError('NOT_FOUND', `graph '${graphId}' has no node '${nodeId}'`);
     const edges = rows<{ other: string; weight: number; influence: number | null }>(result.edges).map((r) =>
-      options.direction === 'in'
+      direction === 'in'
         ? { source: r.other, target: nodeId, weight: r.weight, influence: r.influence ?? null }
         : { source: nodeId, target: r.other, weight: r.weight, influence: r.influence ?? null },
     );
     const record = result.node.records[0];
-    return { node: toNode(record.get('row') as NodeRecord), edges, totalEdges: record.get('total') as number };
+    return { node: graphNodeOf(record.get('row') as NodeRecord), edges, totalEdges: record.get('total') as number };
   }
 
   async featureOccurrences(
@@ -528,7 +420,7 @@ export class Neo4jStore implements GraphStore {
       const items = rows<{ graphId: string; prompt: string; node: NodeRecord }>(page).map((r) => ({
         graphId: r.graphId,
         prompt: r.prompt,
-        node: toNode(r.node),
+        node: graphNodeOf(r.node),
       }));
       return { total: total.records[0].get('n') as number, items };
     }, 'listing feature occurrences');
@@ -557,9 +449,7 @@ export class Neo4jStore implements GraphStore {
 
   async setFeatureLabel(feature: FeatureKey, label: string, author: string): Promise<FeatureLabel> {
     checkFeatureKey(feature);
-    if (typeof label !== 'string' || typeof author !== 'string' || author.trim() === '') {
-      throw new StoreError('INVALID', 'a feature label needs a label string and a non-empty author');
-    }
+    checkFeatureLabel(label, author);
     const result = await this.write(
       (tx) =>
         tx.run(
@@ -578,7 +468,7 @@ export class Neo4jStore implements GraphStore {
         ),
       'setting a feature label',
     );
-    return toLabel(rows<Record<string, unknown>>(result)[0]);
+    return featureLabelOf(rows<LabelRecord>(result)[0]);
   }
 
   async getFeatureLabel(feature: FeatureKey): Promise<FeatureLabel | null> {
@@ -597,8 +487,8 @@ export class Neo4jStore implements GraphStore {
         ),
       'reading a feature label',
     );
-    const found = rows<Record<string, unknown>>(result);
-    return found.length > 0 ? toLabel(found[0]) : null;
+    const found = rows<LabelRecord>(result);
+    return found.length > 0 ? featureLabelOf(found[0]) : null;
   }
 
   async searchFeatureLabels(text: string, limit = 20): Promise<FeatureLabel[]> {
@@ -612,21 +502,12 @@ export class Neo4jStore implements GraphStore {
         ),
       'searching feature labels',
     );
-    return rows<Record<string, unknown>>(result).map(toLabel);
+    return rows<LabelRecord>(result).map(featureLabelOf);
   }
 
   async saveView(view: NewSavedView): Promise<SavedView> {
     const namedIds = checkNewView(view);
-    const saved: SavedView = {
-      id: newViewId(),
-      graphId: view.graphId,
-      name: view.name,
-      pinnedIds: [...view.pinnedIds],
-      supernodes: view.supernodes.map((s) => ({ name: s.name, nodeIds: [...s.nodeIds] })),
-      nodeThreshold: view.nodeThreshold,
-      edgeThreshold: view.edgeThreshold,
-      createdAt: new Date().toISOString(),
-    };
+    const saved = newSavedView(view);
     await this.write(async (tx) => {
       const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId: view.graphId });
       if ((graph.records[0].get('n') as number) === 0) {
@@ -646,11 +527,7 @@ export class Neo4jStore implements GraphStore {
          CREATE (v:View {id: $id, graphId: $graphId, name: $name, pinnedIds: $pinnedIds, supernodes: $supernodes,
                          nodeThreshold: $nodeThreshold, edgeThreshold: $edgeThreshold, createdAt: $createdAt})
          CREATE (v)-[:OF_GRAPH]->(g)`,
-        {
-          ...saved,
-          pinnedIds: JSON.stringify(saved.pinnedIds),
-          supernodes: JSON.stringify(saved.supernodes),
-        },
+        viewRecordOf(saved),
       );
     }, `saving a view of graph '${view.graphId}'`);
     return saved;
@@ -661,8 +538,8 @@ export class Neo4jStore implements GraphStore {
       (tx) => tx.run('MATCH (v:View {id: $id}) RETURN properties(v) AS row', { id: String(id) }),
       'reading a view',
     );
-    const found = rows<Record<string, unknown>>(result);
-    return found.length > 0 ? toView(found[0]) : null;
+    const found = rows<ViewRecord>(result);
+    return found.length > 0 ? savedViewOf(found[0]) : null;
   }
 
   async listViews(graphId: string): Promise<SavedView[]> {
@@ -676,6 +553,6 @@ export class Neo4jStore implements GraphStore {
         ),
       'listing views',
     );
-    return rows<Record<string, unknown>>(result).map(toView);
+    return rows<ViewRecord>(result).map(savedViewOf);
   }
 }

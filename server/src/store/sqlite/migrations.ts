@@ -107,18 +107,29 @@ export const MIGRATIONS: readonly string[] = [
  * Brings the database to the newest schema version; refuses a database newer than this code.
  * Runs under one IMMEDIATE transaction so two processes opening the same file cannot both migrate.
  */
+function checkNotNewer(current: number): void {
+  if (current > MIGRATIONS.length) {
+    throw new StoreError(
+      'INVALID',
+      `the database is at schema version ${current} but this circuit-atlas knows only ${MIGRATIONS.length}: upgrade circuit-atlas`,
+    );
+  }
+}
+
 export function migrate(db: Database.Database): number {
+  // Read first: a database already up to date needs no write lock, which another process may hold for minutes.
+  const hasVersion = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get();
+  if (hasVersion) {
+    const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+    if (row) checkNotNewer(row.version);
+    if (row?.version === MIGRATIONS.length) return MIGRATIONS.length;
+  }
   const apply = db.transaction((): number => {
     db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
     const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
     if (!row) db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
     const current = row?.version ?? 0;
-    if (current > MIGRATIONS.length) {
-      throw new StoreError(
-        'INVALID',
-        `the database is at schema version ${current} but this circuit-atlas knows only ${MIGRATIONS.length}: upgrade circuit-atlas`,
-      );
-    }
+    checkNotNewer(current);
     for (let next = current + 1; next <= MIGRATIONS.length; next++) db.exec(MIGRATIONS[next - 1]);
     db.prepare('UPDATE schema_version SET version = ?').run(MIGRATIONS.length);
     return MIGRATIONS.length;

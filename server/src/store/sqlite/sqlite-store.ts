@@ -3,14 +3,20 @@
  * journal, foreign keys on, numbered migrations (migrations.ts), prepared statements only, and
  * one transaction per saved graph so a graph is stored whole or not at all.
  *
+ * Reads run on this thread's connection and never wait: in WAL mode they see the last commit while
+ * a write is in progress. Writes queue behind each other and run in a writer thread (writer.ts), so
+ * a long save, or a wait for another process's write lock, never stops this thread. Across
+ * processes a writer waits for the lock up to a busy timeout sized to the largest saves, then fails
+ * with a message that says what to do.
+ *
  * Orders are defined to match Neo4jStore exactly: nodes and edges in saved-document order,
  * incident edges by |weight| descending then the other node's id, occurrences by graph creation
  * time descending then graph id then node order.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import type { GraphDocument, GraphEdge, GraphNode, NodeKind } from '@circuit-atlas/schema';
+import type Database from 'better-sqlite3';
+import type { GraphDocument, GraphEdge } from '@circuit-atlas/schema';
 import type {
   FeatureKey,
   FeatureLabel,
@@ -24,56 +30,57 @@ import type {
   NodeWithEdges,
   Page,
   PruneOptions,
+  SaveOptions,
   SavedView,
   SharedFeaturesSummary,
 } from '../graph-store.js';
 import { StoreError } from '../store-error.js';
-import { newViewId } from '../view-id.js';
 import {
   checkFeatureKey,
+  checkFeatureLabel,
   checkGraphDocument,
   checkGraphId,
+  checkIncidentEdges,
+  checkListGraphs,
   checkNewView,
   checkPrune,
   pageBounds,
 } from '../check-graph.js';
+import {
+  featureLabelOf,
+  graphDocumentOf,
+  graphNodeOf,
+  graphSummaryOf,
+  newSavedView,
+  savedViewOf,
+  type GraphRecord,
+  type LabelRecord,
+  type NodeRecord,
+  type ViewRecord,
+} from '../graph-records.js';
+import { openConnection } from './connection.js';
 import { migrate } from './migrations.js';
+import { BUSY_TIMEOUT_VARIABLE, LABEL_COLUMNS } from './write-transactions.js';
+import { InlineWriter, ThreadWriter, type Writer } from './writer.js';
 
-interface GraphRow {
+/** A graphs row: the GraphRecord, its JSON columns still text, and its row key. */
+type GraphRow = Omit<GraphRecord, 'promptTokens' | 'tokenIds'> & {
   key: number;
-  id: string;
-  prompt: string;
-  prompt_tokens: string;
-  token_ids: string;
-  model: string;
-  transcoder_set: string;
-  n_layers: number;
-  created_at: string;
-  max_n_logits: number;
-  desired_logit_prob: number;
-  batch_size: number;
-  max_feature_nodes: number | null;
-  node_threshold: number;
-  edge_threshold: number;
-  replacement: number | null;
-  completeness: number | null;
-  node_count: number;
-  edge_count: number;
-}
+  promptTokens: string;
+  tokenIds: string;
+};
 
-interface NodeRow {
-  ord: number;
-  node_id: string;
-  kind: NodeKind;
-  layer: number;
-  ctx_idx: number;
-  feature: number | null;
-  activation: number | null;
-  influence: number | null;
-  token_prob: number | null;
-  is_target_logit: number;
-  label: string;
-}
+const GRAPH_COLUMNS = `key, id, prompt, prompt_tokens AS promptTokens, token_ids AS tokenIds, model,
+  transcoder_set AS transcoderSet, n_layers AS nLayers, created_at AS createdAt, created_ms AS createdMs,
+  max_n_logits AS maxNLogits, desired_logit_prob AS desiredLogitProb, batch_size AS batchSize,
+  max_feature_nodes AS maxFeatureNodes, node_threshold AS nodeThreshold, edge_threshold AS edgeThreshold,
+  replacement, completeness, node_count AS nodeCount, edge_count AS edgeCount`;
+
+const NODE_COLUMNS = `n.ord, n.node_id AS nodeId, n.kind, n.layer, n.ctx_idx AS ctxIdx, n.feature, n.activation,
+  n.influence, n.token_prob AS tokenProb, n.is_target_logit AS isTargetLogit, n.label`;
+
+const VIEW_COLUMNS = `v.id, g.id AS graphId, v.name, v.pinned_ids AS pinnedIds, v.supernodes,
+  v.node_threshold AS nodeThreshold, v.edge_threshold AS edgeThreshold, v.created_at AS createdAt`;
 
 interface EdgeRow {
   source_ord: number;
@@ -82,30 +89,6 @@ interface EdgeRow {
   influence: number | null;
 }
 
-interface ViewRow {
-  id: string;
-  graph_id: string;
-  name: string;
-  pinned_ids: string;
-  supernodes: string;
-  node_threshold: number | null;
-  edge_threshold: number | null;
-  created_at: string;
-}
-
-interface LabelRow {
-  model: string;
-  transcoder_set: string;
-  layer: number;
-  feature_index: number;
-  label: string;
-  author: string;
-  updated_at: string;
-}
-
-const NODE_COLUMNS =
-  'n.ord, n.node_id, n.kind, n.layer, n.ctx_idx, n.feature, n.activation, n.influence, n.token_prob, n.is_target_logit, n.label';
-
 // The node-pruning rule of getGraph: embeddings, logits and unscored nodes always stay (graph-store.ts).
 const nodeKept = (n: string) =>
   `(@nodeThreshold IS NULL OR ${n}.kind IN ('embedding', 'logit') OR ${n}.influence IS NULL OR ${n}.influence <= @nodeThreshold)`;
@@ -113,76 +96,57 @@ const nodeKept = (n: string) =>
 // Whitelisted ORDER BY columns: user input picks a key, never supplies SQL.
 const SORT_COLUMNS = { createdAt: 'created_ms', prompt: 'prompt', nodeCount: 'node_count' } as const;
 
-function toNode(row: NodeRow): GraphNode {
-  return {
-    nodeId: row.node_id,
-    kind: row.kind,
-    layer: row.layer,
-    ctxIdx: row.ctx_idx,
-    feature: row.feature,
-    activation: row.activation,
-    influence: row.influence,
-    tokenProb: row.token_prob,
-    isTargetLogit: row.is_target_logit === 1,
-    label: row.label,
-  };
+/**
+ * How long a write waits for another process's write lock. Sized to the work: another process's
+ * save of a multi-million-edge graph holds the lock for minutes on a small machine.
+ */
+export const DEFAULT_BUSY_TIMEOUT_MS = 10 * 60_000;
+/** Reads do not take the lock in WAL mode; they wait only while SQLite recovers the WAL index. */
+const READ_BUSY_TIMEOUT_MS = 5000;
+
+export interface SqliteStoreOptions {
+  /** How long a write waits for another process's lock (default ATLAS_DB_BUSY_TIMEOUT_MS, else 10 min). */
+  busyTimeoutMs?: number;
+  /**
+   * 'thread' (default for files): writes run in a writer thread. 'inline': on this thread, which
+   * then waits during a write; for ':memory:' and single-purpose processes.
+   */
+  writer?: 'thread' | 'inline';
 }
 
-function toSummary(row: GraphRow): GraphSummary {
-  return {
-    id: row.id,
-    prompt: row.prompt,
-    model: row.model,
-    transcoderSet: row.transcoder_set,
-    createdAt: row.created_at,
-    nodeCount: row.node_count,
-    edgeCount: row.edge_count,
-    scores:
-      row.replacement === null || row.completeness === null
-        ? null
-        : { replacement: row.replacement, completeness: row.completeness },
-    settings: {
-      maxNLogits: row.max_n_logits,
-      desiredLogitProb: row.desired_logit_prob,
-      batchSize: row.batch_size,
-      maxFeatureNodes: row.max_feature_nodes,
-      nodeThreshold: row.node_threshold,
-      edgeThreshold: row.edge_threshold,
-    },
-  };
+function busyTimeoutFromEnv(): number {
+  const value = process.env[BUSY_TIMEOUT_VARIABLE];
+  if (value === undefined || value === '') return DEFAULT_BUSY_TIMEOUT_MS;
+  const ms = Number(value);
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new StoreError('INVALID', `${BUSY_TIMEOUT_VARIABLE}=${value} is not valid: give milliseconds, a number ≥ 0`);
+  }
+  return ms;
 }
 
-function toView(row: ViewRow): SavedView {
+function graphRecordOfRow(row: GraphRow): GraphRecord {
   return {
-    id: row.id,
-    graphId: row.graph_id,
-    name: row.name,
-    pinnedIds: JSON.parse(row.pinned_ids) as string[],
-    supernodes: JSON.parse(row.supernodes) as SavedView['supernodes'],
-    nodeThreshold: row.node_threshold,
-    edgeThreshold: row.edge_threshold,
-    createdAt: row.created_at,
-  };
-}
-
-function toLabel(row: LabelRow): FeatureLabel {
-  return {
-    model: row.model,
-    transcoderSet: row.transcoder_set,
-    layer: row.layer,
-    index: row.feature_index,
-    label: row.label,
-    author: row.author,
-    updatedAt: row.updated_at,
+    ...row,
+    promptTokens: JSON.parse(row.promptTokens) as string[],
+    tokenIds: JSON.parse(row.tokenIds) as number[],
   };
 }
 
 export class SqliteStore implements GraphStore {
   readonly kind = 'sqlite' as const;
   private db: Database.Database | null = null;
+  private writer: Writer | null = null;
+  readonly busyTimeoutMs: number;
+  private readonly writerKind: 'thread' | 'inline';
 
   /** `path`: the database file (its folder is created), or ':memory:'. */
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    options: SqliteStoreOptions = {},
+  ) {
+    this.busyTimeoutMs = options.busyTimeoutMs ?? busyTimeoutFromEnv();
+    this.writerKind = path === ':memory:' ? 'inline' : (options.writer ?? 'thread');
+  }
 
   /** Prepared statements, compiled once per SQL text and reused. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -202,143 +166,62 @@ export class SqliteStore implements GraphStore {
     return this.db;
   }
 
+  private get write(): Writer {
+    if (!this.writer)
+      throw new StoreError('UNAVAILABLE', `the SQLite store at ${this.path} is not open: call init() first`);
+    return this.writer;
+  }
+
   async init(): Promise<void> {
     if (this.db) return;
     if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
-    let db: Database.Database;
-    try {
-      db = new Database(this.path);
-    } catch (error) {
-      throw new StoreError('UNAVAILABLE', `cannot open the SQLite database ${this.path}: ${(error as Error).message}`);
-    }
-    db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = ON');
-    db.pragma('synchronous = NORMAL'); // WAL + NORMAL is still atomic and consistent after a crash
-    db.pragma('busy_timeout = 5000');
-    // JavaScript's lower-casing, so the text filter matches Unicode the way Neo4j's toLower does.
-    db.function('atlas_lower', { deterministic: true }, (text: unknown) =>
-      typeof text === 'string' ? text.toLowerCase() : null,
-    );
+    // Migrations may wait for another process's write lock like any write; reads need no lock.
+    const db = openConnection(this.path, this.busyTimeoutMs);
     try {
       migrate(db);
+      db.pragma(`busy_timeout = ${READ_BUSY_TIMEOUT_MS}`);
     } catch (error) {
       db.close();
       throw error;
     }
     this.db = db;
+    this.writer =
+      this.writerKind === 'inline'
+        ? new InlineWriter(db, this.path, this.busyTimeoutMs)
+        : new ThreadWriter(this.path, this.busyTimeoutMs);
   }
 
+  /** Waits for the writes already asked for, then closes. */
   async close(): Promise<void> {
+    const writer = this.writer;
+    this.writer = null; // writes asked for from now on are refused
+    await writer?.close();
     this.statements.clear();
     this.db?.close();
     this.db = null;
   }
 
-  async saveGraph(graph: GraphDocument): Promise<void> {
+  async saveGraph(graph: GraphDocument, options: SaveOptions = {}): Promise<void> {
     checkGraphDocument(graph);
-    const db = this.open;
-    const insertGraph = this.statement(`
-      INSERT INTO graphs (id, prompt, prompt_tokens, token_ids, model, transcoder_set, n_layers, created_at, created_ms,
-        max_n_logits, desired_logit_prob, batch_size, max_feature_nodes, node_threshold, edge_threshold,
-        replacement, completeness, node_count, edge_count)
-      VALUES (@id, @prompt, @promptTokens, @tokenIds, @model, @transcoderSet, @nLayers, @createdAt, @createdMs,
-        @maxNLogits, @desiredLogitProb, @batchSize, @maxFeatureNodes, @nodeThreshold, @edgeThreshold,
-        @replacement, @completeness, @nodeCount, @edgeCount)`);
-    const upsertFeature = this.statement(`
-      INSERT INTO features (model, transcoder_set, layer, feature_index) VALUES (?, ?, ?, ?)
-      ON CONFLICT (model, transcoder_set, layer, feature_index) DO UPDATE SET model = excluded.model
-      RETURNING key`);
-    const insertNode = this.statement(`
-      INSERT INTO nodes (graph_key, ord, node_id, kind, layer, ctx_idx, feature, activation, influence, token_prob,
-        is_target_logit, label, feature_key)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    const insertEdge = this.statement(
-      'INSERT INTO edges (graph_key, ord, source_ord, target_ord, weight, influence) VALUES (?, ?, ?, ?, ?, ?)',
-    );
-    const exists = this.statement('SELECT 1 FROM graphs WHERE id = ?').pluck();
-
-    const write = db.transaction(() => {
-      if (exists.get(graph.id)) throw new StoreError('DUPLICATE', `a graph with id '${graph.id}' is already stored`);
-      const { lastInsertRowid } = insertGraph.run({
-        id: graph.id,
-        prompt: graph.prompt,
-        promptTokens: JSON.stringify(graph.promptTokens),
-        tokenIds: JSON.stringify(graph.tokenIds),
-        model: graph.model,
-        transcoderSet: graph.transcoderSet,
-        nLayers: graph.nLayers,
-        createdAt: graph.createdAt,
-        createdMs: Date.parse(graph.createdAt),
-        maxNLogits: graph.settings.maxNLogits,
-        desiredLogitProb: graph.settings.desiredLogitProb,
-        batchSize: graph.settings.batchSize,
-        maxFeatureNodes: graph.settings.maxFeatureNodes,
-        nodeThreshold: graph.settings.nodeThreshold,
-        edgeThreshold: graph.settings.edgeThreshold,
-        replacement: graph.scores?.replacement ?? null,
-        completeness: graph.scores?.completeness ?? null,
-        nodeCount: graph.nodes.length,
-        edgeCount: graph.edges.length,
-      });
-      const graphKey = Number(lastInsertRowid);
-      const ordOf = new Map<string, number>();
-      graph.nodes.forEach((node, ord) => {
-        ordOf.set(node.nodeId, ord);
-        const featureKey =
-          node.kind === 'feature'
-            ? (upsertFeature.get(graph.model, graph.transcoderSet, node.layer, node.feature) as { key: number }).key
-            : null;
-        insertNode.run(
-          graphKey,
-          ord,
-          node.nodeId,
-          node.kind,
-          node.layer,
-          node.ctxIdx,
-          node.feature,
-          node.activation,
-          node.influence,
-          node.tokenProb,
-          node.isTargetLogit ? 1 : 0,
-          node.label,
-          featureKey,
-        );
-      });
-      graph.edges.forEach((edge, ord) => {
-        insertEdge.run(graphKey, ord, ordOf.get(edge.source), ordOf.get(edge.target), edge.weight, edge.influence);
-      });
-    });
-    try {
-      write.immediate();
-    } catch (error) {
-      if (error instanceof StoreError) throw error;
-      if (
-        (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' &&
-        /graphs\.id/.test((error as Error).message)
-      ) {
-        throw new StoreError('DUPLICATE', `a graph with id '${graph.id}' is already stored`);
-      }
-      throw new StoreError(
-        'UNAVAILABLE',
-        `saving graph '${graph.id}' failed, nothing was stored: ${(error as Error).message}`,
-      );
-    }
+    const { onProgress } = options;
+    await this.write.write<void>({ op: 'saveGraph', graph, reportProgress: onProgress !== undefined }, onProgress);
   }
 
   private graphRow(id: string): GraphRow | undefined {
-    return this.statement('SELECT * FROM graphs WHERE id = ?').get(id) as GraphRow | undefined;
+    return this.statement(`SELECT ${GRAPH_COLUMNS} FROM graphs WHERE id = ?`).get(id) as GraphRow | undefined;
   }
 
   async getGraph(id: string, prune: PruneOptions = {}): Promise<GraphDocument | null> {
     checkPrune(prune);
     const db = this.open;
+    // One read transaction: the graph, its nodes and its edges from the same snapshot.
     const read = db.transaction(() => {
       const row = this.graphRow(id);
       if (!row) return null;
       const thresholds = { graphKey: row.key, nodeThreshold: prune.nodeThreshold ?? null };
       const nodeRows = this.statement(
         `SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = @graphKey AND ${nodeKept('n')} ORDER BY n.ord`,
-      ).all(thresholds) as NodeRow[];
+      ).all(thresholds) as NodeRecord[];
       // Without a node threshold every edge's ends are kept: scan the graph's edges in order.
       // With one, walk the kept targets' inputs (edges_by_target) and keep those whose source is kept.
       const edgeKept = '(@edgeThreshold IS NULL OR e.influence IS NULL OR e.influence <= @edgeThreshold)';
@@ -367,7 +250,7 @@ export class SqliteStore implements GraphStore {
     if (!result) return null;
     const { row, nodeRows, edgeRows } = result;
     // Kept nodes by ord; an edge stays only when both of its ends do.
-    const keptId = new Map<number, string>(nodeRows.map((n) => [n.ord, n.node_id]));
+    const keptId = new Map<number, string>(nodeRows.map((n) => [n.ord, n.nodeId]));
     const edges: GraphEdge[] = [];
     for (const e of edgeRows) {
       const source = keptId.get(e.source_ord);
@@ -376,97 +259,65 @@ export class SqliteStore implements GraphStore {
         edges.push({ source, target, weight: e.weight, influence: e.influence });
       }
     }
-    const summary = toSummary(row);
-    return {
-      id: row.id,
-      prompt: row.prompt,
-      promptTokens: JSON.parse(row.prompt_tokens) as string[],
-      tokenIds: JSON.parse(row.token_ids) as number[],
-      model: row.model,
-      transcoderSet: row.transcoder_set,
-      nLayers: row.n_layers,
-      createdAt: row.created_at,
-      settings: summary.settings,
-      scores: summary.scores,
-      nodes: nodeRows.map(toNode),
-      edges,
-    };
+    return graphDocumentOf(graphRecordOfRow(row), nodeRows, edges);
   }
 
   async graphSize(id: string): Promise<GraphSize | null> {
-    const row = this.statement('SELECT node_count, edge_count FROM graphs WHERE id = ?').get(id) as
-      | { node_count: number; edge_count: number }
-      | undefined;
-    return row ? { nodeCount: row.node_count, edgeCount: row.edge_count } : null;
+    const row = this.statement('SELECT node_count AS nodeCount, edge_count AS edgeCount FROM graphs WHERE id = ?').get(
+      id,
+    ) as GraphSize | undefined;
+    return row ?? null;
   }
 
   async listGraphs(options: ListGraphsOptions = {}): Promise<Page<GraphSummary>> {
-    const { offset, limit } = pageBounds(options, 20);
-    const sortColumn = SORT_COLUMNS[options.sortBy ?? 'createdAt'];
-    if (!sortColumn)
-      throw new StoreError('INVALID', `sortBy must be createdAt, prompt or nodeCount (got ${options.sortBy})`);
-    const order = options.order ?? 'desc';
-    if (order !== 'asc' && order !== 'desc')
-      throw new StoreError('INVALID', `order must be asc or desc (got ${order})`);
+    const { offset, limit, sortBy, order } = checkListGraphs(options);
     const where = '(@model IS NULL OR model = @model) AND (@text IS NULL OR instr(atlas_lower(prompt), @text) > 0)';
     const params = { model: options.model ?? null, text: options.text ? options.text.toLowerCase() : null };
-    const total = this.statement(`SELECT count(*) FROM graphs WHERE ${where}`).pluck().get(params) as number;
-    const rows = this.statement(
-      `SELECT * FROM graphs WHERE ${where} ORDER BY ${sortColumn} ${order === 'asc' ? 'ASC' : 'DESC'}, id ASC
-         LIMIT @limit OFFSET @offset`,
-    ).all({ ...params, limit, offset }) as GraphRow[];
-    return { total, items: rows.map(toSummary) };
+    const read = this.open.transaction(() => {
+      const total = this.statement(`SELECT count(*) FROM graphs WHERE ${where}`).pluck().get(params) as number;
+      const rows = this.statement(
+        `SELECT ${GRAPH_COLUMNS} FROM graphs WHERE ${where}
+           ORDER BY ${SORT_COLUMNS[sortBy]} ${order === 'asc' ? 'ASC' : 'DESC'}, id ASC LIMIT @limit OFFSET @offset`,
+      ).all({ ...params, limit, offset }) as GraphRow[];
+      return { total, rows };
+    });
+    const { total, rows } = read();
+    return { total, items: rows.map((row) => graphSummaryOf(graphRecordOfRow(row))) };
   }
 
   async deleteGraph(id: string): Promise<boolean> {
-    const db = this.open;
-    const remove = db.transaction((): boolean => {
-      const row = this.graphRow(id);
-      if (!row) return false;
-      const featureKeys = this.statement(
-        'SELECT DISTINCT feature_key FROM nodes WHERE graph_key = ? AND feature_key IS NOT NULL',
-      )
-        .pluck()
-        .all(row.key) as number[];
-      this.statement('DELETE FROM graphs WHERE key = ?').run(row.key);
-      // Features no other graph uses leave with the graph (labels live in their own table).
-      const dropOrphan = this.statement(
-        'DELETE FROM features WHERE key = ? AND NOT EXISTS (SELECT 1 FROM nodes WHERE feature_key = ?)',
-      );
-      for (const key of featureKeys) dropOrphan.run(key, key);
-      return true;
-    });
-    return remove.immediate();
+    return this.write.write<boolean>({ op: 'deleteGraph', id });
   }
 
   async getNodeEdges(graphId: string, nodeId: string, options: IncidentEdgesOptions): Promise<NodeWithEdges> {
-    const { offset, limit } = pageBounds(options, 20);
-    if (options.direction !== 'in' && options.direction !== 'out') {
-      throw new StoreError('INVALID', `direction must be 'in' or 'out' (got ${options.direction})`);
-    }
-    const graph = this.graphRow(graphId);
-    if (!graph) throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
-    const nodeRow = this.statement(`SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = ? AND n.node_id = ?`).get(
-      graph.key,
-      nodeId,
-    ) as NodeRow | undefined;
-    if (!nodeRow) throw new StoreError('NOT_FOUND', `graph '${graphId}' has no node '${nodeId}'`);
-    const [own, other] = options.direction === 'in' ? ['target_ord', 'source_ord'] : ['source_ord', 'target_ord'];
-    const totalEdges = this.statement(`SELECT count(*) FROM edges WHERE graph_key = ? AND ${own} = ?`)
-      .pluck()
-      .get(graph.key, nodeRow.ord) as number;
-    const rows = this.statement(
-      `SELECT o.node_id AS other_id, e.weight, e.influence FROM edges e
-         JOIN nodes o ON o.graph_key = e.graph_key AND o.ord = e.${other}
-         WHERE e.graph_key = ? AND e.${own} = ?
-         ORDER BY abs(e.weight) DESC, o.node_id ASC LIMIT ? OFFSET ?`,
-    ).all(graph.key, nodeRow.ord, limit, offset) as { other_id: string; weight: number; influence: number | null }[];
+    const { offset, limit, direction } = checkIncidentEdges(options);
+    const read = this.open.transaction(() => {
+      const graph = this.graphRow(graphId);
+      if (!graph) throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
+      const node = this.statement(`SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = ? AND n.node_id = ?`).get(
+        graph.key,
+        nodeId,
+      ) as NodeRecord | undefined;
+      if (!node) throw new StoreError('NOT_FOUND', `graph '${graphId}' has no node '${nodeId}'`);
+      const [own, other] = direction === 'in' ? ['target_ord', 'source_ord'] : ['source_ord', 'target_ord'];
+      const totalEdges = this.statement(`SELECT count(*) FROM edges WHERE graph_key = ? AND ${own} = ?`)
+        .pluck()
+        .get(graph.key, node.ord) as number;
+      const rows = this.statement(
+        `SELECT o.node_id AS otherId, e.weight, e.influence FROM edges e
+           JOIN nodes o ON o.graph_key = e.graph_key AND o.ord = e.${other}
+           WHERE e.graph_key = ? AND e.${own} = ?
+           ORDER BY abs(e.weight) DESC, o.node_id ASC LIMIT ? OFFSET ?`,
+      ).all(graph.key, node.ord, limit, offset) as { otherId: string; weight: number; influence: number | null }[];
+      return { node, totalEdges, rows };
+    });
+    const { node, totalEdges, rows } = read();
     const edges = rows.map((r) =>
-      options.direction === 'in'
-        ? { source: r.other_id, target: nodeId, weight: r.weight, influence: r.influence }
-        : { source: nodeId, target: r.other_id, weight: r.weight, influence: r.influence },
+      direction === 'in'
+        ? { source: r.otherId, target: nodeId, weight: r.weight, influence: r.influence }
+        : { source: nodeId, target: r.otherId, weight: r.weight, influence: r.influence },
     );
-    return { node: toNode(nodeRow), edges, totalEdges };
+    return { node: graphNodeOf(node), edges, totalEdges };
   }
 
   async featureOccurrences(
@@ -475,126 +326,93 @@ export class SqliteStore implements GraphStore {
   ): Promise<Page<FeatureOccurrence>> {
     checkFeatureKey(feature);
     const { offset, limit } = pageBounds(page, 20);
-    const key = this.statement(
-      'SELECT key FROM features WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?',
-    )
-      .pluck()
-      .get(feature.model, feature.transcoderSet, feature.layer, feature.index) as number | undefined;
-    if (key === undefined) return { total: 0, items: [] };
-    const total = this.statement('SELECT count(*) FROM nodes WHERE feature_key = ?').pluck().get(key) as number;
-    const rows = this.statement(
-      `SELECT g.id AS graph_id, g.prompt AS prompt, ${NODE_COLUMNS} FROM nodes n JOIN graphs g ON g.key = n.graph_key
-         WHERE n.feature_key = ? ORDER BY g.created_ms DESC, g.id ASC, n.ord ASC LIMIT ? OFFSET ?`,
-    ).all(key, limit, offset) as (NodeRow & { graph_id: string; prompt: string })[];
-    return { total, items: rows.map((r) => ({ graphId: r.graph_id, prompt: r.prompt, node: toNode(r) })) };
+    const read = this.open.transaction(() => {
+      const key = this.statement(
+        'SELECT key FROM features WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?',
+      )
+        .pluck()
+        .get(feature.model, feature.transcoderSet, feature.layer, feature.index) as number | undefined;
+      if (key === undefined) return { total: 0, rows: [] };
+      const total = this.statement('SELECT count(*) FROM nodes WHERE feature_key = ?').pluck().get(key) as number;
+      const rows = this.statement(
+        `SELECT g.id AS graphId, g.prompt AS prompt, ${NODE_COLUMNS} FROM nodes n JOIN graphs g ON g.key = n.graph_key
+           WHERE n.feature_key = ? ORDER BY g.created_ms DESC, g.id ASC, n.ord ASC LIMIT ? OFFSET ?`,
+      ).all(key, limit, offset) as (NodeRecord & { graphId: string; prompt: string })[];
+      return { total, rows };
+    });
+    const { total, rows } = read();
+    return { total, items: rows.map((r) => ({ graphId: r.graphId, prompt: r.prompt, node: graphNodeOf(r) })) };
   }
 
   async graphsSharingFeatures(graphId: string, limit = 10): Promise<SharedFeaturesSummary[]> {
     pageBounds({ limit }, 10);
-    const graph = this.graphRow(graphId);
-    if (!graph) throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
-    const rows = this.statement(
-      `SELECT g.id AS graph_id, g.prompt AS prompt, count(DISTINCT other.feature_key) AS shared
-         FROM (SELECT DISTINCT feature_key FROM nodes WHERE graph_key = @key AND feature_key IS NOT NULL) mine
-         JOIN nodes other ON other.feature_key = mine.feature_key AND other.graph_key <> @key
-         JOIN graphs g ON g.key = other.graph_key
-         GROUP BY g.key ORDER BY shared DESC, g.id ASC LIMIT @limit`,
-    ).all({ key: graph.key, limit }) as { graph_id: string; prompt: string; shared: number }[];
-    return rows.map((r) => ({ graphId: r.graph_id, prompt: r.prompt, sharedFeatureCount: r.shared }));
+    const read = this.open.transaction(() => {
+      const graph = this.graphRow(graphId);
+      if (!graph) throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
+      return this.statement(
+        `SELECT g.id AS graphId, g.prompt AS prompt, count(DISTINCT other.feature_key) AS sharedFeatureCount
+           FROM (SELECT DISTINCT feature_key FROM nodes WHERE graph_key = @key AND feature_key IS NOT NULL) mine
+           JOIN nodes other ON other.feature_key = mine.feature_key AND other.graph_key <> @key
+           JOIN graphs g ON g.key = other.graph_key
+           GROUP BY g.key ORDER BY sharedFeatureCount DESC, g.id ASC LIMIT @limit`,
+      ).all({ key: graph.key, limit }) as SharedFeaturesSummary[];
+    });
+    return read();
   }
 
   async setFeatureLabel(feature: FeatureKey, label: string, author: string): Promise<FeatureLabel> {
     checkFeatureKey(feature);
-    if (typeof label !== 'string' || typeof author !== 'string' || author.trim() === '') {
-      throw new StoreError('INVALID', 'a feature label needs a label string and a non-empty author');
-    }
-    const row = this.statement(
-      `INSERT INTO feature_labels (model, transcoder_set, layer, feature_index, label, author, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (model, transcoder_set, layer, feature_index)
-         DO UPDATE SET label = excluded.label, author = excluded.author, updated_at = excluded.updated_at
-         RETURNING *`,
-    ).get(
-      feature.model,
-      feature.transcoderSet,
-      feature.layer,
-      feature.index,
+    checkFeatureLabel(label, author);
+    return this.write.write<FeatureLabel>({
+      op: 'setFeatureLabel',
+      feature: {
+        model: feature.model,
+        transcoderSet: feature.transcoderSet,
+        layer: feature.layer,
+        index: feature.index,
+      },
       label,
       author,
-      new Date().toISOString(),
-    ) as LabelRow;
-    return toLabel(row);
+      updatedAt: new Date().toISOString(),
+    });
   }
 
   async getFeatureLabel(feature: FeatureKey): Promise<FeatureLabel | null> {
     checkFeatureKey(feature);
     const row = this.statement(
-      'SELECT * FROM feature_labels WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?',
-    ).get(feature.model, feature.transcoderSet, feature.layer, feature.index) as LabelRow | undefined;
-    return row ? toLabel(row) : null;
+      `SELECT ${LABEL_COLUMNS} FROM feature_labels
+         WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?`,
+    ).get(feature.model, feature.transcoderSet, feature.layer, feature.index) as LabelRecord | undefined;
+    return row ? featureLabelOf(row) : null;
   }
 
   async searchFeatureLabels(text: string, limit = 20): Promise<FeatureLabel[]> {
     pageBounds({ limit }, 20);
     const rows = this.statement(
-      `SELECT * FROM feature_labels WHERE instr(atlas_lower(label), ?) > 0
+      `SELECT ${LABEL_COLUMNS} FROM feature_labels WHERE instr(atlas_lower(label), ?) > 0
          ORDER BY model ASC, transcoder_set ASC, layer ASC, feature_index ASC LIMIT ?`,
-    ).all(String(text).toLowerCase(), limit) as LabelRow[];
-    return rows.map(toLabel);
+    ).all(String(text).toLowerCase(), limit) as LabelRecord[];
+    return rows.map(featureLabelOf);
   }
 
   async saveView(view: NewSavedView): Promise<SavedView> {
     const namedIds = checkNewView(view);
-    const db = this.open;
-    const save = db.transaction((): SavedView => {
-      const graph = this.graphRow(view.graphId);
-      if (!graph) throw new StoreError('NOT_FOUND', `no graph with id '${view.graphId}' to save a view of`);
-      const has = this.statement('SELECT 1 FROM nodes WHERE graph_key = ? AND node_id = ?').pluck();
-      const missing = namedIds.filter((id) => !has.get(graph.key, id));
-      if (missing.length > 0) {
-        throw new StoreError('INVALID', `graph '${view.graphId}' has no node(s) ${missing.slice(0, 5).join(', ')}`);
-      }
-      const saved: SavedView = {
-        id: newViewId(),
-        graphId: view.graphId,
-        name: view.name,
-        pinnedIds: [...view.pinnedIds],
-        supernodes: view.supernodes.map((s) => ({ name: s.name, nodeIds: [...s.nodeIds] })),
-        nodeThreshold: view.nodeThreshold,
-        edgeThreshold: view.edgeThreshold,
-        createdAt: new Date().toISOString(),
-      };
-      this.statement(
-        `INSERT INTO views (id, graph_key, name, pinned_ids, supernodes, node_threshold, edge_threshold, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        saved.id,
-        graph.key,
-        saved.name,
-        JSON.stringify(saved.pinnedIds),
-        JSON.stringify(saved.supernodes),
-        saved.nodeThreshold,
-        saved.edgeThreshold,
-        saved.createdAt,
-      );
-      return saved;
-    });
-    return save.immediate();
+    return this.write.write<SavedView>({ op: 'saveView', view: newSavedView(view), namedIds });
   }
 
   async getView(id: string): Promise<SavedView | null> {
     const row = this.statement(
-      'SELECT v.*, g.id AS graph_id FROM views v JOIN graphs g ON g.key = v.graph_key WHERE v.id = ?',
-    ).get(id) as ViewRow | undefined;
-    return row ? toView(row) : null;
+      `SELECT ${VIEW_COLUMNS} FROM views v JOIN graphs g ON g.key = v.graph_key WHERE v.id = ?`,
+    ).get(id) as ViewRecord | undefined;
+    return row ? savedViewOf(row) : null;
   }
 
   async listViews(graphId: string): Promise<SavedView[]> {
     checkGraphId(graphId);
     const rows = this.statement(
-      `SELECT v.*, g.id AS graph_id FROM views v JOIN graphs g ON g.key = v.graph_key
+      `SELECT ${VIEW_COLUMNS} FROM views v JOIN graphs g ON g.key = v.graph_key
          WHERE g.id = ? ORDER BY v.created_at ASC, v.id ASC`,
-    ).all(graphId) as ViewRow[];
-    return rows.map(toView);
+    ).all(graphId) as ViewRecord[];
+    return rows.map(savedViewOf);
   }
 }
