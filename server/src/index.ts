@@ -14,3 +14,4 @@ export type { ModelEntry } from './models/catalog.js';
 export { compareGraphs } from './analysis/compare.js';
 export { findTopPaths } from './analysis/paths.js';
 export { renderFigure } from './figure/render-figure.js';
+export { ensureViewerBuilt, viewerBuildIsStale } from './viewer/build-viewer.js';

@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { DEMO_MODEL_ID, ModelCatalog, type ModelEntry } from '../../models/catalog.js';
+import { ensureViewerBuilt } from '../../viewer/build-viewer.js';
 import { listenAddress, rejectUnknownFlags, serveUntilStopped } from '../serve-until-stopped.js';
 import { ProgressBar } from '../progress-bar.js';
 import { UserInputError } from '@circuit-atlas/schema';
@@ -77,6 +78,7 @@ export async function run(argv: string[]): Promise<number> {
   rejectUnknownFlags(flags, ['--port', '--host']);
   const address = listenAddress(flags);
   const options = serverOptionsFromEnv();
+  if (!options.clientDir) await ensureViewerBuilt((line) => process.stdout.write(`${line}\n`));
   const { model, catalog, note } = await chooseModel(options.catalog);
   if (note) process.stderr.write(`circuit-atlas demo: ${note}\n`);
 

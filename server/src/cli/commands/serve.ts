@@ -1,4 +1,5 @@
 /** `circuit-atlas serve [--port N] [--host H]`: the GraphQL API, its IDE and the viewer. */
+import { ensureViewerBuilt } from '../../viewer/build-viewer.js';
 import { listenAddress, rejectUnknownFlags, serveUntilStopped } from '../serve-until-stopped.js';
 
 export const usage = `usage: circuit-atlas serve [--port N] [--host H]
@@ -26,6 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   rejectUnknownFlags(argv, ['--port', '--host']);
   const { port, host } = listenAddress(argv);
   const options = serverOptionsFromEnv();
+  if (!options.clientDir) await ensureViewerBuilt((line) => process.stdout.write(`${line}\n`));
   const store = await openStore();
   const server = await startServer({ ...options, store, port, host }).catch(async (error: Error) => {
     await store.close();
