@@ -182,6 +182,7 @@ function validateHeader(
   const header: Record<string, HeaderEntry> = Object.create(null);
   for (const [name, entry] of Object.entries(parsed)) {
     if (name === '__metadata__') {
+      if (entry === null) continue; // the Rust reader takes a null __metadata__ as none
       if (!isPlainObject(entry) || Object.values(entry).some((v) => typeof v !== 'string')) {
         throw new ModelFormatError(`the safetensors __metadata__ must map strings to strings; ${RE_DOWNLOAD}`, file);
       }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelFormatError } from '../../src/errors.js';
 import { readModelConfig } from '../../src/io/model-config.js';
 import { Checkpoint, SafetensorsFile } from '../../src/io/safetensors.js';
 import { loadLlamaWeights } from '../../src/model/llama.js';
@@ -168,6 +169,66 @@ describe('safetensors files under damage', () => {
       { seed: FUZZ_SEED, numRuns: 100 },
     );
     await writeFile(file, bytes);
+  });
+});
+
+describe('safetensors header rules (as the Rust safetensors library reads them)', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'safetensors-rules-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Writes a file from a header object and data bytes; returns its path. */
+  async function write(name: string, header: unknown, data: Buffer): Promise<string> {
+    const file = path.join(dir, `${name}.safetensors`);
+    await writeFile(file, joinSafetensors(JSON.stringify(header), data));
+    return file;
+  }
+  const f32 = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
+
+  it('__metadata__ may be absent or null, and otherwise must map strings to strings', async () => {
+    const tensor = { dtype: 'F32', shape: [2], data_offsets: [0, 8] };
+    const ok = await write('meta-null', { __metadata__: null, t: tensor }, f32([1, 2]));
+    expect([...(await (await SafetensorsFile.open(ok)).read('t')).data]).toEqual([1, 2]);
+    const bad = await write('meta-number', { __metadata__: { format: 3 }, t: tensor }, f32([1, 2]));
+    await expect(SafetensorsFile.open(bad)).rejects.toThrow(/__metadata__ must map strings to strings/);
+  });
+
+  it('a tensor with no elements takes no bytes and may share its offset with the next tensor', async () => {
+    const header = {
+      empty: { dtype: 'F32', shape: [0, 4], data_offsets: [0, 0] },
+      t: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
+    };
+    const st = await SafetensorsFile.open(await write('empty', header, f32([7])));
+    expect((await st.read('empty')).data.length).toBe(0);
+    expect([...(await st.read('t')).data]).toEqual([7]);
+  });
+
+  it('integer tensors open (a checkpoint may carry them) but reading one as float is refused, naming it', async () => {
+    const header = { ids: { dtype: 'I64', shape: [1], data_offsets: [0, 8] } };
+    const file = await write('int', header, Buffer.alloc(8));
+    const st = await SafetensorsFile.open(file);
+    await expect(st.read('ids')).rejects.toThrow(/tensor 'ids' has dtype I64; only F32, BF16, F16 and F64/);
+  });
+
+  it('an unknown dtype, a fractional dimension and a header of the wrong type are refused, naming the tensor', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ t: { dtype: 'F33', shape: [1], data_offsets: [0, 4] } }, /tensor 't' has unknown dtype "F33"/],
+      [{ t: { dtype: 'F32', shape: [0.5, 8], data_offsets: [0, 16] } }, /tensor 't' has shape \[0\.5,8\]/],
+      [{ t: { dtype: 'F32', shape: [4], data_offsets: [0] } }, /tensor 't' has data_offsets \[0\]/],
+      [[{ dtype: 'F32' }], /header must be a JSON object, got an array/],
+      [{ t: 'F32' }, /tensor 't' has a header entry that is string/],
+    ];
+    for (const [i, [header, message]] of cases.entries()) {
+      const file = await write(`case-${i}`, header, f32([1, 2, 3, 4]));
+      const error = await SafetensorsFile.open(file).catch((e) => e);
+      expect(error, String(message)).toBeInstanceOf(ModelFormatError);
+      expect(error.message).toMatch(message);
+      expect(error.message).toContain(file);
+    }
   });
 });
 
