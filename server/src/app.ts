@@ -70,7 +70,8 @@ export function serverOptionsFromEnv(env: NodeJS.ProcessEnv = process.env) {
     const text = env[name];
     if (!text) return undefined;
     const value = Number(text);
-    if (!(Number.isInteger(value) && value > 0)) throw new Error(`${name} must be a positive whole number, got '${text}'`);
+    if (!(Number.isInteger(value) && value > 0))
+      throw new Error(`${name} must be a positive whole number, got '${text}'`);
     return value;
   };
   const maxPromptChars = positive('ATLAS_MAX_PROMPT_CHARS');

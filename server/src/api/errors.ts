@@ -41,7 +41,7 @@ export function busy(message: string, retryAfterSeconds: number): GraphQLError {
 }
 
 /** graphql-js's message when a document passes the parser's token limit. */
-const TOO_MANY_TOKENS = /^Syntax Error: Document contains more than (\d+) tokens/;
+const TOO_MANY_TOKENS = /^Syntax Error: Document contains more th(?:an|at) (\d+) tokens/;
 
 /** The codes a StoreError maps to: a duplicate or invalid graph is the caller's to fix. */
 const STORE_CODES: Record<StoreError['code'], ApiErrorCode> = {

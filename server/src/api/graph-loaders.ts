@@ -22,17 +22,19 @@ const keyOf = (read: GraphRead) => `${read.id}\u0000${read.nodeThreshold ?? ''}\
 /** Runs `load` for each key in turn; a failed key gets its error, the others their values (DataLoader's contract). */
 async function oneByOne<K, V>(keys: readonly K[], load: (key: K) => Promise<V>): Promise<(V | Error)[]> {
   const values: (V | Error)[] = [];
-  for (const key of keys) values.push(await load(key).catch((error: unknown) => error as Error));
+  for (const key of keys) {
+    // A synchronous store (SQLite) would otherwise run request after request without reading the sockets.
+    await new Promise((resolve) => setImmediate(resolve));
+    values.push(await load(key).catch((error: unknown) => error as Error));
+  }
   return values;
 }
 
 export function graphLoaders(store: GraphStore): GraphLoaders {
   return {
-    graphs: new DataLoader(
-      (reads) =>
-        oneByOne(reads, ({ id, ...prune }) => store.getGraph(id, prune)),
-      { cacheKeyFn: keyOf },
-    ),
+    graphs: new DataLoader((reads) => oneByOne(reads, ({ id, ...prune }) => store.getGraph(id, prune)), {
+      cacheKeyFn: keyOf,
+    }),
     sizes: new DataLoader((ids) => oneByOne(ids, (id) => store.graphSize(id))),
   };
 }

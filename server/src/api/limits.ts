@@ -121,7 +121,8 @@ const SIZE_ARGUMENTS = ['limit', 'k'];
 
 function argumentValues(field: FieldNode, variables: Record<string, unknown>): Record<string, unknown> {
   const values: Record<string, unknown> = {};
-  for (const argument of field.arguments ?? []) values[argument.name.value] = valueFromASTUntyped(argument.value, variables);
+  for (const argument of field.arguments ?? [])
+    values[argument.name.value] = valueFromASTUntyped(argument.value, variables);
   return values;
 }
 
@@ -217,7 +218,10 @@ export function measureOperation(
         const work =
           read(`${String(args.graphA)}\u0000\u0000`, a) +
           read(`${String(args.graphB)}\u0000\u0000`, b) +
-          a.nodeCount + a.edgeCount + b.nodeCount + b.edgeCount;
+          a.nodeCount +
+          a.edgeCount +
+          b.nodeCount +
+          b.edgeCount;
         return {
           work,
           scope: { nodesA: a.nodeCount, edgesA: a.edgeCount, nodesB: b.nodeCount, edgesB: b.edgeCount },
