@@ -78,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
   rejectUnknownFlags(flags, ['--port', '--host']);
   const address = listenAddress(flags);
   const options = serverOptionsFromEnv();
-  if (!options.clientDir) await ensureViewerBuilt((line) => process.stdout.write(`${line}\n`));
+  await ensureViewerBuilt((line) => process.stdout.write(`${line}\n`));
   const { model, catalog, note } = await chooseModel(options.catalog);
   if (note) process.stderr.write(`circuit-atlas demo: ${note}\n`);
 

@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   rejectUnknownFlags(argv, ['--port', '--host']);
   const { port, host } = listenAddress(argv);
   const options = serverOptionsFromEnv();
-  if (!options.clientDir) await ensureViewerBuilt((line) => process.stdout.write(`${line}\n`));
+  await ensureViewerBuilt((line) => process.stdout.write(`${line}\n`));
   const store = await openStore();
   const server = await startServer({ ...options, store, port, host }).catch(async (error: Error) => {
     await store.close();
