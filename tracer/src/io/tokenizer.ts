@@ -92,8 +92,9 @@ export class PromptTokenizer {
         ? (libraryCall(() => tokenizer.token_to_id(unkName)) ?? null)
         : null);
     const loaded = new PromptTokenizer(tokenizer, specialIds, bosId, unkId, vocabSize, file);
-    // The library reads most of the JSON lazily; one encode finds a broken vocabulary or pipeline now.
-    loaded.encode('a');
+    // The library reads most of the JSON lazily; encoding one word of its own vocabulary finds a broken
+    // vocabulary or pipeline now rather than at the first prompt.
+    loaded.encode(probeWord(json.model.vocab));
     return loaded;
   }
 
@@ -169,6 +170,14 @@ export class PromptTokenizer {
   tokenId(text: string): number | null {
     return callTokenizer(() => this.tokenizer.token_to_id(text), this.file) ?? null;
   }
+}
+
+/** A plain word from the vocabulary (an object for BPE / WordLevel, [token, score] pairs for Unigram). */
+function probeWord(vocab: unknown): string {
+  const tokens = Array.isArray(vocab)
+    ? vocab.map((entry) => (Array.isArray(entry) ? entry[0] : entry))
+    : Object.keys(vocab as object);
+  return tokens.find((token): token is string => typeof token === 'string' && /^[A-Za-z]{2,}$/.test(token)) ?? 'a';
 }
 
 /** Runs a tokenizer-library call; what it throws means tokenizer.json holds something it cannot use. */

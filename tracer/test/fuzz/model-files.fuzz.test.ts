@@ -80,11 +80,11 @@ describe('model folder files under damage', () => {
   }
 
   it('a damaged config.json loads and runs or is refused with a ModelFormatError', async () => {
-    expect(await fuzzJsonFile('llama-tiny', 'config.json', 50)).toBeGreaterThan(15);
+    expect(await fuzzJsonFile('llama-tiny', 'config.json', 40)).toBeGreaterThan(12);
   });
 
   it('a damaged GPT-2 config.json loads and runs or is refused with a ModelFormatError', async () => {
-    expect(await fuzzJsonFile('gpt2-tiny', 'config.json', 30)).toBeGreaterThan(8);
+    expect(await fuzzJsonFile('gpt2-tiny', 'config.json', 25)).toBeGreaterThan(6);
   });
 
   it('a damaged tokenizer.json loads and runs or is refused with a ModelFormatError / UserInputError', async () => {

@@ -95,6 +95,7 @@ async function readAll(file: string): Promise<Map<string, Buffer>> {
 const FILES = {
   checkpoint: path.join(fixtureModel('llama-tiny'), 'model.safetensors'),
   transcoder: path.join(fixtureModel('llama-tiny'), 'transcoders', 'layer_1.safetensors'),
+  'cross-layer decoder': path.join(fixtureModel('llama-clt-tiny'), 'transcoders', 'W_dec_1.safetensors'),
 };
 
 describe('safetensors files under damage', () => {
@@ -111,7 +112,7 @@ describe('safetensors files under damage', () => {
     it(`a damaged ${label} header is refused with a ModelFormatError or reads exactly the original bytes`, async () => {
       const bytes = await readFile(original);
       const expected = await readAll(original);
-      const target = path.join(dir, `${label}.safetensors`);
+      const target = path.join(dir, `${label.replaceAll(' ', '-')}.safetensors`);
       let refused = 0;
       await fc.assert(
         fc.asyncProperty(damageOf(bytes), async (d) => {
