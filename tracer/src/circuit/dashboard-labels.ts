@@ -1,17 +1,18 @@
 /**
  * Feature labels for supernodes, read from a model's feature dashboards (`<dir>/layer_{l}.json`,
- * circuit-tracer's feature-detail format with a `label` field and `examples_quantiles`).
- *  - A label "say X" is an output label (X); any other is an input label; of "A/B" the first counts.
- *  - Confidence of a text = its rarity over all the dashboards' example contexts:
- *    min(1, ln(N / df) / ln(RARE_FACTOR)), N features, df features whose contexts hold the token;
- *    "is" (in nearly every context) is ~0, a token in ≤ 1/20 of them is 1. "A/B" labels count half.
+ * circuit-tracer's feature-detail format).
+ *  - Input and output labels with their confidences: the tracer's generic labels (labels/,
+ *    `FeatureLabeller`); "say X" becomes the output text X.
  *  - Contexts: for each token of the feature's examples, the share of the examples' activation (at
- *    their activating position) in contexts that hold it, times its confidence.
+ *    their activating position) in contexts that hold it, times the token's rarity over all the
+ *    dashboards' example contexts, min(1, ln(N / df) / ln(RARE_FACTOR)) (N features, df features
+ *    whose contexts hold the token): "is" (in nearly every context) is ~0, a token in ≤ 1/20 is 1.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { GraphNode } from '@circuit-atlas/schema';
 import { ModelFormatError } from '../errors.js';
+import { FeatureLabeller } from '../labels/feature-labeller.js';
 import type { FeatureLabelLookup, MemberLabels } from './supernodes.js';
 
 /** A token in 1/RARE_FACTOR of all feature contexts or fewer gets full confidence. */
@@ -66,7 +67,8 @@ export async function dashboardLabels(dashboardsDir: string, nLayers: number): P
   const rarity = (token: string) =>
     Math.min(1, Math.max(0, Math.log(nFeatures / Math.max(1, documentFrequency.get(token) ?? 1)) / Math.log(RARE_FACTOR)));
 
-  const byLayer = layers.map((entries) => {
+  const labeller = await FeatureLabeller.fromFolder(dashboardsDir);
+  const byLayer = layers.map((entries, layerIndex) => {
     const map = new Map<number, MemberLabels>();
     for (const entry of entries ?? []) {
       if (typeof entry?.index !== 'number') continue;
@@ -82,16 +84,9 @@ export async function dashboardLabels(dashboardsDir: string, nLayers: number): P
         if (weight > 0) contexts.set(token, weight);
         else contexts.delete(token);
       }
-      const label = typeof entry.label === 'string' ? entry.label.trim() : '';
-      let labels: MemberLabels = { input: null, output: null, contexts };
-      if (label !== '') {
-        const ambiguous = label.includes('/');
-        const first = ambiguous ? label.split('/')[0].trim() : label;
-        const isOutput = first.startsWith('say ');
-        const text = isOutput ? first.slice(4).trim() : first;
-        const part = { text, confidence: rarity(text.split(' ')[0]) * (ambiguous ? 0.5 : 1) };
-        labels = isOutput ? { input: null, output: part, contexts } : { input: part, output: null, contexts };
-      }
+      const generic = labeller?.labelsOf(layerIndex, entry.index) ?? null;
+      const output = generic?.output ? { ...generic.output, text: generic.output.text.replace(/^say\s+/, '') } : null;
+      const labels: MemberLabels = { input: generic?.input ?? null, output, contexts };
       map.set(entry.index, labels);
     }
     return map;
