@@ -79,6 +79,19 @@ export function parseExportArgs(argv: string[]): ExportArgs {
   return { graphId, format: format as ExportFormat, out, viewId, prune };
 }
 
+/** Writes to stdout; a reader that stops early (`| head`) ends the export quietly, as Unix tools do. */
+function writeStdout(content: string | Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (error: NodeJS.ErrnoException | null | undefined) => {
+      if (!error || error.code === 'EPIPE') resolve();
+      else reject(error);
+    };
+    // The stream reports a closed pipe as an 'error' event too: without a listener it would crash.
+    process.stdout.on('error', settle);
+    process.stdout.write(content, settle);
+  });
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { toGraphJson } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
   const { renderFigure } = await import('../../figure/render-figure.js');
@@ -99,6 +112,17 @@ export async function run(argv: string[]): Promise<number> {
       ...(view?.edgeThreshold != null ? { edgeThreshold: view.edgeThreshold } : {}),
       ...prune,
     });
+    // A user's own feature label wins over the automatic one written at trace time.
+    for (const node of doc?.nodes ?? []) {
+      if (node.kind !== 'feature' || node.feature === null) continue;
+      const own = await store.getFeatureLabel({
+        model: doc!.model,
+        transcoderSet: doc!.transcoderSet,
+        layer: node.layer,
+        index: node.feature,
+      });
+      if (own) node.label = own.label;
+    }
   } finally {
     await store.close();
   }
@@ -115,7 +139,7 @@ export async function run(argv: string[]): Promise<number> {
           ...(view ? { pinnedIds: view.pinnedIds, supernodes: view.supernodes } : {}),
         });
   if (out === undefined) {
-    process.stdout.write(content);
+    await writeStdout(content);
   } else {
     await writeFile(out, content);
     process.stderr.write(`exported '${graphId}' as ${format} to ${out}\n`);
