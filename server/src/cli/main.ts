@@ -10,6 +10,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'set or scale features and show how the top logits change',
     load: () => import('./commands/intervene.js'),
   },
+  'trace-batch': {
+    summary: 'trace every prompt of a JSONL file (in-process, or queued for workers)',
+    load: () => import('./commands/trace-batch.js'),
+  },
+  worker: { summary: 'take trace jobs from the ATLAS_QUEUE queue', load: () => import('./commands/worker.js') },
   import: { summary: 'store a circuit-tracer / Neuronpedia graph JSON', load: () => import('./commands/import.js') },
   features: {
     summary: 'compute feature dashboards over a corpus (circuit-tracer format)',
@@ -28,7 +33,7 @@ export interface CommandModule {
 const USER_ERRORS = new Set(['UserInputError', 'ModelFormatError', 'StoreError', 'CancelledError']);
 
 function printHelp(): void {
-  const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(10)} ${command.summary}`);
+  const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(12)} ${command.summary}`);
   process.stdout.write(
     `usage: circuit-atlas <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n` +
       `Run 'circuit-atlas <command> --help' for a command's options.\n`,
