@@ -9,8 +9,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { CancelledError, UserInputError } from '../errors.js';
-import { embed, encodeLayer, runForward, type ReplacementModel } from '../model/replacement-model.js';
+import { CancelledError, ModelFormatError, UserInputError } from '../errors.js';
+import { embed, runForward, type ReplacementModel } from '../model/replacement-model.js';
+import { applyTopK } from '../transcoder/transcoder-set.js';
 import { ContextStore, DEFAULT_COLLECTOR_OPTIONS, LayerCollector, type FeatureSummary } from './collect.js';
 import {
   batchContexts,
@@ -231,11 +232,31 @@ async function observeBatch(
   });
   timings.forward += lap();
   for (const collector of collectors) {
-    const { acts } = await encodeLayer(model, collector.layer, forward.mlpIn[collector.layer], contexts.length, T);
+    const acts = await featureActivations(model, collector.layer, forward.mlpIn[collector.layer], contexts.length, T);
     timings.encode += lap();
     collector.observe(batch, acts);
     timings.collect += lap();
   }
+}
+
+/**
+ * The layer's feature activations [N, T, F], as encodeLayer computes them, fetching only
+ * `feature_acts` (not the pre-activations and skip term: at 16k features each is another N·T·F copy).
+ */
+async function featureActivations(
+  model: ReplacementModel,
+  layer: number,
+  mlpIn: Float32Array,
+  n: number,
+  nPos: number,
+): Promise<Float32Array> {
+  const feeds = { mlp_in: { data: mlpIn, dims: [n, nPos, model.dModel] } };
+  const acts = (await model.sessions.encoders[layer].run(feeds, ['feature_acts'])).feature_acts.data;
+  if (model.transcoders.activation === 'topk') {
+    if (!model.transcoders.k) throw new ModelFormatError('a TopK transcoder needs k in config.yaml');
+    applyTopK(acts, model.nFeatures, model.transcoders.k);
+  }
+  return acts;
 }
 
 async function* dashboardsOf(
