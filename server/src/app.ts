@@ -17,6 +17,7 @@ import {
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { UserInputError } from '@circuit-atlas/schema';
 import type { GraphStore } from './store/graph-store.js';
 import { ModelCatalog } from './models/catalog.js';
 import { TraceQueue, type TraceRunner } from './jobs/trace-queue.js';
@@ -136,6 +137,22 @@ function bodyErrorHandler(limit: string) {
   };
 }
 
+/** Why the server cannot listen, as a UserInputError that says what to change; other errors unchanged. */
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host}:${port}`;
+  if (error.code === 'EADDRINUSE')
+    return new UserInputError(
+      `port ${port} on ${host} is in use: stop what listens there or choose another with --port (0 picks a free one)`,
+    );
+  if (error.code === 'EACCES')
+    return new UserInputError(`no permission to listen on ${where}: choose a port above 1023 with --port`);
+  if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND')
+    return new UserInputError(
+      `this machine has no address ${host}: choose another with --host (127.0.0.1, or 0.0.0.0 for all)`,
+    );
+  return error;
+}
+
 /** Starts the server on `port` (0 = any free port) and resolves once it is listening. */
 export async function startServer(options: ServerOptions & { port?: number; host?: string }): Promise<RunningServer> {
   const queue = new TraceQueue({
@@ -228,10 +245,18 @@ export async function startServer(options: ServerOptions & { port?: number; host
     }
   });
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
+  const listenHost = options.host ?? '127.0.0.1';
+  const listenPort = options.port ?? 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      httpServer.once('error', reject);
+      httpServer.listen(listenPort, listenHost, () => resolve());
+    });
+  } catch (error) {
+    await queue.close();
+    await apollo.stop();
+    throw listenError(error as NodeJS.ErrnoException, listenHost, listenPort);
+  }
   const { port } = httpServer.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : '127.0.0.1';
   return {

@@ -7,7 +7,10 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { randomGraph } from '../../test-support/graph-generator.js';
+import { openStore } from '../src/store/open-store.js';
 import { FIXTURE_MODELS, gqlData } from './api-support.js';
 
 const BIN = fileURLToPath(new URL('../../bin/circuit-atlas.js', import.meta.url));
@@ -72,6 +75,40 @@ it('serve rejects a bad port with a message, not a stack trace', async () => {
   const serve = cli(['serve', '--port', 'eighty'], { ATLAS_DB: join(dir, 'bad.sqlite') });
   expect(await serve.exited).toBe(1);
   expect(serve.stderr()).toBe("circuit-atlas: the port must be a whole number from 0 to 65535, got 'eighty'\n");
+});
+
+it('serve on a port that is in use says so in one line and exits 1', async () => {
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const { port } = blocker.address() as { port: number };
+  try {
+    const serve = cli(['serve', '--port', String(port)], { ATLAS_DB: join(dir, 'busy.sqlite') });
+    expect(await serve.exited).toBe(1);
+    expect(serve.stderr()).toBe(
+      `circuit-atlas: port ${port} on 127.0.0.1 is in use: stop what listens there or choose another with --port (0 picks a free one)\n`,
+    );
+  } finally {
+    blocker.close();
+  }
+});
+
+it('export into a reader that stops early (| head) ends quietly with exit 0', async () => {
+  const db = join(dir, 'export.sqlite');
+  const store = await openStore({ ATLAS_DB: db });
+  // Big enough that the JSON and the SVG are far larger than a pipe's buffer.
+  await store.saveGraph(randomGraph({ id: 'export-big', seed: 3, nodes: 2000, edges: 20_000 }));
+  await store.close();
+  for (const format of ['json', 'svg']) {
+    const exported = cli(['export', 'export-big', '--format', format], { ATLAS_DB: db });
+    // Read the first chunk, then close the pipe as `head -c` does.
+    const first = await new Promise<string>((resolve) =>
+      exported.child.stdout.once('data', (chunk) => resolve(String(chunk))),
+    );
+    exported.child.stdout.destroy();
+    expect(first.startsWith(format === 'json' ? '{"metadata"' : '<svg')).toBe(true);
+    expect(await exported.exited).toBe(0);
+    expect(exported.stderr()).toBe('');
+  }
 });
 
 it('demo without a demo model falls back to the fixture model, stores the graph once, and serves it', async () => {
