@@ -225,8 +225,8 @@ describe('findThreshold', () => {
   });
 });
 
-describe('pruneGraph performance', () => {
-  it('prunes a graph of 20k nodes and 3M adjacency entries in well under a few seconds', () => {
+describe('pruneGraph at size (speed is measured by npm run bench, not asserted here)', () => {
+  it('prunes a graph of 20k nodes and 3M adjacency entries to edges between kept nodes', () => {
     const graph = largeRandomGraph(7, {
       nLayers: 16,
       nPos: 20,
@@ -236,15 +236,15 @@ describe('pruneGraph performance', () => {
     });
     expect(graph.adjacency.nRows).toBeGreaterThan(19_000);
     expect(graph.adjacency.values.length).toBeGreaterThan(2_500_000);
-    pruneGraph(graph); // warm-up
-    const start = performance.now();
     const { nodeMask, edgeMask } = pruneGraph(graph);
-    const elapsed = performance.now() - start;
-    console.log(
-      `pruneGraph: ${graph.adjacency.nRows} nodes, ${graph.adjacency.values.length} entries → ${count(nodeMask)} nodes, ${count(edgeMask)} edges in ${elapsed.toFixed(0)} ms`,
-    );
     expect(count(nodeMask)).toBeLessThan(graph.adjacency.nRows);
-    expect(elapsed).toBeLessThan(4000); // ~0.4 s on an idle 2-core machine; headroom for a shared one
+    expect(count(edgeMask)).toBeGreaterThan(0);
+    const { rowPtr, colIdx } = graph.adjacency;
+    for (let row = 0; row < graph.adjacency.nRows; row++) {
+      for (let k = rowPtr[row]; k < rowPtr[row + 1]; k++) {
+        if (edgeMask[k]) expect(nodeMask[row] && nodeMask[colIdx[k]]).toBeTruthy();
+      }
+    }
   });
 });
 
