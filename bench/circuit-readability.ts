@@ -6,8 +6,9 @@
  *    holds a path city token → supernode named for the city's state → supernode named for the
  *    capital (or "say <capital>") → the capital's logit. Also the structural rate (the same path
  *    shape city token → supernode at the city → supernode at the last token → logit, names ignored).
- *  - swap rate: replace the state supernode (at the city's position) by the state supernode of a
- *    graph of a city in another state (drawn at random); success = that state's capital on top.
+ *  - swap rate: replace the state supernode (the most influential one at the city's position, named
+ *    or not) by the same of a graph of a city in another state (drawn at random); success = that
+ *    state's capital on top. CIRCUITS_FACTOR scales the donor's activations.
  *  - ablation: zero the state supernode; median drop of the capital's probability.
  * Names are checked against world.json (ground truth); the algorithms never see it.
  * Env: CIRCUITS_SEED (default 2026), CIRCUITS_N (default 20), CIRCUITS_FACTOR (donor scale, default 1),
@@ -83,10 +84,9 @@ interface Traced {
   cityPos: number;
 }
 
-/** The state supernode: the one at the city's position named for the state, else its most influential. */
-function stateSupernode(t: Traced, state: string, names: (label: string, entity: string) => boolean): Supernode | null {
-  const here = t.supernodes.filter((s) => s.ctxIdx === t.cityPos);
-  return here.find((s) => names(s.label, state)) ?? here.sort((a, b) => b.influence - a.influence)[0] ?? null;
+/** The state supernode: the most influential one at the city's position, whatever its name. */
+function stateSupernode(t: Traced): Supernode | null {
+  return t.supernodes.filter((s) => s.ctxIdx === t.cityPos).sort((a, b) => b.influence - a.influence)[0] ?? null;
 }
 
 export async function run(): Promise<void> {
@@ -163,7 +163,7 @@ export async function run(): Promise<void> {
       if (hasShape) structural++;
 
       // Swap with a city of another state, and ablation, on the state supernode.
-      const recipient = stateSupernode(t, state.name, namesState);
+      const recipient = stateSupernode(t);
       if (!recipient) {
         swapMisses.push(`${city}: no supernode at the city's position`);
         continue;
@@ -172,7 +172,7 @@ export async function run(): Promise<void> {
       const other = others[Math.floor(random() * others.length)];
       const donorCity = other.cities[Math.floor(random() * other.cities.length)].name;
       const donor = await trace(donorCity);
-      const donorSn = stateSupernode(donor, other.name, namesState);
+      const donorSn = stateSupernode(donor);
       swaps++;
       if (!donorSn) {
         swapMisses.push(`${city} ← ${donorCity}: no supernode at the donor city's position`);

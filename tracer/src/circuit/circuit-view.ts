@@ -7,9 +7,10 @@
  * logit stay themselves; error nodes are left out of the view (their edges still count in each
  * target's total input). A collapsed edge's weight is the sum of its members' signed weights, and
  * its share is weight / Σ |weight into the target| (the target's total input, errors included).
- * Paths: the `maxPaths` token → … → logit paths with the largest product of |share| (k best paths
- * on the DAG ordered by layer), each step's share at least `minShare`. The view keeps the nodes on
- * those paths and every collapsed edge among them.
+ * Paths: token → … → logit paths ranked by the product of |share| along them (k best paths on the
+ * DAG ordered by layer), each step's share at least `minShare`: the `pathsPerToken` best from each
+ * prompt token (so that every token's route shows, not only the strongest token's variants), then
+ * the best `maxPaths` of those. The view keeps the nodes on them and every collapsed edge among them.
  */
 import type { GraphDocument } from '@circuit-atlas/schema';
 import { UserInputError } from '../errors.js';
@@ -66,10 +67,11 @@ export interface CircuitViewOptions {
   /** Node id of the target logit; default the most probable target logit. */
   target?: string;
   maxPaths: number;
+  pathsPerToken: number;
   minShare: number;
 }
 
-export const CIRCUIT_VIEW_DEFAULTS: CircuitViewOptions = { maxPaths: 12, minShare: 0.01 };
+export const CIRCUIT_VIEW_DEFAULTS: CircuitViewOptions = { maxPaths: 24, pathsPerToken: 3, minShare: 0.01 };
 
 /** Collapses `doc` into `supernodes` and keeps the strongest token → logit paths (see the header). */
 export function buildCircuitView(
@@ -78,8 +80,9 @@ export function buildCircuitView(
   overrides: Partial<CircuitViewOptions> = {},
 ): CircuitView {
   const options = { ...CIRCUIT_VIEW_DEFAULTS, ...overrides };
-  if (!Number.isInteger(options.maxPaths) || options.maxPaths < 1)
-    throw new UserInputError(`maxPaths must be a positive integer, got ${options.maxPaths}`);
+  for (const name of ['maxPaths', 'pathsPerToken'] as const)
+    if (!Number.isInteger(options[name]) || options[name] < 1)
+      throw new UserInputError(`${name} must be a positive integer, got ${options[name]}`);
   const logits = doc.nodes.filter((n) => n.kind === 'logit');
   if (logits.length === 0) throw new UserInputError(`graph '${doc.id}' has no logit node to trace paths to`);
   const target =
@@ -169,9 +172,18 @@ export function buildCircuitView(
       }
     }
     candidates.sort((a, b) => b.strength - a.strength);
-    best.set(node.id, candidates.slice(0, options.maxPaths));
+    // Keep up to pathsPerToken per source token: enough for the per-token selection at the target.
+    const perToken = new Map<string, number>();
+    best.set(
+      node.id,
+      candidates.filter((p) => {
+        const count = (perToken.get(p.nodes[0]) ?? 0) + 1;
+        perToken.set(p.nodes[0], count);
+        return count <= options.pathsPerToken;
+      }),
+    );
   }
-  const paths = best.get(target) ?? [];
+  const paths = (best.get(target) ?? []).slice(0, options.maxPaths);
 
   const kept = new Set(paths.flatMap((p) => p.nodes));
   kept.add(target);

@@ -12,8 +12,8 @@
  *     g = their activations in the graph, match = cos(a, g) · min(1, |a| / |g|).
  *  3. The `topContexts` best-matching sequences (one position each) vote, with weight match, for:
  *     the token right after the position (an output "say X" when one token gets ≥ `sayShare` of
- *     the vote) and each distinct token elsewhere in the sequence except the position itself (the
- *     view already shows what the node sits on), times the token's rarity min(1, ln(N/df)/ln 20)
+ *     the vote) and each distinct token elsewhere in the sequence except the one at the position and
+ *     the one the supernode sits on in the graph (the view already shows those), times the token's rarity min(1, ln(N/df)/ln 20)
  *     over the corpus's N sequences, squared (a token in 1/5 of the contexts, "capital", weighs 0.3). The name is the output if there is one, else the token with
  *     the largest vote, provided it reaches `nameShare` of the summed match.
  */
@@ -170,6 +170,7 @@ export function nameFromContexts(
     .slice(0, options.topContexts);
   if (top.length === 0) return null;
   const n = index.contexts.length;
+  const ownToken = doc.promptTokens[supernode.ctxIdx];
   const rarity = (t: string) =>
     Math.min(1, Math.max(0, Math.log(n / Math.max(1, index.documentFrequency.get(t) ?? 1)) / Math.log(RARE_FACTOR))) ** 2;
   let total = 0;
@@ -182,6 +183,7 @@ export function nameFromContexts(
     if (after !== undefined) next.set(after, (next.get(after) ?? 0) + match * rarity(after));
     const elsewhere = new Set(tokens.filter((_, i) => i !== position));
     elsewhere.delete(tokens[position]);
+    elsewhere.delete(ownToken);
     for (const t of elsewhere) around.set(t, (around.get(t) ?? 0) + match * rarity(t));
   }
   const best = (votes: Map<string, number>) =>
