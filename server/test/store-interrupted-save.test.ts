@@ -1,13 +1,17 @@
 /**
  * No partial graph: a save interrupted partway leaves no trace of that graph, and the store keeps
  * working. Interruptions are real: a writer process SIGKILLed in the middle of its transaction
- * (SQLite and Neo4j), and the Neo4j driver closed under a running save. "No trace" is checked on
- * what is physically stored (raw SQL / Cypher counts), not only through the store's API.
+ * (SQLite and Neo4j), the Neo4j driver closed under a running save, the network cut under one.
+ * "No trace" is checked on what is physically stored (raw SQL / Cypher counts), not only through
+ * the store's API.
+ *
+ * Every step waits on an event, never on the clock: the writer process pauses inside its
+ * transaction and says so, in-process saves are interrupted from their own progress report, and
+ * the end of an orphaned Neo4j transaction is awaited however long the server takes to notice.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Socket } from 'node:net';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import neo4j from 'neo4j-driver';
@@ -17,6 +21,7 @@ import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { Neo4jStore } from '../src/store/neo4j/neo4j-store.js';
 import { StoreError } from '../src/store/store-error.js';
 import { randomGraph } from '../../test-support/graph-generator.js';
+import { killWriter, startWriter } from './store-writer-control.js';
 
 const RUN = `is${Date.now().toString(36)}`;
 const tempDir = mkdtempSync(join(tmpdir(), 'atlas-store-interrupt-'));
@@ -24,38 +29,13 @@ afterAll(() => rmSync(tempDir, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
+/** Waits until `condition` holds, however long that takes (the test's own limit is only a hang guard). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await sleep(20);
 }
 
-/** Starts store-writer-process.ts; resolves once it says SAVING (its graph is generated, the save begins). */
-async function startWriter(args: string[]): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'store-writer-process.ts'), ...args],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  await waitFor(() => output.includes('SAVING') || child.exitCode !== null, 'the writer to start saving');
-  if (!output.includes('SAVING')) throw new Error(`the writer process failed before saving:\n${output}`);
-  return { child, output: () => output };
-}
-
-async function killAndWait(child: ChildProcess): Promise<NodeJS.Signals | null> {
-  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-    child.once('exit', (_code, signal) => resolve(signal)),
-  );
-  child.kill('SIGKILL');
-  return exited;
-}
+// A hang guard, not a pace: each test waits on events, and a loaded machine only makes them later.
+const HANG_GUARD_MS = 15 * 60_000;
 
 function sqliteRowCounts(file: string) {
   const db = new Database(file, { readonly: true });
@@ -98,7 +78,7 @@ async function savingQuery(graphId: string): Promise<string | null> {
   }
 }
 
-describe('a save interrupted partway leaves no trace', () => {
+describe('a save interrupted partway leaves no trace', { timeout: HANG_GUARD_MS }, () => {
   it('SQLite: the writer process killed in the middle of its transaction', async () => {
     const file = join(tempDir, 'killed.sqlite');
     const model = `${RUN}-sqlite-killed`;
@@ -110,12 +90,12 @@ describe('a save interrupted partway leaves no trace', () => {
     const before = sqliteRowCounts(file);
 
     const big = `${RUN}-big`;
-    const { child, output } = await startWriter(['sqlite', file, big, '20000', '400000', model]);
-    // Uncommitted pages spill into the WAL as the transaction grows: 8 MB of it means we are mid-write.
-    await waitFor(() => existsSync(`${file}-wal`) && statSync(`${file}-wal`).size > 8 * 2 ** 20, 'the WAL to grow');
-    const signal = await killAndWait(child);
-    expect(signal).toBe('SIGKILL');
-    expect(output()).not.toContain('SAVED');
+    // The writer stops inside its transaction, its nodes and first edges written, holding the write lock.
+    const writer = startWriter(['sqlite', file, big, '5000', '60000', model, 'pause']);
+    await writer.said('PAUSED');
+    expect(sqliteRowCounts(file)).toEqual(before); // a reader meanwhile sees only what was committed
+    expect(await killWriter(writer)).toBe('SIGKILL');
+    expect(writer.output()).not.toContain('SAVED');
 
     expect(sqliteRowCounts(file)).toEqual(before);
     const reopened = new SqliteStore(file);
@@ -136,14 +116,14 @@ describe('a save interrupted partway leaves no trace', () => {
   it('Neo4j: the writer process killed in the middle of its transaction', async () => {
     const model = `${RUN}-neo4j-killed`;
     const big = `${RUN}-neo4j-big`;
-    const { child, output } = await startWriter(['neo4j', neo4jUri(), big, '3000', '40000', model]);
-    // Kill once the transaction is writing edges: its nodes and features are already created in it.
-    await waitFor(async () => /:EDGE/.test((await savingQuery(big)) ?? ''), 'the save to be writing edges');
-    const signal = await killAndWait(child);
-    expect(signal).toBe('SIGKILL');
-    expect(output()).not.toContain('SAVED');
+    // The writer stops inside its transaction once its nodes, features and first edges are created in it.
+    const writer = startWriter(['neo4j', neo4jUri(), big, '3000', '40000', model, 'pause']);
+    await writer.said('PAUSED');
+    expect(await savingQuery(big)).not.toBeNull(); // the transaction is open on the server
+    expect(await killWriter(writer)).toBe('SIGKILL');
+    expect(writer.output()).not.toContain('SAVED');
     // The server notices the dropped connection and rolls the transaction back.
-    await waitFor(async () => (await savingQuery(big)) === null, 'Neo4j to end the orphaned transaction');
+    await until(async () => (await savingQuery(big)) === null);
     expect(await neo4jTrace(big, model)).toEqual({ graphs: 0, nodes: 0, features: 0 });
 
     const store = new Neo4jStore({ uri: neo4jUri() });
@@ -173,17 +153,24 @@ describe('a save interrupted partway leaves no trace', () => {
     });
     const store = new Neo4jStore({ uri: neo4jUri(), batchSize: 2000 });
     await store.init();
-    const saving = store.saveGraph(graph).then(
-      () => 'saved',
-      (error: unknown) => error,
-    );
-    await waitFor(async () => /:EDGE/.test((await savingQuery(graph.id)) ?? ''), 'the save to be writing edges');
-    await store.close(); // drops every connection, the one carrying the open transaction included
-    const error = await saving;
+    // Closed from the save's own first report on edges: its nodes and features are created in the transaction.
+    let closing: Promise<void> | null = null;
+    const error = await store
+      .saveGraph(graph, {
+        onProgress: ({ phase }) => {
+          if (phase === 'edges') closing ??= store.close(); // drops every connection, the transaction's included
+        },
+      })
+      .then(
+        () => 'saved',
+        (failure: unknown) => failure,
+      );
+    expect(closing).not.toBeNull();
+    await closing;
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).code).toBe('UNAVAILABLE');
     expect((error as StoreError).message).toMatch(/closed during the save \(nothing was stored\)/);
-    await waitFor(async () => (await savingQuery(graph.id)) === null, 'Neo4j to end the orphaned transaction');
+    await until(async () => (await savingQuery(graph.id)) === null);
     expect(await neo4jTrace(graph.id, model)).toEqual({ graphs: 0, nodes: 0, features: 0 });
 
     const again = new Neo4jStore({ uri: neo4jUri() });
@@ -227,17 +214,25 @@ describe('a save interrupted partway leaves no trace', () => {
     const store = new Neo4jStore({ uri: relayUri, batchSize: 2000 });
     try {
       await store.init();
-      const saving = store.saveGraph(graph).then(
-        () => 'saved',
-        (error: unknown) => error,
-      );
-      await waitFor(async () => /:EDGE/.test((await savingQuery(graph.id)) ?? ''), 'the save to be writing edges');
-      for (const socket of sockets) socket.destroy();
-      const error = await saving;
+      // Cut from the save's own first report on edges: the transaction holds its nodes and first edges.
+      let cut = false;
+      const error = await store
+        .saveGraph(graph, {
+          onProgress: ({ phase }) => {
+            if (phase !== 'edges' || cut) return;
+            cut = true;
+            for (const socket of sockets) socket.destroy();
+          },
+        })
+        .then(
+          () => 'saved',
+          (failure: unknown) => failure,
+        );
+      expect(cut).toBe(true);
       expect(error).toBeInstanceOf(StoreError);
       expect((error as StoreError).code).toBe('UNAVAILABLE');
       expect((error as StoreError).message).toMatch(/saving graph '.*' \(nothing was stored\) failed/);
-      await waitFor(async () => (await savingQuery(graph.id)) === null, 'Neo4j to end the orphaned transaction');
+      await until(async () => (await savingQuery(graph.id)) === null);
       expect(await neo4jTrace(graph.id, model)).toEqual({ graphs: 0, nodes: 0, features: 0 });
       // The same store object recovers once the network is back (the relay still accepts connections).
       const small = randomGraph({ id: graph.id, seed: 7, nodes: 150, edges: 800, model });

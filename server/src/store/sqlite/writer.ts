@@ -157,6 +157,7 @@ export class ThreadWriter implements Writer {
     this.worker = null;
     worker.removeAllListeners('exit');
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.ref(); // keep the process alive until the thread has closed its connection
     worker.postMessage({ close: true } satisfies ToWriter);
     await exited;
   }
