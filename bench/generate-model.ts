@@ -206,8 +206,12 @@ export async function generateModel(dir: string, shape: GeneratedModelShape): Pr
   );
   await writeFile(
     path.join(dir, 'tokenizer_config.json'),
-    JSON.stringify({ bos_token: '<bos>', eos_token: '<eos>', unk_token: '<unk>', tokenizer_class: 'PreTrainedTokenizerFast' }) +
-      '\n',
+    JSON.stringify({
+      bos_token: '<bos>',
+      eos_token: '<eos>',
+      unk_token: '<unk>',
+      tokenizer_class: 'PreTrainedTokenizerFast',
+    }) + '\n',
   );
 
   const name = `generated/${path.basename(path.resolve(dir))}`;
@@ -249,7 +253,7 @@ export async function generateCorpus(file: string, vocab: number, tokens: number
   const out = createWriteStream(file);
   let written = 0;
   while (written < tokens) {
-    const length = Math.min(tokens - written, 20 + Math.floor(next() * 60) % 181);
+    const length = Math.min(tokens - written, 20 + (Math.floor(next() * 60) % 181));
     const line: string[] = [];
     for (let i = 0; i < length; i++) {
       // Zipf-like: rank ~ exp(|N(0, 1)| · log(words) / 3).
@@ -285,7 +289,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   }
   const repo = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
   if (path.resolve(dir).startsWith(repo + path.sep)) {
-    process.stderr.write(`refusing to write a generated model inside the repository (${repo}); pick a folder outside it\n`);
+    process.stderr.write(
+      `refusing to write a generated model inside the repository (${repo}); pick a folder outside it\n`,
+    );
     process.exit(2);
   }
   const int = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number.parseInt(v, 10));
@@ -306,7 +312,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   };
   const start = performance.now();
   await generateModel(dir, shape);
-  if (values['corpus-tokens']) await generateCorpus(path.join(dir, 'corpus.txt'), shape.vocab, int(values['corpus-tokens'], 0));
+  if (values['corpus-tokens'])
+    await generateCorpus(path.join(dir, 'corpus.txt'), shape.vocab, int(values['corpus-tokens'], 0));
   process.stdout.write(
     `wrote ${dir} (${JSON.stringify(shape)}) in ${((performance.now() - start) / 1000).toFixed(1)} s` +
       `${existsSync(path.join(dir, 'corpus.txt')) ? ', corpus.txt' : ''}\n`,

@@ -108,7 +108,8 @@ export async function computeFeatureDashboards(
   const layersPerPass = positive(options.layersPerPass, 'layers-per-pass', layers.length || 1);
   if (options.maxTokens !== undefined) positive(options.maxTokens, 'max-tokens', 1);
   const bosId = model.tokenizer.bosId;
-  if (bosId === null) throw new UserInputError(`the model's tokenizer has no BOS or other special token to start contexts with`);
+  if (bosId === null)
+    throw new UserInputError(`the model's tokenizer has no BOS or other special token to start contexts with`);
   const format = options.format ?? corpusFormatOf(options.corpus);
   const bytes = await corpusSize(options.corpus);
   await mkdir(options.outDir, { recursive: true });
@@ -151,7 +152,10 @@ export async function computeFeatureDashboards(
       );
       let readBytes = 0;
       let passTokens = 0;
-      const documents = tokenized(model, readCorpus(options.corpus, format, (n) => (readBytes = n)));
+      const documents = tokenized(
+        model,
+        readCorpus(options.corpus, format, (n) => (readBytes = n)),
+      );
       for await (const batch of batchContexts(documents, {
         contextLength,
         batchSize,

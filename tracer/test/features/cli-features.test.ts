@@ -30,7 +30,16 @@ describe('circuit-atlas features', () => {
   it('prints its options with --help', () => {
     const result = cli(['features', '--help']);
     expect(result.status).toBe(0);
-    for (const flag of ['--corpus', '--out', '--layers', '--context-length', '--batch-size', '--max-tokens', '--top-k', '--force'])
+    for (const flag of [
+      '--corpus',
+      '--out',
+      '--layers',
+      '--context-length',
+      '--batch-size',
+      '--max-tokens',
+      '--top-k',
+      '--force',
+    ])
       expect(result.stdout).toContain(flag);
   });
 
@@ -57,7 +66,9 @@ describe('circuit-atlas features', () => {
     expect(whole.status, whole.stderr).toBe(0);
 
     const child = spawn(process.execPath, [BIN, 'features', ...common, '--out', interrupted], { stdio: 'ignore' });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
     while (!existsSync(path.join(interrupted, 'layer_0.json')) && child.exitCode === null) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -97,7 +108,10 @@ describe('circuit-atlas features', () => {
       [['--model', MODEL], /--corpus <file> is required/],
       [['--model', MODEL, '--corpus', SMALL, '--layers', '1-x'], /--layers must list layers like 0,3,5-7; '1-x'/],
       [['--model', MODEL, '--corpus', SMALL, '--layers', '7'], /layer 7 does not exist; the model has layers 0\.\.2/],
-      [['--model', MODEL, '--corpus', SMALL, '--context-length', '100000'], /--context-length must be an integer in 2\.\.128/],
+      [
+        ['--model', MODEL, '--corpus', SMALL, '--context-length', '100000'],
+        /--context-length must be an integer in 2\.\.128/,
+      ],
       [['--model', MODEL, '--corpus', SMALL, '--top-k', '0'], /--top-k must be a positive integer/],
       [['--model', MODEL, '--corpus', path.join(dir, 'missing.txt')], /corpus file .*missing\.txt does not exist/],
     ];
@@ -108,4 +122,3 @@ describe('circuit-atlas features', () => {
     }
   });
 });
-

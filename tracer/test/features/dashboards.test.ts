@@ -160,7 +160,8 @@ describe('feature dashboards (llama-tiny, per-layer transcoders)', () => {
         }
       }
       expect(detail.quantile_values).toHaveLength(100);
-      for (let i = 1; i < 100; i++) expect(detail.quantile_values[i]).toBeGreaterThanOrEqual(detail.quantile_values[i - 1]);
+      for (let i = 1; i < 100; i++)
+        expect(detail.quantile_values[i]).toBeGreaterThanOrEqual(detail.quantile_values[i - 1]);
       expect(detail.quantile_values[99]).toBe(detail.act_max);
       expect(detail.quantile_values[0]).toBeGreaterThanOrEqual(detail.act_min);
     }
@@ -183,7 +184,12 @@ describe('feature dashboards (llama-tiny, per-layer transcoders)', () => {
         .filter((v) => !model.tokenizer.specialIds.has(v))
         .sort((a, b) => effect[b] - effect[a]);
       expect(detail.top_logits).toEqual(ranked.slice(0, 10).map((v) => model.tokenizer.tokenString(v)));
-      expect(detail.bottom_logits).toEqual(ranked.slice(-10).reverse().map((v) => model.tokenizer.tokenString(v)));
+      expect(detail.bottom_logits).toEqual(
+        ranked
+          .slice(-10)
+          .reverse()
+          .map((v) => model.tokenizer.tokenString(v)),
+      );
       expect(detail.top_logits_values[0]).toBeCloseTo(effect[ranked[0]] - mean, 3);
     }
   });

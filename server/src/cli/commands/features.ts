@@ -5,7 +5,12 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { computeFeatureDashboards, loadReplacementModel, UserInputError } from '@circuit-atlas/tracer';
+import {
+  computeFeatureDashboards,
+  loadReplacementModel,
+  UserInputError,
+  type CorpusFormat,
+} from '@circuit-atlas/tracer';
 import { ProgressBar } from '../progress-bar.js';
 import { executionProviderOption, numberOption } from '../prompt-command.js';
 
@@ -65,12 +70,14 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.model) throw new UserInputError(`--model <dir> is required`);
   if (!values.corpus) throw new UserInputError(`--corpus <file> is required (plain text or JSONL)`);
   const format = values.format;
-  if (format !== undefined && format !== 'text' && format !== 'jsonl') {
+  const isFormat = (value: string): value is CorpusFormat => value === 'text' || value === 'jsonl';
+  if (format !== undefined && !isFormat(format)) {
     throw new UserInputError(`--format must be text or jsonl, got '${format}'`);
   }
+  const corpusFormat = format;
   const options = {
     corpus: values.corpus,
-    format,
+    format: corpusFormat,
     outDir: values.out ?? path.join(values.model, 'dashboards'),
     layers: values.layers === undefined ? undefined : parseLayers(values.layers),
     contextLength: numberOption(values['context-length'], 'context-length', true),
