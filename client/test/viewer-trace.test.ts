@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
-import { buildViewer, clickNode, gqlData, startViewerServer, urlState, type ViewerServer } from '../../test-support/viewer-support.js';
+import {
+  buildViewer,
+  clickNode,
+  gqlData,
+  startViewerServer,
+  urlState,
+  type ViewerServer,
+} from '../../test-support/viewer-support.js';
 
 interface NodeView {
   nodeId: string;
@@ -161,6 +168,8 @@ describe('the viewer on a traced graph', () => {
     expect(await page.locator('.feature-panel .context .tok[style*="background"]').count()).toBeGreaterThan(0);
     expect(await page.locator('.feature-panel .logits.positive li').count()).toBeGreaterThan(0);
     expect(await page.textContent('.feature-panel .facts')).toContain('activation frequency');
+    // The automatic labels from the dashboards, with their confidences.
+    expect(await page.textContent('.feature-panel .auto-labels')).toMatch(/^reads .+ \d+%/);
 
     await page.fill('.feature-panel .label-input', 'Dallas → Texas');
     await page.click('.feature-panel .save-label');

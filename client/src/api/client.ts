@@ -181,6 +181,18 @@ export async function getFeature(model: string, layer: number, index: number): P
             activationFrequency
             actMax
             actMin
+            autoLabels {
+              label
+              weak
+              input {
+                text
+                confidence
+              }
+              output {
+                text
+                confidence
+              }
+            }
             topLogits {
               token
               value

@@ -70,6 +70,8 @@ export type TraceJob = Pick<
 export type TokenActivation = Api.TokenActivation;
 
 export type FeatureDashboard = Pick<Api.FeatureDashboard, 'activationFrequency' | 'actMax' | 'actMin'> & {
+  /** What the feature reads and says, with confidences (computed from the model's dashboards). */
+  autoLabels: Api.AutoLabels | null;
   topLogits: Pick<Api.LogitEffect, 'token' | 'value'>[];
   bottomLogits: Pick<Api.LogitEffect, 'token' | 'value'>[];
   quantiles: { name: string; examples: Pick<Api.ActivationExample, 'tokens' | 'trainTokenIndex'>[] }[];

@@ -4,7 +4,7 @@
  * feature occurs in (each a link).
  */
 import { getFeature, setFeatureLabel } from '../api/client.js';
-import type { ApiNode, Feature, TokenActivation } from '../api/types.js';
+import type { ApiNode, Feature, FeatureDashboard, TokenActivation } from '../api/types.js';
 import { el, formatNumber } from '../dom.js';
 
 const CONTEXTS_PER_QUANTILE = 4;
@@ -44,10 +44,32 @@ function logitList(title: string, effects: { token: string; value: number | null
             {},
             el('span', { class: 'tok' }, e.token),
             ' ',
-            e.value !== null && Number.isFinite(e.value) && e.value !== 0 ? el('span', { class: 'muted' }, formatNumber(e.value, 2)) : null,
+            e.value !== null && Number.isFinite(e.value) && e.value !== 0
+              ? el('span', { class: 'muted' }, formatNumber(e.value, 2))
+              : null,
           ),
         ),
     ),
+  );
+}
+
+/** "reads Texas 92% · says Austin 61%": the automatic labels, faint when weak. */
+function autoLabelLine(labels: FeatureDashboard['autoLabels']): HTMLElement | null {
+  if (!labels) return null;
+  const part = (what: string, text: string, confidence: number) =>
+    el(
+      'span',
+      {
+        class: confidence < 0.5 ? 'auto-label weak' : 'auto-label',
+        title: `confidence ${formatNumber(confidence, 2)}`,
+      },
+      `${what} ${text} ${Math.round(confidence * 100)}%`,
+    );
+  return el(
+    'p',
+    { class: 'auto-labels' },
+    part('reads', labels.input.text, labels.input.confidence),
+    labels.output ? [' · ', part('says', labels.output.text.replace(/^say /, ''), labels.output.confidence)] : null,
   );
 }
 
@@ -60,7 +82,8 @@ export function renderFeature(
   const input = el('input', {
     class: 'label-input',
     value: feature.label?.label ?? '',
-    placeholder: 'name this feature',
+    // The automatic label shows through until the user names the feature (their label wins).
+    placeholder: feature.dashboard?.autoLabels?.label ?? 'name this feature',
   });
   const status = el('span', { class: 'muted save-status' });
   const save = el(
@@ -89,6 +112,7 @@ export function renderFeature(
     el('div', { class: 'label-editor' }, input, save, status),
     dashboard
       ? [
+          autoLabelLine(dashboard.autoLabels),
           el(
             'p',
             { class: 'facts' },

@@ -32,7 +32,10 @@ export class FeatureLabeller {
    * The labeller of a model folder's dashboards (`<model>/dashboards`, else `<transcoders>/dashboards`,
    * where describeModel looks), shared by every caller until a dashboard file changes; null without any.
    */
-  static forModel(modelDir: string, transcodersDir = path.join(modelDir, 'transcoders')): Promise<FeatureLabeller | null> {
+  static forModel(
+    modelDir: string,
+    transcodersDir = path.join(modelDir, 'transcoders'),
+  ): Promise<FeatureLabeller | null> {
     const dir = [path.join(modelDir, 'dashboards'), path.join(transcodersDir, 'dashboards')].find((d) => existsSync(d));
     if (!dir) return Promise.resolve(null);
     const key = `${path.resolve(dir)}@${folderStamp(dir)}`;

@@ -4,8 +4,9 @@
  * themselves. Nothing here knows the model's subject matter; there is no stop-word list — a label
  * like "is" or "the" comes out weak because such tokens are everywhere (their lift is near 1).
  *
- * Examples: every example of every quantile, each weighted by its activation at the chosen position
- * relative to the strongest (w_e = a_e / max a).
+ * Examples: every example of every quantile, each weighted by the square of its activation at the
+ * chosen position relative to the strongest (w_e = (a_e / max a)²): the top contexts speak loudest,
+ * the lower quantiles still count.
  *
  * Input label (the model is causal, so only the activating token and what precedes it are read):
  * 1. Each example reads units r with weights ρ: the unit at the activating position (ρ = 1; a
@@ -102,7 +103,8 @@ export function labelFeatures(
 ): Map<string, FeatureLabels> {
   const labels = new Map<string, FeatureLabels>();
   for (const [layer, dashboards] of byLayer) {
-    for (const dashboard of dashboards) labels.set(`${layer}/${dashboard.index}`, labelFeature(dashboard, context, parameters));
+    for (const dashboard of dashboards)
+      labels.set(`${layer}/${dashboard.index}`, labelFeature(dashboard, context, parameters));
   }
   return labels;
 }
@@ -126,7 +128,7 @@ function weightedExamples(dashboard: FeatureDetail, context: LabelContext): Weig
       tokens: context.tokensOf(example),
       index: example.train_token_ind,
       // Without activations (a writer that left them out) every example counts the same.
-      weight: max > 0 ? activation / max : 1,
+      weight: max > 0 ? (activation / max) ** 2 : 1,
     }))
     .filter((e) => e.weight > 0 && e.tokens[e.index] !== null);
 }
@@ -186,7 +188,11 @@ function mostConfident(
     const other = prior?.get(text) ?? 0;
     const confidence = 1 - (1 - evidence) * (1 - other);
     const score = coverage > 0 ? coverage * Math.log(coverage / baseline) + other : other;
-    if (!best || confidence > best.confidence + 1e-9 || (Math.abs(confidence - best.confidence) <= 1e-9 && score > best.score)) {
+    if (
+      !best ||
+      confidence > best.confidence + 1e-9 ||
+      (Math.abs(confidence - best.confidence) <= 1e-9 && score > best.score)
+    ) {
       best = { text, confidence, score };
     }
   }

@@ -41,7 +41,13 @@ export interface UnitSpan {
 /** A context token as labels see it: display text, or null for special tokens (BOS, padding). */
 export type ContextToken = string | null;
 
-const DEFAULTS: Required<LabelContextOptions> = { phraseShare: 0.3, phraseMinCount: 2, maxAssociates: 12, spread: 0.3, strongAssociation: 0.5 };
+const DEFAULTS: Required<LabelContextOptions> = {
+  phraseShare: 0.3,
+  phraseMinCount: 2,
+  maxAssociates: 12,
+  spread: 0.3,
+  strongAssociation: 0.5,
+};
 const MAX_PHRASE_TOKENS = 3;
 /** Internal mark of a word piece that continues the previous token's word (no space when joined). */
 const GLUE = '\u2060';
@@ -194,7 +200,9 @@ export class LabelContext {
     // (strength ≥ strongAssociation); weaker ones (those of "is") stay weak.
     const scale = Math.max(this.options.strongAssociation, ...spread.values());
     const result = new Map<string, number>();
-    const strongest = [...spread].sort((a, b) => b[1] - a[1] || b[0].length - a[0].length).slice(0, this.options.maxAssociates);
+    const strongest = [...spread]
+      .sort((a, b) => b[1] - a[1] || b[0].length - a[0].length)
+      .slice(0, this.options.maxAssociates);
     for (const [other, strength] of strongest) result.set(other, strength / scale);
     // A word is not an associate of its own when a name containing it is nearly as strong ("Carolina").
     for (const [other, strength] of result) {

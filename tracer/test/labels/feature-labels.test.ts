@@ -8,11 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  readDashboardFolder,
-  readLayerDashboards,
-  type FeatureDetail,
-} from '../../src/labels/feature-dashboard.js';
+import { readDashboardFolder, readLayerDashboards, type FeatureDetail } from '../../src/labels/feature-dashboard.js';
 import { LabelContext } from '../../src/labels/label-context.js';
 import { DEFAULT_LABEL_PARAMETERS, labelFeature, type FeatureLabels } from '../../src/labels/feature-labels.js';
 import { ModelFormatError } from '../../src/errors.js';
@@ -90,7 +86,12 @@ describe('input labels on the demo dashboards', () => {
     // Features whose top contexts all activate on one such token, and whose input label is that token.
     const cases = labelled.filter(({ dashboard, labels }) => {
       const tokens = topExamples(dashboard).map((e) => e.tokens[e.train_token_ind]);
-      return tokens.length > 0 && tokens.every((t) => t === tokens[0]) && common.has(tokens[0]) && labels.input.text === tokens[0];
+      return (
+        tokens.length > 0 &&
+        tokens.every((t) => t === tokens[0]) &&
+        common.has(tokens[0]) &&
+        labels.input.text === tokens[0]
+      );
     });
     console.log(`features reading one common token and labelled with it: ${cases.length}`);
     expect(cases.length).toBeGreaterThanOrEqual(20);
@@ -130,20 +131,23 @@ describe('output labels', () => {
     return (await readLayerDashboards(file))[0];
   }
 
-  it.each([false, true])('say X, confidently, when the top logits concentrate on one token (values beside: %s)', async (beside) => {
-    const concentrated: [string, number][] = [
-      ['Austin', 9.0],
-      ['Houston', 2.0],
-      ['Dallas', 1.8],
-      ['Texas', 1.5],
-      ['the', 1.2],
-    ];
-    const labels = labelFeature(await withLogitValues(concentrated, beside), context);
-    expect(labels.output).toEqual({ text: 'say Austin', confidence: expect.any(Number) });
-    expect(labels.output!.confidence).toBeGreaterThanOrEqual(0.9);
-    expect(labels.label).toBe('say Austin');
-    expect(labels.weak).toBe(false);
-  });
+  it.each([false, true])(
+    'say X, confidently, when the top logits concentrate on one token (values beside: %s)',
+    async (beside) => {
+      const concentrated: [string, number][] = [
+        ['Austin', 9.0],
+        ['Houston', 2.0],
+        ['Dallas', 1.8],
+        ['Texas', 1.5],
+        ['the', 1.2],
+      ];
+      const labels = labelFeature(await withLogitValues(concentrated, beside), context);
+      expect(labels.output).toEqual({ text: 'say Austin', confidence: expect.any(Number) });
+      expect(labels.output!.confidence).toBeGreaterThanOrEqual(0.9);
+      expect(labels.label).toBe('say Austin');
+      expect(labels.weak).toBe(false);
+    },
+  );
 
   it('is weak when the top logits are spread evenly', async () => {
     const dashboard = await withLogitValues([
@@ -173,7 +177,9 @@ describe('output labels', () => {
     }
     const cases = labelled.flatMap(({ dashboard, labels }) => {
       const withNext = topExamples(dashboard).filter((e) => e.train_token_ind + 1 < e.tokens.length);
-      const insideName = withNext.some((e) => context.unitAt(context.tokensOf(e), e.train_token_ind)!.end > e.train_token_ind + 1);
+      const insideName = withNext.some(
+        (e) => context.unitAt(context.tokensOf(e), e.train_token_ind)!.end > e.train_token_ind + 1,
+      );
       const next = insideName ? [] : withNext.map((e) => e.tokens[e.train_token_ind + 1]);
       const said = next[0];
       const agreed = next.length >= 4 && next.every((t) => t === said);
