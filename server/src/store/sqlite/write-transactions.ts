@@ -1,7 +1,7 @@
 /**
  * Every write of the SQLite store, each one transaction on the connection it is given: run in the
- * writer thread (writer-thread.ts) for a file, or inline for ':memory:'. Callers check their input
- * first (check-graph.ts); here is only SQL. A write that waits on another process's lock longer
+ * writer thread (writer-thread.ts) for a file, or inline for ':memory:'. Callers check small inputs
+ * first (check-graph.ts); a graph document is checked here, off the main thread. A write that waits on another process's lock longer
  * than the busy timeout fails with a StoreError that says what to do.
  */
 import type Database from 'better-sqlite3';
@@ -9,6 +9,7 @@ import type { GraphDocument } from '@circuit-atlas/schema';
 import type { FeatureKey, FeatureLabel, SaveProgress, SavedView } from '../graph-store.js';
 import { featureLabelOf, graphRecordOf, viewRecordOf, type LabelRecord } from '../graph-records.js';
 import { StoreError } from '../store-error.js';
+import { checkGraphDocument } from '../check-graph.js';
 import { isBusyError } from './connection.js';
 
 /** Rows written between two progress reports. */
@@ -56,7 +57,9 @@ export class WriteTransactions {
     }
   }
 
+  /** Checks the document here too: in the writer thread that O(edges) pass costs the main thread nothing. */
   saveGraph(graph: GraphDocument, onProgress?: (progress: SaveProgress) => void): void {
+    checkGraphDocument(graph);
     const insertGraph = this.statement(`
       INSERT INTO graphs (id, prompt, prompt_tokens, token_ids, model, transcoder_set, n_layers, created_at, created_ms,
         max_n_logits, desired_logit_prob, batch_size, max_feature_nodes, node_threshold, edge_threshold,

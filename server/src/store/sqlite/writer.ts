@@ -143,9 +143,14 @@ export class ThreadWriter implements Writer {
         new Promise<T>((resolve, reject) => {
           const worker = this.thread();
           const seq = this.nextSeq++;
+          try {
+            worker.postMessage({ seq, request } satisfies ToWriter);
+          } catch (error) {
+            // Not structured-cloneable (a function, a symbol): not a document either.
+            throw new StoreError('INVALID', `the ${request.op} request cannot be stored: ${(error as Error).message}`);
+          }
           this.pending.set(seq, { resolve: resolve as (value: unknown) => void, reject, onProgress });
           worker.ref();
-          worker.postMessage({ seq, request } satisfies ToWriter);
         }),
     );
   }
