@@ -1,8 +1,8 @@
 /**
  * Feature labels computed from the demo model's dashboards, end to end: `circuit-atlas trace` writes
- * them as the graph JSON's clerp, the graph is stored (as `import` stores it) in a real SQLite file,
- * `export` keeps the labels in JSON and figures with a user's own label winning, and the API serves
- * them with their confidences. Real commands, the real demo model.
+ * them as the graph JSON's clerp, `import` stores the graph in a real SQLite file, `export` keeps the
+ * labels in JSON and figures with a user's own label winning, and the API serves them with their
+ * confidences. Real commands, the real demo model.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FeatureLabeller, fromGraphJson } from '@circuit-atlas/tracer';
+import { FeatureLabeller } from '@circuit-atlas/tracer';
 import { startServer, type RunningServer } from '../src/app.js';
 import { ModelCatalog } from '../src/models/catalog.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -76,12 +76,14 @@ describe('labels in traced, stored and exported graphs', () => {
   });
 
   it('export keeps the labels in JSON and figures, and a user’s own label wins', async () => {
+    const imported = await atlas(['import', GRAPH]);
+    expect(imported.stderr).toBe('');
+    expect(imported.code).toBe(0);
     const mine = featureOf(traced.nodes.filter(isFeature)[0]);
     const store = new SqliteStore(DB);
     await store.init();
     try {
-      const graph = fromGraphJson(traced);
-      await store.saveGraph(graph);
+      const graph = (await store.getGraph(traced.metadata.slug))!;
       await store.setFeatureLabel(
         { model: graph.model, transcoderSet: graph.transcoderSet, layer: mine.layer, index: mine.index },
         'my own label',
