@@ -38,13 +38,25 @@ describe('openStore', () => {
     }
   });
 
-  it('opens Neo4j when NEO4J_URI is set, and says clearly when it cannot be reached', async () => {
+  it('opens Neo4j when NEO4J_URI is set (bolt:// or routing neo4j://), and says clearly when it cannot be reached', async () => {
     const store = await openStore({ NEO4J_URI: neo4jUri() });
     try {
       expect(store.kind).toBe('neo4j');
       expect(describeStore(store)).toBe(`Neo4j at ${neo4jUri()}`);
     } finally {
       await store.close();
+    }
+    // A routing URI (neo4j://): the driver fetches a routing table, reads go to readers as read transactions.
+    const routingUri = neo4jUri().replace(/^bolt:/, 'neo4j:');
+    const routed = await openStore({ NEO4J_URI: routingUri });
+    try {
+      const graph = randomGraph({ id: `routed-${Date.now().toString(36)}`, seed: 3, nodes: 100, edges: 400 });
+      await routed.saveGraph(graph);
+      expect(await routed.getGraph(graph.id)).toEqual(graph);
+      expect(await routed.deleteGraph(graph.id)).toBe(true);
+      expect(describeStore(routed)).toBe(`Neo4j at ${routingUri}`);
+    } finally {
+      await routed.close();
     }
     const error = await openStore({ NEO4J_URI: 'bolt://127.0.0.1:1' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreError);
