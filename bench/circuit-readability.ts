@@ -70,9 +70,14 @@ function sample<T>(items: T[], n: number, random: () => number): T[] {
  */
 function namer(all: string[]): (label: string, entity: string) => boolean {
   const owners = new Map<string, Set<string>>();
-  for (const name of all) for (const word of name.toLowerCase().split(' ')) owners.set(word, (owners.get(word) ?? new Set()).add(name));
+  for (const name of all)
+    for (const word of name.toLowerCase().split(' ')) owners.set(word, (owners.get(word) ?? new Set()).add(name));
   return (label, entity) => {
-    const l = label.toLowerCase().replace(/ \(\d+\)$/, '').replace(/^say\s+/, '').trim();
+    const l = label
+      .toLowerCase()
+      .replace(/ \(\d+\)$/, '')
+      .replace(/^say\s+/, '')
+      .trim();
     const e = entity.toLowerCase();
     return l === e || (e.split(' ').includes(l) && owners.get(l)?.size === 1);
   };
@@ -98,7 +103,14 @@ export async function run(): Promise<void> {
   const namesState = namer(world.states.map((s) => s.name));
   const namesCapital = namer(world.states.map((s) => s.capital));
   const random = rng(seed);
-  const cities = ['Dallas', ...sample(world.held_out.capital.filter((c) => c !== 'Dallas'), n, random)];
+  const cities = [
+    'Dallas',
+    ...sample(
+      world.held_out.capital.filter((c) => c !== 'Dallas'),
+      n,
+      random,
+    ),
+  ];
   process.stdout.write(`seed ${seed}; cities: ${cities.join(', ')}\n`);
 
   const model: ReplacementModel = await loadReplacementModel(MODEL_DIR);
@@ -131,8 +143,7 @@ export async function run(): Promise<void> {
       const t = await trace(city);
       const { doc } = t;
       const capitalLogit = doc.nodes.find(
-        (node) =>
-          node.kind === 'logit' && model.tokenizer.tokenString(node.feature!) === state.capital.split(' ')[0],
+        (node) => node.kind === 'logit' && model.tokenizer.tokenString(node.feature!) === state.capital.split(' ')[0],
       );
       const cityToken = doc.nodes.find((node) => node.kind === 'embedding' && node.ctxIdx === t.cityPos);
       const sn = new Map(t.supernodes.map((s) => [s.id, s]));
@@ -159,7 +170,10 @@ export async function run(): Promise<void> {
           .join('');
       }
       if (hasNamed) named++;
-      else misses.push(`${city} (${state.name} → ${state.capital}): ${capitalLogit ? best || 'no path from the city token' : 'capital not among the logits'}`);
+      else
+        misses.push(
+          `${city} (${state.name} → ${state.capital}): ${capitalLogit ? best || 'no path from the city token' : 'capital not among the logits'}`,
+        );
       if (hasShape) structural++;
 
       // Swap with a city of another state, and ablation, on the state supernode.
@@ -192,7 +206,8 @@ export async function run(): Promise<void> {
           `${city} (${state.name}) ← ${donorCity} (${other.name}, wants ${other.capital}): top ${swapped.after.map((l) => `${l.token} ${l.probability.toFixed(2)}`).join(', ')}`,
         );
       const ablated = await interveneOnSupernodes(model, doc.prompt, [{ mode: 'zero', members }], { topK: 50 });
-      const p = (list: typeof ablated.before) => list.find((l) => l.token === state.capital.split(' ')[0])?.probability ?? 0;
+      const p = (list: typeof ablated.before) =>
+        list.find((l) => l.token === state.capital.split(' ')[0])?.probability ?? 0;
       drops.push(p(ablated.before) - p(ablated.after));
       process.stdout.write(
         `${city.padEnd(14)} path ${hasNamed ? 'yes' : 'no '} shape ${hasShape ? 'yes' : 'no '} | state sn "${recipient.label}" (${recipient.members.length}) ← "${donorSn.label}" of ${donorCity}: ${top.token} ${top.probability.toFixed(2)} | ablation p(${state.capital}) ${p(ablated.before).toFixed(3)} → ${p(ablated.after).toFixed(3)}\n`,
@@ -200,11 +215,15 @@ export async function run(): Promise<void> {
     }
     const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)}% (${a}/${b})`;
     process.stdout.write(`\npath rate (named state → named capital): ${pct(named, cities.length)}\n`);
-    process.stdout.write(`structural rate (city sn → last-token sn, names ignored): ${pct(structural, cities.length)}\n`);
+    process.stdout.write(
+      `structural rate (city sn → last-token sn, names ignored): ${pct(structural, cities.length)}\n`,
+    );
     process.stdout.write(`misses:\n${misses.map((m) => `  ${m}`).join('\n')}\n`);
     process.stdout.write(`swap success (donor scale ${factor}): ${pct(swapOk, swaps)}\n`);
     process.stdout.write(`swap misses:\n${swapMisses.map((m) => `  ${m}`).join('\n')}\n`);
-    process.stdout.write(`ablation: median drop of the capital's probability ${median(drops).toFixed(3)} over ${drops.length}\n`);
+    process.stdout.write(
+      `ablation: median drop of the capital's probability ${median(drops).toFixed(3)} over ${drops.length}\n`,
+    );
   } finally {
     await model.dispose();
   }

@@ -37,7 +37,10 @@ interface SupernodeValues {
   'donor-scale'?: string;
 }
 
-async function graphWithSupernodes(file: string, modelDir: string): Promise<{ doc: GraphDocument; supernodes: Supernode[] }> {
+async function graphWithSupernodes(
+  file: string,
+  modelDir: string,
+): Promise<{ doc: GraphDocument; supernodes: Supernode[] }> {
   const tracer = await import('@circuit-atlas/tracer');
   let json: { qParams?: { supernodes?: string[][] } };
   try {
@@ -70,7 +73,10 @@ function splitAt(spec: string, flag: string, what: string): [string, string] {
 }
 
 /** The feature interventions the supernode flags ask for (none when no supernode flag is given). */
-export async function supernodeFeatureInterventionsFrom(values: SupernodeValues, prompt: string): Promise<FeatureIntervention[]> {
+export async function supernodeFeatureInterventionsFrom(
+  values: SupernodeValues,
+  prompt: string,
+): Promise<FeatureIntervention[]> {
   const zero = values['zero-supernode'] ?? [];
   const scale = values['scale-supernode'] ?? [];
   const replace = values['replace-supernode'] ?? [];
@@ -87,7 +93,8 @@ export async function supernodeFeatureInterventionsFrom(values: SupernodeValues,
     ...scale.map((spec): SupernodeIntervention => {
       const [label, x] = splitAt(spec, 'scale-supernode', 'FACTOR');
       const factor = Number(x);
-      if (x.trim() === '' || !Number.isFinite(factor)) throw new UserInputError(`--scale-supernode '${spec}': '${x}' is not a number`);
+      if (x.trim() === '' || !Number.isFinite(factor))
+        throw new UserInputError(`--scale-supernode '${spec}': '${x}' is not a number`);
       return { mode: 'scale', members: members(label), factor };
     }),
   ];

@@ -85,8 +85,7 @@ export function buildCircuitView(
       throw new UserInputError(`${name} must be a positive integer, got ${options[name]}`);
   const logits = doc.nodes.filter((n) => n.kind === 'logit');
   if (logits.length === 0) throw new UserInputError(`graph '${doc.id}' has no logit node to trace paths to`);
-  const target =
-    options.target ?? [...logits].sort((a, b) => (b.tokenProb ?? 0) - (a.tokenProb ?? 0))[0].nodeId;
+  const target = options.target ?? [...logits].sort((a, b) => (b.tokenProb ?? 0) - (a.tokenProb ?? 0))[0].nodeId;
   if (!logits.some((n) => n.nodeId === target))
     throw new UserInputError(
       `'${target}' is not a logit node of graph '${doc.id}'; choose one of ${logits.map((n) => n.nodeId).join(', ')}`,
@@ -119,8 +118,7 @@ export function buildCircuitView(
     viewNodes.set(node.nodeId, {
       id: node.nodeId,
       kind: node.kind === 'embedding' ? 'token' : node.kind === 'logit' ? 'logit' : 'feature',
-      label:
-        node.kind === 'embedding' ? (doc.promptTokens[node.ctxIdx] ?? node.label) : node.label || node.nodeId,
+      label: node.kind === 'embedding' ? (doc.promptTokens[node.ctxIdx] ?? node.label) : node.label || node.nodeId,
       ctxIdx: node.ctxIdx,
       layers: [node.layer, node.layer],
       members: [node.nodeId],

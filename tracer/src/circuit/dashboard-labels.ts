@@ -47,14 +47,16 @@ async function readLayer(file: string): Promise<DashboardEntry[] | null> {
   } catch (error) {
     throw new ModelFormatError(`dashboard file is not valid JSON: ${(error as Error).message}`, file);
   }
-  if (!Array.isArray(entries)) throw new ModelFormatError(`dashboard file must hold a JSON array of feature details`, file);
+  if (!Array.isArray(entries))
+    throw new ModelFormatError(`dashboard file must hold a JSON array of feature details`, file);
   return entries as DashboardEntry[];
 }
 
 /** Labels of every dashboard feature in `dashboardsDir` (layers 0..nLayers-1; missing layers give none). */
 export async function dashboardLabels(dashboardsDir: string, nLayers: number): Promise<FeatureLabelLookup> {
   const layers: (DashboardEntry[] | null)[] = [];
-  for (let layer = 0; layer < nLayers; layer++) layers.push(await readLayer(path.join(dashboardsDir, `layer_${layer}.json`)));
+  for (let layer = 0; layer < nLayers; layer++)
+    layers.push(await readLayer(path.join(dashboardsDir, `layer_${layer}.json`)));
   const documentFrequency = new Map<string, number>();
   let nFeatures = 0;
   for (const entries of layers) {
@@ -65,7 +67,10 @@ export async function dashboardLabels(dashboardsDir: string, nLayers: number): P
     }
   }
   const rarity = (token: string) =>
-    Math.min(1, Math.max(0, Math.log(nFeatures / Math.max(1, documentFrequency.get(token) ?? 1)) / Math.log(RARE_FACTOR)));
+    Math.min(
+      1,
+      Math.max(0, Math.log(nFeatures / Math.max(1, documentFrequency.get(token) ?? 1)) / Math.log(RARE_FACTOR)),
+    );
 
   const labeller = await FeatureLabeller.fromFolder(dashboardsDir);
   const byLayer = layers.map((entries, layerIndex) => {

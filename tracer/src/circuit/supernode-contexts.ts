@@ -47,7 +47,8 @@ const BATCH = 256;
 /** Distinct example contexts of the dashboards in `dashboardsDir` that start with the model's BOS. */
 export async function dashboardContexts(dashboardsDir: string, model: ReplacementModel): Promise<number[][]> {
   const vocab = new Map<string, number>();
-  for (let id = 0; id < model.vocabSize; id++) if (!vocab.has(model.tokenizer.tokenString(id))) vocab.set(model.tokenizer.tokenString(id), id);
+  for (let id = 0; id < model.vocabSize; id++)
+    if (!vocab.has(model.tokenizer.tokenString(id))) vocab.set(model.tokenizer.tokenString(id), id);
   const bos = model.tokenizer.bosId === null ? null : model.tokenizer.tokenString(model.tokenizer.bosId);
   const seen = new Map<string, number[]>();
   for (let layer = 0; layer < model.nLayers; layer++) {
@@ -90,7 +91,10 @@ export async function indexContexts(model: ReplacementModel, contexts: number[][
       const n = batch.length;
       const resid = new Float32Array(n * T * d); // [n, T, d]
       batch.forEach((c, i) => resid.set(embed(model, contexts[c]), i * T * d));
-      const run = await runForward(model, contexts[batch[0]], { residPre: { data: resid, n }, lastLayer: model.nLayers - 1 });
+      const run = await runForward(model, contexts[batch[0]], {
+        residPre: { data: resid, n },
+        lastLayer: model.nLayers - 1,
+      });
       for (let layer = 0; layer < model.nLayers; layer++) {
         const { acts } = await encodeLayer(model, layer, run.mlpIn[layer], n, T); // [n, T, F]
         const list = lists[layer];
@@ -118,7 +122,8 @@ export async function indexContexts(model: ReplacementModel, contexts: number[][
     stride,
     documentFrequency,
     postings: lists.map(
-      (list) => new Map([...list].map(([f, e]) => [f, { keys: Int32Array.from(e.keys), acts: Float32Array.from(e.acts) }])),
+      (list) =>
+        new Map([...list].map(([f, e]) => [f, { keys: Int32Array.from(e.keys), acts: Float32Array.from(e.acts) }])),
     ),
   };
 }
@@ -172,7 +177,8 @@ export function nameFromContexts(
   const n = index.contexts.length;
   const ownToken = doc.promptTokens[supernode.ctxIdx];
   const rarity = (t: string) =>
-    Math.min(1, Math.max(0, Math.log(n / Math.max(1, index.documentFrequency.get(t) ?? 1)) / Math.log(RARE_FACTOR))) ** 2;
+    Math.min(1, Math.max(0, Math.log(n / Math.max(1, index.documentFrequency.get(t) ?? 1)) / Math.log(RARE_FACTOR))) **
+    2;
   let total = 0;
   const next = new Map<string, number>();
   const around = new Map<string, number>();

@@ -223,7 +223,9 @@ export function findSupernodes(
 
   const groups = clusters
     .filter((c) => c.length >= options.minMembers)
-    .map((c) => c.sort((i, j) => (influence.get(candidates[j].nodeId) ?? 0) - (influence.get(candidates[i].nodeId) ?? 0)))
+    .map((c) =>
+      c.sort((i, j) => (influence.get(candidates[j].nodeId) ?? 0) - (influence.get(candidates[i].nodeId) ?? 0)),
+    )
     .map((c) => ({ members: c, influence: c.reduce((s, i) => s + (influence.get(candidates[i].nodeId) ?? 0), 0) }))
     .sort((a, b) => b.influence - a.influence);
   const seen = new Map<string, number>();

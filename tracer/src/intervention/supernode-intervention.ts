@@ -37,7 +37,9 @@ export function supernodeMembers(doc: GraphDocument, nodeIds: string[]): Superno
   return nodeIds.map((id) => {
     const node = byId.get(id);
     if (!node || node.kind !== 'feature' || node.feature === null)
-      throw new UserInputError(`'${id}' is not a feature node of graph '${doc.id}'; a supernode holds feature nodes only`);
+      throw new UserInputError(
+        `'${id}' is not a feature node of graph '${doc.id}'; a supernode holds feature nodes only`,
+      );
     return { layer: node.layer, position: node.ctxIdx, feature: node.feature, activation: node.activation ?? 0 };
   });
 }
@@ -47,13 +49,17 @@ export function supernodeFeatureInterventions(interventions: SupernodeInterventi
   const byFeature = new Map<string, FeatureIntervention>();
   const put = (iv: FeatureIntervention) => byFeature.set(`${iv.layer}:${iv.position}:${iv.feature}`, iv);
   for (const [i, iv] of interventions.entries()) {
-    if (iv.members.length === 0) throw new UserInputError(`supernode intervention ${i + 1}: the supernode has no members`);
+    if (iv.members.length === 0)
+      throw new UserInputError(`supernode intervention ${i + 1}: the supernode has no members`);
     if (iv.mode === 'scale') {
-      if (!Number.isFinite(iv.factor)) throw new UserInputError(`supernode intervention ${i + 1}: factor must be a finite number`);
-      for (const m of iv.members) put({ layer: m.layer, position: m.position, feature: m.feature, mode: 'scale', value: iv.factor });
+      if (!Number.isFinite(iv.factor))
+        throw new UserInputError(`supernode intervention ${i + 1}: factor must be a finite number`);
+      for (const m of iv.members)
+        put({ layer: m.layer, position: m.position, feature: m.feature, mode: 'scale', value: iv.factor });
       continue;
     }
-    for (const m of iv.members) put({ layer: m.layer, position: m.position, feature: m.feature, mode: 'set', value: 0 });
+    for (const m of iv.members)
+      put({ layer: m.layer, position: m.position, feature: m.feature, mode: 'set', value: 0 });
     if (iv.mode === 'zero') continue;
     const positions = new Set(iv.members.map((m) => m.position));
     const position = iv.position ?? iv.members[0].position;
@@ -62,9 +68,12 @@ export function supernodeFeatureInterventions(interventions: SupernodeInterventi
         `supernode intervention ${i + 1}: the supernode spans positions ${[...positions].join(', ')}; say at which position the donor goes`,
       );
     const factor = iv.factor ?? 1;
-    if (!Number.isFinite(factor)) throw new UserInputError(`supernode intervention ${i + 1}: factor must be a finite number`);
-    if (iv.donor.length === 0) throw new UserInputError(`supernode intervention ${i + 1}: the donor supernode has no members`);
-    for (const d of iv.donor) put({ layer: d.layer, position, feature: d.feature, mode: 'set', value: d.activation * factor });
+    if (!Number.isFinite(factor))
+      throw new UserInputError(`supernode intervention ${i + 1}: factor must be a finite number`);
+    if (iv.donor.length === 0)
+      throw new UserInputError(`supernode intervention ${i + 1}: the donor supernode has no members`);
+    for (const d of iv.donor)
+      put({ layer: d.layer, position, feature: d.feature, mode: 'set', value: d.activation * factor });
   }
   return [...byFeature.values()];
 }

@@ -37,7 +37,11 @@ describe('circuit-atlas supernodes on the command line', () => {
   it('trace --supernodes writes named supernodes of feature nodes into qParams.supernodes', async () => {
     const json = JSON.parse(await readFile(graphs.Dallas, 'utf8'));
     const supernodes: string[][] = json.qParams.supernodes;
-    const features = new Set(json.nodes.filter((n: { feature_type: string }) => n.feature_type === 'cross layer transcoder').map((n: { node_id: string }) => n.node_id));
+    const features = new Set(
+      json.nodes
+        .filter((n: { feature_type: string }) => n.feature_type === 'cross layer transcoder')
+        .map((n: { node_id: string }) => n.node_id),
+    );
     expect(supernodes.map((s) => s[0])).toEqual(expect.arrayContaining(['Texas', 'say Austin']));
     for (const [, ...members] of supernodes) for (const id of members) expect(features.has(id)).toBe(true);
     expect(new Set(supernodes.map((s) => s[0])).size).toBe(supernodes.length);
@@ -45,8 +49,17 @@ describe('circuit-atlas supernodes on the command line', () => {
 
   it('intervene --replace-supernode Texas=California makes Sacramento the top prediction', () => {
     const result = cli([
-      'intervene', prompt('Dallas'), '--model', MODEL, '--graph', graphs.Dallas,
-      '--replace-supernode', 'Texas=California', '--donor-graph', graphs.Fresno, '--json',
+      'intervene',
+      prompt('Dallas'),
+      '--model',
+      MODEL,
+      '--graph',
+      graphs.Dallas,
+      '--replace-supernode',
+      'Texas=California',
+      '--donor-graph',
+      graphs.Fresno,
+      '--json',
     ]);
     expect(result.status, result.stderr).toBe(0);
     const out = JSON.parse(result.stdout);
@@ -55,15 +68,47 @@ describe('circuit-atlas supernodes on the command line', () => {
   });
 
   it('intervene --zero-supernode Texas takes Austin off the top; an unknown label is a one-line error naming the choices', () => {
-    const zeroed = cli(['intervene', prompt('Dallas'), '--model', MODEL, '--graph', graphs.Dallas, '--zero-supernode', 'Texas', '--json']);
+    const zeroed = cli([
+      'intervene',
+      prompt('Dallas'),
+      '--model',
+      MODEL,
+      '--graph',
+      graphs.Dallas,
+      '--zero-supernode',
+      'Texas',
+      '--json',
+    ]);
     expect(zeroed.status, zeroed.stderr).toBe(0);
     expect(JSON.parse(zeroed.stdout).after[0].token).not.toBe('Austin');
-    const wrong = cli(['intervene', prompt('Dallas'), '--model', MODEL, '--graph', graphs.Dallas, '--zero-supernode', 'Ohio']);
+    const wrong = cli([
+      'intervene',
+      prompt('Dallas'),
+      '--model',
+      MODEL,
+      '--graph',
+      graphs.Dallas,
+      '--zero-supernode',
+      'Ohio',
+    ]);
     expect(wrong.status).toBe(1);
     expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
-    expect(wrong.stderr).toMatch(/no supernode labelled 'Ohio' in .*Dallas\.json; its supernodes are "Texas", "say Austin"/);
-    const otherPrompt = cli(['intervene', prompt('Fresno'), '--model', MODEL, '--graph', graphs.Dallas, '--zero-supernode', 'Texas']);
+    expect(wrong.stderr).toMatch(
+      /no supernode labelled 'Ohio' in .*Dallas\.json; its supernodes are "Texas", "say Austin"/,
+    );
+    const otherPrompt = cli([
+      'intervene',
+      prompt('Fresno'),
+      '--model',
+      MODEL,
+      '--graph',
+      graphs.Dallas,
+      '--zero-supernode',
+      'Texas',
+    ]);
     expect(otherPrompt.status).toBe(1);
-    expect(otherPrompt.stderr).toMatch(/was traced on "Fact: the capital of the state containing Dallas is", not on this prompt/);
+    expect(otherPrompt.stderr).toMatch(
+      /was traced on "Fact: the capital of the state containing Dallas is", not on this prompt/,
+    );
   });
 });

@@ -25,7 +25,10 @@ describe('the demo circuit', () => {
     const index = await indexContexts(model, await dashboardContexts(DASHBOARDS, model));
     for (const city of ['Dallas', 'Fresno']) {
       const { document } = await traceGraph(model, prompt(city), { id: city });
-      traced.set(city, { doc: document, supernodes: renameFromContexts(document, findSupernodes(document, labels), index) });
+      traced.set(city, {
+        doc: document,
+        supernodes: renameFromContexts(document, findSupernodes(document, labels), index),
+      });
     }
   }, 300_000);
   afterAll(async () => {
@@ -35,7 +38,9 @@ describe('the demo circuit', () => {
   /** The supernode at the city's position (second to last token) with the most influence. */
   const citySupernode = (city: string) => {
     const { doc, supernodes } = traced.get(city)!;
-    return supernodes.filter((s) => s.ctxIdx === doc.promptTokens.length - 2).sort((a, b) => b.influence - a.influence)[0];
+    return supernodes
+      .filter((s) => s.ctxIdx === doc.promptTokens.length - 2)
+      .sort((a, b) => b.influence - a.influence)[0];
   };
 
   it('shows a path Dallas → Texas → say Austin → Austin in the automatic circuit view', () => {

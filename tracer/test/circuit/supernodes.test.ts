@@ -16,7 +16,14 @@ function graph(nodes: Partial<GraphNode>[], edges: [string, string, number][]): 
     transcoderSet: 'hand/plt',
     nLayers: 3,
     createdAt: '2026-01-01T00:00:00Z',
-    settings: { maxNLogits: 1, desiredLogitProb: 0.95, batchSize: 1, maxFeatureNodes: null, nodeThreshold: 0.8, edgeThreshold: 0.98 },
+    settings: {
+      maxNLogits: 1,
+      desiredLogitProb: 0.95,
+      batchSize: 1,
+      maxFeatureNodes: null,
+      nodeThreshold: 0.8,
+      edgeThreshold: 0.98,
+    },
     scores: null,
     nodes: nodes.map((n) => ({
       nodeId: n.nodeId!,
@@ -24,7 +31,7 @@ function graph(nodes: Partial<GraphNode>[], edges: [string, string, number][]): 
       layer: n.layer ?? 0,
       ctxIdx: n.ctxIdx ?? 1,
       feature: n.feature ?? null,
-      activation: n.activation ?? (n.kind ?? 'feature') === 'feature' ? 1 : null,
+      activation: (n.activation ?? (n.kind ?? 'feature') === 'feature') ? 1 : null,
       influence: null,
       tokenProb: n.tokenProb ?? null,
       isTargetLogit: n.kind === 'logit',
@@ -34,7 +41,13 @@ function graph(nodes: Partial<GraphNode>[], edges: [string, string, number][]): 
   };
 }
 
-const token = (pos: number, id = pos): Partial<GraphNode> => ({ nodeId: `E_${id}_${pos}`, kind: 'embedding', layer: -1, ctxIdx: pos, feature: id });
+const token = (pos: number, id = pos): Partial<GraphNode> => ({
+  nodeId: `E_${id}_${pos}`,
+  kind: 'embedding',
+  layer: -1,
+  ctxIdx: pos,
+  feature: id,
+});
 const feature = (layer: number, f: number, pos: number, activation = 1): Partial<GraphNode> => ({
   nodeId: `${layer}_${f}_${pos}`,
   kind: 'feature',
@@ -43,7 +56,15 @@ const feature = (layer: number, f: number, pos: number, activation = 1): Partial
   feature: f,
   activation,
 });
-const logit: Partial<GraphNode> = { nodeId: '4_9_3', kind: 'logit', layer: 3, ctxIdx: 3, feature: 9, tokenProb: 0.9, label: 'Output "z"' };
+const logit: Partial<GraphNode> = {
+  nodeId: '4_9_3',
+  kind: 'logit',
+  layer: 3,
+  ctxIdx: 3,
+  feature: 9,
+  tokenProb: 0.9,
+  label: 'Output "z"',
+};
 
 /**
  * Position 2 holds two features (0_1_2, 0_2_2) that read token b and write to 1_5_3 in the same
@@ -52,7 +73,17 @@ const logit: Partial<GraphNode> = { nodeId: '4_9_3', kind: 'logit', layer: 3, ct
  */
 function rolesGraph(): GraphDocument {
   return graph(
-    [token(1), token(2), token(3), feature(0, 1, 2), feature(0, 2, 2, 2), feature(0, 3, 2), feature(1, 5, 3), feature(1, 6, 3), logit],
+    [
+      token(1),
+      token(2),
+      token(3),
+      feature(0, 1, 2),
+      feature(0, 2, 2, 2),
+      feature(0, 3, 2),
+      feature(1, 5, 3),
+      feature(1, 6, 3),
+      logit,
+    ],
     [
       ['E_2_2', '0_1_2', 1],
       ['E_2_2', '0_2_2', 2],
@@ -91,7 +122,9 @@ describe('automatic supernodes', () => {
         ['2_7_2', '4_9_3', 1],
       ],
     );
-    const together = findSupernodes(doc, () => null, { samePosition: false, layerWindow: 2 }).map((s) => new Set(s.members));
+    const together = findSupernodes(doc, () => null, { samePosition: false, layerWindow: 2 }).map(
+      (s) => new Set(s.members),
+    );
     expect(together).toContainEqual(new Set(['0_1_1', '0_2_2', '0_4_2', '2_7_2']));
     const apart = findSupernodes(doc, () => null, { layerWindow: 1 }).map((s) => new Set(s.members));
     expect(apart.some((members) => members.has('0_1_1') && members.has('0_2_2'))).toBe(false);
@@ -131,7 +164,9 @@ describe('automatic supernodes', () => {
     expect(back[0].members).toEqual(found[0].members);
     expect(back[0].influence).toBeCloseTo(found[0].influence, 10);
     expect(() => supernodesFromQParams(doc, [['tokens', 'E_1_1']])).toThrow(UserInputError);
-    expect(() => supernodesFromQParams(doc, [['ghost', '0_77_2']])).toThrow(/'0_77_2' is not a feature node of graph 'hand'/);
+    expect(() => supernodesFromQParams(doc, [['ghost', '0_77_2']])).toThrow(
+      /'0_77_2' is not a feature node of graph 'hand'/,
+    );
   });
 });
 
@@ -153,7 +188,11 @@ describe('circuit view', () => {
   it('refuses a target that is not a logit of the graph, and a node in two supernodes', () => {
     const doc = rolesGraph();
     const supernodes = findSupernodes(doc);
-    expect(() => buildCircuitView(doc, supernodes, { target: '1_5_3' })).toThrow(/'1_5_3' is not a logit node of graph 'hand'; choose one of 4_9_3/);
-    expect(() => buildCircuitView(doc, [...supernodes, { ...supernodes[0], id: 'other' }])).toThrow(/in more than one supernode/);
+    expect(() => buildCircuitView(doc, supernodes, { target: '1_5_3' })).toThrow(
+      /'1_5_3' is not a logit node of graph 'hand'; choose one of 4_9_3/,
+    );
+    expect(() => buildCircuitView(doc, [...supernodes, { ...supernodes[0], id: 'other' }])).toThrow(
+      /in more than one supernode/,
+    );
   });
 });
