@@ -59,7 +59,8 @@ export async function run(): Promise<void> {
         `vocab ${shape.vocab}, ${shape.dtype}\n` +
         `corpus: ${result.tokens} tokens (${result.positions} non-BOS positions), context 128, batch 16\n` +
         `load: ${result.loadSeconds.toFixed(1)} s; dashboards: ${result.seconds.toFixed(1)} s ` +
-        `→ ${(result.tokens / result.seconds).toFixed(0)} tokens/s\n` +
+        `→ ${(result.tokens / result.seconds).toFixed(0)} tokens/s ` +
+        `(CPU ${result.cpuSeconds.toFixed(1)} s: ${(result.tokens / result.cpuSeconds).toFixed(0)} tokens per CPU-second)\n` +
         `  forward ${share(t.forward)}, encoders ${share(t.encode)}, collectors ${share(t.collect)}, writing ${share(t.write)}\n` +
         `features written: ${result.features} (all layers); layer files ${(result.bytes / 1e6).toFixed(0)} MB\n` +
         `peak RSS: ${(result.maxRssKb / 1024).toFixed(0)} MB\n`,
@@ -73,9 +74,11 @@ export async function run(): Promise<void> {
 async function child(dir: string, corpus: string): Promise<void> {
   const { computeFeatureDashboards, loadReplacementModel } = await import('@circuit-atlas/tracer');
   const { stat } = await import('node:fs/promises');
+  const cpuStart = process.cpuUsage();
   const loadStart = performance.now();
   const model = await loadReplacementModel(dir);
   const loadSeconds = (performance.now() - loadStart) / 1000;
+  const cpuLoaded = process.cpuUsage(cpuStart);
   let last = -1;
   const result = await computeFeatureDashboards(model, {
     corpus,
@@ -87,6 +90,9 @@ async function child(dir: string, corpus: string): Promise<void> {
       last = percent;
     },
   });
+  const cpu = process.cpuUsage(cpuStart);
+  // CPU seconds of this process while computing: on a shared machine, wall time also counts others' work.
+  const cpuSeconds = (cpu.user + cpu.system - cpuLoaded.user - cpuLoaded.system) / 1e6;
   let bytes = 0;
   for (const layer of result.layers) bytes += (await stat(layer.file)).size;
   await model.dispose();
@@ -94,6 +100,7 @@ async function child(dir: string, corpus: string): Promise<void> {
     JSON.stringify({
       ...result,
       loadSeconds,
+      cpuSeconds,
       bytes,
       features: result.layers.reduce((sum, l) => sum + (l.features ?? 0), 0),
       maxRssKb: process.resourceUsage().maxRSS,
