@@ -6,3 +6,4 @@ export * from './graph-layout.js';
 export * from './palette.js';
 export * from './subgraph-layout.js';
 export * from './svg.js';
+export * from './circuit-figure.js';
