@@ -6,6 +6,13 @@ Writes tracer/test/fixtures/models/<name>/ for
   qwen3-tiny      Qwen3ForCausalLM (q/k norms), tied embeddings; per-layer ReLU transcoders
   gpt2-tiny       GPT2LMHeadModel, 3 layers, byte-level BPE tokenizer; per-layer ReLU transcoders
   llama-clt-tiny  the llama-tiny architecture (own weights) with a cross-layer transcoder
+  gemma2-tiny     Gemma2ForCausalLM, 3 layers: sliding window 4 on layers 0 and 2, attention and
+                  final-logit soft-caps, query_pre_attn_scalar != head_dim; JumpReLU transcoders on
+                  ln2.hook_normalized -> hook_mlp_out (GemmaScope's sites), also written in GemmaScope's
+                  native layout (gemma-scope/layer_{i}/width_96/average_l0_{n}/params.npz, W_enc [d, d_sae])
+  gemma3-tiny     Gemma3ForCausalLM (gemma3_text), 4 layers: q/k norms, sliding layers 0 and 2 with the
+                  local RoPE base, global layers with rope_theta and linear rope scaling; JumpReLU
+                  transcoders on mlp.hook_in -> hook_mlp_out
 each with config.json + model.safetensors (transformers' save_pretrained), tokenizer.json
 (+ tokenizer_config.json / special_tokens_map.json), transcoders/ in circuit-tracer's layout and
 expected.json (token ids and float32 logits from transformers for three prompts).
@@ -14,7 +21,7 @@ Everything is seeded: running it twice writes identical files. Transcoder encode
 biases set for 10-20 active features per position, nudged so that no pre-activation on the
 fixture prompts sits within float32 noise of its threshold; decoders (and W_skip) are ridge fits
 to the real MLP outputs, so reconstructions are meaningful (fraction of variance unexplained ~0.4-0.8).
-Run:  nice -n 10 python training/make_test_models.py   (about 10 s on 2 cores)
+Run:  nice -n 10 python training/make_test_models.py [name ...]   (about 10 s on 2 cores; default all)
 
 Why W_skip on every layer of llama-tiny rather than one: circuit-tracer 0.5.0 reads
 `TranscoderSet.skip_connection` from layer 0 only and then calls every layer's skip, so a set
@@ -28,10 +35,17 @@ import os
 import shutil
 from pathlib import Path
 
+import sys
+
+import numpy as np
 import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
+    Gemma2Config,
+    Gemma2ForCausalLM,
+    Gemma3ForCausalLM,
+    Gemma3TextConfig,
     GPT2Config,
     GPT2LMHeadModel,
     LlamaConfig,
@@ -126,13 +140,14 @@ def prompt_ids(fast: PreTrainedTokenizerFast, prompt: str) -> list[int]:
     return [fast.bos_token_id, *ids]
 
 
-def perturb_weights(model: torch.nn.Module, gen: torch.Generator, scale: float) -> None:
-    """Replace the default (tiny) init by one whose activations are O(1) and logits peaked."""
+def perturb_weights(model: torch.nn.Module, gen: torch.Generator, scale: float, gain_offset: float = 1.0) -> None:
+    """Replace the default (tiny) init by one whose activations are O(1) and logits peaked.
+    gain_offset 0 for Gemma, whose norms multiply by (1 + w)."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.ndim == 1 and ("norm" in name or name.endswith("ln_1.weight") or name.endswith("ln_2.weight") or name.endswith("ln_f.weight")):
                 # Norm gains near 1 but not 1, so a missed gamma shows up in tests.
-                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
+                p.copy_(gain_offset + 0.2 * torch.randn(p.shape, generator=gen))
             elif p.ndim == 1:
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))
             else:
@@ -165,7 +180,11 @@ def sample_sequences(vocab_size: int, special: list[int], bos: int, gen: torch.G
 
 def mlp_sites(model: torch.nn.Module, arch: str, ids: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per layer: transcoder input x (MLP input after its norm) and MLP output y, [N, d_model],
-    positions > 0 only (circuit-tracer zeroes position 0)."""
+    positions > 0 only (circuit-tracer zeroes position 0).
+    gemma2: x = ln2.hook_normalized (the pre-feedforward norm before its gain), gemma3: x = mlp.hook_in;
+    y = hook_mlp_out (after post_feedforward_layernorm) for both."""
+    if arch in ("gemma2", "gemma3"):
+        return gemma_mlp_sites(model, arch, ids)
     layers = model.transformer.h if arch == "gpt2" else model.model.layers
     xs: list[list[torch.Tensor]] = [[] for _ in layers]
     ys: list[list[torch.Tensor]] = [[] for _ in layers]
@@ -185,6 +204,63 @@ def mlp_sites(model: torch.nn.Module, arch: str, ids: torch.Tensor) -> tuple[lis
     for h in hooks:
         h.remove()
     return [torch.cat(x) for x in xs], [torch.cat(y) for y in ys]
+
+
+def gemma_mlp_sites(model: torch.nn.Module, arch: str, ids: torch.Tensor):
+    layers = model.model.layers
+    xs: list[list[torch.Tensor]] = [[] for _ in layers]
+    ys: list[list[torch.Tensor]] = [[] for _ in layers]
+    hooks = []
+
+    def flat(t: torch.Tensor) -> torch.Tensor:
+        return t[:, 1:].reshape(-1, t.shape[-1])
+
+    def record_in(i: int, norm: torch.nn.Module):
+        def hook(_module, inp, out) -> None:
+            if arch == "gemma2":  # x / rms(x), the norm without its (1 + w) gain
+                r = inp[0].float()
+                xs[i].append(flat(r * torch.rsqrt(r.pow(2).mean(-1, keepdim=True) + norm.eps)))
+            else:
+                xs[i].append(flat(out))
+
+        return hook
+
+    def record_out(i: int):
+        def hook(_module, _inp, out) -> None:
+            ys[i].append(flat(out))
+
+        return hook
+
+    for i, layer in enumerate(layers):
+        hooks.append(layer.pre_feedforward_layernorm.register_forward_hook(record_in(i, layer.pre_feedforward_layernorm)))
+        hooks.append(layer.post_feedforward_layernorm.register_forward_hook(record_out(i)))
+    with torch.no_grad():
+        model(ids)
+    for h in hooks:
+        h.remove()
+    return [torch.cat(x) for x in xs], [torch.cat(y) for y in ys]
+
+
+def write_gemma_scope_copy(out: Path) -> None:
+    """The per-layer transcoders again in GemmaScope's native layout: params.npz with W_enc [d_model,
+    d_sae] (transposed), W_dec, b_enc, b_dec, threshold; layer 0 deflated, the others stored, as np.savez
+    and np.savez_compressed write them."""
+    from safetensors.torch import load_file
+
+    tdir = out / "transcoders"
+    for layer in range(len(list(tdir.glob("layer_*.safetensors")))):
+        t = load_file(tdir / f"layer_{layer}.safetensors")
+        d_sae = t["W_enc"].shape[0]
+        dest = out / "gemma-scope" / f"layer_{layer}" / f"width_{d_sae}" / "average_l0_15"
+        dest.mkdir(parents=True, exist_ok=True)
+        arrays = {
+            "W_enc": t["W_enc"].T.contiguous().numpy(),
+            "W_dec": t["W_dec"].numpy(),
+            "b_enc": t["b_enc"].numpy(),
+            "b_dec": t["b_dec"].numpy(),
+            "threshold": t["activation_function.threshold"].numpy(),
+        }
+        (np.savez_compressed if layer == 0 else np.savez)(dest / "params.npz", **arrays)
 
 
 def make_encoder(x: torch.Tensor, x_prompts: torch.Tensor, d_tc: int, gen: torch.Generator, jumprelu: bool):
@@ -252,6 +328,22 @@ def write_transcoder_set(out: Path, xs, ys, xps, d_tc: int, gen, jumprelu: bool,
     return active
 
 
+def write_config_gemma3_classic(out: Path) -> None:
+    """transformers-5 per-layer-type `rope_parameters` back into the transformers-4 fields
+    (rope_theta, rope_local_base_freq, rope_scaling) that checkpoints on the Hub carry."""
+    path = out / "config.json"
+    cfg = json.loads(path.read_text())
+    rope = cfg.pop("rope_parameters", None)
+    if rope is not None:
+        full, local = dict(rope["full_attention"]), dict(rope["sliding_attention"])
+        cfg["rope_theta"] = full.pop("rope_theta")
+        cfg["rope_local_base_freq"] = local.pop("rope_theta")
+        cfg["rope_scaling"] = None if full.get("rope_type", "default") == "default" else full
+    if "dtype" in cfg:
+        cfg["torch_dtype"] = cfg["dtype"]
+    path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
 def write_clt(out: Path, xs, ys, xps, d_tc: int, gen, hooks: tuple[str, str], scan: str) -> list[float]:
     tdir = out / "transcoders"
     tdir.mkdir(parents=True, exist_ok=True)
@@ -293,7 +385,8 @@ def write_transcoder_config(tdir: Path, kind: str, hooks: tuple[str, str], scan:
 
 def write_expected(out: Path, arch_cls, fast: PreTrainedTokenizerFast, in_memory: torch.nn.Module) -> None:
     """Reload from disk (so the files are what is checked) and record float32 logits."""
-    model = arch_cls.from_pretrained(out, dtype=torch.float32).eval()
+    extra = {"attn_implementation": "eager"} if arch_cls in (Gemma2ForCausalLM, Gemma3ForCausalLM) else {}
+    model = arch_cls.from_pretrained(out, dtype=torch.float32, **extra).eval()
     entries = []
     for prompt in PROMPTS:
         ids = prompt_ids(fast, prompt)
@@ -331,7 +424,18 @@ def build(name: str, seed: int) -> None:
         fast = save_tokenizer(word_level_tokenizer(), out, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>")
         vocab = len(fast)
         common = dict(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128, bos_token_id=1, eos_token_id=2, rms_norm_eps=1e-6)
-        if name == "qwen3-tiny":
+        if name == "gemma2-tiny":
+            cfg = Gemma2Config(**common, num_hidden_layers=3, head_dim=16, query_pre_attn_scalar=24, sliding_window=4, attn_logit_softcapping=5.0, final_logit_softcapping=4.0, pad_token_id=0, hidden_activation="gelu_pytorch_tanh")
+            arch_cls, arch = Gemma2ForCausalLM, "gemma2"
+        elif name == "gemma3-tiny":
+            rope = {
+                "full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 1000000.0},
+                "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+            }
+            layer_types = ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]
+            cfg = Gemma3TextConfig(**common, num_hidden_layers=4, head_dim=16, query_pre_attn_scalar=32, sliding_window=4, layer_types=layer_types, rope_parameters=rope, pad_token_id=0, hidden_activation="gelu_pytorch_tanh")
+            arch_cls, arch = Gemma3ForCausalLM, "gemma3"
+        elif name == "qwen3-tiny":
             cfg = Qwen3Config(**common, num_hidden_layers=2, head_dim=16, rope_theta=10000.0, tie_word_embeddings=True)
             arch_cls, arch = Qwen3ForCausalLM, "llama"
         else:
@@ -339,14 +443,21 @@ def build(name: str, seed: int) -> None:
             cfg = LlamaConfig(**common, num_hidden_layers=3, rope_theta=10000.0, rope_scaling=rope_scaling, tie_word_embeddings=False)
             arch_cls, arch = LlamaForCausalLM, "llama"
 
+    gemma = arch in ("gemma2", "gemma3")
+    if gemma:
+        cfg._attn_implementation = "eager"  # soft-capping needs the eager attention
     model = arch_cls(cfg).eval()
-    perturb_weights(model, gen, scale=1.0)
+    perturb_weights(model, gen, scale=1.0, gain_offset=0.0 if gemma else 1.0)
     with torch.no_grad():
         # Peaked next-token distributions, so logit targets often stop before 10 (when tied this
         # also scales the embedding, which the first norm undoes).
-        model.lm_head.weight.mul_(3.0)
+        # Gemma's embeddings are scaled by √d, so its own-token logit is large already.
+        model.lm_head.weight.mul_(2.0 if gemma else 3.0)
     model.save_pretrained(out, safe_serialization=True)
-    write_config_classic(out)
+    if arch == "gemma3":
+        write_config_gemma3_classic(out)
+    else:
+        write_config_classic(out)
 
     special = list(fast.all_special_ids)
     ids = sample_sequences(vocab, special, fast.bos_token_id, gen)
@@ -356,6 +467,11 @@ def build(name: str, seed: int) -> None:
     scan = f"circuit-atlas-tests/{name}"
     if name == "llama-clt-tiny":
         active = write_clt(out, xs, ys, xps, d_tc=160, gen=gen, hooks=llama_hooks, scan=scan)
+    elif arch == "gemma2":
+        active = write_transcoder_set(out, xs, ys, xps, 96, gen, jumprelu=True, skip=False, hooks=("ln2.hook_normalized", "hook_mlp_out"), scan=scan)
+        write_gemma_scope_copy(out)
+    elif arch == "gemma3":
+        active = write_transcoder_set(out, xs, ys, xps, 96, gen, jumprelu=True, skip=False, hooks=("mlp.hook_in", "hook_mlp_out"), scan=scan)
     elif name == "llama-tiny":
         active = write_transcoder_set(out, xs, ys, xps, 192, gen, jumprelu=True, skip=True, hooks=llama_hooks, scan=scan)
     else:
@@ -366,8 +482,11 @@ def build(name: str, seed: int) -> None:
 
 def main() -> None:
     torch.set_num_threads(1)
-    for seed, name in enumerate(["llama-tiny", "qwen3-tiny", "gpt2-tiny", "llama-clt-tiny"], start=1):
-        build(name, seed)
+    names = ["llama-tiny", "qwen3-tiny", "gpt2-tiny", "llama-clt-tiny", "gemma2-tiny", "gemma3-tiny"]
+    wanted = sys.argv[1:] or names
+    for seed, name in enumerate(names, start=1):
+        if name in wanted:
+            build(name, seed)
 
 
 if __name__ == "__main__":

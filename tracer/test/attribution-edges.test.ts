@@ -82,6 +82,8 @@ describe('every edge equals the effect of removing its source in the frozen repl
     ['gpt2-tiny', 'Dallas is a city in the state of'],
     ['llama-clt-tiny', 'The capital of Texas is'],
     ['qwen3-tiny', 'one two three four five six seven'],
+    ['gemma2-tiny', 'Dallas is a city in the state of'],
+    ['gemma3-tiny', 'Dallas is a city in the state of'],
   ];
   for (const [name, prompt] of cases) {
     it(`${name}: ${JSON.stringify(prompt)}`, async () => {

@@ -6,7 +6,10 @@
  *
  *   g(x_ℓ)      = inject (target encoder rows at their positions) + g(r_ℓ+1) · Sᵀ   (skip path)
  *   g(r_mid_ℓ)  = g(r_ℓ+1) + Nᵀ₂ g(x_ℓ)                     Nᵀ g = C(g ⊙ γ / scale), C = centring (LayerNorm)
- *   g(r_ℓ)      = g(r_mid_ℓ) + Nᵀ₁ W_Vᵀ Σ_q P[h,q,k] (g(r_mid_ℓ)[q] W_Oʰᵀ)
+ *   g(r_ℓ)      = g(r_mid_ℓ) + Nᵀ₁ W_Vᵀ Σ_q P[h,q,k] (g(a_ℓ)[q] W_Oʰᵀ)
+ *   g(a_ℓ)      = g(r_mid_ℓ), or Nᵀ_post g(r_mid_ℓ) through Gemma's frozen post-attention norm
+ * Gemma's post-feedforward norm sits inside the cut MLP (transcoders write after it): no term.
+ * With ln2.hook_normalized transcoders, Nᵀ₂ carries no gain (the site is before it).
  *
  * Read-outs at block ℓ's output site (the MLP output, whose gradient is g(r_ℓ+1)):
  *   feature edges  (a_s W_dec,s) · g(r_ℓ+1)[pos_s]      for the decoder vectors writing to layer ℓ
@@ -16,7 +19,7 @@
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import type { BlockWeights, NormWeights } from '../model/architecture.js';
 import { transpose } from '../model/architecture.js';
-import type { BlockShape } from '../model/transformer-graphs.js';
+import { unitGain, type BlockShape, type TranscoderInputSite } from '../model/transformer-graphs.js';
 
 /** Nᵀ: gradient through a norm with a frozen denominator. g [B,T,d], scale [1,T,1]. */
 function normTransposed(g: GraphBuilder, grad: string, w: NormWeights, scale: string, name: string): string {
@@ -35,6 +38,7 @@ export function buildBackwardGraph(
   shape: BlockShape,
   skip: Float32Array | null,
   layer: number,
+  transcoderInput: TranscoderInputSite = 'mlp_in',
 ): Uint8Array {
   const { dModel: d, nHeads: H, nKvHeads: KV, headDim: hd } = shape;
   const g = new GraphBuilder(`backward_${layer}`);
@@ -55,11 +59,17 @@ export function buildBackwardGraph(
   // g(x_ℓ): injected encoder rows, plus the skip path of the transcoder.
   let gradX = g.mul(g.unsqueeze(onehot, [-1]), g.unsqueeze(injectVec, [1])); // [B,T,d]
   if (skip) gradX = g.add(gradX, g.matmul(gradPost, g.weight('skipT', transpose(skip, d, d), [d, d])));
-  const gradMid = g.add(gradPost, normTransposed(g, gradX, block.ln2, ln2Scale, 'ln2')); // [B,T,d]
+  const ln2 = transcoderInput === 'normalized' ? unitGain(block.ln2) : block.ln2;
+  const gradMid = g.add(gradPost, normTransposed(g, gradX, ln2, ln2Scale, 'ln2')); // [B,T,d]
+  let gradAttnOut = gradMid;
+  if (block.postAttnNorm) {
+    const postScale = g.input('attn_post_scale', 'float32', [1, 'T', 1]);
+    gradAttnOut = normTransposed(g, gradMid, block.postAttnNorm, postScale, 'attn_post');
+  }
 
   // Value path of attention with the frozen pattern, transposed.
   const woT = g.weight('W_oT', transpose(block.o.weightT, block.o.inDim, block.o.outDim), [d, H * hd]);
-  const gradZ = g.transpose(g.reshape(g.matmul(gradMid, woT), [0, 0, H, hd]), [0, 2, 1, 3]); // [B,H,T,hd]
+  const gradZ = g.transpose(g.reshape(g.matmul(gradAttnOut, woT), [0, 0, H, hd]), [0, 2, 1, 3]); // [B,H,T,hd]
   let gradV = g.matmul(g.transpose(pattern, [0, 1, 3, 2]), gradZ); // [B,H,T,hd]: Σ_q P[h,q,k] g_z[q]
   if (KV !== H) gradV = g.reduceSum(g.reshape(gradV, [0, KV, H / KV, -1, hd]), [2], 0); // query heads share kv heads
   const gradVFlat = g.reshape(g.transpose(gradV, [0, 2, 1, 3]), [0, 0, KV * hd]); // [B,T,KV·hd]

@@ -5,7 +5,7 @@
  * the batch's highest target layer are skipped, since no gradient exists there yet.
  */
 import { GraphSession, type Feed } from '../onnx/session.js';
-import type { ReplacementModel } from '../model/replacement-model.js';
+import { transcoderInputSite, type ReplacementModel } from '../model/replacement-model.js';
 import { buildBackwardGraph } from './backward-graph.js';
 import type { AttributionContext } from './context.js';
 
@@ -27,8 +27,10 @@ export function backwardGraphs(model: ReplacementModel): Promise<GraphSession[]>
       rotary: false,
     };
     const out: GraphSession[] = [];
+    const site = transcoderInputSite(model.transcoders, model.weights, '');
     for (let layer = 0; layer < model.nLayers; layer++) {
-      const bytes = buildBackwardGraph(model.weights.blocks[layer], shape, model.transcoders.layers[layer].skip, layer);
+      const skip = model.transcoders.layers[layer].skip;
+      const bytes = buildBackwardGraph(model.weights.blocks[layer], shape, skip, layer, site);
       out.push(await GraphSession.create(`backward_${layer}`, bytes, model.executionProvider));
     }
     return out;
@@ -96,6 +98,7 @@ export async function computeRows(
       ln2_scale: { data: site.ln2Scale, dims: [1, T, 1] },
     };
     if (layer === 0) feeds.token_vec = { data: site.tokenVectors, dims: [T, d] };
+    if (site.attnPostScale) feeds.attn_post_scale = { data: site.attnPostScale, dims: [1, T, 1] };
     const out = await sessions[layer].run(feeds);
     flops += backwardFlops(model, B, T, K);
     const edges = out.feature_edges.data; // [T, B, K]
@@ -124,6 +127,7 @@ interface BlockInputs {
   pattern: Float32Array; // [1, H, T, T]
   ln1Scale: Float32Array; // [1, T, 1]
   ln2Scale: Float32Array; // [1, T, 1]
+  attnPostScale: Float32Array | null; // [1, T, 1], Gemma
   errors: Float32Array; // [T, d]
   tokenVectors: Float32Array; // [T, d]
   /** Decoder vectors a_s · W_dec,s writing into this layer, by position, zero-padded. [T, d, slots] */
@@ -169,6 +173,7 @@ function blockInputs(
     pattern,
     ln1Scale: ctx.frozen.ln1Scale[layer].slice(0, T),
     ln2Scale: ctx.frozen.ln2Scale[layer].slice(0, T),
+    attnPostScale: ctx.frozen.attnPostScale?.[layer]?.slice(0, T) ?? null,
     errors: ctx.errors[layer].slice(0, T * d),
     tokenVectors: ctx.tokenVectors.slice(0, T * d),
     readVecs,

@@ -13,6 +13,7 @@
  *   ln2_scale    t_ℓ        [N, T, 1]  pre-MLP norm denominator
  *   mlp_in       x_ℓ        [N, T, d]  MLP input after its norm = transcoder input
  *   mlp_out      y_ℓ        [N, T, d]  MLP output = transcoder output site
+ *   attn_post_scale         [N, T, 1]  Gemma's post-attention norm denominator
  *   lnf_scale               [N, T, 1]  final norm denominator
  *   unembed_in   h          [N, T, d]  final norm output (logit targets are injected here)
  *   logits                  [N, T, V]
@@ -48,7 +49,22 @@ export interface BlockWeights {
   ln2: NormWeights;
   mlp:
     | { kind: 'swiglu'; gate: Linear; up: Linear; down: Linear }
+    | { kind: 'geglu'; gate: Linear; up: Linear; down: Linear } // Gemma: gelu_tanh(gate) ⊙ up
     | { kind: 'gelu'; approximate: 'tanh' | 'none'; fc: Linear; proj: Linear };
+  /** Gemma: norms on the attention output and the MLP output before they join the residual stream. */
+  postAttnNorm?: NormWeights;
+  postMlpNorm?: NormWeights;
+  /** Attention-score settings that differ from softmax(q·kᵀ/√hd) over all earlier positions. */
+  attention?: AttentionSettings;
+}
+
+export interface AttentionSettings {
+  /** Multiplies q·kᵀ (Gemma: query_pre_attn_scalar^-½). */
+  scale: number;
+  /** cap · tanh(score / cap) before the mask (Gemma-2); null = none. */
+  softcap: number | null;
+  /** Gemma-3's sliding layers rotate with the local RoPE base (ArchitectureWeights.localRotaryTables). */
+  localRotary: boolean;
 }
 
 export interface ArchitectureWeights {
@@ -68,6 +84,10 @@ export interface ArchitectureWeights {
   unembed: Linear;
   /** RoPE: cos and sin tables for positions 0..T-1, [T, hd] each; null without rotary embeddings. */
   rotaryTables: ((nPos: number) => { cos: Float32Array; sin: Float32Array }) | null;
+  /** Gemma-3: the tables of the sliding-window layers (their own RoPE base). */
+  localRotaryTables?: (nPos: number) => { cos: Float32Array; sin: Float32Array };
+  /** Gemma-2: logits = cap · tanh(logits / cap); attribution reads the logits before it, as the reference does. */
+  finalSoftcap?: number | null;
 }
 
 /** PyTorch's nn.Linear weight [out, in] → our [in, out]. */

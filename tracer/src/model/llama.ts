@@ -100,7 +100,7 @@ export function rotaryInverseFrequencies(hd: number, theta: number, scaling: Rop
 }
 
 /** cos and sin of position × frequency, the halves duplicated as in HF. [T, hd] each */
-function rotaryTables(nPos: number, hd: number, theta: number, scaling: RopeScaling | null) {
+export function rotaryTables(nPos: number, hd: number, theta: number, scaling: RopeScaling | null) {
   const inv = rotaryInverseFrequencies(hd, theta, scaling);
   const cos = new Float32Array(nPos * hd);
   const sin = new Float32Array(nPos * hd);

@@ -8,21 +8,29 @@ import { Lazy } from './lazy.js';
 import { access, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFormatError } from '../errors.js';
+import { resolveModelArgument } from '../io/hf-cache.js';
 import { readModelConfig, type ModelConfig } from '../io/model-config.js';
-import { Checkpoint, SafetensorsFile } from '../io/safetensors.js';
+import { Checkpoint } from '../io/safetensors.js';
 import { PromptTokenizer } from '../io/tokenizer.js';
 import { GraphSession, type ExecutionProvider, type Tensor } from '../onnx/session.js';
 import {
   buildEncoderGraph,
   loadTranscoderSet,
   readTranscoderConfig,
+  transcoderFeatureCount,
   applyTopK,
   type TranscoderSet,
 } from '../transcoder/transcoder-set.js';
 import type { ArchitectureWeights } from './architecture.js';
+import { loadGemmaWeights } from './gemma.js';
 import { loadGpt2Weights } from './gpt2.js';
 import { loadLlamaWeights } from './llama.js';
-import { buildAttentionGraph, buildFinalGraph, buildMlpGraph } from './transformer-graphs.js';
+import {
+  buildAttentionGraph,
+  buildFinalGraph,
+  buildMlpGraph,
+  type TranscoderInputSite,
+} from './transformer-graphs.js';
 
 /** Architecture files by family: adding one (Gemma-2) is one entry and one file. */
 const ARCHITECTURES: Record<
@@ -31,7 +39,22 @@ const ARCHITECTURES: Record<
 > = {
   llama: loadLlamaWeights,
   gpt2: loadGpt2Weights,
+  gemma: loadGemmaWeights,
 };
+
+/** Where the set's features read (config.yaml's feature_input_hook), checked against the architecture. */
+export function transcoderInputSite(set: TranscoderSet, weights: ArchitectureWeights, dir: string): TranscoderInputSite {
+  const postNorm = weights.blocks.some((b) => b.postMlpNorm);
+  // With a post-MLP norm, mlp.hook_out is before it and would need the norm in the read-out; GemmaScope writes after it.
+  if (postNorm && set.outputHook !== undefined && set.outputHook !== 'hook_mlp_out') {
+    throw new ModelFormatError(
+      `feature_output_hook '${set.outputHook}' is before this model's post-feedforward norm; ` +
+        `use hook_mlp_out (the MLP output after post_feedforward_layernorm)`,
+      path.join(dir, 'config.yaml'),
+    );
+  }
+  return set.inputHook === 'ln2.hook_normalized' ? 'normalized' : 'mlp_in';
+}
 
 /** A loaded model: what `describeModel` tells of its folder, plus everything a run needs. */
 export interface ReplacementModel extends Omit<ModelDescription, 'hasDashboards'> {
@@ -56,14 +79,19 @@ export interface LoadOptions {
   executionProvider?: ExecutionProvider;
 }
 
-export async function loadReplacementModel(modelDir: string, options: LoadOptions = {}): Promise<ReplacementModel> {
+/** A model folder, or a Hugging Face repo id (`org/name[@revision]`) resolved in the local cache. */
+export async function loadReplacementModel(modelArg: string, options: LoadOptions = {}): Promise<ReplacementModel> {
+  const modelDir = resolveModelArgument(modelArg);
   const executionProvider = options.executionProvider ?? 'cpu';
   const config = await readModelConfig(modelDir);
   const checkpoint = await Checkpoint.open(modelDir);
   const weights = await ARCHITECTURES[config.family](config, checkpoint);
   const tokenizer = await PromptTokenizer.load(modelDir, config.vocabSize, config.bosTokenId);
-  const transcodersDir = options.transcodersDir ?? path.join(modelDir, 'transcoders');
+  const transcodersDir = options.transcodersDir
+    ? resolveModelArgument(options.transcodersDir)
+    : path.join(modelDir, 'transcoders');
   const transcoders = await loadTranscoderSet(transcodersDir, config.nLayers, config.dModel);
+  const inputSite = transcoderInputSite(transcoders, weights, transcodersDir);
   const shape = {
     dModel: config.dModel,
     nHeads: config.nHeads,
@@ -77,14 +105,17 @@ export async function loadReplacementModel(modelDir: string, options: LoadOption
   const encoders: GraphSession[] = [];
   for (let layer = 0; layer < config.nLayers; layer++) {
     attention.push(await create(`attention_${layer}`, buildAttentionGraph(weights.blocks[layer], shape, layer)));
-    mlp.push(await create(`mlp_${layer}`, buildMlpGraph(weights.blocks[layer], config.dModel, layer)));
+    mlp.push(await create(`mlp_${layer}`, buildMlpGraph(weights.blocks[layer], config.dModel, layer, inputSite)));
     encoders.push(await create(`encoder_${layer}`, buildEncoderGraph(transcoders, layer)));
   }
-  const final = await create('unembed', buildFinalGraph(weights.lnFinal, weights.unembed, config.dModel));
+  const final = await create(
+    'unembed',
+    buildFinalGraph(weights.lnFinal, weights.unembed, config.dModel, weights.finalSoftcap ?? null),
+  );
   const sessions = { attention, mlp, final, encoders };
   const derived = { backwardSessions: new Lazy<Promise<GraphSession[]>>(), unembeddingMean: new Lazy<Float32Array>() };
   return {
-    name: path.basename(path.resolve(modelDir)),
+    name: modelName(modelArg, modelDir),
     architecture: config.architecture,
     nLayers: config.nLayers,
     dModel: config.dModel,
@@ -119,22 +150,12 @@ export interface ModelDescription {
 }
 
 /** What a model folder holds, from its config files only (no weights read). */
-export async function describeModel(
-  modelDir: string,
-  transcodersDir = path.join(modelDir, 'transcoders'),
-): Promise<ModelDescription> {
+export async function describeModel(modelArg: string, transcodersArg?: string): Promise<ModelDescription> {
+  const modelDir = resolveModelArgument(modelArg);
+  const transcodersDir = transcodersArg ? resolveModelArgument(transcodersArg) : path.join(modelDir, 'transcoders');
   const config = await readModelConfig(modelDir);
   const tc = await readTranscoderConfig(transcodersDir);
-  const firstFile = path.join(
-    transcodersDir,
-    tc.kind === 'transcoder_set'
-      ? tc.paths?.[0] && !tc.paths[0].includes('://')
-        ? tc.paths[0]
-        : 'layer_0.safetensors'
-      : 'W_enc_0.safetensors',
-  );
-  const st = await SafetensorsFile.open(path.resolve(transcodersDir, firstFile));
-  const nFeatures = st.shape(tc.kind === 'transcoder_set' ? 'b_enc' : 'b_enc_0')[0];
+  const nFeatures = await transcoderFeatureCount(transcodersDir, tc);
   let hasDashboards = false;
   for (const candidate of [
     path.join(modelDir, 'dashboards'),
@@ -150,7 +171,7 @@ export async function describeModel(
     }
   }
   return {
-    name: path.basename(path.resolve(modelDir)),
+    name: modelName(modelArg, modelDir),
     architecture: config.architecture,
     nLayers: config.nLayers,
     dModel: config.dModel,
@@ -161,6 +182,11 @@ export async function describeModel(
   };
 }
 
+/** The folder's name, or the repo id of a model found in the Hugging Face cache. */
+function modelName(modelArg: string, modelDir: string): string {
+  return modelDir === modelArg ? path.basename(path.resolve(modelDir)) : modelArg.split('@')[0];
+}
+
 /** Attention patterns and norm denominators of a clean run: what the replacement model freezes. */
 export interface FrozenState {
   nPos: number;
@@ -168,6 +194,8 @@ export interface FrozenState {
   ln1Scale: Float32Array[]; // per layer [1, T, 1]
   ln2Scale: Float32Array[]; // per layer [1, T, 1]
   lnfScale: Float32Array; // [1, T, 1]
+  /** Gemma's post-attention norm denominators, per layer [1, T, 1] (empty without post-norms). */
+  attnPostScale?: Float32Array[];
 }
 
 export interface ForwardOptions {
@@ -213,9 +241,12 @@ export function tokenVectors(model: ReplacementModel, tokenIds: ArrayLike<number
   return out;
 }
 
-export function causalMask(nPos: number): Float32Array {
+/** Additive mask [T, T]: keys after the query, and with a sliding window keys at or past `window` back, get -1e9. */
+export function causalMask(nPos: number, window: number | null = null): Float32Array {
   const mask = new Float32Array(nPos * nPos);
-  for (let q = 0; q < nPos; q++) for (let k = q + 1; k < nPos; k++) mask[q * nPos + k] = -1e9;
+  for (let q = 0; q < nPos; q++) {
+    for (let k = 0; k < nPos; k++) if (k > q || (window !== null && q - k >= window)) mask[q * nPos + k] = -1e9;
+  }
   return mask;
 }
 
@@ -232,30 +263,52 @@ export async function runForward(
   const frozen = options.frozen;
   const flag = (on: boolean | undefined) => ({ data: new Float32Array([on ? 1 : 0]), dims: [1] });
   const zeros = (dims: number[]) => ({ data: new Float32Array(dims.reduce((a, b) => a * b, 1)), dims });
-  const mask = { data: causalMask(T), dims: [T, T] };
+  const masks = new Map<number | null, { data: Float32Array; dims: number[] }>();
+  const maskOf = (window: number | null) => {
+    if (!masks.has(window)) masks.set(window, { data: causalMask(T, window), dims: [T, T] });
+    return masks.get(window)!;
+  };
   const rotary = model.weights.rotaryTables?.(T);
-  const state: FrozenState = { nPos: T, attnPattern: [], ln1Scale: [], ln2Scale: [], lnfScale: new Float32Array(T) };
+  const localRotary = model.weights.localRotaryTables?.(T);
+  const state: FrozenState = {
+    nPos: T,
+    attnPattern: [],
+    ln1Scale: [],
+    ln2Scale: [],
+    lnfScale: new Float32Array(T),
+    attnPostScale: [],
+  };
   const mlpIns: Float32Array[] = [];
   const mlpOuts: Float32Array[] = [];
   const first = (data: Float32Array, size: number) => data.slice(0, size); // batch element 0
   const blocks = Math.min(L, (options.lastLayer ?? L - 1) + 1);
   for (let layer = 0; layer < blocks; layer++) {
+    const block = model.weights.blocks[layer];
+    const tables = block.attention?.localRotary && localRotary ? localRotary : rotary;
     const attn = await model.sessions.attention[layer].run({
       resid_pre: { data: resid, dims: [n, T, d] },
-      causal_mask: mask,
+      causal_mask: maskOf(model.config.slidingWindows?.[layer] ?? null),
       frozen_pattern: frozen ? { data: frozen.state.attnPattern[layer], dims: [1, H, T, T] } : zeros([1, H, T, T]),
       frozen_ln1_scale: frozen ? { data: frozen.state.ln1Scale[layer], dims: [1, T, 1] } : zeros([1, T, 1]),
       freeze_pattern: flag(frozen?.patterns),
       freeze_scale: flag(frozen?.scales),
-      ...(rotary
+      ...(tables
         ? {
-            rotary_cos: { data: rotary.cos, dims: [T, model.config.headDim] },
-            rotary_sin: { data: rotary.sin, dims: [T, model.config.headDim] },
+            rotary_cos: { data: tables.cos, dims: [T, model.config.headDim] },
+            rotary_sin: { data: tables.sin, dims: [T, model.config.headDim] },
+          }
+        : {}),
+      ...(block.postAttnNorm
+        ? {
+            frozen_attn_post_scale: frozen?.state.attnPostScale?.[layer]
+              ? { data: frozen.state.attnPostScale[layer], dims: [1, T, 1] }
+              : zeros([1, T, 1]),
           }
         : {}),
     });
     state.attnPattern.push(first(attn.attn_pattern.data, H * T * T));
     state.ln1Scale.push(first(attn.ln1_scale.data, T));
+    if (attn.attn_post_scale) state.attnPostScale!.push(first(attn.attn_post_scale.data, T));
     const residMid = attn.resid_mid.data;
     const mlp = await model.sessions.mlp[layer].run({
       resid_mid: { data: residMid, dims: [n, T, d] },

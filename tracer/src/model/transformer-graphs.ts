@@ -8,6 +8,17 @@
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import type { BlockWeights, Linear, NormWeights } from './architecture.js';
 
+/**
+ * Where transcoders read the MLP input: `mlp_in` after the pre-MLP norm (mlp.hook_in), or
+ * `normalized`, the same norm before its gain (TransformerLens' ln2.hook_normalized; GemmaScope's sets).
+ */
+export type TranscoderInputSite = 'mlp_in' | 'normalized';
+
+/** The norm with gain 1 and no bias: what ln2.hook_normalized reads. */
+export function unitGain(w: NormWeights): NormWeights {
+  return { ...w, gamma: new Float32Array(w.gamma.length).fill(1), beta: null };
+}
+
 /** Frozen-or-live select: live + flag · (frozen − live), flag ∈ {0, 1} fed at run time. */
 function freezable(g: GraphBuilder, live: string, frozen: string, flag: string): string {
   return g.add(live, g.mul(flag, g.sub(frozen, live)));
@@ -45,11 +56,18 @@ export interface BlockShape {
   rotary: boolean;
 }
 
+/** cap · tanh(x / cap) (Gemma's soft-capping of attention scores and logits). */
+function softcap(g: GraphBuilder, x: string, cap: number): string {
+  return g.mul(g.op('Tanh', [g.mul(x, g.scalar(1 / cap))]), g.scalar(cap));
+}
+
 /**
  * Attention half of block ℓ: resid_pre → resid_mid.
  * Inputs: resid_pre [N,T,d], causal_mask [T,T], frozen_pattern [1,H,T,T], frozen_ln1_scale [1,T,1],
  * freeze_pattern [1], freeze_scale [1] (0 = live, 1 = frozen), rotary cos/sin [T,hd] when rotary.
  * Outputs: resid_mid [N,T,d], attn_pattern [N,H,T,T], ln1_scale [N,T,1].
+ * With a post-attention norm (Gemma) also input frozen_attn_post_scale [1,T,1], output attn_post_scale [N,T,1].
+ * causal_mask carries the layer's sliding window, when it has one.
  */
 export function buildAttentionGraph(block: BlockWeights, shape: BlockShape, layer: number): Uint8Array {
   const { dModel: d, nHeads: H, nKvHeads: KV, headDim: hd } = shape;
@@ -85,10 +103,20 @@ export function buildAttentionGraph(block: BlockWeights, shape: BlockShape, laye
   const k = repeatKv(heads(linear(g, normed, block.k, 'k'), KV, block.kNorm, 'k'));
   const vRaw = g.transpose(g.reshape(linear(g, normed, block.v, 'v'), [0, 0, KV, hd]), [0, 2, 1, 3]);
   const v = repeatKv(vRaw); // [N,H,T,hd]
-  const scores = g.add(g.mul(g.matmul(q, g.transpose(k, [0, 1, 3, 2])), g.scalar(1 / Math.sqrt(hd))), mask); // [N,H,T,T]
+  const settings = block.attention;
+  let scores = g.mul(g.matmul(q, g.transpose(k, [0, 1, 3, 2])), g.scalar(settings?.scale ?? 1 / Math.sqrt(hd)));
+  if (settings?.softcap) scores = softcap(g, scores, settings.softcap); // before the mask, as HF Gemma-2
+  scores = g.add(scores, mask); // [N,H,T,T]
   const pattern = freezable(g, g.op('Softmax', [scores], { axis: -1 }), frozenPattern, freezePattern);
   const z = g.reshape(g.transpose(g.matmul(pattern, v), [0, 2, 1, 3]), [0, 0, H * hd]); // [N,T,H·hd]
-  const residMid = g.add(resid, linear(g, z, block.o, 'o'));
+  let attnOut = linear(g, z, block.o, 'o'); // [N,T,d]
+  if (block.postAttnNorm) {
+    const frozenPost = g.input('frozen_attn_post_scale', 'float32', [1, 'T', 1]);
+    const [normedOut, postScale] = norm(g, attnOut, block.postAttnNorm, 'attn_post', frozenPost, freezeScale);
+    attnOut = normedOut;
+    g.output(postScale, 'attn_post_scale', 'float32', ['N', 'T', 1]);
+  }
+  const residMid = g.add(resid, attnOut);
   g.output(residMid, 'resid_mid', 'float32', ['N', 'T', d]);
   g.output(pattern, 'attn_pattern', 'float32', ['N', H, 'T', 'T']);
   g.output(scale, 'ln1_scale', 'float32', ['N', 'T', 1]);
@@ -100,32 +128,47 @@ export function buildAttentionGraph(block: BlockWeights, shape: BlockShape, laye
  * Inputs: resid_mid [N,T,d], frozen_ln2_scale [1,T,1], freeze_scale [1].
  * Outputs: mlp_in [N,T,d], mlp_out [N,T,d], ln2_scale [N,T,1].
  */
-export function buildMlpGraph(block: BlockWeights, d: number, layer: number): Uint8Array {
+export function buildMlpGraph(
+  block: BlockWeights,
+  d: number,
+  layer: number,
+  transcoderInput: TranscoderInputSite = 'mlp_in',
+): Uint8Array {
   const g = new GraphBuilder(`mlp_${layer}`);
   const residMid = g.input('resid_mid', 'float32', ['N', 'T', d]);
   const frozenScale = g.input('frozen_ln2_scale', 'float32', [1, 'T', 1]);
   const freezeScale = g.input('freeze_scale', 'float32', [1]);
   const [x, scale] = norm(g, residMid, block.ln2, 'ln2', frozenScale, freezeScale);
+  // gelu_new / gelu_pytorch_tanh: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
+  const geluTanh = (pre: string) => {
+    const cube = g.mul(g.mul(pre, pre), pre);
+    const inner = g.mul(g.add(pre, g.mul(cube, g.scalar(0.044715))), g.scalar(Math.sqrt(2 / Math.PI)));
+    return g.mul(g.mul(pre, g.scalar(0.5)), g.add(g.scalar(1), g.op('Tanh', [inner])));
+  };
   let y: string;
   const mlp = block.mlp;
   if (mlp.kind === 'swiglu') {
     const gate = linear(g, x, mlp.gate, 'gate');
     const hidden = g.mul(g.mul(gate, g.op('Sigmoid', [gate])), linear(g, x, mlp.up, 'up')); // silu(gate) ⊙ up
     y = linear(g, hidden, mlp.down, 'down');
+  } else if (mlp.kind === 'geglu') {
+    const hidden = g.mul(geluTanh(linear(g, x, mlp.gate, 'gate')), linear(g, x, mlp.up, 'up')); // gelu(gate) ⊙ up
+    y = linear(g, hidden, mlp.down, 'down');
   } else {
     const pre = linear(g, x, mlp.fc, 'fc');
     let hidden: string;
     if (mlp.approximate === 'tanh') {
-      // gelu_new: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
-      const cube = g.mul(g.mul(pre, pre), pre);
-      const inner = g.mul(g.add(pre, g.mul(cube, g.scalar(0.044715))), g.scalar(Math.sqrt(2 / Math.PI)));
-      hidden = g.mul(g.mul(pre, g.scalar(0.5)), g.add(g.scalar(1), g.op('Tanh', [inner])));
+      hidden = geluTanh(pre);
     } else {
       hidden = g.mul(g.mul(pre, g.scalar(0.5)), g.add(g.scalar(1), g.op('Erf', [g.mul(pre, g.scalar(Math.SQRT1_2))])));
     }
     y = linear(g, hidden, mlp.proj, 'proj');
   }
-  g.output(x, 'mlp_in', 'float32', ['N', 'T', d]);
+  // Gemma: the MLP output site (hook_mlp_out) is after the post-feedforward norm.
+  if (block.postMlpNorm) y = norm(g, y, block.postMlpNorm, 'mlp_post')[0];
+  // ln2.hook_normalized reads the norm's output before its gain (TransformerLens, unfolded).
+  const site = transcoderInput === 'normalized' ? norm(g, residMid, unitGain(block.ln2), 'ln2_unit', frozenScale, freezeScale)[0] : x;
+  g.output(site, 'mlp_in', 'float32', ['N', 'T', d]);
   g.output(y, 'mlp_out', 'float32', ['N', 'T', d]);
   g.output(scale, 'ln2_scale', 'float32', ['N', 'T', 1]);
   return g.build();
@@ -135,14 +178,15 @@ export function buildMlpGraph(block: BlockWeights, d: number, layer: number): Ui
  * Final norm and unembedding. Inputs: resid_final [N,T,d], frozen_lnf_scale [1,T,1], freeze_scale [1].
  * Outputs: unembed_in [N,T,d], logits [N,T,V], lnf_scale [N,T,1].
  */
-export function buildFinalGraph(lnFinal: NormWeights, unembed: Linear, d: number): Uint8Array {
+export function buildFinalGraph(lnFinal: NormWeights, unembed: Linear, d: number, finalSoftcap: number | null = null): Uint8Array {
   const g = new GraphBuilder('unembed');
   const resid = g.input('resid_final', 'float32', ['N', 'T', d]);
   const frozenScale = g.input('frozen_lnf_scale', 'float32', [1, 'T', 1]);
   const freezeScale = g.input('freeze_scale', 'float32', [1]);
   const [h, scale] = norm(g, resid, lnFinal, 'lnf', frozenScale, freezeScale);
   g.output(h, 'unembed_in', 'float32', ['N', 'T', d]);
-  g.output(linear(g, h, unembed, 'unembed'), 'logits', 'float32', ['N', 'T', unembed.outDim]);
+  const logits = linear(g, h, unembed, 'unembed');
+  g.output(finalSoftcap ? softcap(g, logits, finalSoftcap) : logits, 'logits', 'float32', ['N', 'T', unembed.outDim]);
   g.output(scale, 'lnf_scale', 'float32', ['N', 'T', 1]);
   return g.build();
 }

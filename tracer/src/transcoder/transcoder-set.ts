@@ -12,6 +12,9 @@ import { ModelFormatError } from '../errors.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import { SafetensorsFile, checkShape } from '../io/safetensors.js';
 import { transpose } from '../model/architecture.js';
+import { resolveHfUri } from '../io/hf-cache.js';
+import { NpzFile } from '../io/npz.js';
+import { loadGemmaScopeLayer } from './gemma-scope.js';
 
 export type TranscoderKind = 'transcoder_set' | 'cross_layer_transcoder';
 export type ActivationFunction = 'relu' | 'jump_relu' | 'topk';
@@ -44,6 +47,9 @@ export interface TranscoderSet {
   /** TopK's k. */
   k: number | null;
   layers: TranscoderLayer[];
+  /** The config's feature_input_hook / feature_output_hook (where the features read and write). */
+  inputHook?: string;
+  outputHook?: string;
 }
 
 const INPUT_SITES = new Set(['mlp.hook_in', 'hook_mlp_in', 'ln2.hook_normalized']);
@@ -55,6 +61,8 @@ export interface TranscoderConfig {
   activation: ActivationFunction | null;
   k: number | null;
   paths: string[] | null;
+  inputHook: string;
+  outputHook: string;
 }
 
 export async function readTranscoderConfig(dir: string): Promise<TranscoderConfig> {
@@ -123,23 +131,20 @@ export async function readTranscoderConfig(dir: string): Promise<TranscoderConfi
   }
   if (activation === 'topk' && k === null) throw wrong('k', 'a positive integer with activation topk');
   const name = optionalString('scan') ?? optionalString('model_name') ?? path.basename(path.resolve(dir));
-  return { kind, name, activation, k, paths };
+  return { kind, name, activation, k, paths, inputHook, outputHook };
 }
 
 /** Loads and checks every transcoder file against the model's width and depth. */
 export async function loadTranscoderSet(dir: string, nLayers: number, dModel: number): Promise<TranscoderSet> {
   const config = await readTranscoderConfig(dir);
-  return config.kind === 'transcoder_set'
+  const set = await (config.kind === 'transcoder_set'
     ? loadPerLayer(dir, config, nLayers, dModel)
-    : loadCrossLayer(dir, config, nLayers, dModel);
+    : loadCrossLayer(dir, config, nLayers, dModel));
+  return { ...set, inputHook: config.inputHook, outputHook: config.outputHook };
 }
 
 async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: number, d: number): Promise<TranscoderSet> {
-  const files = Array.from({ length: nLayers }, (_, i) => {
-    const listed = config.paths?.[i];
-    // Hub references (hf://...) are resolved to the local layer file of the same layer.
-    return listed && !listed.includes('://') ? path.resolve(dir, listed) : path.join(dir, `layer_${i}.safetensors`);
-  });
+  const files = Array.from({ length: nLayers }, (_, i) => transcoderFile(dir, config.paths?.[i], i));
   if (config.paths && config.paths.length !== nLayers) {
     throw new ModelFormatError(
       `config.yaml lists ${config.paths.length} transcoders but the model has ${nLayers} layers`,
@@ -150,6 +155,13 @@ async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: numb
   let nFeatures = 0;
   let activation: ActivationFunction = 'relu';
   for (const [layer, file] of files.entries()) {
+    if (file.endsWith('.npz')) {
+      const gemmaScope = await loadGemmaScopeLayer(file, d, layer === 0 ? null : nFeatures);
+      nFeatures = gemmaScope.nFeatures;
+      layers.push(gemmaScope.layer);
+      activation = 'jump_relu';
+      continue;
+    }
     const st = await SafetensorsFile.open(file);
     // Shapes are checked from the header before any data is read.
     const want = async (name: string, shape: number[]) => {
@@ -174,6 +186,34 @@ async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: numb
   }
   if (config.activation === 'topk') activation = 'topk';
   return { kind: 'transcoder_set', name: config.name, nLayers, dModel: d, nFeatures, activation, k: config.k, layers };
+}
+
+/**
+ * The local file of layer i: a path listed in config.yaml (relative to it), an `hf://` URI from the
+ * local Hugging Face cache, or `layer_{i}.safetensors` beside config.yaml when none is listed.
+ */
+export function transcoderFile(dir: string, listed: string | undefined, layer: number): string {
+  if (!listed) return path.join(dir, `layer_${layer}.safetensors`);
+  if (listed.startsWith('hf://')) return resolveHfUri(listed);
+  return path.resolve(dir, listed);
+}
+
+/** d_transcoder of a set from its first layer's file, for describing a model without loading it. */
+export async function transcoderFeatureCount(dir: string, config: TranscoderConfig): Promise<number> {
+  if (config.kind === 'cross_layer_transcoder') {
+    const file = path.join(dir, 'W_enc_0.safetensors');
+    return featureCount(await SafetensorsFile.open(file), 'b_enc_0', file);
+  }
+  const file = transcoderFile(dir, config.paths?.[0], 0);
+  if (file.endsWith('.npz')) {
+    const npz = await NpzFile.open(file);
+    try {
+      return (await npz.read('b_enc')).shape[0];
+    } finally {
+      await npz.close();
+    }
+  }
+  return featureCount(await SafetensorsFile.open(file), 'b_enc', file);
 }
 
 async function loadCrossLayer(

@@ -1,0 +1,110 @@
+/**
+ * Gemma-2 and Gemma-3 specifics on the fixture models (training/make_test_models.py): config.json
+ * read into sliding windows, scales, soft-caps and RoPE bases; sliding-window layers see only their
+ * window; the final soft-cap bounds the logits but attribution reads the logits before it; the
+ * ln2.hook_normalized site is the pre-MLP norm before its gain; the post-norm denominators are frozen.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { loadReplacementModel } from '../src/index.js';
+import { readModelConfig } from '../src/io/model-config.js';
+import { runForward } from '../src/model/replacement-model.js';
+import { setupAttribution } from '../src/attribution/context.js';
+import { chooseLogitTargets, ensureTokenized } from '../src/attribution/attribute.js';
+import { fixtureModel } from './engine-fixtures.js';
+
+const PROMPT = 'Dallas is a city in the state of';
+
+describe('Gemma config.json', () => {
+  it('gemma2-tiny: alternating sliding windows from layer 0, query_pre_attn_scalar, both soft-caps', async () => {
+    const config = await readModelConfig(fixtureModel('gemma2-tiny'));
+    const raw = JSON.parse(readFileSync(`${fixtureModel('gemma2-tiny')}/config.json`, 'utf8'));
+    expect(config.family).toBe('gemma');
+    expect(config.slidingWindows).toEqual([4, null, 4]);
+    expect(config.attentionScale).toBeCloseTo(1 / Math.sqrt(raw.query_pre_attn_scalar), 12);
+    expect(config.attnSoftcap).toBe(raw.attn_logit_softcapping);
+    expect(config.finalSoftcap).toBe(raw.final_logit_softcapping);
+    expect(config.qkNorm).toBe(false);
+  });
+
+  it('gemma3-tiny: layer_types, q/k norms, local and global RoPE bases, linear scaling on the global layers', async () => {
+    const config = await readModelConfig(fixtureModel('gemma3-tiny'));
+    expect(config.modelType).toBe('gemma3_text');
+    expect(config.slidingWindows).toEqual([4, null, 4, null]);
+    expect(config.qkNorm).toBe(true);
+    expect(config.ropeLocalTheta).toBe(10000);
+    expect(config.ropeTheta).toBe(1e6);
+    expect(config.ropeScaling).toMatchObject({ ropeType: 'linear', factor: 4 });
+    expect(config.finalSoftcap).toBeNull();
+  });
+});
+
+describe('Gemma forward pass', () => {
+  it('a sliding-window layer gives no weight to keys 4 or more positions back; a global layer does', async () => {
+    const model = await loadReplacementModel(fixtureModel('gemma2-tiny'));
+    try {
+      const ids = ensureTokenized(model, PROMPT);
+      const T = ids.length;
+      expect(T).toBeGreaterThan(5);
+      const { frozen } = await runForward(model, ids);
+      const H = model.config.nHeads;
+      const farWeight = (layer: number) => {
+        let sum = 0;
+        for (let h = 0; h < H; h++)
+          for (let q = 0; q < T; q++) for (let k = 0; k <= q - 4; k++) sum += frozen.attnPattern[layer][(h * T + q) * T + k];
+        return sum;
+      };
+      expect(farWeight(0)).toBe(0);
+      expect(farWeight(2)).toBe(0);
+      expect(farWeight(1)).toBeGreaterThan(0.1);
+      expect(frozen.attnPostScale).toHaveLength(model.nLayers);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('logits are soft-capped; attribution targets the logits before the cap (h · W_U), with the capped probabilities', async () => {
+    const model = await loadReplacementModel(fixtureModel('gemma2-tiny'));
+    try {
+      const cap = model.config.finalSoftcap!;
+      const ctx = await setupAttribution(model, ensureTokenized(model, PROMPT));
+      const V = model.vocabSize;
+      const d = model.dModel;
+      const T = ctx.nPos;
+      const last = ctx.logits.subarray((T - 1) * V);
+      let uncappedMax = 0;
+      for (let v = 0; v < V; v++) {
+        let raw = 0;
+        for (let i = 0; i < d; i++) raw += ctx.unembedIn[(T - 1) * d + i] * model.weights.unembed.weightT[i * V + v];
+        expect(last[v]).toBeCloseTo(cap * Math.tanh(raw / cap), 4);
+        expect(Math.abs(last[v])).toBeLessThan(cap);
+        uncappedMax = Math.max(uncappedMax, Math.abs(raw));
+      }
+      expect(uncappedMax).toBeGreaterThan(cap / 2); // the cap bends these logits measurably
+      const { targets } = chooseLogitTargets(model, ctx, 10, 0.95);
+      let sum = 0;
+      for (let v = 0; v < V; v++) sum += Math.exp(last[v]);
+      expect(targets[0].probability).toBeCloseTo(Math.exp(last[targets[0].tokenId]) / sum, 5);
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('ln2.hook_normalized transcoders read the pre-feedforward norm before its gain (unit root-mean-square rows)', async () => {
+    const model = await loadReplacementModel(fixtureModel('gemma2-tiny'));
+    try {
+      const ids = ensureTokenized(model, PROMPT);
+      const { mlpIn } = await runForward(model, ids);
+      const d = model.dModel;
+      for (const x of mlpIn) {
+        for (let pos = 0; pos < ids.length; pos++) {
+          let ms = 0;
+          for (let i = 0; i < d; i++) ms += x[pos * d + i] ** 2;
+          expect(Math.sqrt(ms / d)).toBeCloseTo(1, 3);
+        }
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+});
