@@ -2,7 +2,7 @@
 // child process and resolves once Bolt is ready. Used by `npm run neo4j` and by the test suite's
 // global setup.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,11 +20,14 @@ const JVM_FLAGS = [
   '-Dio.netty.tryReflectionSetAccessible=true',
 ];
 
-/** Builds the Maven module if its classes or runtime classpath are missing. */
+const SOURCE = join(moduleDir, 'src', 'main', 'java', 'dev', 'circuitatlas', 'neo4j', 'LocalNeo4j.java');
+const COMPILED = join(moduleDir, 'target', 'classes', 'dev', 'circuitatlas', 'neo4j', 'LocalNeo4j.class');
+
+/** Builds the Maven module if its classes or runtime classpath are missing, or older than the source. */
 export function ensureBuilt() {
-  const classes = join(moduleDir, 'target', 'classes');
   const lib = join(moduleDir, 'target', 'lib');
-  if (existsSync(classes) && existsSync(lib)) return;
+  const fresh = existsSync(COMPILED) && existsSync(lib) && statSync(COMPILED).mtimeMs >= statSync(SOURCE).mtimeMs;
+  if (fresh) return;
   const result = spawnSync('mvn', ['-q', '-B', '-f', join(moduleDir, 'pom.xml'), 'package', '-DskipTests'], {
     stdio: 'inherit',
   });
