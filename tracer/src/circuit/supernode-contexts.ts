@@ -13,9 +13,10 @@
  *  3. The `topContexts` best-matching sequences (one position each) vote, with weight match, for:
  *     the token right after the position (an output "say X" when one token gets ≥ `sayShare` of
  *     the vote) and each distinct token elsewhere in the sequence except the one at the position and
- *     the one the supernode sits on in the graph (the view already shows those), times the token's rarity min(1, ln(N/df)/ln 20)
- *     over the corpus's N sequences, squared (a token in 1/5 of the contexts, "capital", weighs 0.3). The name is the output if there is one, else the token with
- *     the largest vote, provided it reaches `nameShare` of the summed match.
+ *     the graph's own prompt tokens (the view already shows those), times the token's rarity
+ *     min(1, ln(N/df)/ln 20)² over the corpus's N sequences (a token in 1/5 of them weighs 0.3).
+ *  4. The name is the output if there is one, else the token with the largest vote, provided it
+ *     reaches `nameShare` of the summed match; either grows into the phrase it stands in (`phrase`).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -175,7 +176,7 @@ export function nameFromContexts(
     .slice(0, options.topContexts);
   if (top.length === 0) return null;
   const n = index.contexts.length;
-  const ownToken = doc.promptTokens[supernode.ctxIdx];
+  const promptTokens = new Set(doc.promptTokens); // the view shows the prompt already: a name adds to it
   const rarity = (t: string) =>
     Math.min(1, Math.max(0, Math.log(n / Math.max(1, index.documentFrequency.get(t) ?? 1)) / Math.log(RARE_FACTOR))) **
     2;
@@ -189,7 +190,7 @@ export function nameFromContexts(
     if (after !== undefined) next.set(after, (next.get(after) ?? 0) + match * rarity(after));
     const elsewhere = new Set(tokens.filter((_, i) => i !== position));
     elsewhere.delete(tokens[position]);
-    elsewhere.delete(ownToken);
+    for (const t of promptTokens) elsewhere.delete(t);
     for (const t of elsewhere) around.set(t, (around.get(t) ?? 0) + match * rarity(t));
   }
   const best = (votes: Map<string, number>) =>
@@ -197,11 +198,42 @@ export function nameFromContexts(
   const examples = top
     .slice(0, 5)
     .map(([c, { position }]) => index.contexts[c].map((t, i) => (i === position ? `[${t}]` : t)).join(' '));
+  const contexts = top.map(([c]) => index.contexts[c]);
   const [say, sayVote] = best(next);
-  if (sayVote >= options.sayShare * total) return { label: `say ${say}`, share: sayVote / total, examples };
+  if (sayVote >= options.sayShare * total)
+    return { label: `say ${phrase(say, contexts, rarity)}`, share: sayVote / total, examples };
   const [word, vote] = best(around);
-  if (vote >= options.nameShare * total) return { label: word, share: vote / total, examples };
+  if (vote >= options.nameShare * total)
+    return { label: phrase(word, contexts, rarity), share: vote / total, examples };
   return null;
+}
+
+/**
+ * The winning token grown into the phrase it stands in ("Carolina" → "North Carolina", "Salt" →
+ * "Salt Lake City"): a neighbour joins while it is the same in every occurrence of the phrase in the
+ * top contexts, the phrase occurs at least twice (one context cannot decide) and the neighbour is
+ * not common (squared rarity ≥ 0.25: "of", "the", "containing" never join).
+ */
+function phrase(token: string, contexts: string[][], rarity: (t: string) => number): string {
+  let words = [token];
+  for (;;) {
+    const spots: [string[], number][] = [];
+    for (const c of contexts)
+      for (let i = 0; i + words.length <= c.length; i++) if (words.every((w, k) => c[i + k] === w)) spots.push([c, i]);
+    if (spots.length < 2) return words.join(' ');
+    const left = new Set(spots.map(([c, i]) => c[i - 1]));
+    const right = new Set(spots.map(([c, i]) => c[i + words.length]));
+    const grow = (side: Set<string | undefined>) => {
+      const [only] = side;
+      return side.size === 1 && only !== undefined && rarity(only) >= 0.25 ? only : null;
+    };
+    const before = grow(left);
+    const after = grow(right);
+    if (before) words = [before, ...words];
+    else if (after) words = [...words, after];
+    else return words.join(' ');
+    if (words.length > 4) return words.join(' ');
+  }
 }
 
 /** The supernodes, renamed by their contexts where those give a name (labels kept unique). */
