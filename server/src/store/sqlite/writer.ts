@@ -122,6 +122,7 @@ export class ThreadWriter implements Writer {
       else pending.reject(revive(message.error));
     });
     const fail = (error: Error) => {
+      if (this.worker !== worker) return; // 'exit' after 'error', or a thread already replaced
       this.worker = null; // the next write starts a new thread
       for (const pending of this.pending.values()) pending.reject(error);
       this.pending.clear();
