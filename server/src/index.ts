@@ -15,3 +15,17 @@ export { compareGraphs } from './analysis/compare.js';
 export { findTopPaths } from './analysis/paths.js';
 export { renderFigure } from './figure/render-figure.js';
 export { ensureViewerBuilt, viewerBuildIsStale } from './viewer/build-viewer.js';
+export { InProcessBatchQueue } from './jobs/batch-queue.js';
+export type { BatchQueue } from './jobs/batch-queue.js';
+export { BullmqBatchQueue, startBullmqWorker } from './jobs/bullmq-queue.js';
+export { parsePromptLines, derivedBatchId, describeBatchCounts } from './jobs/batch.js';
+export type { BatchSpec, BatchStatus, BatchPrompt } from './jobs/batch.js';
+export {
+  collectionQueriesOf,
+  commonCircuit,
+  clusterGraphs,
+  graphsUsingFeature,
+  graphsUsingPath,
+  parsePathEnd,
+} from './analysis/collection.js';
+export type { CommonCircuit, Clustering } from './analysis/collection.js';
