@@ -35,44 +35,48 @@ async function stop(instance: RunningNeo4j): Promise<void> {
 }
 
 describe('the development Neo4j', () => {
-  it('keeps a saved graph across a stop and a start on the same data directory', { timeout: 3 * START_LIMIT_MS }, async () => {
-    const dataDir = join(tempDir, 'neo4j');
-    const graph = randomGraph({ id: 'persisted', seed: 21, nodes: 300, edges: 2000 });
+  it(
+    'keeps a saved graph across a stop and a start on the same data directory',
+    { timeout: 3 * START_LIMIT_MS },
+    async () => {
+      const dataDir = join(tempDir, 'neo4j');
+      const graph = randomGraph({ id: 'persisted', seed: 21, nodes: 300, edges: 2000 });
 
-    const first = await start(dataDir);
-    const store = new Neo4jStore({ uri: first.uri });
-    await store.init();
-    await store.saveGraph(graph);
-    await store.close();
+      const first = await start(dataDir);
+      const store = new Neo4jStore({ uri: first.uri });
+      await store.init();
+      await store.saveGraph(graph);
+      await store.close();
 
-    // A second Neo4j on the same folder would corrupt it: it is refused and says why.
-    const refused = await startNeo4j({ dataDir, timeoutMs: START_LIMIT_MS }).then(
-      (instance) => {
-        running.push(instance);
-        return null;
-      },
-      (error: Error) => error,
-    );
-    expect(refused?.message).toMatch(/is another Neo4j using it\? Stop it or pass another --data folder/);
-    await stop(first);
+      // A second Neo4j on the same folder would corrupt it: it is refused and says why.
+      const refused = await startNeo4j({ dataDir, timeoutMs: START_LIMIT_MS }).then(
+        (instance) => {
+          running.push(instance);
+          return null;
+        },
+        (error: Error) => error,
+      );
+      expect(refused?.message).toMatch(/is another Neo4j using it\? Stop it or pass another --data folder/);
+      await stop(first);
 
-    // The folder is the Neo4j home itself: its databases and logs, no per-start random subfolder.
-    expect(readdirSync(dataDir).sort()).toEqual(['data', 'logs']);
-    expect(readdirSync(join(dataDir, 'data', 'databases'))).toContain('neo4j');
+      // The folder is the Neo4j home itself: its databases and logs, no per-start random subfolder.
+      expect(readdirSync(dataDir).sort()).toEqual(['data', 'logs']);
+      expect(readdirSync(join(dataDir, 'data', 'databases'))).toContain('neo4j');
 
-    const second = await start(dataDir);
-    // Through a routing URI: the driver asks for a routing table and sends reads to a reader.
-    const routed = new Neo4jStore({ uri: second.uri.replace(/^bolt:/, 'neo4j:') });
-    await routed.init();
-    try {
-      expect(await routed.getGraph(graph.id)).toEqual(graph);
-      expect((await routed.listGraphs()).items.map((g) => g.id)).toEqual([graph.id]);
-      const more = randomGraph({ id: 'after-restart', seed: 22, nodes: 100, edges: 500 });
-      await routed.saveGraph(more);
-      expect((await routed.getGraph(more.id))?.edges.length).toBe(more.edges.length);
-    } finally {
-      await routed.close();
-    }
-    await stop(second);
-  });
+      const second = await start(dataDir);
+      // Through a routing URI: the driver asks for a routing table and sends reads to a reader.
+      const routed = new Neo4jStore({ uri: second.uri.replace(/^bolt:/, 'neo4j:') });
+      await routed.init();
+      try {
+        expect(await routed.getGraph(graph.id)).toEqual(graph);
+        expect((await routed.listGraphs()).items.map((g) => g.id)).toEqual([graph.id]);
+        const more = randomGraph({ id: 'after-restart', seed: 22, nodes: 100, edges: 500 });
+        await routed.saveGraph(more);
+        expect((await routed.getGraph(more.id))?.edges.length).toBe(more.edges.length);
+      } finally {
+        await routed.close();
+      }
+      await stop(second);
+    },
+  );
 });
