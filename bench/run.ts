@@ -10,6 +10,8 @@ const BENCHMARKS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   viewer: () => import('./viewer.js'),
   features: () => import('./features.js'),
   circuits: () => import('./circuit-readability.js'),
+  queue: () => import('./queue.js'),
+  collection: () => import('./collection.js'),
 };
 
 const requested = process.argv.slice(2);
