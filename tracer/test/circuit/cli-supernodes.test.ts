@@ -29,7 +29,7 @@ describe('circuit-atlas supernodes on the command line', () => {
       return cliAsync(['trace', prompt(city), '--model', MODEL, '--out', graphs[city], '--supernodes']);
     });
     for (const run of await Promise.all(runs)) expect(run.status, run.stderr).toBe(0);
-  }, 300_000);
+  }, 600_000);
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });

@@ -30,7 +30,7 @@ describe('the demo circuit', () => {
         supernodes: renameFromContexts(document, findSupernodes(document, labels), index),
       });
     }
-  }, 300_000);
+  }, 600_000);
   afterAll(async () => {
     await model?.dispose();
   });
