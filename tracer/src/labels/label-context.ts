@@ -48,7 +48,9 @@ const DEFAULTS: Required<LabelContextOptions> = {
   spread: 0.3,
   strongAssociation: 0.5,
 };
-const MAX_PHRASE_TOKENS = 3;
+/** A name spans at most 3 words; a word at most 16 pieces. */
+const MAX_PHRASE_WORDS = 3;
+const MAX_PHRASE_PIECES = 16;
 /** Internal mark of a word piece that continues the previous token's word (no space when joined). */
 const GLUE = '\u2060';
 /** Byte-level BPE (Ġ), SentencePiece (▁) and plain leading spaces: a token that starts a word. */
@@ -67,11 +69,18 @@ export function isWordToken(text: string): boolean {
 /** A single token's display text (a logit token, say); null for special tokens. */
 export function displayToken(token: string): string | null {
   const text = token.replaceAll('Ġ', ' ').replaceAll('▁', ' ').replaceAll('Ċ', '\n').trim();
-  return text === '' || isSpecialToken(text) ? null : text;
+  // Whitespace, markup, control characters and byte pieces that decode to U+FFFD say nothing a reader could use.
+  return /^[\p{C}\p{Z}\uFFFD]*$/u.test(text) || isSpecialToken(text) ? null : text;
 }
 
 function isCapitalised(text: string): boolean {
   return /^\p{Lu}/u.test(text);
+}
+
+/** Whether the token at k is a word piece continuing the word of the token before it. */
+function glued(tokens: ContextToken[], k: number): boolean {
+  const before = tokens[k - 1];
+  return (tokens[k]?.startsWith(GLUE) ?? false) && before !== null && before !== undefined && isWordToken(before);
 }
 
 /** Tokens joined the way they read: word pieces glued, words separated by a space. */
@@ -87,7 +96,7 @@ export class LabelContext {
   private readonly docCount = new Map<string, number>();
   private readonly contextsOf = new Map<string, number[]>();
   private readonly contextUnits: string[][] = [];
-  /** Adjacent pairs that belong to one name, as `a\u0000b`. */
+  /** Adjacent words that belong to one name, as `a\u0000b`. */
   private readonly phraseLinks = new Set<string>();
   /** A token (or name) that stands for a longer name it nearly always occurs in. */
   private readonly absorbedBy = new Map<string, string>();
@@ -109,9 +118,17 @@ export class LabelContext {
     this.marksWordStarts = total > 0 && marked / total >= 0.2;
     const contexts = rawContexts.map((tokens) => this.displayTokens(tokens));
     this.findPhrases(contexts);
+    // For word pieces: how often each piece starts a word, and which words it starts.
+    const starts = new Map<string, Map<string, number>>();
     contexts.forEach((tokens, id) => {
       const units = new Set<string>();
-      for (const token of tokens) if (token !== null) units.add(token.replace(GLUE, ''));
+      for (const word of this.words(tokens)) {
+        units.add(word.text);
+        const piece = tokens[word.start]!.replace(GLUE, '');
+        const words = starts.get(piece) ?? new Map<string, number>();
+        words.set(word.text, (words.get(word.text) ?? 0) + 1);
+        starts.set(piece, words);
+      }
       for (const span of this.phraseSpans(tokens)) units.add(span.text);
       const list = [...units];
       this.contextUnits.push(list);
@@ -122,7 +139,7 @@ export class LabelContext {
         ids.push(id);
       }
     });
-    this.findAbsorbed();
+    this.findAbsorbed(starts);
   }
 
   /** Statistics over every example context of the given dashboards (each distinct context counted once). */
@@ -157,27 +174,40 @@ export class LabelContext {
     return this.absorbedBy.get(unit) ?? unit;
   }
 
-  /** The unit at position i: the name through i (at most 3 tokens), else the token; null for special tokens. */
+  /** The unit at position i: the name (up to 3 words) or word through i; null for special tokens. */
   unitAt(tokens: ContextToken[], i: number): UnitSpan | null {
-    if (tokens[i] === null || tokens[i] === undefined) return null;
-    let start = i;
-    let end = i + 1;
-    while (start > 0 && end - start < MAX_PHRASE_TOKENS && this.linked(tokens[start - 1], tokens[start])) start--;
-    while (end < tokens.length && end - start < MAX_PHRASE_TOKENS && this.linked(tokens[end - 1], tokens[end])) end++;
-    return this.span(tokens, start, end);
+    const word = this.wordAt(tokens, i);
+    if (!word) return null;
+    let [first, last, words] = [word, word, 1];
+    while (words < MAX_PHRASE_WORDS && first.start > 0) {
+      const before = this.wordAt(tokens, first.start - 1);
+      if (!before || !this.nameLinked(before, first)) break;
+      [first, words] = [before, words + 1];
+    }
+    while (words < MAX_PHRASE_WORDS && last.end < tokens.length) {
+      const after = this.wordFrom(tokens, last.end);
+      if (!after || !this.nameLinked(last, after)) break;
+      [last, words] = [after, words + 1];
+    }
+    return this.span(tokens, first.start, last.end);
   }
 
   /** The unit that starts at position i, looking right only (what comes next after i − 1). */
   unitFrom(tokens: ContextToken[], i: number): UnitSpan | null {
-    if (tokens[i] === null || tokens[i] === undefined) return null;
-    let end = i + 1;
-    while (end < tokens.length && end - i < MAX_PHRASE_TOKENS && this.linked(tokens[end - 1], tokens[end])) end++;
-    return this.span(tokens, i, end);
+    const word = this.wordFrom(tokens, i);
+    if (!word) return null;
+    let [last, words] = [word, 1];
+    while (words < MAX_PHRASE_WORDS && last.end < tokens.length) {
+      const after = this.wordFrom(tokens, last.end);
+      if (!after || !this.nameLinked(last, after)) break;
+      [last, words] = [after, words + 1];
+    }
+    return this.span(tokens, i, last.end);
   }
 
-  /** The name a token usually belongs to ("Little" → "Little Rock"), else the token itself. */
+  /** The word and name a token usually begins ("Cal" → "California", "Little" → "Little Rock"), else the token. */
   phraseOf(token: string): string {
-    return this.canonical(token);
+    return this.canonical(this.canonical(token));
   }
 
   /**
@@ -256,50 +286,83 @@ export class LabelContext {
     });
   }
 
-  private linked(a: ContextToken | undefined, b: ContextToken | undefined): boolean {
-    if (a === null || b === null || a === undefined || b === undefined) return false;
-    if (b.startsWith(GLUE)) return isWordToken(a);
-    return this.phraseLinks.has(`${a}\u0000${b}`);
+  /** The word through position i: its token with the word pieces glued to it. */
+  private wordAt(tokens: ContextToken[], i: number): UnitSpan | null {
+    if (tokens[i] === null || tokens[i] === undefined) return null;
+    let start = i;
+    while (start > 0 && glued(tokens, start) && i + 1 - start < MAX_PHRASE_PIECES) start--;
+    return this.wordFrom(tokens, start);
   }
 
-  /** Name spans (≥ 2 tokens) in a context: maximal runs of linked tokens, cut at 3 tokens. */
+  /** The word starting at position i, looking right only. */
+  private wordFrom(tokens: ContextToken[], i: number): UnitSpan | null {
+    if (tokens[i] === null || tokens[i] === undefined) return null;
+    let end = i + 1;
+    while (end < tokens.length && glued(tokens, end) && end - i < MAX_PHRASE_PIECES) end++;
+    return this.span(tokens, i, end);
+  }
+
+  /** The words of a context, in order. */
+  private words(tokens: ContextToken[]): UnitSpan[] {
+    const words: UnitSpan[] = [];
+    for (let i = 0; i < tokens.length;) {
+      const word = this.wordFrom(tokens, i);
+      if (word) words.push(word);
+      i = word ? word.end : i + 1;
+    }
+    return words;
+  }
+
+  /** Whether word b follows word a directly and the two belong to one name. */
+  private nameLinked(a: UnitSpan, b: UnitSpan): boolean {
+    return a.end === b.start && this.phraseLinks.has(`${a.text}\u0000${b.text}`);
+  }
+
+  /** Name spans (2–3 words) in a context: maximal runs of linked words. */
   private phraseSpans(tokens: ContextToken[]): UnitSpan[] {
+    const words = this.words(tokens);
     const spans: UnitSpan[] = [];
-    let i = 0;
-    while (i < tokens.length) {
-      let end = i + 1;
-      while (end < tokens.length && end - i < MAX_PHRASE_TOKENS && this.linked(tokens[end - 1], tokens[end])) end++;
-      if (end - i >= 2) spans.push(this.span(tokens, i, end));
-      i = end;
+    for (let j = 0; j < words.length;) {
+      let k = j;
+      while (k + 1 < words.length && k + 1 - j < MAX_PHRASE_WORDS && this.nameLinked(words[k], words[k + 1])) k++;
+      if (k > j) spans.push(this.span(tokens, words[j].start, words[k].end));
+      j = k + 1;
     }
     return spans;
   }
 
   /** Adjacent capitalised words that occur together in ≥ `phraseShare` of either word's uses. */
   private findPhrases(contexts: ContextToken[][]): void {
-    const tokenCount = new Map<string, number>();
+    const wordCount = new Map<string, number>();
     const pairCount = new Map<string, number>();
     for (const tokens of contexts) {
-      for (let i = 0; i < tokens.length; i++) {
-        const a = tokens[i];
-        if (a === null) continue;
-        tokenCount.set(a, (tokenCount.get(a) ?? 0) + 1);
-        const b = tokens[i + 1];
-        if (b === null || b === undefined || !isCapitalised(a) || !isCapitalised(b)) continue;
-        const key = `${a}\u0000${b}`;
+      const words = this.words(tokens);
+      words.forEach((a, k) => {
+        wordCount.set(a.text, (wordCount.get(a.text) ?? 0) + 1);
+        const b = words[k + 1];
+        if (!b || a.end !== b.start || !isCapitalised(a.text) || !isCapitalised(b.text)) return;
+        const key = `${a.text}\u0000${b.text}`;
         pairCount.set(key, (pairCount.get(key) ?? 0) + 1);
-      }
+      });
     }
     for (const [key, count] of pairCount) {
       if (count < this.options.phraseMinCount) continue;
       const [a, b] = key.split('\u0000');
-      const share = Math.max(count / (tokenCount.get(a) ?? Infinity), count / (tokenCount.get(b) ?? Infinity));
+      const share = Math.max(count / (wordCount.get(a) ?? Infinity), count / (wordCount.get(b) ?? Infinity));
       if (share >= this.options.phraseShare) this.phraseLinks.add(key);
     }
   }
 
-  /** Tokens and shorter names found inside one longer name in ≥ 90% of their contexts. */
-  private findAbsorbed(): void {
+  /**
+   * Tokens and shorter names found inside one longer name in ≥ 90% of their contexts, and word
+   * pieces that begin one word in ≥ 80% of their uses as a word start.
+   */
+  private findAbsorbed(starts: Map<string, Map<string, number>>): void {
+    for (const [piece, words] of starts) {
+      const total = [...words.values()].reduce((a, b) => a + b, 0);
+      const [word, count] = [...words].sort((a, b) => b[1] - a[1])[0];
+      if (word !== piece && count >= 0.8 * total) this.absorbedBy.set(piece, word);
+    }
     const names = [...this.docCount.keys()].filter((unit) => unit.includes(' ')).sort((a, b) => b.length - a.length);
     for (const name of names) {
       const count = this.docCount.get(name) ?? 0;

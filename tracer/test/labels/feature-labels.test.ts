@@ -3,7 +3,7 @@
  * truth from the world the model was trained on (world.json: states and their cities), which the
  * labeller never sees.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,8 @@ import { readDashboardFolder, readLayerDashboards, type FeatureDetail } from '..
 import { LabelContext } from '../../src/labels/label-context.js';
 import { DEFAULT_LABEL_PARAMETERS, labelFeature, type FeatureLabels } from '../../src/labels/feature-labels.js';
 import { ModelFormatError } from '../../src/errors.js';
+import { FeatureLabeller } from '../../src/labels/feature-labeller.js';
+import { computeFeatureDashboards, loadReplacementModel } from '../../src/index.js';
 import { WorldTruth } from './world-truth.js';
 
 const MODEL_DIR = fileURLToPath(new URL('../../../models/atlas-world', import.meta.url));
@@ -204,5 +206,49 @@ describe('dashboard files', () => {
     await expect(readLayerDashboards(file)).rejects.toThrow(ModelFormatError);
     await expect(readLayerDashboards(file)).rejects.toThrow(file);
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('labels of dashboards computed by circuit-atlas features (byte-level BPE tokens)', () => {
+  const CORPUS = fileURLToPath(new URL('../fixtures/corpus/small.txt', import.meta.url));
+  const GPT2_DIR = fileURLToPath(new URL('../fixtures/models/gpt2-tiny', import.meta.url));
+  let dir: string;
+  let labeller: FeatureLabeller;
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'atlas-labels-bpe-'));
+    const model = await loadReplacementModel(GPT2_DIR);
+    try {
+      await computeFeatureDashboards(model, { corpus: CORPUS, outDir: dir, contextLength: 32 });
+    } finally {
+      await model.dispose();
+    }
+    labeller = (await FeatureLabeller.fromFolder(dir))!;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads word pieces back into the words of the corpus, and shows no byte or space marks', async () => {
+    expect(labeller.context.marksWordStarts).toBe(true);
+    const corpus = readFileSync(CORPUS, 'utf8').replace(/\s+/g, ' ');
+    const byLayer = await readDashboardFolder(dir);
+    let n = 0;
+    let wholeWords = 0;
+    for (const [layer, dashboards] of byLayer) {
+      for (const dashboard of dashboards) {
+        const labels = labeller.labelsOf(layer, dashboard.index)!;
+        n++;
+        // What a feature reads is text of the corpus, never half a byte; whole words with their pieces
+        // glued, except where a context window cut a word ("lea|f").
+        expect(corpus).toContain(labels.input.text);
+        const escaped = labels.input.text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        if (new RegExp(`(^|[^\\p{L}\\p{N}])${escaped}($|[^\\p{L}\\p{N}])`, 'u').test(corpus)) wholeWords++;
+        for (const text of [labels.input.text, labels.output?.text ?? 'say x', labels.label]) {
+          expect(text).not.toMatch(/[\p{C}\uFFFDĠ▁]/u);
+          expect(text.replace(/^\(?(say )?/, '').trim()).not.toBe('');
+        }
+      }
+    }
+    expect(n).toBeGreaterThan(100);
+    console.log(`BPE dashboards: ${wholeWords}/${n} input labels are whole words of the corpus`);
+    expect(wholeWords / n).toBeGreaterThanOrEqual(0.9);
   });
 });
