@@ -10,11 +10,19 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'set or scale features and show how the top logits change',
     load: () => import('./commands/intervene.js'),
   },
+  circuit: {
+    summary: 'show a graph as supernodes and its strongest paths (automatic supernodes)',
+    load: () => import('./commands/circuit.js'),
+  },
   'trace-batch': {
     summary: 'trace every prompt of a JSONL file (in-process, or queued for workers)',
     load: () => import('./commands/trace-batch.js'),
   },
   worker: { summary: 'take trace jobs from the ATLAS_QUEUE queue', load: () => import('./commands/worker.js') },
+  collection: {
+    summary: 'common circuit, clusters, and which prompts use a feature or path',
+    load: () => import('./commands/collection.js'),
+  },
   import: { summary: 'store a circuit-tracer / Neuronpedia graph JSON', load: () => import('./commands/import.js') },
   features: {
     summary: 'compute feature dashboards over a corpus (circuit-tracer format)',

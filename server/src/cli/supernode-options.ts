@@ -6,7 +6,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserInputError } from '@circuit-atlas/schema';
-import type { FeatureIntervention, GraphDocument, Supernode, SupernodeIntervention } from '@circuit-atlas/tracer';
+import type {
+  FeatureIntervention,
+  GraphDocument,
+  ReplacementModel,
+  Supernode,
+  SupernodeIntervention,
+} from '@circuit-atlas/tracer';
 
 export const supernodeUsage = `  --graph <file.json>    the prompt's graph JSON; its qParams.supernodes (automatic ones when
                          it has none) are what the flags below name, by label
@@ -114,4 +120,22 @@ export async function supernodeFeatureInterventionsFrom(
     }
   }
   return tracer.supernodeFeatureInterventions(interventions);
+}
+
+/**
+ * Automatic supernodes of a graph as `qParams.supernodes`, named from `<modelDir>/dashboards`: member
+ * labels, then (with the model) the contexts where each group fires.
+ */
+export async function automaticSupernodes(
+  document: GraphDocument,
+  modelDir: string,
+  model: ReplacementModel | null,
+): Promise<string[][]> {
+  const tracer = await import('@circuit-atlas/tracer');
+  const dashboards = path.join(modelDir, 'dashboards');
+  const found = tracer.findSupernodes(document, await tracer.dashboardLabels(dashboards, document.nLayers));
+  const contexts = model ? await tracer.dashboardContexts(dashboards, model) : [];
+  if (!model || contexts.length === 0) return tracer.supernodesToQParams(found);
+  const index = await tracer.indexContexts(model, contexts);
+  return tracer.supernodesToQParams(tracer.renameFromContexts(document, found, index));
 }

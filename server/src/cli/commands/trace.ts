@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ProgressBar } from '../progress-bar.js';
 import { numberOption, parsePromptCommand } from '../prompt-command.js';
+import { automaticSupernodes } from '../supernode-options.js';
 import { UserInputError } from '@circuit-atlas/schema';
 
 export const usage = `usage: circuit-atlas trace "<prompt>" --model <dir> --out <file.json> [options]
@@ -86,19 +87,4 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     await model.dispose();
   }
-}
-
-/** `qParams.supernodes` of the graph, named by the model's dashboards (labels, then the group's contexts). */
-async function automaticSupernodes(
-  document: import('@circuit-atlas/tracer').GraphDocument,
-  modelDir: string,
-  model: import('@circuit-atlas/tracer').ReplacementModel,
-): Promise<string[][]> {
-  const tracer = await import('@circuit-atlas/tracer');
-  const dashboards = path.join(modelDir, 'dashboards');
-  const found = tracer.findSupernodes(document, await tracer.dashboardLabels(dashboards, document.nLayers));
-  const contexts = await tracer.dashboardContexts(dashboards, model);
-  if (contexts.length === 0) return tracer.supernodesToQParams(found);
-  const index = await tracer.indexContexts(model, contexts);
-  return tracer.supernodesToQParams(tracer.renameFromContexts(document, found, index));
 }
