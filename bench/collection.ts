@@ -2,8 +2,8 @@
  * `npm run bench -- collection`: questions about a collection of 1,000 stored graphs on both stores.
  * p50 (and p90) of: the common circuit (features and edges in ≥ 30% of the graphs), clustering the
  * 1,000 graphs by circuit similarity, which graphs use the most common feature, and which use the
- * most common edge as a path. Graphs are generated in the real document format (120 nodes, 600
- * edges, a shared feature pool so features recur). SQLite runs on a temp file; Neo4j on NEO4J_URI,
+ * most common edge as a path. Graphs are generated in the real document format (150 nodes, 600
+ * edges, a small shared feature pool so features recur). SQLite runs on a temp file; Neo4j on NEO4J_URI,
  * or on a fresh tools/neo4j started here. Results also go to bench/results/collection.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,11 +49,11 @@ async function measure(store: GraphStore): Promise<Timings> {
       randomGraph({
         id: `${MODEL}-${i}`,
         seed: 50_000 + i,
-        nodes: 120,
+        nodes: 150,
         edges: 600,
         nLayers: 8,
         nPos: 10,
-        featurePool: 60,
+        featurePool: 8,
         model: MODEL,
         transcoderSet: `${MODEL}/plt`,
       }),
@@ -71,6 +71,7 @@ async function measure(store: GraphStore): Promise<Timings> {
     const clusterMs = await timeRepeated(() => clusterGraphs(queries, selection, { minSimilarity: 0.3 }), REPEATS);
     log(`  ${store.kind}: clustering p50 ${formatMs(percentile(clusterMs, 50))}`);
     const top = circuit.features[0];
+    if (!top) throw new Error('no feature is in 30% of the generated graphs: the feature pool is too large');
     const feature = { layer: top.layer, index: top.index };
     const uses = await graphsUsingFeature(queries, { model: MODEL }, feature);
     const featureMs = await timeRepeated(() => graphsUsingFeature(queries, { model: MODEL }, feature), REPEATS);
@@ -103,7 +104,7 @@ async function measure(store: GraphStore): Promise<Timings> {
 }
 
 export async function run(): Promise<void> {
-  log(`collection: ${GRAPHS} stored graphs (120 nodes, 600 edges, 8 layers, feature pool 60 per layer) per store`);
+  log(`collection: ${GRAPHS} stored graphs (150 nodes, 600 edges, 8 layers, feature pool 8 per layer) per store`);
   log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`);
   const results: Timings[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'atlas-bench-collection-'));

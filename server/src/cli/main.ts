@@ -19,6 +19,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     load: () => import('./commands/trace-batch.js'),
   },
   worker: { summary: 'take trace jobs from the ATLAS_QUEUE queue', load: () => import('./commands/worker.js') },
+  collection: {
+    summary: 'common circuit, clusters, and which prompts use a feature or path',
+    load: () => import('./commands/collection.js'),
+  },
   import: { summary: 'store a circuit-tracer / Neuronpedia graph JSON', load: () => import('./commands/import.js') },
   features: {
     summary: 'compute feature dashboards over a corpus (circuit-tracer format)',
