@@ -52,7 +52,8 @@ export async function run(): Promise<void> {
     if (child.status !== 0) throw new Error(`features benchmark child failed (status ${child.status})`);
     const result = JSON.parse(child.stdout.trim().split('\n').pop()!);
     const t = result.timings;
-    const total = t.forward + t.encode + t.collect + t.write;
+    const total = t.forward + t.encode + t.collect + t.logits + t.write;
+    const pass = t.forward + t.encode + t.collect;
     const share = (ms: number) => `${((100 * ms) / total).toFixed(0)}%`;
     process.stdout.write(
       `model: ${shape.layers} layers, d_model ${shape.dModel}, d_mlp ${shape.dMlp}, ${shape.dTranscoder} features/layer, ` +
@@ -61,7 +62,9 @@ export async function run(): Promise<void> {
         `load: ${result.loadSeconds.toFixed(1)} s; dashboards: ${result.seconds.toFixed(1)} s ` +
         `→ ${(result.tokens / result.seconds).toFixed(0)} tokens/s ` +
         `(CPU ${result.cpuSeconds.toFixed(1)} s: ${(result.tokens / result.cpuSeconds).toFixed(0)} tokens per CPU-second)\n` +
-        `  forward ${share(t.forward)}, encoders ${share(t.encode)}, collectors ${share(t.collect)}, writing ${share(t.write)}\n` +
+        `  forward ${share(t.forward)}, encoders ${share(t.encode)}, collectors ${share(t.collect)}, ` +
+        `top/bottom logits ${share(t.logits)} (fixed per model), writing ${share(t.write)}\n` +
+        `  corpus pass alone: ${(result.tokens / (pass / 1000)).toFixed(0)} tokens/s wall\n` +
         `features written: ${result.features} (all layers); layer files ${(result.bytes / 1e6).toFixed(0)} MB\n` +
         `peak RSS: ${(result.maxRssKb / 1024).toFixed(0)} MB\n`,
     );

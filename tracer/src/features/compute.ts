@@ -77,8 +77,11 @@ export interface FeatureDashboardResult {
   seconds: number;
   /** Features given an automatic label (0 unless `label`). */
   labelled: number;
-  /** Milliseconds spent in the model's forward, the encoders, the collectors (JS) and writing files. */
-  timings: { forward: number; encode: number; collect: number; write: number };
+  /**
+   * Milliseconds spent in the model's forward, the encoders, the collectors (JS), the top/bottom
+   * logits (F × V × d per layer: a fixed cost per model, whatever the corpus) and writing files.
+   */
+  timings: { forward: number; encode: number; collect: number; logits: number; write: number };
 }
 
 export async function computeFeatureDashboards(
@@ -134,7 +137,7 @@ export async function computeFeatureDashboards(
   const logits = passes.length > 0 ? await LogitEffectsGraph.create(model) : null;
   let tokens = 0;
   let positions = 0;
-  const timings = { forward: 0, encode: 0, collect: 0, write: 0 };
+  const timings = { forward: 0, encode: 0, collect: 0, logits: 0, write: 0 };
   try {
     for (const [passIndex, pass] of passes.entries()) {
       const label = pass.length === 1 ? `layer ${pass[0]}` : `layers ${pass[0]}-${pass[pass.length - 1]}`;
@@ -175,15 +178,16 @@ export async function computeFeatureDashboards(
       }
       positions = collectors[0].positions;
       const writeStart = performance.now();
+      const logitsBefore = timings.logits;
       for (const collector of collectors) {
         report(0.99, `writing layer ${collector.layer}`);
         const features = await writeLayerFile(
           fileOf(collector.layer),
-          dashboardsOf(collector, logits!, `${model.transcoderSet}/layer_${collector.layer}`, tokenString),
+          dashboardsOf(collector, logits!, `${model.transcoderSet}/layer_${collector.layer}`, tokenString, timings),
         );
         results.push({ layer: collector.layer, file: fileOf(collector.layer), features, skipped: false });
       }
-      timings.write += performance.now() - writeStart;
+      timings.write += performance.now() - writeStart - (timings.logits - logitsBefore);
       report(1, 'done');
     }
   } finally {
@@ -268,14 +272,17 @@ async function* dashboardsOf(
   logits: LogitEffectsGraph,
   transcoderId: string,
   tokenString: (id: number) => string,
+  timings: FeatureDashboardResult['timings'],
 ): AsyncGenerator<FeatureDashboard> {
   const CHUNK = 512; // features whose logit effects are computed together
   let chunk: FeatureSummary[] = [];
   const flush = async function* (summaries: FeatureSummary[]) {
+    const logitsStart = performance.now();
     const effects = await logits.effects(
       collector.layer,
       summaries.map((s) => s.feature),
     );
+    timings.logits += performance.now() - logitsStart;
     for (const [i, summary] of summaries.entries()) {
       yield featureDashboard({
         summary,
