@@ -14,8 +14,8 @@
  *    (ρ = leftDecay^d at distance d).
  * 2. A candidate t is supported by example e as s_e(t) = max_r ρ_r · (r = t ? 1 : spec(r) · A(r, t)):
  *    directly, or through an associate of what was read (a feature firing on Dallas, Houston and
- *    El Paso reads "Texas", the unit those cities share). spec(r) keeps function words from
- *    passing on associations.
+ *    El Paso reads "Texas", the unit those cities share). spec(r) = clamp(−ln b(r) / ln strongLift,
+ *    0, 1) keeps function words from passing on associations (below 0.2 they pass on none).
  * 3. Coverage c(t) = Σ w_e s_e(t) / Σ w_e; lift L(t) = c(t) / b(t).
  *    confidence(t) = c(t) · spec_c(t), spec_c(t) = clamp(ln L / ln strongLift, 0, 1).
  *    The label is the most confident candidate (ties: the larger c · ln L, the more specific).

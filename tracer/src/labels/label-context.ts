@@ -2,10 +2,11 @@
  * Corpus statistics that feature labels are measured against, computed from the dashboards
  * themselves (every example context of every feature of a model, each distinct context once):
  *
- * - units: tokens, and names of 2–3 tokens: adjacent capitalised words that occur together in at
- *   least `phraseShare` of the uses of one of them ("New Mexico", "Salt Lake City"), and word pieces
- *   glued to the piece before them when the tokenizer marks word starts ("ĠDal" "las" → "Dallas").
- *   A token that occurs inside one name ≥ 90% of the time stands for that name ("Mexico");
+ * - units: words and names. A word is a token with the word pieces glued to it when the tokenizer
+ *   marks word starts ("ĠDal" "las" → "Dallas"); a name is 2–3 adjacent capitalised words that occur
+ *   together in at least `phraseShare` of the uses of one of them ("New Mexico", "Salt Lake City").
+ *   A word found inside one name in ≥ 90% of its contexts stands for that name ("Mexico"), and a
+ *   piece that begins one word in ≥ 80% of its uses stands for that word (for logit tokens);
  * - baseline b(u): the share of contexts that contain unit u (how unremarkable it is: "is" ≈ 1);
  * - associates A(u, t) ∈ [0, 1]: how strongly t accompanies u across contexts. First order A₁, the
  *   normalised PMI of u and t over contexts (≈ 0 for tokens found everywhere); then one step of
