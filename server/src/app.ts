@@ -38,6 +38,7 @@ import { DEFAULT_QUERY_LIMITS, type QueryLimits } from './api/limits.js';
 import { NodeIndexCache } from './api/node-index-cache.js';
 import { protectionPlugin } from './api/protection.js';
 import { resolvers } from './api/resolvers.js';
+import { circuitResolvers } from './api/circuit-resolvers.js';
 import { loadTypeDefs } from './api/schema.js';
 
 export const DEFAULT_CLIENT_DIR = fileURLToPath(new URL('../../client/dist', import.meta.url));
@@ -184,7 +185,7 @@ export async function startServer(options: ServerOptions & { port?: number; host
   httpServer.headersTimeout = 66_000;
   const apollo = new ApolloServer<ApiContext>({
     typeDefs: loadTypeDefs(),
-    resolvers,
+    resolvers: [resolvers, circuitResolvers],
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: true,

@@ -29,6 +29,70 @@ export type AutoLabels = {
   weak: Scalars['Boolean']['output'];
 };
 
+export type AutoSupernode = {
+  ctxIdx: Scalars['Int']['output'];
+  /** Stable within one answer: sn0, sn1, ... (most influential first). */
+  id: Scalars['ID']['output'];
+  /** Summed influence of the members on the logits within the pruned graph. */
+  influence: Scalars['Float']['output'];
+  label: Scalars['String']['output'];
+  /** Lowest and highest layer of the members. */
+  layers: Array<Scalars['Int']['output']>;
+  /** True when the label comes from the members' labels, false when it only says where the group is. */
+  named: Scalars['Boolean']['output'];
+  /** Member feature node ids, most influential first. */
+  nodeIds: Array<Scalars['ID']['output']>;
+};
+
+export type CircuitEdge = {
+  /** weight / the target's total absolute input, signed. */
+  share: Scalars['Float']['output'];
+  source: Scalars['ID']['output'];
+  target: Scalars['ID']['output'];
+  /** Sum of the member edges' signed weights. */
+  weight: Scalars['Float']['output'];
+};
+
+export type CircuitNode = {
+  ctxIdx: Scalars['Int']['output'];
+  /** A supernode's id (sn{index}, in the order of the supernodes used) or the graph node's id. */
+  id: Scalars['ID']['output'];
+  influence: Scalars['Float']['output'];
+  kind: CircuitNodeKind;
+  /** The user's label, else the automatic one, else the stored one; a supernode's name; a token's text. */
+  label: Scalars['String']['output'];
+  /** Lowest and highest layer (tokens -1, the logit nLayers). */
+  layers: Array<Scalars['Int']['output']>;
+  /** Graph node ids behind this node. */
+  members: Array<Scalars['ID']['output']>;
+};
+
+export type CircuitNodeKind =
+  | 'feature'
+  | 'logit'
+  | 'supernode'
+  | 'token';
+
+export type CircuitPath = {
+  /** Node ids from a prompt token to the target logit. */
+  nodeIds: Array<Scalars['ID']['output']>;
+  /** +1 when the path excites the logit, -1 when it inhibits it. */
+  sign: Scalars['Int']['output'];
+  /** Product of |share| along the path. */
+  strength: Scalars['Float']['output'];
+};
+
+export type CircuitView = {
+  /** Strongest first. */
+  edges: Array<CircuitEdge>;
+  nodes: Array<CircuitNode>;
+  /** Strongest first. */
+  paths: Array<CircuitPath>;
+  /** The supernodes the view was built from (the automatic ones when asked for). */
+  supernodes: Array<Supernode>;
+  target: Scalars['ID']['output'];
+};
+
 export type Edge = {
   influence: Maybe<Scalars['Float']['output']>;
   source: Scalars['ID']['output'];
@@ -118,6 +182,14 @@ export type FeatureOccurrencePage = {
 };
 
 export type Graph = {
+  /** Automatic supernodes: features grouped by their edge profiles and named from the model's feature dashboards (empty names say where a group is when its labels disagree). Save them with saveView. */
+  autoSupernodes: Array<AutoSupernode>;
+  /**
+   * The circuit view: the graph collapsed into supernodes (the given ones; with `auto`, the automatic
+   * ones when none are given) and reduced to the strongest paths from the prompt's tokens to `target`
+   * (default: the most probable logit).
+   */
+  circuit: CircuitView;
   createdAt: Scalars['String']['output'];
   edgeCount: Scalars['Int']['output'];
   /** The same edges as `edges`, packed by node index (for whole-graph reads). */
@@ -135,6 +207,14 @@ export type Graph = {
   tokenIds: Array<Scalars['Int']['output']>;
   transcoderSet: Scalars['String']['output'];
   views: Array<SavedView>;
+};
+
+
+export type GraphCircuitArgs = {
+  auto?: InputMaybe<Scalars['Boolean']['input']>;
+  maxPaths?: InputMaybe<Scalars['Int']['input']>;
+  supernodes: InputMaybe<Array<SupernodeInput>>;
+  target: InputMaybe<Scalars['ID']['input']>;
 };
 
 export type GraphComparison = {
@@ -236,6 +316,8 @@ export type Mutation = {
   /** Imports a circuit-tracer / Neuronpedia graph JSON; returns the stored graph's summary. */
   importGraph: GraphSummary;
   intervene: InterventionResult;
+  /** Zeroes, scales or replaces supernodes of a stored graph on its prompt; returns the top predictions before and after. */
+  interveneSupernodes: InterventionResult;
   saveView: SavedView;
   setFeatureLabel: FeatureLabel;
   /** Queues a trace; poll job(id) for progress and the graph id. */
@@ -267,6 +349,13 @@ export type MutationInterveneArgs = {
 };
 
 
+export type MutationInterveneSupernodesArgs = {
+  frozenAttention?: InputMaybe<Scalars['Boolean']['input']>;
+  graphId: Scalars['ID']['input'];
+  interventions: Array<SupernodeInterventionInput>;
+};
+
+
 export type MutationSaveViewArgs = {
   view: ViewInput;
 };
@@ -290,6 +379,8 @@ export type Node = {
   activation: Maybe<Scalars['Float']['output']>;
   /** The automatic label computed from the model's feature dashboards (e.g. 'Texas', 'say Austin'; in parentheses when weak, e.g. '(is)'), when it has one (features only). */
   autoLabel: Maybe<Scalars['String']['output']>;
+  /** What the feature reads and says with confidences, from the model's feature dashboards (features only). */
+  autoLabels: Maybe<AutoLabels>;
   ctxIdx: Scalars['Int']['output'];
   /** Transcoder feature index (features), token id (embeddings, logits), null for errors. */
   feature: Maybe<Scalars['Int']['output']>;
@@ -473,6 +564,26 @@ export type SupernodeInput = {
   name: Scalars['String']['input'];
   nodeIds: Array<Scalars['ID']['input']>;
 };
+
+export type SupernodeInterventionInput = {
+  /** replace: the donor supernode, feature node ids of donorGraphId. */
+  donor: InputMaybe<SupernodeInput>;
+  /** replace: the graph the donor supernode comes from (same model). */
+  donorGraphId: InputMaybe<Scalars['ID']['input']>;
+  /** scale: the factor (required); replace: multiplies the donor's activations (default 1). */
+  factor: InputMaybe<Scalars['Float']['input']>;
+  mode: SupernodeInterventionMode;
+  /** The supernode of the graph to change (a feature node id list with its name). */
+  supernode: SupernodeInput;
+};
+
+export type SupernodeInterventionMode =
+  /** Zero the members and set the donor supernode's features, at the members' position, to their activations in the donor graph (× factor). */
+  | 'replace'
+  /** Multiply every member by factor. */
+  | 'scale'
+  /** Set every member to 0. */
+  | 'zero';
 
 export type TokenActivation = {
   activation: Scalars['Float']['output'];

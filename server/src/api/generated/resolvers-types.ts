@@ -84,7 +84,13 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 export type ResolversTypes = {
   ActivationExample: ResolverTypeWrapper<Types.ActivationExample>;
   AutoLabels: ResolverTypeWrapper<Types.AutoLabels>;
+  AutoSupernode: ResolverTypeWrapper<Types.AutoSupernode>;
   Boolean: ResolverTypeWrapper<Types.Scalars['Boolean']['output']>;
+  CircuitEdge: ResolverTypeWrapper<Types.CircuitEdge>;
+  CircuitNode: ResolverTypeWrapper<Types.CircuitNode>;
+  CircuitNodeKind: Types.CircuitNodeKind;
+  CircuitPath: ResolverTypeWrapper<Types.CircuitPath>;
+  CircuitView: ResolverTypeWrapper<Types.CircuitView>;
   Edge: ResolverTypeWrapper<GraphEdge>;
   EdgeDirection: Types.EdgeDirection;
   EdgeTable: ResolverTypeWrapper<Types.EdgeTable>;
@@ -128,6 +134,8 @@ export type ResolversTypes = {
   String: ResolverTypeWrapper<Types.Scalars['String']['output']>;
   Supernode: ResolverTypeWrapper<Types.Supernode>;
   SupernodeInput: Types.SupernodeInput;
+  SupernodeInterventionInput: Types.SupernodeInterventionInput;
+  SupernodeInterventionMode: Types.SupernodeInterventionMode;
   TokenActivation: ResolverTypeWrapper<Types.TokenActivation>;
   TraceJob: ResolverTypeWrapper<QueuedTraceJob>;
   TraceOptions: Types.TraceOptions;
@@ -138,7 +146,12 @@ export type ResolversTypes = {
 export type ResolversParentTypes = {
   ActivationExample: Types.ActivationExample;
   AutoLabels: Types.AutoLabels;
+  AutoSupernode: Types.AutoSupernode;
   Boolean: Types.Scalars['Boolean']['output'];
+  CircuitEdge: Types.CircuitEdge;
+  CircuitNode: Types.CircuitNode;
+  CircuitPath: Types.CircuitPath;
+  CircuitView: Types.CircuitView;
   Edge: GraphEdge;
   EdgeTable: Types.EdgeTable;
   ExampleQuantile: Types.ExampleQuantile;
@@ -176,6 +189,7 @@ export type ResolversParentTypes = {
   String: Types.Scalars['String']['output'];
   Supernode: Types.Supernode;
   SupernodeInput: Types.SupernodeInput;
+  SupernodeInterventionInput: Types.SupernodeInterventionInput;
   TokenActivation: Types.TokenActivation;
   TraceJob: QueuedTraceJob;
   TraceOptions: Types.TraceOptions;
@@ -192,6 +206,47 @@ export type AutoLabelsResolvers<ContextType = ApiContext, ParentType extends Res
   label?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   output?: Resolver<Types.Maybe<ResolversTypes['LabelPart']>, ParentType, ContextType>;
   weak?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+};
+
+export type AutoSupernodeResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['AutoSupernode'] = ResolversParentTypes['AutoSupernode']> = {
+  ctxIdx?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  influence?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  label?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  layers?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
+  named?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  nodeIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+};
+
+export type CircuitEdgeResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['CircuitEdge'] = ResolversParentTypes['CircuitEdge']> = {
+  share?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  source?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  target?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  weight?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+};
+
+export type CircuitNodeResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['CircuitNode'] = ResolversParentTypes['CircuitNode']> = {
+  ctxIdx?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  influence?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['CircuitNodeKind'], ParentType, ContextType>;
+  label?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  layers?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
+  members?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+};
+
+export type CircuitPathResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['CircuitPath'] = ResolversParentTypes['CircuitPath']> = {
+  nodeIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  sign?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  strength?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+};
+
+export type CircuitViewResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['CircuitView'] = ResolversParentTypes['CircuitView']> = {
+  edges?: Resolver<Array<ResolversTypes['CircuitEdge']>, ParentType, ContextType>;
+  nodes?: Resolver<Array<ResolversTypes['CircuitNode']>, ParentType, ContextType>;
+  paths?: Resolver<Array<ResolversTypes['CircuitPath']>, ParentType, ContextType>;
+  supernodes?: Resolver<Array<ResolversTypes['Supernode']>, ParentType, ContextType>;
+  target?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
 };
 
 export type EdgeResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Edge'] = ResolversParentTypes['Edge']> = {
@@ -256,6 +311,8 @@ export type FeatureOccurrencePageResolvers<ContextType = ApiContext, ParentType 
 };
 
 export type GraphResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Graph'] = ResolversParentTypes['Graph']> = {
+  autoSupernodes?: Resolver<Array<ResolversTypes['AutoSupernode']>, ParentType, ContextType>;
+  circuit?: Resolver<ResolversTypes['CircuitView'], ParentType, ContextType, RequireFields<Types.GraphCircuitArgs, 'auto' | 'maxPaths'>>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   edgeCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   edgeTable?: Resolver<ResolversTypes['EdgeTable'], ParentType, ContextType>;
@@ -355,6 +412,7 @@ export type MutationResolvers<ContextType = ApiContext, ParentType extends Resol
   deleteGraph?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<Types.MutationDeleteGraphArgs, 'id'>>;
   importGraph?: Resolver<ResolversTypes['GraphSummary'], ParentType, ContextType, RequireFields<Types.MutationImportGraphArgs, 'json'>>;
   intervene?: Resolver<ResolversTypes['InterventionResult'], ParentType, ContextType, RequireFields<Types.MutationInterveneArgs, 'frozenAttention' | 'interventions' | 'prompt'>>;
+  interveneSupernodes?: Resolver<ResolversTypes['InterventionResult'], ParentType, ContextType, RequireFields<Types.MutationInterveneSupernodesArgs, 'frozenAttention' | 'graphId' | 'interventions'>>;
   saveView?: Resolver<ResolversTypes['SavedView'], ParentType, ContextType, RequireFields<Types.MutationSaveViewArgs, 'view'>>;
   setFeatureLabel?: Resolver<ResolversTypes['FeatureLabel'], ParentType, ContextType, RequireFields<Types.MutationSetFeatureLabelArgs, 'index' | 'label' | 'layer' | 'model'>>;
   trace?: Resolver<ResolversTypes['TraceJob'], ParentType, ContextType, RequireFields<Types.MutationTraceArgs, 'prompt'>>;
@@ -363,6 +421,7 @@ export type MutationResolvers<ContextType = ApiContext, ParentType extends Resol
 export type NodeResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Node'] = ResolversParentTypes['Node']> = {
   activation?: Resolver<Types.Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
   autoLabel?: Resolver<Types.Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  autoLabels?: Resolver<Types.Maybe<ResolversTypes['AutoLabels']>, ParentType, ContextType>;
   ctxIdx?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   feature?: Resolver<Types.Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
   featureLabel?: Resolver<Types.Maybe<ResolversTypes['FeatureLabel']>, ParentType, ContextType>;
@@ -472,6 +531,11 @@ export type TraceJobResolvers<ContextType = ApiContext, ParentType extends Resol
 export type Resolvers<ContextType = ApiContext> = {
   ActivationExample?: ActivationExampleResolvers<ContextType>;
   AutoLabels?: AutoLabelsResolvers<ContextType>;
+  AutoSupernode?: AutoSupernodeResolvers<ContextType>;
+  CircuitEdge?: CircuitEdgeResolvers<ContextType>;
+  CircuitNode?: CircuitNodeResolvers<ContextType>;
+  CircuitPath?: CircuitPathResolvers<ContextType>;
+  CircuitView?: CircuitViewResolvers<ContextType>;
   Edge?: EdgeResolvers<ContextType>;
   EdgeTable?: EdgeTableResolvers<ContextType>;
   ExampleQuantile?: ExampleQuantileResolvers<ContextType>;
