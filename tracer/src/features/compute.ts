@@ -7,7 +7,7 @@
  * skipped unless `force` — so an interrupted run restarts where its last finished pass ended.
  */
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CancelledError, ModelFormatError, UserInputError } from '../errors.js';
 import { embed, runForward, type ReplacementModel } from '../model/replacement-model.js';
@@ -124,6 +124,11 @@ export async function computeFeatureDashboards(
     if (!options.force && existsSync(fileOf(layer))) {
       results.push({ layer, file: fileOf(layer), features: null, skipped: true });
     } else todo.push(layer);
+  }
+  // Partial files of an interrupted run (dashboard.ts writes `<file>.partial-<pid>`) are rewritten now.
+  for (const name of await readdir(options.outDir)) {
+    const layer = /^layer_(\d+)\.json\.partial-\d+$/.exec(name)?.[1];
+    if (layer !== undefined && todo.includes(Number(layer))) await rm(path.join(options.outDir, name), { force: true });
   }
   const passes: number[][] = [];
   for (let i = 0; i < todo.length; i += layersPerPass) passes.push(todo.slice(i, i + layersPerPass));

@@ -3,7 +3,7 @@
  * independent recomputation: every context run on its own (no batching), every feature's
  * activations counted directly, the top example re-run through the model.
  */
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -208,6 +208,14 @@ describe('feature dashboards (llama-tiny, per-layer transcoders)', () => {
         await readFile(path.join(dir, 'all', `layer_${layer}.json`), 'utf8'),
       );
     }
+  });
+
+  it('removes the partial file an interrupted write left for a layer it recomputes', async () => {
+    const out = path.join(dir, 'partial');
+    await computeFeatureDashboards(model, { corpus: CORPUS, outDir: out, layers: [0], contextLength: CONTEXT_LENGTH });
+    await writeFile(path.join(out, 'layer_1.json.partial-999999'), '[{"index": 0, "exam');
+    await computeFeatureDashboards(model, { corpus: CORPUS, outDir: out, contextLength: CONTEXT_LENGTH });
+    expect((await readdir(out)).sort()).toEqual(['layer_0.json', 'layer_1.json', 'layer_2.json']);
   });
 
   it('skips layers whose file exists, unless forced, and reads JSONL the same as plain text', async () => {
