@@ -75,12 +75,15 @@ async function measure(store: GraphStore): Promise<Timings> {
     const feature = { layer: top.layer, index: top.index };
     const uses = await graphsUsingFeature(queries, { model: MODEL }, feature);
     const featureMs = await timeRepeated(() => graphsUsingFeature(queries, { model: MODEL }, feature), REPEATS);
+    // A common edge as the path, else the top feature to a common feature of a later layer.
     const edge = circuit.edges.find((e) => e.target.kind === 'feature') ?? circuit.edges[0];
-    const to =
-      edge.target.kind === 'feature'
+    const from = { kind: 'feature' as const, ...(edge ? edge.source : feature) };
+    const later = circuit.features.find((f) => f.layer > from.layer) ?? top;
+    const to = !edge
+      ? { kind: 'feature' as const, layer: later.layer, index: later.index }
+      : edge.target.kind === 'feature'
         ? { kind: 'feature' as const, layer: edge.target.layer, index: edge.target.index }
         : { kind: 'logit' as const, token: edge.target.token };
-    const from = { kind: 'feature' as const, ...edge.source };
     const paths = await graphsUsingPath(queries, { model: MODEL }, from, to, { maxHops: 2 });
     const pathMs = await timeRepeated(() => graphsUsingPath(queries, { model: MODEL }, from, to, { maxHops: 2 }), REPEATS);
     return {

@@ -125,20 +125,27 @@ export class SqliteCollectionQueries implements CollectionQueries {
     minCount: number,
   ): Promise<EdgeAggregate[]> {
     if (features.length === 0) return [];
-    // Start from the kept features' nodes (nodes_by_feature), follow their outgoing edges.
-    const rows = this.open
+    const db = this.open;
+    const keys = db
+      .prepare(
+        `SELECT f.key FROM features f JOIN json_each(@features) j
+           ON f.layer = json_extract(j.value, '$[0]') AND f.feature_index = json_extract(j.value, '$[1]')
+         WHERE f.model = @model AND f.transcoder_set = @transcoderSet`,
+      )
+      .pluck()
+      .all({ features: JSON.stringify(features.map((f) => [f.layer, f.index])), model, transcoderSet });
+    // Start from the kept features' nodes (nodes_by_feature) and follow their outgoing edges
+    // (edges_by_source); CROSS JOIN fixes that order, which the planner would otherwise turn around.
+    const rows = db
       .prepare(
         `WITH ${SELECTED},
-         keep AS (SELECT f.key FROM features f JOIN json_each(@features) j
-                  ON f.layer = json_extract(j.value, '$[0]') AND f.feature_index = json_extract(j.value, '$[1]')
-                  WHERE f.model = @model AND f.transcoder_set = @transcoderSet),
          per AS (SELECT s.feature_key AS sk, t.kind AS tkind, t.feature_key AS tk, t.feature AS ttoken,
                         max(t.label) AS tlabel, sum(e.weight) AS w
-                 FROM keep JOIN nodes s ON s.feature_key = keep.key
-                 JOIN edges e ON e.graph_key = s.graph_key AND e.source_ord = s.ord
-                 JOIN nodes t ON t.graph_key = e.graph_key AND t.ord = e.target_ord
+                 FROM json_each(@keys) k CROSS JOIN nodes s ON s.feature_key = k.value
+                 CROSS JOIN edges e INDEXED BY edges_by_source ON e.graph_key = s.graph_key AND e.source_ord = s.ord
+                 CROSS JOIN nodes t ON t.graph_key = e.graph_key AND t.ord = e.target_ord
                  WHERE s.graph_key IN (SELECT key FROM sel)
-                   AND (t.kind = 'logit' OR t.feature_key IN (SELECT key FROM keep))
+                   AND (t.kind = 'logit' OR t.feature_key IN (SELECT value FROM json_each(@keys)))
                  GROUP BY s.feature_key, t.kind, t.feature_key, t.feature, s.graph_key)
          SELECT sf.layer AS sLayer, sf.feature_index AS sIndex, per.tkind, tf.layer AS tLayer,
                 tf.feature_index AS tIndex, per.ttoken, min(per.tlabel) AS tlabel,
@@ -146,13 +153,7 @@ export class SqliteCollectionQueries implements CollectionQueries {
          FROM per JOIN features sf ON sf.key = per.sk LEFT JOIN features tf ON tf.key = per.tk
          GROUP BY per.sk, per.tkind, per.tk, per.ttoken HAVING count(*) >= @minCount`,
       )
-      .all({
-        ids: JSON.stringify(graphIds),
-        features: JSON.stringify(features.map((f) => [f.layer, f.index])),
-        model,
-        transcoderSet,
-        minCount,
-      }) as {
+      .all({ ids: JSON.stringify(graphIds), keys: JSON.stringify(keys), minCount }) as {
       sLayer: number;
       sIndex: number;
       tkind: string;
@@ -249,7 +250,7 @@ export class SqliteCollectionQueries implements CollectionQueries {
         SELECT gk, ord, 1.0, 0 FROM start
         UNION ALL
         SELECT e.graph_key, e.target_ord, walk.w * e.weight, walk.hops + 1
-        FROM walk JOIN edges e ON e.graph_key = walk.gk AND e.source_ord = walk.ord
+        FROM walk JOIN edges e INDEXED BY edges_by_source ON e.graph_key = walk.gk AND e.source_ord = walk.ord
         WHERE walk.hops < @maxHops),
       found AS (
         SELECT walk.gk, count(*) AS paths, max(abs(walk.w)) AS strongest, total(walk.w) AS total
