@@ -184,6 +184,14 @@ export function checkListGraphs(options: { sortBy?: string; order?: string; offs
   return { offset, limit, sortBy, order };
 }
 
+/** The side of getIncidentEdges: 'in', 'out' or 'both'; StoreError 'INVALID' otherwise. */
+export function checkEdgeDirection(direction: string): 'in' | 'out' | 'both' {
+  if (direction !== 'in' && direction !== 'out' && direction !== 'both') {
+    throw new StoreError('INVALID', `direction must be 'in', 'out' or 'both' (got ${direction})`);
+  }
+  return direction;
+}
+
 /** The checked paging and direction of getNodeEdges. */
 export function checkIncidentEdges(options: { direction: string; offset?: number; limit?: number }): {
   offset: number;

@@ -52,6 +52,21 @@ export interface IncidentEdgesOptions {
   limit?: number;
 }
 
+/** Which side of the asked nodes an edge must touch: edges into them, out of them, or either. */
+export type EdgeDirection = 'in' | 'out' | 'both';
+
+export interface IncidentEdgesQuery extends PruneOptions {
+  direction: EdgeDirection;
+}
+
+/** Kept edges touching some asked nodes, with what their shares need. */
+export interface IncidentEdges {
+  /** In the order of the stored document (deterministic across stores), each edge once. */
+  edges: GraphEdge[];
+  /** Σ|weight| of the kept inputs of each target of `edges` (the denominator of an edge's share). */
+  targetInputTotals: Map<string, number>;
+}
+
 /** A node with a page of its incident edges, sorted by |weight| descending, ties by node id. */
 export interface NodeWithEdges {
   node: GraphNode;
@@ -126,6 +141,13 @@ export interface GraphStore {
   saveGraph(graph: GraphDocument, options?: SaveOptions): Promise<void>;
   /** The graph, pruned as asked; null if there is no such graph. */
   getGraph(id: string, prune?: PruneOptions): Promise<GraphDocument | null>;
+  /** The graph's record and kept nodes (pruned as asked) with `edges: []`; null if there is no such graph. */
+  getGraphNodes(id: string, prune?: PruneOptions): Promise<GraphDocument | null>;
+  /**
+   * The kept edges (pruned as asked) touching any of `nodeIds`; ids of pruned or unknown nodes touch
+   * nothing. What the viewer fetches when a node is clicked or pinned (DESIGN.md decision 8).
+   */
+  getIncidentEdges(id: string, nodeIds: readonly string[], query: IncidentEdgesQuery): Promise<IncidentEdges | null>;
   listGraphs(options?: ListGraphsOptions): Promise<Page<GraphSummary>>;
   /** The stored node and edge counts, read from the graph's summary (cheap); null if there is no such graph. */
   graphSize(id: string): Promise<GraphSize | null>;

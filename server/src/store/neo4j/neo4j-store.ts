@@ -20,7 +20,9 @@ import type {
   GraphStore,
   GraphSize,
   GraphSummary,
+  IncidentEdges,
   IncidentEdgesOptions,
+  IncidentEdgesQuery,
   ListGraphsOptions,
   NewSavedView,
   NodeWithEdges,
@@ -32,6 +34,7 @@ import type {
 } from '../graph-store.js';
 import { StoreError } from '../store-error.js';
 import {
+  checkEdgeDirection,
   checkFeatureKey,
   checkFeatureLabel,
   checkGraphDocument,
@@ -305,6 +308,88 @@ export class Neo4jStore implements GraphStore {
       rows<NodeRecord>(result.nodeResult),
       edges,
     );
+  }
+
+  async getGraphNodes(id: string, prune: PruneOptions = {}): Promise<GraphDocument | null> {
+    checkPrune(prune);
+    const params = { id, nodeThreshold: prune.nodeThreshold ?? null };
+    const result = await this.read(async (tx) => {
+      const graphResult = await tx.run('MATCH (g:Graph {id: $id}) RETURN properties(g) AS row', params);
+      if (graphResult.records.length === 0) return null;
+      const nodeResult = await tx.run(
+        `MATCH (n:Node {graphId: $id}) WHERE ${nodeKept('n')} RETURN ${NODE_FIELDS('n')} AS row`,
+        params,
+      );
+      return { graphResult, nodeResult };
+    }, `reading the nodes of graph '${id}'`);
+    if (!result) return null;
+    return graphDocumentOf(
+      result.graphResult.records[0].get('row') as GraphRecord,
+      rows<NodeRecord>(result.nodeResult),
+      [],
+    );
+  }
+
+  async getIncidentEdges(
+    id: string,
+    nodeIds: readonly string[],
+    query: IncidentEdgesQuery,
+  ): Promise<IncidentEdges | null> {
+    checkPrune(query);
+    const direction = checkEdgeDirection(query.direction);
+    const params = {
+      id,
+      ids: [...nodeIds],
+      nodeThreshold: query.nodeThreshold ?? null,
+      edgeThreshold: query.edgeThreshold ?? null,
+    };
+    const edgeKept = '($edgeThreshold IS NULL OR e.influence IS NULL OR e.influence <= $edgeThreshold)';
+    // `a` is the asked end; both ends and the edge must be kept.
+    const side = (asked: 'source' | 'target') => {
+      const [pattern, source, target] =
+        asked === 'target' ? ['(o:Node)-[e:EDGE]->(a)', 'o', 'a'] : ['(a)-[e:EDGE]->(o:Node)', 'a', 'o'];
+      return `MATCH (a:Node {graphId: $id}) WHERE a.nodeId IN $ids AND ${nodeKept('a')}
+       MATCH ${pattern} WHERE ${nodeKept('o')} AND ${edgeKept}
+       RETURN collect(e.ord) AS ords, collect(${source}.nodeId) AS sources, collect(${target}.nodeId) AS targets,
+              collect(e.weight) AS weights, collect(coalesce(e.influence, 'null')) AS influences`;
+    };
+    const result = await this.read(async (tx) => {
+      const graph = await tx.run('MATCH (g:Graph {id: $id}) RETURN count(g) AS n', { id });
+      if ((graph.records[0].get('n') as number) === 0) return null;
+      const sides: QueryResult<RecordShape>[] = [];
+      if (direction !== 'out') sides.push(await tx.run(side('target'), params));
+      if (direction !== 'in') sides.push(await tx.run(side('source'), params));
+      // An edge between two asked nodes comes from both sides: keep it once, in document order.
+      const byOrd = new Map<number, GraphEdge>();
+      for (const sideResult of sides) {
+        const r = sideResult.records[0];
+        const ords = r.get('ords') as number[];
+        const sources = r.get('sources') as string[];
+        const targets = r.get('targets') as string[];
+        const weights = r.get('weights') as number[];
+        const influences = r.get('influences') as (number | 'null')[];
+        ords.forEach((ord, i) =>
+          byOrd.set(ord, {
+            source: sources[i],
+            target: targets[i],
+            weight: weights[i],
+            influence: influences[i] === 'null' ? null : (influences[i] as number),
+          }),
+        );
+      }
+      const edges = [...byOrd.entries()].sort((x, y) => x[0] - y[0]).map(([, edge]) => edge);
+      const totals = await tx.run(
+        `MATCH (t:Node {graphId: $id}) WHERE t.nodeId IN $targets
+         MATCH (s:Node)-[e:EDGE]->(t) WHERE ${nodeKept('s')} AND ${edgeKept}
+         RETURN t.nodeId AS nodeId, sum(abs(e.weight)) AS total`,
+        { ...params, targets: [...new Set(edges.map((e) => e.target))] },
+      );
+      return {
+        edges,
+        targetInputTotals: new Map(totals.records.map((r) => [r.get('nodeId') as string, r.get('total') as number])),
+      };
+    }, `reading edges of graph '${id}'`);
+    return result;
   }
 
   async graphSize(id: string): Promise<GraphSize | null> {

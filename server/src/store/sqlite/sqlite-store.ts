@@ -24,7 +24,9 @@ import type {
   GraphStore,
   GraphSize,
   GraphSummary,
+  IncidentEdges,
   IncidentEdgesOptions,
+  IncidentEdgesQuery,
   ListGraphsOptions,
   NewSavedView,
   NodeWithEdges,
@@ -39,6 +41,7 @@ import {
   checkFeatureKey,
   checkFeatureLabel,
   checkGraphId,
+  checkEdgeDirection,
   checkIncidentEdges,
   checkListGraphs,
   checkNewView,
@@ -260,6 +263,75 @@ export class SqliteStore implements GraphStore {
       }
     }
     return graphDocumentOf(graphRecordOfRow(row), nodeRows, edges);
+  }
+
+  async getGraphNodes(id: string, prune: PruneOptions = {}): Promise<GraphDocument | null> {
+    checkPrune(prune);
+    const read = this.open.transaction(() => {
+      const row = this.graphRow(id);
+      if (!row) return null;
+      const nodeRows = this.statement(
+        `SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = @graphKey AND ${nodeKept('n')} ORDER BY n.ord`,
+      ).all({ graphKey: row.key, nodeThreshold: prune.nodeThreshold ?? null }) as NodeRecord[];
+      return { row, nodeRows };
+    });
+    const result = read();
+    return result ? graphDocumentOf(graphRecordOfRow(result.row), result.nodeRows, []) : null;
+  }
+
+  async getIncidentEdges(
+    id: string,
+    nodeIds: readonly string[],
+    query: IncidentEdgesQuery,
+  ): Promise<IncidentEdges | null> {
+    checkPrune(query);
+    const direction = checkEdgeDirection(query.direction);
+    const edgeKept = '(@edgeThreshold IS NULL OR e.influence IS NULL OR e.influence <= @edgeThreshold)';
+    // Both ends kept and the edge kept; `a` is the asked end, `o` the other one.
+    const sideSql = (asked: 'source' | 'target') => {
+      const [own, other] = asked === 'target' ? ['target_ord', 'source_ord'] : ['source_ord', 'target_ord'];
+      const [source, target] = asked === 'target' ? ['o', 'a'] : ['a', 'o'];
+      return `SELECT e.ord, ${source}.node_id AS source, ${target}.node_id AS target, e.weight, e.influence
+         FROM nodes a
+         JOIN edges e ON e.graph_key = a.graph_key AND e.${own} = a.ord
+         JOIN nodes o ON o.graph_key = e.graph_key AND o.ord = e.${other}
+        WHERE a.graph_key = @graphKey AND a.node_id IN (SELECT value FROM json_each(@ids))
+          AND ${nodeKept('a')} AND ${nodeKept('o')} AND ${edgeKept}`;
+    };
+    const read = this.open.transaction(() => {
+      const row = this.graphRow(id);
+      if (!row) return null;
+      const params = {
+        graphKey: row.key,
+        ids: JSON.stringify(nodeIds),
+        nodeThreshold: query.nodeThreshold ?? null,
+        edgeThreshold: query.edgeThreshold ?? null,
+      };
+      const sides: string[] = [];
+      if (direction !== 'out') sides.push(sideSql('target'));
+      if (direction !== 'in') sides.push(sideSql('source'));
+      // UNION drops an edge between two asked nodes found from both ends.
+      const edgeRows = this.statement(`${sides.join(' UNION ')} ORDER BY 1`).all(params) as (GraphEdge & {
+        ord: number;
+      })[];
+      const targets = [...new Set(edgeRows.map((e) => e.target))];
+      const totals = this.statement(
+        `SELECT t.node_id AS nodeId, sum(abs(e.weight)) AS total
+           FROM nodes t
+           JOIN edges e ON e.graph_key = t.graph_key AND e.target_ord = t.ord
+           JOIN nodes s ON s.graph_key = e.graph_key AND s.ord = e.source_ord
+          WHERE t.graph_key = @graphKey AND t.node_id IN (SELECT value FROM json_each(@targets))
+            AND ${nodeKept('s')} AND ${edgeKept}
+          GROUP BY t.node_id`,
+      ).all({ ...params, targets: JSON.stringify(targets) }) as { nodeId: string; total: number }[];
+      return { edgeRows, totals };
+    });
+    const result = read();
+    if (!result) return null;
+    return {
+      edges: result.edgeRows.map((e) => ({ source: e.source, target: e.target, weight: e.weight, influence: e.influence })),
+      targetInputTotals: new Map(result.totals.map((t) => [t.nodeId, t.total])),
+    };
   }
 
   async graphSize(id: string): Promise<GraphSize | null> {
