@@ -111,4 +111,19 @@ describe('circuit-atlas supernodes on the command line', () => {
       /was traced on "Fact: the capital of the state containing Dallas is", not on this prompt/,
     );
   });
+
+  it('circuit shows a stored graph as its supernodes and the strongest paths, the Texas path first', () => {
+    const result = cli(['circuit', graphs.Dallas, '--max-paths', '3']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/supernodes \(from the file\):\n {2}"Texas" +at "Dallas" L0, \d+ features/);
+    const [, afterHeader] = result.stdout.split(/strongest paths to Output "Austin" \(p=[\d.]+\):\n/);
+    const paths = afterHeader.trim().split('\n');
+    expect(paths).toHaveLength(3);
+    expect(paths[0]).toMatch(/^\+\S+ {2}Dallas → Texas → say Austin → Output "Austin"/);
+    const view = JSON.parse(cli(['circuit', graphs.Dallas, '--json']).stdout);
+    expect(view.nodes.find((n: { label: string }) => n.label === 'Texas')).toMatchObject({
+      kind: 'supernode',
+      ctxIdx: 9,
+    });
+  });
 });
