@@ -100,7 +100,9 @@ export type Edge = {
   weight: Scalars['Float']['output'];
 };
 
+/** Which side of the asked nodes an edge touches: edges into them, out of them, or either. */
 export type EdgeDirection =
+  | 'both'
   | 'in'
   | 'out';
 
@@ -196,6 +198,11 @@ export type Graph = {
   edgeTable: EdgeTable;
   edges: Array<Edge>;
   id: Scalars['ID']['output'];
+  /**
+   * Only the kept edges touching the given nodes (at most 2,000 ids, each a node of this graph at these
+   * thresholds). A query that asks a graph for nodes and incidentEdges only never reads its other edges.
+   */
+  incidentEdges: IncidentEdges;
   model: Scalars['String']['output'];
   nLayers: Scalars['Int']['output'];
   nodeCount: Scalars['Int']['output'];
@@ -215,6 +222,12 @@ export type GraphCircuitArgs = {
   maxPaths?: InputMaybe<Scalars['Int']['input']>;
   supernodes: InputMaybe<Array<SupernodeInput>>;
   target: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+export type GraphIncidentEdgesArgs = {
+  direction?: InputMaybe<EdgeDirection>;
+  nodeIds: Array<Scalars['ID']['input']>;
 };
 
 export type GraphComparison = {
@@ -259,6 +272,16 @@ export type GraphSummary = {
   prompt: Scalars['String']['output'];
   scores: Maybe<GraphScores>;
   transcoderSet: Scalars['String']['output'];
+};
+
+/**
+ * The kept edges touching some nodes of a graph, as the viewer fetches them on click and pin: packed by
+ * index into the parent graph's `nodes` (served at the same thresholds), with each edge's share.
+ */
+export type IncidentEdges = {
+  /** Signed share of each edge in its target's kept input (weight / Σ|weight| of the target's kept inputs), parallel to table.weights. */
+  shares: Array<Scalars['Float']['output']>;
+  table: EdgeTable;
 };
 
 export type InterventionMode =

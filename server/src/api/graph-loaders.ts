@@ -14,6 +14,8 @@ export interface GraphRead extends PruneOptions {
 
 export interface GraphLoaders {
   graphs: DataLoader<GraphRead, GraphDocument | null, string>;
+  /** The graph's record and kept nodes, no edges (store.getGraphNodes). */
+  graphNodes: DataLoader<GraphRead, GraphDocument | null, string>;
   sizes: DataLoader<string, GraphSize | null>;
 }
 
@@ -33,6 +35,9 @@ async function oneByOne<K, V>(keys: readonly K[], load: (key: K) => Promise<V>):
 export function graphLoaders(store: GraphStore): GraphLoaders {
   return {
     graphs: new DataLoader((reads) => oneByOne(reads, ({ id, ...prune }) => store.getGraph(id, prune)), {
+      cacheKeyFn: keyOf,
+    }),
+    graphNodes: new DataLoader((reads) => oneByOne(reads, ({ id, ...prune }) => store.getGraphNodes(id, prune)), {
       cacheKeyFn: keyOf,
     }),
     sizes: new DataLoader((ids) => oneByOne(ids, (id) => store.graphSize(id))),

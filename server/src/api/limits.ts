@@ -29,6 +29,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import type { GraphSize } from '../store/graph-store.js';
+import { incidentEdgeEstimate, selectionReadsEdges } from './served-graph.js';
 
 export interface QueryLimits {
   /** Deepest allowed nesting of non-introspection fields. */
@@ -98,6 +99,7 @@ const SCOPED_LIST_SIZES: Record<string, (scope: Scope) => number | undefined> = 
   'EdgeTable.sources': (s) => s.edges,
   'EdgeTable.targets': (s) => s.edges,
   'EdgeTable.weights': (s) => s.edges,
+  'IncidentEdges.shares': (s) => s.edges,
   'GraphComparison.onlyInA': (s) => s.nodesA,
   'GraphComparison.onlyInB': (s) => s.nodesB,
   'GraphComparison.shared': (s) => Math.min(s.nodesA ?? 0, s.nodesB ?? 0),
@@ -195,7 +197,12 @@ export function measureOperation(
         const size = sizeOf('id');
         if (!size) return { work: 0, scope: {} };
         const key = `${String(args.id)}\u0000${String(args.nodeThreshold ?? '')}\u0000${String(args.edgeThreshold ?? '')}`;
-        return { work: read(key, size), scope: { nodes: size.nodeCount, edges: size.edgeCount } };
+        const scope = { nodes: size.nodeCount, edges: size.edgeCount };
+        // A query for nodes (and incident edges) reads the node rows only (served-graph.ts).
+        if (!selectionReadsEdges(field.selectionSet, fragments)) {
+          return { work: read(`nodes\u0000${key}`, { nodeCount: size.nodeCount, edgeCount: 0 }), scope };
+        }
+        return { work: read(key, size), scope };
       }
       case 'node': {
         const size = sizeOf('graphId');
@@ -288,7 +295,15 @@ export function measureOperation(
       const assumed = scopedSize ?? ASSUMED_LIST_SIZES[typeField] ?? limits.defaultListSize;
       const factor = size !== null ? Math.max(size, 1) : isList ? (parentSized ? 1 : assumed) : 1;
       const atRoot = depth === 0 && parentType === root && !inIntrospection;
-      const { work, scope: childScope } = atRoot ? rootWork(selection) : { work: 0, scope };
+      let { work, scope: childScope } = atRoot ? rootWork(selection) : { work: 0, scope };
+      if (typeField === 'Graph.incidentEdges') {
+        // Its edges, then its targets' other inputs for the shares: about twice the edges it returns.
+        const asked = argumentValues(selection, variables).nodeIds;
+        const count = Array.isArray(asked) ? asked.length : typeof asked === 'string' ? 1 : 0;
+        const edges = incidentEdgeEstimate(count, scope.nodes ?? 0, scope.edges ?? 0);
+        work = 2 * edges;
+        childScope = { ...scope, edges };
+      }
       const childCost = walk(
         selection.selectionSet,
         fieldType,

@@ -16,6 +16,7 @@ import { badUserInput, notFound } from './errors.js';
 import type { FeatureParent } from './mappers.js';
 import { logitEffectOf, ownedNode, quantilesOf } from './mappers.js';
 import { newGraphId } from './new-graph-id.js';
+import { incidentEdgesOf, selectionReadsEdges, serveGraph } from './served-graph.js';
 import type { Resolvers } from './generated/resolvers-types.js';
 import {
   checkInterventions,
@@ -110,8 +111,13 @@ export const resolvers: Resolvers = {
       });
     },
 
-    graph: (_root, args, context) =>
-      context.loaders.graphs.load({ id: args.id, ...pruneOf(args.nodeThreshold, args.edgeThreshold) }),
+    graph: (_root, args, context, info) =>
+      serveGraph(
+        context,
+        args.id,
+        pruneOf(args.nodeThreshold, args.edgeThreshold),
+        info.fieldNodes.some((field) => selectionReadsEdges(field.selectionSet, info.fragments)),
+      ),
 
     node: async (_root, args, context) => {
       const page = checkPage(args.offset, args.limit, context.inputLimits);
@@ -255,6 +261,8 @@ export const resolvers: Resolvers = {
       return graph.nodes.map((node) => ownedNode(node, owner));
     },
     edgeTable: (graph) => packEdgeTable(graph.nodes, graph.edges),
+    incidentEdges: (graph, args, context) =>
+      incidentEdgesOf(context, graph, args.nodeIds, args.direction ?? 'both'),
     views: (graph, _args, context) => context.store.listViews(graph.id),
   },
 

@@ -110,6 +110,7 @@ export type ResolversTypes = {
   GraphSort: Types.GraphSort;
   GraphSummary: ResolverTypeWrapper<StoredGraphSummary>;
   ID: ResolverTypeWrapper<Types.Scalars['ID']['output']>;
+  IncidentEdges: ResolverTypeWrapper<Types.IncidentEdges>;
   Int: ResolverTypeWrapper<Types.Scalars['Int']['output']>;
   InterventionMode: Types.InterventionMode;
   InterventionResult: ResolverTypeWrapper<Types.InterventionResult>;
@@ -169,6 +170,7 @@ export type ResolversParentTypes = {
   GraphSettings: Types.GraphSettings;
   GraphSummary: StoredGraphSummary;
   ID: Types.Scalars['ID']['output'];
+  IncidentEdges: Types.IncidentEdges;
   Int: Types.Scalars['Int']['output'];
   InterventionResult: Types.InterventionResult;
   JSON: Types.Scalars['JSON']['output'];
@@ -318,6 +320,7 @@ export type GraphResolvers<ContextType = ApiContext, ParentType extends Resolver
   edgeTable?: Resolver<ResolversTypes['EdgeTable'], ParentType, ContextType>;
   edges?: Resolver<Array<ResolversTypes['Edge']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  incidentEdges?: Resolver<ResolversTypes['IncidentEdges'], ParentType, ContextType, RequireFields<Types.GraphIncidentEdgesArgs, 'direction' | 'nodeIds'>>;
   model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   nLayers?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   nodeCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -368,6 +371,11 @@ export type GraphSummaryResolvers<ContextType = ApiContext, ParentType extends R
   prompt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   scores?: Resolver<Types.Maybe<ResolversTypes['GraphScores']>, ParentType, ContextType>;
   transcoderSet?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type IncidentEdgesResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['IncidentEdges'] = ResolversParentTypes['IncidentEdges']> = {
+  shares?: Resolver<Array<ResolversTypes['Float']>, ParentType, ContextType>;
+  table?: Resolver<ResolversTypes['EdgeTable'], ParentType, ContextType>;
 };
 
 export type InterventionResultResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['InterventionResult'] = ResolversParentTypes['InterventionResult']> = {
@@ -550,6 +558,7 @@ export type Resolvers<ContextType = ApiContext> = {
   GraphScores?: GraphScoresResolvers<ContextType>;
   GraphSettings?: GraphSettingsResolvers<ContextType>;
   GraphSummary?: GraphSummaryResolvers<ContextType>;
+  IncidentEdges?: IncidentEdgesResolvers<ContextType>;
   InterventionResult?: InterventionResultResolvers<ContextType>;
   JSON?: GraphQLScalarType;
   LabelPart?: LabelPartResolvers<ContextType>;
