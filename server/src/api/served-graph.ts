@@ -35,19 +35,22 @@ export const MAX_INCIDENT_NODE_IDS = 2000;
 export function selectionReadsEdges(
   selectionSet: SelectionSetNode | undefined,
   fragments: Record<string, FragmentDefinitionNode>,
-  visited: ReadonlySet<string> = new Set(),
+  // Each fragment is judged once: spreads that repeat a fragment cost nothing more (validation rejects cycles).
+  judged: Map<string, boolean> = new Map(),
 ): boolean {
   if (!selectionSet) return true;
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) {
       if (!NODE_ONLY_FIELDS.has(selection.name.value)) return true;
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      if (selectionReadsEdges(selection.selectionSet, fragments, visited)) return true;
-    } else if (!visited.has(selection.name.value)) {
-      const fragment = fragments[selection.name.value];
-      if (!fragment) return true;
-      if (selectionReadsEdges(fragment.selectionSet, fragments, new Set([...visited, selection.name.value])))
-        return true;
+      if (selectionReadsEdges(selection.selectionSet, fragments, judged)) return true;
+    } else {
+      const name = selection.name.value;
+      if (!judged.has(name)) {
+        judged.set(name, true); // a cycle, if validation ever let one through, reads edges
+        judged.set(name, selectionReadsEdges(fragments[name]?.selectionSet, fragments, judged));
+      }
+      if (judged.get(name)) return true;
     }
   }
   return false;
