@@ -72,6 +72,7 @@ from circuit_tracer.utils.create_graph_files import create_graph_files  # noqa: 
 from transformer_lens import HookedTransformerConfig  # noqa: E402
 from transformer_lens.loading_from_pretrained import convert_hf_model_config  # noqa: E402
 from transformer_lens.pretrained.weight_conversions import (  # noqa: E402
+    convert_gemma_weights,
     convert_gpt2_weights,
     convert_llama_weights,
     convert_qwen3_weights,
@@ -99,7 +100,7 @@ PROMPTS = {
 # (model, slug, prompt, max_feature_nodes, batch_size): budget below the active count, small
 # batches so the influence-ranked rounds (update_interval 4 x batch) happen more than once.
 LIMITED_RUNS = [("llama-tiny", "capital-of-texas-max40", PROMPTS["capital-of-texas"], 40, 8)]
-FIXTURE_MODELS = ["llama-tiny", "qwen3-tiny", "gpt2-tiny", "llama-clt-tiny"]
+FIXTURE_MODELS = ["llama-tiny", "qwen3-tiny", "gpt2-tiny", "llama-clt-tiny", "gemma2-tiny", "gemma3-tiny"]
 
 TENSORS = """\
 input_tokens          int32 [n_pos]            token ids, BOS included (circuit-tracer's tokenization)
@@ -156,12 +157,64 @@ def hooked_config(model_dir: Path, hf_config) -> HookedTransformerConfig:
             cfg["NTK_by_parts_factor"] = scaling["factor"]
         elif scaling:
             raise ValueError(f"{model_dir}: rope_scaling {scaling} has no TransformerLens equivalent here")
+    elif arch in ("Gemma2ForCausalLM", "Gemma3ForCausalLM"):
+        cfg = gemma_hooked_config(hf_config, arch)
     else:
         raise ValueError(f"{model_dir}: architecture {arch} is not one the reference runner handles")
     cfg.pop("trust_remote_code", None)
     cfg["tokenizer_name"] = str(model_dir)  # create_graph_files loads the tokenizer from here
     cfg["model_name"] = model_dir.name
     return HookedTransformerConfig(**cfg, device="cpu", dtype=DTYPE)
+
+
+def gemma_hooked_config(hf_config, arch: str) -> dict:
+    """TransformerLens' Gemma-2 / Gemma-3 entries are hard-coded per official checkpoint name, so the
+    same fields are filled from the local config.json. Two differ on purpose from TransformerLens'
+    gemma-2 entries: `attn_types` follows transformers' layer_types (TransformerLens lists layer 0 as
+    global, transformers makes it sliding; the same model only when prompts fit the window), and
+    `attn_scale` is √query_pre_attn_scalar (TransformerLens' default √d_head, equal for the released models)."""
+    gemma3 = arch == "Gemma3ForCausalLM"
+    cfg = {
+        "d_model": hf_config.hidden_size,
+        "d_head": hf_config.head_dim,
+        "n_heads": hf_config.num_attention_heads,
+        "n_key_value_heads": hf_config.num_key_value_heads,
+        "d_mlp": hf_config.intermediate_size,
+        "n_layers": hf_config.num_hidden_layers,
+        "n_ctx": hf_config.max_position_embeddings,
+        "eps": hf_config.rms_norm_eps,
+        "d_vocab": hf_config.vocab_size,
+        "act_fn": hf_config.hidden_activation,
+        "normalization_type": "RMS",
+        "positional_embedding_type": "rotary",
+        "rotary_dim": hf_config.head_dim,
+        "use_attn_scale": True,
+        "attn_scale": float(hf_config.query_pre_attn_scalar) ** 0.5,
+        "window_size": hf_config.sliding_window,
+        "use_local_attn": True,
+        "attn_types": ["local" if t == "sliding_attention" else "global" for t in hf_config.layer_types],
+        "gated_mlp": True,
+        "final_rms": True,
+        "use_normalization_before_and_after": True,
+        "original_architecture": arch,
+    }
+    if hf_config.attn_logit_softcapping:
+        cfg["attn_scores_soft_cap"] = float(hf_config.attn_logit_softcapping)
+    if hf_config.final_logit_softcapping:
+        cfg["output_logits_soft_cap"] = float(hf_config.final_logit_softcapping)
+    if gemma3:
+        cfg["use_qk_norm"] = True
+        cfg["rotary_base"] = float(hf_config.rope_theta)
+        cfg["rotary_base_local"] = float(hf_config.rope_local_base_freq)
+        scaling = getattr(hf_config, "rope_scaling", None) or {}
+        kind = scaling.get("rope_type") or scaling.get("type")
+        if kind == "linear":
+            cfg["rotary_scaling_factor"] = float(scaling["factor"])
+        elif kind not in (None, "default"):
+            raise ValueError(f"Gemma-3 rope_scaling {scaling} has no TransformerLens equivalent here")
+    else:
+        cfg["rotary_base"] = float(hf_config.rope_theta)
+    return cfg
 
 
 def load_transcoders(model_dir: Path):
@@ -202,6 +255,8 @@ def load_reference_model(model_dir: Path) -> TransformerLensReplacementModel:
         "LlamaForCausalLM": convert_llama_weights,
         "Qwen3ForCausalLM": convert_qwen3_weights,
         "GPT2LMHeadModel": convert_gpt2_weights,
+        "Gemma2ForCausalLM": convert_gemma_weights,
+        "Gemma3ForCausalLM": convert_gemma_weights,
     }[cfg.original_architecture]
     model = TransformerLensReplacementModel(cfg, tokenizer=tokenizer)
     model.load_and_process_state_dict(
@@ -211,7 +266,16 @@ def load_reference_model(model_dir: Path) -> TransformerLensReplacementModel:
         center_unembed=False,
     )
     check_logits(model, model_dir)
+    # circuit-tracer 0.5.0's _deduplicate_attention_buffers gives every layer the last layer's RoPE
+    # tables; Gemma-3's local and global layers rotate differently, so its replacement model would
+    # no longer be the model checked above. The per-layer tables are put back (the one change made
+    # to the reference; its own nnsight backend, which it uses for Gemma-3, has no such sharing).
+    per_layer_rotary = cfg.rotary_base_local is not None or cfg.rotary_scaling_factor != 1.0
+    rotary = [(b.attn.rotary_sin, b.attn.rotary_cos) for b in model.blocks] if per_layer_rotary else None
     model._configure_replacement_model(load_transcoders(model_dir))
+    if rotary is not None:
+        for block, (sin, cos) in zip(model.blocks, rotary):
+            block.attn.rotary_sin, block.attn.rotary_cos = sin, cos
     return model
 
 

@@ -152,7 +152,7 @@ export async function readModelConfig(modelDir: string): Promise<ModelConfig> {
   if (GEMMA_TYPES.has(modelType)) return readGemmaConfig(raw, field, file, architecture, modelType);
   throw new ModelFormatError(
     `unknown architecture '${architecture || '(none)'}' (model_type '${modelType}'); supported: ` +
-      `Llama, Qwen2, Qwen3, SmolLM, Mistral (llama family), Gemma-2, Gemma-3 text and GPT-2`,
+      `Llama, Qwen2, Qwen3, SmolLM and Mistral (llama family), Gemma-2, Gemma-3 text and GPT-2`,
     file,
   );
 }
