@@ -86,6 +86,7 @@ export {
   indexContexts,
   nameFromContexts,
   renameFromContexts,
+  contextIndexFor,
   CONTEXT_NAME_DEFAULTS,
 } from './circuit/supernode-contexts.js';
 export type { ContextIndex, ContextName, ContextNameOptions } from './circuit/supernode-contexts.js';

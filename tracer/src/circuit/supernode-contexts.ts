@@ -252,3 +252,22 @@ export function renameFromContexts(
     return { ...s, label: count === 1 ? base : `${base} (${count})`, named: name ? true : s.named };
   });
 }
+
+const indexes = new WeakMap<ReplacementModel, Map<string, Promise<ContextIndex>>>();
+
+/**
+ * The context index of a model's dashboards, built once per loaded model and folder (building it runs
+ * the model over every example context: ~35 s for the demo on 2 cores), shared by later callers.
+ */
+export function contextIndexFor(model: ReplacementModel, dashboardsDir: string): Promise<ContextIndex> {
+  let byDir = indexes.get(model);
+  if (!byDir) indexes.set(model, (byDir = new Map()));
+  const key = path.resolve(dashboardsDir);
+  let index = byDir.get(key);
+  if (!index) {
+    index = dashboardContexts(dashboardsDir, model).then((contexts) => indexContexts(model, contexts));
+    index.catch(() => byDir.delete(key)); // a failed build is tried again by the next caller
+    byDir.set(key, index);
+  }
+  return index;
+}
