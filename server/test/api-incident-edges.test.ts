@@ -21,7 +21,7 @@ interface Served {
   };
 }
 
-const VIEWER_QUERY = `query($id: ID!, $nt: Float, $ids: [ID!]!, $dir: EdgeDirection) {
+const VIEWER_QUERY = `query($id: ID!, $nt: Float, $ids: [ID!]!, $dir: IncidentDirection) {
   graph(id: $id, nodeThreshold: $nt) {
     nodes { nodeId }
     incidentEdges(nodeIds: $ids, direction: $dir) { table { sources targets weights } shares }

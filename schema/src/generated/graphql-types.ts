@@ -100,9 +100,7 @@ export type Edge = {
   weight: Scalars['Float']['output'];
 };
 
-/** Which side of the asked nodes an edge touches: edges into them, out of them, or either. */
 export type EdgeDirection =
-  | 'both'
   | 'in'
   | 'out';
 
@@ -226,7 +224,7 @@ export type GraphCircuitArgs = {
 
 
 export type GraphIncidentEdgesArgs = {
-  direction?: InputMaybe<EdgeDirection>;
+  direction?: InputMaybe<IncidentDirection>;
   nodeIds: Array<Scalars['ID']['input']>;
 };
 
@@ -273,6 +271,12 @@ export type GraphSummary = {
   scores: Maybe<GraphScores>;
   transcoderSet: Scalars['String']['output'];
 };
+
+/** Which side of the asked nodes an edge touches: edges into them, out of them, or either. */
+export type IncidentDirection =
+  | 'both'
+  | 'in'
+  | 'out';
 
 /**
  * The kept edges touching some nodes of a graph, as the viewer fetches them on click and pin: packed by

@@ -110,6 +110,7 @@ export type ResolversTypes = {
   GraphSort: Types.GraphSort;
   GraphSummary: ResolverTypeWrapper<StoredGraphSummary>;
   ID: ResolverTypeWrapper<Types.Scalars['ID']['output']>;
+  IncidentDirection: Types.IncidentDirection;
   IncidentEdges: ResolverTypeWrapper<Types.IncidentEdges>;
   Int: ResolverTypeWrapper<Types.Scalars['Int']['output']>;
   InterventionMode: Types.InterventionMode;
