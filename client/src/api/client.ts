@@ -4,6 +4,9 @@
  */
 import type {
   ApiGraph,
+  AutoSupernode,
+  CircuitView,
+  SupernodeInterventionInput,
   Feature,
   FeatureLabel,
   GraphComparison,
@@ -15,6 +18,9 @@ import type {
   Supernode,
   TraceJob,
 } from './types.js';
+
+import { unpackEdgeTable, type EdgeTable } from '@circuit-atlas/schema';
+import type { IndexedEdge } from '../graph/edge-index.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -75,29 +81,35 @@ export async function getGraph(
   nodeThreshold?: number | null,
   edgeThreshold?: number | null,
 ): Promise<ApiGraph | null> {
-  // Edges come packed by node index (edgeTable): a whole graph's edges cost the server one
-  // field instead of one object each.
-  const data = await graphql<{ graph: (Omit<ApiGraph, 'edges'> & { edgeTable: PackedEdges }) | null }>(
+  // Nodes only: edges come per node with getIncidentEdges (the browser holds only what it draws).
+  const data = await graphql<{ graph: Omit<ApiGraph, 'edges'> | null }>(
     `query($id: ID!, $nt: Float, $et: Float) { graph(id: $id, nodeThreshold: $nt, edgeThreshold: $et) {
-      id prompt promptTokens model transcoderSet nLayers createdAt nodeCount edgeCount
+      id prompt promptTokens model transcoderSet nLayers createdAt nodeCount
       settings { nodeThreshold edgeThreshold } scores { replacement completeness }
-      nodes { ${NODE_FIELDS} } edgeTable { sources targets weights } views { ${VIEW_SUMMARY_FIELDS} } } }`,
+      nodes { ${NODE_FIELDS} } views { ${VIEW_SUMMARY_FIELDS} } } }`,
     { id, nt: nodeThreshold ?? null, et: edgeThreshold ?? null },
   );
-  if (!data.graph) return null;
-  const { edgeTable, ...graph } = data.graph;
-  const edges = edgeTable.weights.map((weight, i) => ({
-    source: graph.nodes[edgeTable.sources[i]].nodeId,
-    target: graph.nodes[edgeTable.targets[i]].nodeId,
-    weight,
-  }));
-  return { ...graph, edges };
+  return data.graph ? { ...data.graph, edges: [] } : null;
 }
 
-interface PackedEdges {
-  sources: number[];
-  targets: number[];
-  weights: number[];
+/**
+ * Every kept edge touching these nodes, with its share of its target's input: the one place the
+ * viewer decodes the edge table (indices into the graph's nodes as served at these thresholds).
+ */
+export async function getIncidentEdges(
+  graph: Pick<ApiGraph, 'id' | 'nodes'>,
+  nodeThreshold: number | null | undefined,
+  edgeThreshold: number | null | undefined,
+  nodeIds: string[],
+): Promise<IndexedEdge[]> {
+  const data = await graphql<{ graph: { incidentEdges: { table: EdgeTable; shares: number[] } } | null }>(
+    `query($id: ID!, $nt: Float, $et: Float, $ids: [ID!]!) { graph(id: $id, nodeThreshold: $nt, edgeThreshold: $et) {
+      incidentEdges(nodeIds: $ids) { table { sources targets weights } shares } } }`,
+    { id: graph.id, nt: nodeThreshold ?? null, et: edgeThreshold ?? null, ids: nodeIds },
+  );
+  if (!data.graph) throw new ApiError(`graph '${graph.id}' is no longer stored`);
+  const { table, shares } = data.graph.incidentEdges;
+  return unpackEdgeTable(graph.nodes, table).map((edge, i) => ({ ...edge, share: shares[i] }));
 }
 
 export async function getView(id: string): Promise<SavedView | null> {
@@ -330,4 +342,94 @@ export async function intervene(
     { prompt, model, interventions: interventions.map((i) => ({ ...i, mode: 'set' })) },
   );
   return data.intervene;
+}
+
+const PREDICTION_FIELDS = 'before { token tokenId probability } after { token tokenId probability }';
+
+/** The graph's automatic supernodes (features grouped by edge profile, named from the dashboards). */
+export async function getAutoSupernodes(graphId: string, nodeThreshold?: number | null): Promise<AutoSupernode[]> {
+  const data = await graphql<{ graph: { autoSupernodes: AutoSupernode[] } | null }>(
+    `
+      query ($id: ID!, $nt: Float) {
+        graph(id: $id, nodeThreshold: $nt) {
+          autoSupernodes {
+            id
+            label
+            named
+            nodeIds
+            ctxIdx
+            layers
+          }
+        }
+      }
+    `,
+    { id: graphId, nt: nodeThreshold ?? null },
+  );
+  if (!data.graph) throw new ApiError(`there is no graph '${graphId}'`);
+  return data.graph.autoSupernodes;
+}
+
+/** The circuit view of the graph collapsed into `supernodes` (none: every feature alone). */
+export async function getCircuit(
+  graphId: string,
+  supernodes: Supernode[],
+  options: { nodeThreshold?: number | null; edgeThreshold?: number | null; target?: string | null } = {},
+): Promise<CircuitView> {
+  const data = await graphql<{ graph: { circuit: CircuitView } | null }>(
+    `
+      query ($id: ID!, $nt: Float, $et: Float, $sn: [SupernodeInput!], $target: ID) {
+        graph(id: $id, nodeThreshold: $nt, edgeThreshold: $et) {
+          circuit(supernodes: $sn, target: $target) {
+            target
+            supernodes {
+              name
+              nodeIds
+            }
+            nodes {
+              id
+              kind
+              label
+              ctxIdx
+              layers
+              members
+              influence
+            }
+            edges {
+              source
+              target
+              weight
+              share
+            }
+            paths {
+              nodeIds
+              strength
+              sign
+            }
+          }
+        }
+      }
+    `,
+    {
+      id: graphId,
+      nt: options.nodeThreshold ?? null,
+      et: options.edgeThreshold ?? null,
+      sn: supernodes.map((s) => ({ name: s.name, nodeIds: s.nodeIds })),
+      target: options.target ?? null,
+    },
+  );
+  if (!data.graph) throw new ApiError(`there is no graph '${graphId}'`);
+  return data.graph.circuit;
+}
+
+/** Zeroes, scales or swaps supernodes of a stored graph; the top predictions before and after. */
+export async function interveneSupernodes(
+  graphId: string,
+  interventions: SupernodeInterventionInput[],
+): Promise<InterventionResult> {
+  const data = await graphql<{ interveneSupernodes: InterventionResult }>(
+    `mutation($g: ID!, $i: [SupernodeInterventionInput!]!) {
+      interveneSupernodes(graphId: $g, interventions: $i) { ${PREDICTION_FIELDS} } }`,
+    { g: graphId, i: interventions },
+  );
+  return data.interveneSupernodes;
 }

@@ -43,10 +43,10 @@ export type ApiGraph = Pick<
   | 'createdAt'
   | 'scores'
   | 'nodeCount'
-  | 'edgeCount'
 > & {
   settings: GraphSettings;
   nodes: ApiNode[];
+  /** Empty when read by getGraph: the viewer fetches edges per node (EdgeIndex). */
   edges: ApiEdge[];
   /** Without supernodes (fetched with `view(id)` when opened). */
   views: Omit<SavedView, 'supernodes'>[];
@@ -98,3 +98,9 @@ export type GraphComparison = Pick<Api.GraphComparison, 'shared'> & {
 
 export type LogitProb = Api.LogitProb;
 export type InterventionResult = Pick<Api.InterventionResult, 'before' | 'after'>;
+
+/** The circuit view of a graph (Graph.circuit): supernodes, strongest paths to the target logit. */
+export type CircuitView = Pick<Api.CircuitView, 'target' | 'supernodes' | 'nodes' | 'edges' | 'paths'>;
+export type CircuitNode = Api.CircuitNode;
+export type AutoSupernode = Pick<Api.AutoSupernode, 'id' | 'label' | 'named' | 'nodeIds' | 'ctxIdx' | 'layers'>;
+export type SupernodeInterventionInput = Api.SupernodeInterventionInput;

@@ -1,14 +1,18 @@
 /**
  * One graph: the link graph, the subgraph of pinned nodes, and the side panels (node, feature,
- * paths, intervene, saved views, export). Every change goes through `update`, which writes the
+ * paths, intervene, saved views, export); or, in circuit mode, the circuit view (supernodes and
+ * the strongest token → logit paths) with its supernode panel. Every change goes through `update`, which writes the
  * URL first, so a reload reopens exactly this view.
  */
-import { getGraph, getView, listModels, saveView } from '../api/client.js';
-import type { ApiGraph, ApiNode, Path } from '../api/types.js';
+import { getAutoSupernodes, getCircuit, getGraph, getIncidentEdges, getView, listModels, saveView } from '../api/client.js';
+import type { ApiGraph, ApiNode, CircuitView, Path } from '../api/types.js';
 import { el, formatNumber } from '../dom.js';
 import { downloadPng, downloadSvg } from '../figure/download.js';
 import { linkFigure, subgraphFigure, writeFigureSvg } from '@circuit-atlas/figure';
 import { nodeLabel, topLogit } from '@circuit-atlas/figure';
+import { circuitFigure, writeCircuitSvg } from '@circuit-atlas/figure';
+import { CircuitGraphView } from '../graph/circuit-view.js';
+import { renderCircuitPanel } from '../panels/circuit-panel.js';
 import { EdgeIndex } from '../graph/edge-index.js';
 import { LinkGraphView } from '../graph/link-graph.js';
 import { SubgraphView } from '../graph/subgraph-view.js';
@@ -30,6 +34,10 @@ export class GraphPage {
   private edges!: EdgeIndex;
   private link!: LinkGraphView;
   private subgraph!: SubgraphView;
+  private circuit: CircuitGraphView | null = null;
+  private circuitData: CircuitView | null = null;
+  private renderedCircuit: string | null = null;
+  private circuitRequest = 0;
   private modelId: string | null = null;
   private readonly panels = {
     node: el('div', { class: 'node-slot' }),
@@ -37,6 +45,7 @@ export class GraphPage {
     paths: el('div', { class: 'paths-slot' }),
     intervene: el('div', { class: 'intervene-slot' }),
     views: el('div', { class: 'views-slot' }),
+    circuit: el('div', { class: 'circuit-slot' }),
   };
   private renderedFeature: string | null = null;
   private renderedPath: string | null = null;
@@ -72,8 +81,18 @@ export class GraphPage {
     this.renderedFeature = null;
     this.renderedPath = null;
     this.renderedSubgraph = null;
+    this.renderedCircuit = null;
     this.nodes = new Map(graph.nodes.map((n) => [n.nodeId, n]));
-    this.edges = new EdgeIndex(graph.edges);
+    // A saved view named in the URL (the demo's link): its groups become the state, once.
+    if (this.state.viewId) {
+      const view = await getView(this.state.viewId).catch(() => null);
+      this.host.update({
+        viewId: null,
+        ...(view && view.graphId === graph.id ? { pinned: view.pinnedIds, supernodes: view.supernodes } : {}),
+      });
+    }
+    const { nodeThreshold, edgeThreshold } = this.state;
+    this.edges = new EdgeIndex((ids) => getIncidentEdges(graph, nodeThreshold, edgeThreshold, ids));
     listModels()
       .then((models) => {
         this.modelId = models.find((m) => m.id === graph.model || m.name === graph.model)?.id ?? null;
@@ -84,6 +103,7 @@ export class GraphPage {
     if (!this.state.clicked || !this.nodes.has(this.state.clicked)) {
       this.host.update({ clicked: topLogit(graph)?.nodeId ?? null });
     }
+    await this.edges.ensure(this.focusIds()).catch(() => {}); // apply() says what failed
     this.apply();
     await nextPaint();
     // Marks for the benchmark: navigation start → the graph is on screen.
@@ -92,6 +112,7 @@ export class GraphPage {
   }
 
   private render(): void {
+    if (this.state.mode === 'circuit') return this.renderCircuitMode();
     const graph = this.graph;
     const slider = this.thresholdSlider('node', this.state.nodeThreshold ?? graph.settings.nodeThreshold);
     const edgeSlider = this.thresholdSlider('edge', this.state.edgeThreshold ?? graph.settings.edgeThreshold);
@@ -130,11 +151,12 @@ export class GraphPage {
           el(
             'span',
             { class: 'muted stats' },
-            `${graph.model} · ${graph.nodes.length} nodes · ${graph.edges.length} edges` +
+            `${graph.model} · ${graph.nodes.length} nodes` +
               (graph.scores
                 ? ` · replacement ${formatNumber(graph.scores.replacement, 2)} · completeness ${formatNumber(graph.scores.completeness, 2)}`
                 : ''),
           ),
+          this.modeTabs(),
           find,
           labels,
           slider,
@@ -168,6 +190,7 @@ export class GraphPage {
                 el('strong', {}, 'Subgraph'),
                 el('span', { class: 'muted' }, ' Ctrl/⌘-click to pin; select (Shift-click or drag) to group '),
                 groupName,
+                el('button', { class: 'auto-group', onclick: () => void this.autoGroup() }, 'Auto-group'),
                 el('button', { class: 'group', onclick: () => this.group(groupName.value) }, 'Group'),
                 el('button', { class: 'rename', onclick: () => this.rename(groupName.value) }, 'Rename'),
                 el('button', { class: 'ungroup', onclick: () => this.ungroup() }, 'Ungroup'),
@@ -188,8 +211,7 @@ export class GraphPage {
         ),
       ),
     );
-    this.link?.destroy();
-    this.subgraph?.destroy();
+    this.destroy();
     this.link = new LinkGraphView(linkBox, graph, this.edges, ({ nodeId, toggle }) =>
       toggle ? this.togglePin(nodeId) : this.click(nodeId),
     );
@@ -202,12 +224,22 @@ export class GraphPage {
 
   /** Draws everything that depends on the state. */
   private apply(): void {
+    if (this.state.mode === 'circuit') return void this.applyCircuit();
+    // Only the edges of clicked and pinned nodes are held: fetch what is missing, then draw.
+    const focus = this.focusIds();
+    if (!this.edges.holds(focus)) {
+      this.edges.ensure(focus).then(
+        () => this.apply(),
+        (error: Error) => alertInline(this.root, `could not read the edges of the shown nodes: ${error.message}`),
+      );
+      return;
+    }
     const { clicked, pinned, supernodes } = this.state;
     this.link.setFocus(clicked, pinned);
     // Rebuilding the subgraph would drop its selection: only when its pinned nodes or groups change.
     const subgraphKey = JSON.stringify([pinned, supernodes]);
     if (subgraphKey !== this.renderedSubgraph) {
-      this.subgraph.show(this.graph, pinned, supernodes);
+      this.subgraph.show(this.shownGraph(), pinned, supernodes);
       this.renderedSubgraph = subgraphKey;
     }
     this.subgraph.markClicked(clicked);
@@ -277,8 +309,25 @@ export class GraphPage {
 
   private click(nodeId: string): void {
     this.host.update({ clicked: nodeId });
-    this.apply();
-    void nextPaint().then(() => performance.mark('atlas:node-panel', { detail: nodeId }));
+    void this.edges
+      .ensure([nodeId])
+      .catch(() => {}) // apply() says what failed
+      .then(() => {
+        if (this.state.clicked !== nodeId) return; // another click came first
+        this.apply();
+        return nextPaint().then(() => performance.mark('atlas:node-panel', { detail: nodeId }));
+      });
+  }
+
+  /** The clicked and pinned nodes of this graph: whose edges are drawn. */
+  private focusIds(): string[] {
+    const { clicked, pinned } = this.state;
+    return [...new Set([...pinned, ...(clicked ? [clicked] : [])])].filter((id) => this.nodes.has(id));
+  }
+
+  /** The graph with the edges the viewer holds (each with its server-computed share): what figures draw. */
+  private shownGraph(): ApiGraph {
+    return { ...this.graph, edges: this.edges.all() };
   }
 
   private togglePin(nodeId: string): void {
@@ -403,18 +452,23 @@ export class GraphPage {
     else this.apply();
   }
 
-  /** The figure of the link graph or the subgraph, from the drawn positions. */
+  /** The figure of the link graph or the subgraph, from the drawn positions; or the circuit figure. */
   figureSvg(view: string): string {
+    if (view === 'circuit') {
+      const spec = this.circuit?.figure;
+      if (!spec) throw new Error('the circuit view has not been drawn yet');
+      return writeCircuitSvg(spec);
+    }
     if (view === 'subgraph') {
       return writeFigureSvg(
-        subgraphFigure(this.graph, {
+        subgraphFigure(this.shownGraph(), {
           pinnedIds: this.state.pinned,
           supernodes: this.state.supernodes,
           positions: this.subgraph.positions(),
         }),
       );
     }
-    return writeFigureSvg(linkFigure(this.graph, { clickedId: this.state.clicked, pinnedIds: this.state.pinned }));
+    return writeFigureSvg(linkFigure(this.shownGraph(), { clickedId: this.state.clicked, pinnedIds: this.state.pinned }));
   }
 
   private async exportFigure(format: 'svg' | 'png', view: string): Promise<void> {
@@ -427,6 +481,186 @@ export class GraphPage {
   destroy(): void {
     this.link?.destroy();
     this.subgraph?.destroy();
+    this.circuit?.destroy();
+    // Forget them, so that a second destroy (a mode switch) does not destroy them twice.
+    this.link = undefined as unknown as LinkGraphView;
+    this.subgraph = undefined as unknown as SubgraphView;
+    this.circuit = null;
+  }
+
+  /** Link graph | Circuit: which picture of the graph the page shows (in the URL as mode). */
+  private modeTabs(): HTMLElement {
+    const tab = (mode: 'link' | 'circuit', text: string) =>
+      el(
+        'button',
+        {
+          class: `mode-tab mode-${mode}${this.state.mode === mode ? ' active' : ''}`,
+          onclick: () => {
+            if (this.state.mode === mode) return;
+            this.host.update({ mode });
+            this.renderedCircuit = null;
+            this.renderedSubgraph = null;
+            this.render();
+            this.apply();
+          },
+        },
+        text,
+      );
+    return el('span', { class: 'mode-tabs' }, tab('link', 'Link graph'), tab('circuit', 'Circuit'));
+  }
+
+  /** Fills the supernodes from the API's automatic grouping (pinning their members), replacing the old groups. */
+  private async autoGroup(): Promise<void> {
+    const status = this.root.querySelector('.auto-group-status');
+    if (status) status.textContent = 'grouping…';
+    try {
+      const found = await getAutoSupernodes(this.graph.id, this.state.nodeThreshold);
+      const supernodes = found.map((s) => ({ name: s.label, nodeIds: s.nodeIds }));
+      const pinned = [...new Set([...this.state.pinned, ...supernodes.flatMap((s) => s.nodeIds)])];
+      this.host.update({ supernodes, pinned, circuitSelected: null });
+      if (status) status.textContent = `${supernodes.length} supernodes`;
+      this.apply();
+    } catch (error) {
+      if (status) status.textContent = (error as Error).message;
+    }
+  }
+
+  private renderCircuitMode(): void {
+    const graph = this.graph;
+    const box = el('div', { class: 'circuit-graph', id: 'circuit-graph' });
+    this.root.replaceChildren(
+      el(
+        'div',
+        { class: 'graph-page circuit-mode' },
+        el(
+          'div',
+          { class: 'toolbar' },
+          el('a', { href: '?', class: 'back' }, '← graphs'),
+          el('h2', { class: 'prompt', title: graph.prompt }, graph.prompt),
+          el('span', { class: 'muted stats' }, `${graph.model} · ${graph.nodes.length} nodes`),
+          this.modeTabs(),
+          el('button', { class: 'auto-group', onclick: () => void this.autoGroup() }, 'Auto-group'),
+          el(
+            'button',
+            {
+              class: 'ungroup-all',
+              onclick: () => {
+                this.host.update({ supernodes: [], circuitSelected: null });
+                this.apply();
+              },
+            },
+            'No groups',
+          ),
+          el('span', { class: 'muted auto-group-status' }),
+          el(
+            'span',
+            { class: 'export' },
+            'export circuit ',
+            el('button', { class: 'export-svg', onclick: () => void this.exportFigure('svg', 'circuit') }, 'SVG'),
+            el('button', { class: 'export-png', onclick: () => void this.exportFigure('png', 'circuit') }, 'PNG'),
+          ),
+        ),
+        el(
+          'div',
+          { class: 'workspace' },
+          el(
+            'div',
+            { class: 'canvas-column' },
+            box,
+            el(
+              'p',
+              { class: 'muted circuit-help' },
+              'Tokens at the bottom, the top logit at the top; boxes are supernodes (purple) and features; ' +
+                'green edges excite, purple inhibit, width by share of the target’s input. Click a box for its members.',
+            ),
+          ),
+          el('aside', { class: 'side' }, this.panels.circuit, this.panels.views),
+        ),
+      ),
+    );
+    this.destroy();
+    this.circuit = new CircuitGraphView(box, (id) => {
+      const index = /^sn(\d+)$/.exec(id);
+      this.host.update({ circuitSelected: index ? (this.state.supernodes[Number(index[1])]?.name ?? id) : id });
+      this.apply();
+    });
+    (window as unknown as { atlas: unknown }).atlas = { circuit: this.circuit, page: this };
+    this.renderViews();
+  }
+
+  /** Fetches the circuit for the state's supernodes when they changed, draws it, fills the panel. */
+  private async applyCircuit(): Promise<void> {
+    const { supernodes, nodeThreshold, edgeThreshold } = this.state;
+    const key = JSON.stringify([supernodes, nodeThreshold, edgeThreshold]);
+    if (key !== this.renderedCircuit) {
+      this.renderedCircuit = key;
+      const request = ++this.circuitRequest;
+      try {
+        const data = await getCircuit(this.graph.id, supernodes, { nodeThreshold, edgeThreshold });
+        if (request !== this.circuitRequest || !this.circuit) return;
+        this.circuitData = data;
+        this.circuit.show(circuitFigure({ ...data, prompt: this.graph.prompt, promptTokens: this.graph.promptTokens }));
+        await nextPaint();
+        document.body.dataset.circuitReady = String(request);
+      } catch (error) {
+        if (request !== this.circuitRequest) return;
+        this.panels.circuit.replaceChildren(el('p', { class: 'error' }, (error as Error).message));
+        return;
+      }
+    }
+    this.applyCircuitSelection();
+  }
+
+  private applyCircuitSelection(): void {
+    const data = this.circuitData;
+    if (!data || !this.circuit) return;
+    const selected = this.state.circuitSelected;
+    const index = this.state.supernodes.findIndex((s) => s.name === selected);
+    const boxId = index >= 0 ? `sn${index}` : selected;
+    const node = data.nodes.find((n) => n.id === boxId);
+    this.circuit.markSelected(node ? node.id : null);
+    if (!node) {
+      this.panels.circuit.replaceChildren(
+        el('h4', {}, 'Circuit'),
+        el(
+          'p',
+          { class: 'muted' },
+          `${data.nodes.filter((n) => n.kind === 'supernode').length} supernodes, ${data.paths.length} paths to the logit. ` +
+            (this.state.supernodes.length === 0
+              ? 'Auto-group collapses features into supernodes.'
+              : 'Click a supernode to see, rename, split or intervene on it.'),
+        ),
+      );
+      return;
+    }
+    renderCircuitPanel(
+      this.panels.circuit,
+      {
+        graphId: this.graph.id,
+        model: this.graph.model,
+        node,
+        supernode: index >= 0 ? this.state.supernodes[index] : null,
+        nodes: this.nodes,
+      },
+      {
+        rename: (from, to) => {
+          if (this.state.supernodes.some((s) => s.name === to)) return;
+          this.host.update({
+            supernodes: this.state.supernodes.map((s) => (s.name === from ? { ...s, name: to } : s)),
+            circuitSelected: to,
+          });
+          this.apply();
+        },
+        removeMember: (name, nodeId) => {
+          this.host.update({
+            supernodes: this.state.supernodes
+              .map((s) => (s.name === name ? { ...s, nodeIds: s.nodeIds.filter((id) => id !== nodeId) } : s))
+              .filter((s) => s.nodeIds.length > 0),
+          });
+          this.apply();
+        },
+      },
+    );
   }
 }
 

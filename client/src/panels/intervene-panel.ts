@@ -6,7 +6,7 @@ import { intervene } from '../api/client.js';
 import type { ApiNode, LogitProb } from '../api/types.js';
 import { el, formatNumber } from '../dom.js';
 
-function logitTable(before: LogitProb[], after: LogitProb[]): HTMLElement {
+export function logitTable(before: LogitProb[], after: LogitProb[]): HTMLElement {
   const afterBy = new Map(after.map((l) => [l.tokenId, l.probability]));
   const beforeBy = new Map(before.map((l) => [l.tokenId, l.probability]));
   const tokens = new Map<number, string>();

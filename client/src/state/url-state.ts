@@ -2,7 +2,8 @@
  * All of the viewer's state lives in the URL (REFERENCE.md, "All state in the URL"), so a reload
  * or a shared link reopens the same view. Query parameters:
  *   graph, clicked, pinned (comma list), sn (JSON [[name, ...ids]] as in qParams.supernodes),
- *   nt / et (node / edge pruning thresholds), from/to (path ends), compare (two graph ids), model/q (list filters).
+ *   nt / et (node / edge pruning thresholds), from/to (path ends), compare (two graph ids), model/q (list filters),
+ *   mode (link | circuit), view (a saved view to open), sel (the box clicked in the circuit view).
  */
 import type { Supernode } from '../api/types.js';
 
@@ -18,6 +19,12 @@ export interface ViewerState {
   compare: [string, string] | null;
   listModel: string;
   listText: string;
+  /** Which picture of the graph: the link graph (default) or the circuit view. */
+  mode: 'link' | 'circuit';
+  /** A saved view to open on load (its supernodes, pins and thresholds); cleared once opened. */
+  viewId: string | null;
+  /** The box clicked in the circuit view (a node id, or a supernode's name). */
+  circuitSelected: string | null;
 }
 
 export function emptyState(): ViewerState {
@@ -33,6 +40,9 @@ export function emptyState(): ViewerState {
     compare: null,
     listModel: '',
     listText: '',
+    mode: 'link',
+    viewId: null,
+    circuitSelected: null,
   };
 }
 
@@ -70,6 +80,9 @@ export function parseState(search: string): ViewerState {
     compare: compare.length === 2 ? [compare[0], compare[1]] : null,
     listModel: params.get('model') ?? '',
     listText: params.get('q') ?? '',
+    mode: params.get('mode') === 'circuit' ? 'circuit' : 'link',
+    viewId: params.get('view'),
+    circuitSelected: params.get('sel'),
   };
 }
 
@@ -84,6 +97,9 @@ export function formatState(state: ViewerState): string {
   if (state.edgeThreshold !== null) params.set('et', String(state.edgeThreshold));
   if (state.pathFrom) params.set('from', state.pathFrom);
   if (state.pathTo) params.set('to', state.pathTo);
+  if (state.graph && state.mode === 'circuit') params.set('mode', 'circuit');
+  if (state.graph && state.viewId) params.set('view', state.viewId);
+  if (state.graph && state.circuitSelected) params.set('sel', state.circuitSelected);
   if (!state.graph && !state.compare) {
     if (state.listModel) params.set('model', state.listModel);
     if (state.listText) params.set('q', state.listText);

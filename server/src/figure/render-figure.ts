@@ -4,10 +4,11 @@
  * SVG in headless Chromium at ≥ 2× scale.
  */
 import type { GraphDocument } from '@circuit-atlas/schema';
-import { UserInputError } from '@circuit-atlas/tracer';
+import { buildCircuitView, supernodesFromQParams, UserInputError } from '@circuit-atlas/tracer';
 import { buildSubgraph, topLogit, type Supernode } from '@circuit-atlas/figure';
 import { layoutSubgraph } from '@circuit-atlas/figure';
 import { linkFigure, subgraphFigure, writeFigureSvg } from '@circuit-atlas/figure';
+import { circuitFigure, writeCircuitSvg } from '@circuit-atlas/figure';
 
 export interface RenderFigureOptions {
   /** Defaults to the prompt. */
@@ -18,7 +19,12 @@ export interface RenderFigureOptions {
   pinnedIds?: string[];
   supernodes?: Supernode[];
   /** Force the link graph (pinned nodes outlined, their edges drawn) even with pinned nodes. */
-  view?: 'link' | 'subgraph';
+  view?: 'link' | 'subgraph' | 'circuit';
+  /**
+   * Circuit figure: the graph collapsed into these supernodes (e.g. a saved view's, or the automatic
+   * ones: `findSupernodes`), reduced to the strongest paths to `target` (default: the top logit).
+   */
+  circuit?: { supernodes: Supernode[]; target?: string; maxPaths?: number };
 }
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -42,6 +48,19 @@ export function figureSvg(doc: GraphDocument, options: RenderFigureOptions = {})
     );
   }
   const view = options.view ?? (pinnedIds.length > 0 ? 'subgraph' : 'link');
+  if (view === 'circuit') {
+    // The viewer's circuit view draws the same spec from the API's circuit (same library call).
+    const circuit = options.circuit ?? { supernodes: [] };
+    const collapsed = supernodesFromQParams(
+      doc,
+      circuit.supernodes.map((s) => [s.name, ...s.nodeIds]),
+    );
+    const built = buildCircuitView(doc, collapsed, {
+      ...(circuit.target ? { target: circuit.target } : {}),
+      ...(circuit.maxPaths ? { maxPaths: circuit.maxPaths } : {}),
+    });
+    return writeCircuitSvg(circuitFigure(built, { title: options.title }));
+  }
   if (view === 'subgraph') {
     if (pinnedIds.length === 0)
       throw new UserInputError('a subgraph figure needs pinned node ids (--pinned id,id,...)');

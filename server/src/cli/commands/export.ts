@@ -5,12 +5,13 @@
  * pruning values; --node-threshold / --edge-threshold prune as the API does.
  */
 import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { GraphDocument } from '@circuit-atlas/schema';
 import type { PruneOptions, SavedView } from '../../store/graph-store.js';
 import { StoreError } from '../../store/store-error.js';
 import { UserInputError } from '@circuit-atlas/schema';
 
-export const usage = `usage: circuit-atlas export <graphId> --format json|svg|png [--out FILE]
+export const usage = `usage: circuit-atlas export <graphId> --format json|svg|png [--out FILE] [--view circuit]
 
 Writes a stored graph as circuit-tracer / Neuronpedia graph JSON, or as an SVG or PNG figure.
 
@@ -18,6 +19,12 @@ options:
   --format F            json (default), svg or png
   --out FILE            write here (default: stdout for json and svg; png needs --out)
   --view ID             use a saved view: its pruning values, and for figures its pinned nodes and supernodes
+  --figure F            link, subgraph or circuit (default: subgraph with pinned nodes, else link);
+                        --view circuit is short for --figure circuit
+                        circuit: the graph collapsed into the view's supernodes (automatic ones from
+                        the model's dashboards under ATLAS_MODELS when it has none), strongest paths
+                        from the prompt's tokens to the top logit, as the viewer's circuit view draws it
+  --target NODE_ID      circuit: the logit to trace paths to (default: the most probable)
   --node-threshold X    keep nodes up to this cumulative influence (0..1)
   --edge-threshold X    keep edges up to this cumulative influence (0..1)
 
@@ -34,8 +41,13 @@ export interface ExportArgs {
   format: ExportFormat;
   out?: string;
   viewId?: string;
+  figure?: FigureKind;
+  target?: string;
   prune: PruneOptions;
 }
+
+const FIGURES = ['link', 'subgraph', 'circuit'] as const;
+type FigureKind = (typeof FIGURES)[number];
 
 function threshold(flag: string, text: string): number {
   const value = Number(text);
@@ -50,6 +62,8 @@ export function parseExportArgs(argv: string[]): ExportArgs {
   let format: string = 'json';
   let out: string | undefined;
   let viewId: string | undefined;
+  let figure: string | undefined;
+  let target: string | undefined;
   const prune: PruneOptions = {};
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] =
@@ -62,7 +76,13 @@ export function parseExportArgs(argv: string[]): ExportArgs {
     };
     if (flag === '--format') format = value();
     else if (flag === '--out') out = value();
-    else if (flag === '--view') viewId = value();
+    else if (flag === '--view') {
+      const v = value();
+      if (v === 'circuit')
+        figure = v; // saved view ids are generated, never this word
+      else viewId = v;
+    } else if (flag === '--figure') figure = value();
+    else if (flag === '--target') target = value();
     else if (flag === '--node-threshold') prune.nodeThreshold = threshold(flag, value());
     else if (flag === '--edge-threshold') prune.edgeThreshold = threshold(flag, value());
     else if (flag.startsWith('-'))
@@ -76,7 +96,19 @@ export function parseExportArgs(argv: string[]): ExportArgs {
     throw new UserInputError(`--format must be json, svg or png (got '${format}')`);
   }
   if (format === 'png' && out === undefined) throw new UserInputError('a PNG export needs --out FILE (PNG is binary)');
-  return { graphId, format: format as ExportFormat, out, viewId, prune };
+  if (figure !== undefined && !(FIGURES as readonly string[]).includes(figure))
+    throw new UserInputError(`--figure must be link, subgraph or circuit (got '${figure}')`);
+  if (figure !== undefined && format === 'json')
+    throw new UserInputError(`--figure ${figure} draws a figure: add --format svg or --format png`);
+  return {
+    graphId,
+    format: format as ExportFormat,
+    out,
+    viewId,
+    figure: figure as FigureKind | undefined,
+    target,
+    prune,
+  };
 }
 
 /** Writes to stdout; a reader that stops early (`| head`) ends the export quietly, as Unix tools do. */
@@ -92,11 +124,27 @@ function writeStdout(content: string | Uint8Array): Promise<void> {
   });
 }
 
+/** The automatic supernodes of `doc`, as the API's `autoSupernodes` finds them; none without the model's dashboards. */
+async function automaticSupernodes(doc: GraphDocument): Promise<{ name: string; nodeIds: string[] }[]> {
+  const { ModelCatalog } = await import('../../models/catalog.js');
+  const { dashboardLabels, findSupernodes } = await import('@circuit-atlas/tracer');
+  const catalog = ModelCatalog.fromEnv();
+  const model = await catalog.find(doc.model);
+  if (!model) {
+    process.stderr.write(
+      `circuit-atlas export: model '${doc.model}' is not under ${catalog.root} (ATLAS_MODELS): no automatic supernodes, features drawn one by one\n`,
+    );
+    return [];
+  }
+  const labels = await dashboardLabels(path.join(model.dir, 'dashboards'), doc.nLayers);
+  return findSupernodes(doc, labels).map((s) => ({ name: s.label, nodeIds: s.members }));
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { toGraphJson } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
   const { renderFigure } = await import('../../figure/render-figure.js');
   const { openStore } = await import('../../store/open-store.js');
-  const { graphId, format, out, viewId, prune } = parseExportArgs(argv);
+  const { graphId, format, out, viewId, figure, target, prune } = parseExportArgs(argv);
   const store = await openStore();
   let doc: GraphDocument | null;
   let view: SavedView | null = null;
@@ -137,6 +185,15 @@ export async function run(argv: string[]): Promise<number> {
       : await renderFigure(doc, format, {
           title: doc.prompt,
           ...(view ? { pinnedIds: view.pinnedIds, supernodes: view.supernodes } : {}),
+          ...(figure ? { view: figure } : {}),
+          ...(figure === 'circuit'
+            ? {
+                circuit: {
+                  supernodes: view?.supernodes.length ? view.supernodes : await automaticSupernodes(doc),
+                  target,
+                },
+              }
+            : {}),
         });
   if (out === undefined) {
     await writeStdout(content);
