@@ -39,6 +39,9 @@ import { NodeIndexCache } from './api/node-index-cache.js';
 import { protectionPlugin } from './api/protection.js';
 import { resolvers } from './api/resolvers.js';
 import { circuitResolvers } from './api/circuit-resolvers.js';
+import { collectionResolvers } from './api/collection-resolvers.js';
+import { openBatchQueue } from './jobs/open-queue.js';
+import { childProcessPromptTracer } from './jobs/batch-job.js';
 import { loadTypeDefs } from './api/schema.js';
 
 export const DEFAULT_CLIENT_DIR = fileURLToPath(new URL('../../client/dist', import.meta.url));
@@ -164,10 +167,20 @@ export async function startServer(options: ServerOptions & { port?: number; host
   const intervene = options.intervene ?? ((task) => interveneInChild(task, INTERVENTION_TIMEOUT_MS));
   // Each intervention is a tracer process: no more at once than traces.
   const interventionSlot = limitConcurrency(options.traceConcurrency ?? 1);
+  // Batches run in tracer child processes here, or on workers when ATLAS_QUEUE names a Redis.
+  const batches = openBatchQueue({
+    store: options.store,
+    tracerFor: async (model) => {
+      const entry = await options.catalog.find(model);
+      if (!entry) throw new UserInputError(`no model '${model}' under ${options.catalog.root}`);
+      return childProcessPromptTracer(entry.dir);
+    },
+  });
   const services: ApiServices = {
     store: options.store,
     catalog: options.catalog,
     queue,
+    batches,
     intervene: (task) => interventionSlot(() => intervene(task)),
     nodeIndex: new NodeIndexCache(options.store),
     inputLimits: { ...DEFAULT_INPUT_LIMITS, ...options.inputLimits },
@@ -185,7 +198,7 @@ export async function startServer(options: ServerOptions & { port?: number; host
   httpServer.headersTimeout = 66_000;
   const apollo = new ApolloServer<ApiContext>({
     typeDefs: loadTypeDefs(),
-    resolvers: [resolvers, circuitResolvers],
+    resolvers: [resolvers, circuitResolvers, collectionResolvers],
     formatError,
     includeStacktraceInErrorResponses: false,
     introspection: true,
@@ -255,6 +268,7 @@ export async function startServer(options: ServerOptions & { port?: number; host
     });
   } catch (error) {
     await queue.close();
+    await batches.close();
     await apollo.stop();
     throw listenError(error as NodeJS.ErrnoException, listenHost, listenPort);
   }
@@ -266,6 +280,7 @@ export async function startServer(options: ServerOptions & { port?: number; host
     services,
     close: async () => {
       await queue.close();
+      await batches.close();
       await apollo.stop();
     },
   };

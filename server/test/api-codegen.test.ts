@@ -9,6 +9,7 @@ import { expect, it } from 'vitest';
 import config, { API_TYPES_FILE, RESOLVER_TYPES_FILE } from '../../codegen.js';
 import { resolvers } from '../src/api/resolvers.js';
 import { circuitResolvers } from '../src/api/circuit-resolvers.js';
+import { collectionResolvers } from '../src/api/collection-resolvers.js';
 import { loadTypeDefs } from '../src/api/schema.js';
 
 it('the committed API and resolver types are up to date with schema/graphql/schema.graphql', async () => {
@@ -28,8 +29,8 @@ it('has a resolver for every query and mutation in the SDL, and none the SDL lac
   const schema = buildSchema(loadTypeDefs());
   for (const root of [schema.getQueryType()!, schema.getMutationType()!]) {
     const declared = Object.keys(root.getFields()).sort();
-    // The server merges both maps (app.ts): circuit resolvers live in their own file.
-    const implemented = [resolvers, circuitResolvers]
+    // The server merges the maps (app.ts): circuit and collection resolvers live in their own files.
+    const implemented = [resolvers, circuitResolvers, collectionResolvers]
       .flatMap((map) => Object.keys((map as Record<string, object>)[root.name] ?? {}))
       .sort();
     expect(implemented, `${root.name} resolvers`).toEqual(declared);

@@ -44,6 +44,63 @@ export type AutoSupernode = {
   nodeIds: Array<Scalars['ID']['output']>;
 };
 
+export type Batch = {
+  cancelled: Scalars['Boolean']['output'];
+  counts: BatchCounts;
+  finished: Scalars['Boolean']['output'];
+  id: Scalars['ID']['output'];
+  model: Scalars['String']['output'];
+  progress: Scalars['Float']['output'];
+  prompts: Array<BatchPrompt>;
+  /** Where the batch is queued: in-process, or BullMQ on Redis. */
+  queue: Scalars['String']['output'];
+  total: Scalars['Int']['output'];
+};
+
+
+export type BatchPromptsArgs = {
+  limit?: InputMaybe<Scalars['Int']['input']>;
+  offset?: InputMaybe<Scalars['Int']['input']>;
+  state: InputMaybe<BatchPromptState>;
+};
+
+export type BatchCounts = {
+  cancelled: Scalars['Int']['output'];
+  done: Scalars['Int']['output'];
+  failed: Scalars['Int']['output'];
+  queued: Scalars['Int']['output'];
+  retrying: Scalars['Int']['output'];
+  running: Scalars['Int']['output'];
+};
+
+export type BatchPrompt = {
+  attempts: Scalars['Int']['output'];
+  /** Why it failed (its last try). */
+  error: Maybe<Scalars['String']['output']>;
+  /** The id its graph is stored under. */
+  graphId: Scalars['ID']['output'];
+  progress: Scalars['Float']['output'];
+  prompt: Scalars['String']['output'];
+  state: BatchPromptState;
+};
+
+export type BatchPromptInput = {
+  /** Graph id (default: derived from the model, prompt, target and options, so re-runs store nothing twice). */
+  id: InputMaybe<Scalars['ID']['input']>;
+  options: InputMaybe<TraceOptions>;
+  prompt: Scalars['String']['input'];
+  /** A token that must be among the graph's logit targets. */
+  target: InputMaybe<Scalars['String']['input']>;
+};
+
+export type BatchPromptState =
+  | 'cancelled'
+  | 'done'
+  | 'failed'
+  | 'queued'
+  | 'retrying'
+  | 'running';
+
 export type CircuitEdge = {
   /** weight / the target's total absolute input, signed. */
   share: Scalars['Float']['output'];
@@ -91,6 +148,70 @@ export type CircuitView = {
   /** The supernodes the view was built from (the automatic ones when asked for). */
   supernodes: Array<Supernode>;
   target: Scalars['ID']['output'];
+};
+
+export type ClusterFeature = {
+  /** Members that have the feature. */
+  graphCount: Scalars['Int']['output'];
+  index: Scalars['Int']['output'];
+  layer: Scalars['Int']['output'];
+};
+
+/** Which stored graphs of one model form the collection: the given ids, else the newest `limit` (default 1000) whose prompt contains `text`. */
+export type CollectionInput = {
+  graphIds: InputMaybe<Array<Scalars['ID']['input']>>;
+  limit: InputMaybe<Scalars['Int']['input']>;
+  /** The model's name (its folder name). */
+  model: Scalars['String']['input'];
+  text: InputMaybe<Scalars['String']['input']>;
+};
+
+/** Mean and (population) standard deviation of a per-graph value. */
+export type CollectionSpread = {
+  mean: Scalars['Float']['output'];
+  spread: Scalars['Float']['output'];
+};
+
+/** Features and edges present in at least minShare of the collection's graphs, most shared first. */
+export type CommonCircuit = {
+  edges: Array<CommonEdge>;
+  features: Array<CommonFeature>;
+  graphCount: Scalars['Int']['output'];
+  minShare: Scalars['Float']['output'];
+  model: Scalars['String']['output'];
+  transcoderSet: Scalars['String']['output'];
+};
+
+export type CommonEdge = {
+  graphCount: Scalars['Int']['output'];
+  share: Scalars['Float']['output'];
+  sourceIndex: Scalars['Int']['output'];
+  sourceLayer: Scalars['Int']['output'];
+  /** Feature targets only. */
+  targetIndex: Maybe<Scalars['Int']['output']>;
+  targetKind: CommonEdgeTargetKind;
+  /** Feature targets only. */
+  targetLayer: Maybe<Scalars['Int']['output']>;
+  /** Logit targets only. */
+  targetToken: Maybe<Scalars['String']['output']>;
+  /** Logit targets only. */
+  targetTokenId: Maybe<Scalars['Int']['output']>;
+  /** Of the edge's weight in each graph (summed over positions). */
+  weight: CollectionSpread;
+};
+
+export type CommonEdgeTargetKind =
+  | 'feature'
+  | 'logit';
+
+export type CommonFeature = {
+  /** Of its largest activation in each graph. */
+  activation: CollectionSpread;
+  /** Graphs of the collection the feature is a node of. */
+  graphCount: Scalars['Int']['output'];
+  index: Scalars['Int']['output'];
+  layer: Scalars['Int']['output'];
+  share: Scalars['Float']['output'];
 };
 
 export type Edge = {
@@ -181,6 +302,21 @@ export type FeatureOccurrencePage = {
   total: Scalars['Int']['output'];
 };
 
+export type FeatureUse = {
+  graphId: Scalars['ID']['output'];
+  maxActivation: Maybe<Scalars['Float']['output']>;
+  /** Positions where the feature is a node. */
+  occurrences: Scalars['Int']['output'];
+  prompt: Scalars['String']['output'];
+};
+
+export type FeatureUsePage = {
+  /** Graphs in the collection asked about; null when it is every graph of the model. */
+  collectionSize: Maybe<Scalars['Int']['output']>;
+  items: Array<FeatureUse>;
+  total: Scalars['Int']['output'];
+};
+
 export type Graph = {
   /** Automatic supernodes: features grouped by their edge profiles and named from the model's feature dashboards (empty names say where a group is when its labels disagree). Save them with saveView. */
   autoSupernodes: Array<AutoSupernode>;
@@ -226,6 +362,23 @@ export type GraphCircuitArgs = {
 export type GraphIncidentEdgesArgs = {
   direction?: InputMaybe<IncidentDirection>;
   nodeIds: Array<Scalars['ID']['input']>;
+};
+
+export type GraphCluster = {
+  /** Mean Jaccard similarity of the members' feature sets (1 for one graph). */
+  cohesion: Scalars['Float']['output'];
+  features: Array<ClusterFeature>;
+  graphIds: Array<Scalars['ID']['output']>;
+  prompts: Array<Scalars['String']['output']>;
+};
+
+/** Graphs grouped by the Jaccard similarity of their feature sets (average linkage, cut at minSimilarity). */
+export type GraphClustering = {
+  /** Largest first. */
+  clusters: Array<GraphCluster>;
+  graphCount: Scalars['Int']['output'];
+  minSimilarity: Scalars['Float']['output'];
+  model: Scalars['String']['output'];
 };
 
 export type GraphComparison = {
@@ -338,6 +491,7 @@ export type Model = {
 };
 
 export type Mutation = {
+  cancelBatch: Batch;
   cancelJob: TraceJob;
   deleteGraph: Scalars['Boolean']['output'];
   /** Imports a circuit-tracer / Neuronpedia graph JSON; returns the stored graph's summary. */
@@ -349,6 +503,13 @@ export type Mutation = {
   setFeatureLabel: FeatureLabel;
   /** Queues a trace; poll job(id) for progress and the graph id. */
   trace: TraceJob;
+  /** Queues every prompt (in-process, or on ATLAS_QUEUE for workers); options apply to prompts without their own. */
+  traceBatch: Batch;
+};
+
+
+export type MutationCancelBatchArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -402,6 +563,15 @@ export type MutationTraceArgs = {
   prompt: Scalars['String']['input'];
 };
 
+
+export type MutationTraceBatchArgs = {
+  attempts?: InputMaybe<Scalars['Int']['input']>;
+  id: InputMaybe<Scalars['ID']['input']>;
+  model: InputMaybe<Scalars['ID']['input']>;
+  options: InputMaybe<TraceOptions>;
+  prompts: Array<BatchPromptInput>;
+};
+
 export type Node = {
   activation: Maybe<Scalars['Float']['output']>;
   /** The automatic label computed from the model's feature dashboards (e.g. 'Texas', 'say Austin'; in parentheses when weak, e.g. '(is)'), when it has one (features only). */
@@ -448,13 +618,36 @@ export type Path = {
   weights: Array<Scalars['Float']['output']>;
 };
 
+export type PathUse = {
+  graphId: Scalars['ID']['output'];
+  paths: Scalars['Int']['output'];
+  prompt: Scalars['String']['output'];
+  /** Largest |product of edge weights| along one path. */
+  strongest: Scalars['Float']['output'];
+  /** Sum over paths of the product of their edge weights. */
+  total: Scalars['Float']['output'];
+};
+
+export type PathUsePage = {
+  collectionSize: Maybe<Scalars['Int']['output']>;
+  items: Array<PathUse>;
+  total: Scalars['Int']['output'];
+};
+
 export type Query = {
+  batch: Maybe<Batch>;
+  commonCircuit: CommonCircuit;
   compare: GraphComparison;
   feature: Feature;
   /** A graph pruned to the given thresholds (defaults: as stored). */
   graph: Maybe<Graph>;
+  graphClusters: GraphClustering;
   graphs: GraphPage;
   graphsSharingFeatures: Array<SharedFeaturesSummary>;
+  /** Which graphs use feature layer:index (all of the model's when the collection names no ids or text). */
+  graphsUsingFeature: FeatureUsePage;
+  /** Which graphs have a path from → to of at most maxHops edges; an end is 'layer:index' or 'logit:<token>'. */
+  graphsUsingPath: PathUsePage;
   job: Maybe<TraceJob>;
   jobs: Array<TraceJob>;
   models: Array<Model>;
@@ -462,6 +655,19 @@ export type Query = {
   paths: Array<Path>;
   search: SearchResults;
   view: Maybe<SavedView>;
+};
+
+
+export type QueryBatchArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryCommonCircuitArgs = {
+  collection: CollectionInput;
+  maxEdges?: InputMaybe<Scalars['Int']['input']>;
+  maxFeatures?: InputMaybe<Scalars['Int']['input']>;
+  minShare?: InputMaybe<Scalars['Float']['input']>;
 };
 
 
@@ -485,6 +691,12 @@ export type QueryGraphArgs = {
 };
 
 
+export type QueryGraphClustersArgs = {
+  collection: CollectionInput;
+  minSimilarity?: InputMaybe<Scalars['Float']['input']>;
+};
+
+
 export type QueryGraphsArgs = {
   limit?: InputMaybe<Scalars['Int']['input']>;
   model: InputMaybe<Scalars['String']['input']>;
@@ -498,6 +710,27 @@ export type QueryGraphsArgs = {
 export type QueryGraphsSharingFeaturesArgs = {
   graphId: Scalars['ID']['input'];
   limit?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QueryGraphsUsingFeatureArgs = {
+  collection: CollectionInput;
+  index: Scalars['Int']['input'];
+  layer: Scalars['Int']['input'];
+  limit?: InputMaybe<Scalars['Int']['input']>;
+  offset?: InputMaybe<Scalars['Int']['input']>;
+  transcoderSet: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type QueryGraphsUsingPathArgs = {
+  collection: CollectionInput;
+  from: Scalars['String']['input'];
+  limit?: InputMaybe<Scalars['Int']['input']>;
+  maxHops?: InputMaybe<Scalars['Int']['input']>;
+  offset?: InputMaybe<Scalars['Int']['input']>;
+  to: Scalars['String']['input'];
+  transcoderSet: InputMaybe<Scalars['String']['input']>;
 };
 
 

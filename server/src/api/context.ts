@@ -2,6 +2,7 @@
 import type { GraphStore } from '../store/graph-store.js';
 import type { ModelCatalog } from '../models/catalog.js';
 import type { TraceQueue } from '../jobs/trace-queue.js';
+import type { BatchQueue } from '../jobs/batch-queue.js';
 import type { InterventionOutcome, WorkerTask } from '../jobs/worker-protocol.js';
 import type { FeatureLabelLoader } from './feature-label-loader.js';
 import type { GraphLoaders } from './graph-loaders.js';
@@ -35,6 +36,8 @@ export interface ApiServices {
   store: GraphStore;
   catalog: ModelCatalog;
   queue: TraceQueue;
+  /** Batch tracing: in-process, or BullMQ on ATLAS_QUEUE (jobs/open-queue.ts). */
+  batches: BatchQueue;
   intervene: Intervener;
   nodeIndex: NodeIndexCache;
   inputLimits: InputLimits;

@@ -88,3 +88,17 @@ export async function runBatchPrompt(
   }
   return 'stored';
 }
+
+/**
+ * A PromptTracer that runs each prompt in a tracer child process (child-runner.ts): what the server
+ * uses for its in-process batch queue, so a trace never blocks the API's event loop.
+ */
+export function childProcessPromptTracer(modelDir: string): PromptTracer {
+  return async (job, control) => {
+    const { childProcessTraceRunner } = await import('./child-runner.js');
+    return childProcessTraceRunner(
+      { prompt: job.prompt, modelId: job.model, modelDir, settings: job.settings, graphId: job.graphId },
+      { signal: control.signal, onProgress: (_phase, fraction) => control.onProgress(fraction) },
+    );
+  };
+}

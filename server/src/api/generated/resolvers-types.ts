@@ -85,12 +85,24 @@ export type ResolversTypes = {
   ActivationExample: ResolverTypeWrapper<Types.ActivationExample>;
   AutoLabels: ResolverTypeWrapper<Types.AutoLabels>;
   AutoSupernode: ResolverTypeWrapper<Types.AutoSupernode>;
+  Batch: ResolverTypeWrapper<Types.Batch>;
+  BatchCounts: ResolverTypeWrapper<Types.BatchCounts>;
+  BatchPrompt: ResolverTypeWrapper<Types.BatchPrompt>;
+  BatchPromptInput: Types.BatchPromptInput;
+  BatchPromptState: Types.BatchPromptState;
   Boolean: ResolverTypeWrapper<Types.Scalars['Boolean']['output']>;
   CircuitEdge: ResolverTypeWrapper<Types.CircuitEdge>;
   CircuitNode: ResolverTypeWrapper<Types.CircuitNode>;
   CircuitNodeKind: Types.CircuitNodeKind;
   CircuitPath: ResolverTypeWrapper<Types.CircuitPath>;
   CircuitView: ResolverTypeWrapper<Types.CircuitView>;
+  ClusterFeature: ResolverTypeWrapper<Types.ClusterFeature>;
+  CollectionInput: Types.CollectionInput;
+  CollectionSpread: ResolverTypeWrapper<Types.CollectionSpread>;
+  CommonCircuit: ResolverTypeWrapper<Types.CommonCircuit>;
+  CommonEdge: ResolverTypeWrapper<Types.CommonEdge>;
+  CommonEdgeTargetKind: Types.CommonEdgeTargetKind;
+  CommonFeature: ResolverTypeWrapper<Types.CommonFeature>;
   Edge: ResolverTypeWrapper<GraphEdge>;
   EdgeDirection: Types.EdgeDirection;
   EdgeTable: ResolverTypeWrapper<Types.EdgeTable>;
@@ -101,8 +113,12 @@ export type ResolversTypes = {
   FeatureLabel: ResolverTypeWrapper<StoredFeatureLabel>;
   FeatureOccurrence: ResolverTypeWrapper<FeatureOccurrenceParent>;
   FeatureOccurrencePage: ResolverTypeWrapper<Omit<Types.FeatureOccurrencePage, 'items'> & { items: Array<ResolversTypes['FeatureOccurrence']> }>;
+  FeatureUse: ResolverTypeWrapper<Types.FeatureUse>;
+  FeatureUsePage: ResolverTypeWrapper<Types.FeatureUsePage>;
   Float: ResolverTypeWrapper<Types.Scalars['Float']['output']>;
   Graph: ResolverTypeWrapper<GraphParent>;
+  GraphCluster: ResolverTypeWrapper<Types.GraphCluster>;
+  GraphClustering: ResolverTypeWrapper<Types.GraphClustering>;
   GraphComparison: ResolverTypeWrapper<Omit<Types.GraphComparison, 'graphA' | 'graphB' | 'onlyInA' | 'onlyInB'> & { graphA: ResolversTypes['GraphSummary'], graphB: ResolversTypes['GraphSummary'], onlyInA: Array<ResolversTypes['Node']>, onlyInB: Array<ResolversTypes['Node']> }>;
   GraphPage: ResolverTypeWrapper<Omit<Types.GraphPage, 'items'> & { items: Array<ResolversTypes['GraphSummary']> }>;
   GraphScores: ResolverTypeWrapper<Types.GraphScores>;
@@ -126,6 +142,8 @@ export type ResolversTypes = {
   NodeEdges: ResolverTypeWrapper<NodeEdgesParent>;
   NodeKind: Types.NodeKind;
   Path: ResolverTypeWrapper<Types.Path>;
+  PathUse: ResolverTypeWrapper<Types.PathUse>;
+  PathUsePage: ResolverTypeWrapper<Types.PathUsePage>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SavedView: ResolverTypeWrapper<StoredSavedView>;
   SearchResults: ResolverTypeWrapper<Omit<Types.SearchResults, 'featureLabels' | 'graphs'> & { featureLabels: Array<ResolversTypes['FeatureLabel']>, graphs: Array<ResolversTypes['GraphSummary']> }>;
@@ -149,11 +167,21 @@ export type ResolversParentTypes = {
   ActivationExample: Types.ActivationExample;
   AutoLabels: Types.AutoLabels;
   AutoSupernode: Types.AutoSupernode;
+  Batch: Types.Batch;
+  BatchCounts: Types.BatchCounts;
+  BatchPrompt: Types.BatchPrompt;
+  BatchPromptInput: Types.BatchPromptInput;
   Boolean: Types.Scalars['Boolean']['output'];
   CircuitEdge: Types.CircuitEdge;
   CircuitNode: Types.CircuitNode;
   CircuitPath: Types.CircuitPath;
   CircuitView: Types.CircuitView;
+  ClusterFeature: Types.ClusterFeature;
+  CollectionInput: Types.CollectionInput;
+  CollectionSpread: Types.CollectionSpread;
+  CommonCircuit: Types.CommonCircuit;
+  CommonEdge: Types.CommonEdge;
+  CommonFeature: Types.CommonFeature;
   Edge: GraphEdge;
   EdgeTable: Types.EdgeTable;
   ExampleQuantile: Types.ExampleQuantile;
@@ -163,8 +191,12 @@ export type ResolversParentTypes = {
   FeatureLabel: StoredFeatureLabel;
   FeatureOccurrence: FeatureOccurrenceParent;
   FeatureOccurrencePage: Omit<Types.FeatureOccurrencePage, 'items'> & { items: Array<ResolversParentTypes['FeatureOccurrence']> };
+  FeatureUse: Types.FeatureUse;
+  FeatureUsePage: Types.FeatureUsePage;
   Float: Types.Scalars['Float']['output'];
   Graph: GraphParent;
+  GraphCluster: Types.GraphCluster;
+  GraphClustering: Types.GraphClustering;
   GraphComparison: Omit<Types.GraphComparison, 'graphA' | 'graphB' | 'onlyInA' | 'onlyInB'> & { graphA: ResolversParentTypes['GraphSummary'], graphB: ResolversParentTypes['GraphSummary'], onlyInA: Array<ResolversParentTypes['Node']>, onlyInB: Array<ResolversParentTypes['Node']> };
   GraphPage: Omit<Types.GraphPage, 'items'> & { items: Array<ResolversParentTypes['GraphSummary']> };
   GraphScores: Types.GraphScores;
@@ -183,6 +215,8 @@ export type ResolversParentTypes = {
   Node: NodeParent;
   NodeEdges: NodeEdgesParent;
   Path: Types.Path;
+  PathUse: Types.PathUse;
+  PathUsePage: Types.PathUsePage;
   Query: Record<PropertyKey, never>;
   SavedView: StoredSavedView;
   SearchResults: Omit<Types.SearchResults, 'featureLabels' | 'graphs'> & { featureLabels: Array<ResolversParentTypes['FeatureLabel']>, graphs: Array<ResolversParentTypes['GraphSummary']> };
@@ -221,6 +255,36 @@ export type AutoSupernodeResolvers<ContextType = ApiContext, ParentType extends 
   nodeIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
 };
 
+export type BatchResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Batch'] = ResolversParentTypes['Batch']> = {
+  cancelled?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  counts?: Resolver<ResolversTypes['BatchCounts'], ParentType, ContextType>;
+  finished?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  progress?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  prompts?: Resolver<Array<ResolversTypes['BatchPrompt']>, ParentType, ContextType, RequireFields<Types.BatchPromptsArgs, 'limit' | 'offset'>>;
+  queue?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type BatchCountsResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['BatchCounts'] = ResolversParentTypes['BatchCounts']> = {
+  cancelled?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  done?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  failed?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  queued?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  retrying?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  running?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type BatchPromptResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['BatchPrompt'] = ResolversParentTypes['BatchPrompt']> = {
+  attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  error?: Resolver<Types.Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  graphId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  progress?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  prompt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  state?: Resolver<ResolversTypes['BatchPromptState'], ParentType, ContextType>;
+};
+
 export type CircuitEdgeResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['CircuitEdge'] = ResolversParentTypes['CircuitEdge']> = {
   share?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   source?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -250,6 +314,47 @@ export type CircuitViewResolvers<ContextType = ApiContext, ParentType extends Re
   paths?: Resolver<Array<ResolversTypes['CircuitPath']>, ParentType, ContextType>;
   supernodes?: Resolver<Array<ResolversTypes['Supernode']>, ParentType, ContextType>;
   target?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
+export type ClusterFeatureResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['ClusterFeature'] = ResolversParentTypes['ClusterFeature']> = {
+  graphCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  index?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  layer?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type CollectionSpreadResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['CollectionSpread'] = ResolversParentTypes['CollectionSpread']> = {
+  mean?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  spread?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+};
+
+export type CommonCircuitResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['CommonCircuit'] = ResolversParentTypes['CommonCircuit']> = {
+  edges?: Resolver<Array<ResolversTypes['CommonEdge']>, ParentType, ContextType>;
+  features?: Resolver<Array<ResolversTypes['CommonFeature']>, ParentType, ContextType>;
+  graphCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  minShare?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  transcoderSet?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type CommonEdgeResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['CommonEdge'] = ResolversParentTypes['CommonEdge']> = {
+  graphCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  share?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  sourceIndex?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  sourceLayer?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  targetIndex?: Resolver<Types.Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  targetKind?: Resolver<ResolversTypes['CommonEdgeTargetKind'], ParentType, ContextType>;
+  targetLayer?: Resolver<Types.Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  targetToken?: Resolver<Types.Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  targetTokenId?: Resolver<Types.Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  weight?: Resolver<ResolversTypes['CollectionSpread'], ParentType, ContextType>;
+};
+
+export type CommonFeatureResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['CommonFeature'] = ResolversParentTypes['CommonFeature']> = {
+  activation?: Resolver<ResolversTypes['CollectionSpread'], ParentType, ContextType>;
+  graphCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  index?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  layer?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  share?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
 };
 
 export type EdgeResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Edge'] = ResolversParentTypes['Edge']> = {
@@ -313,6 +418,19 @@ export type FeatureOccurrencePageResolvers<ContextType = ApiContext, ParentType 
   total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
+export type FeatureUseResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['FeatureUse'] = ResolversParentTypes['FeatureUse']> = {
+  graphId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  maxActivation?: Resolver<Types.Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
+  occurrences?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  prompt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type FeatureUsePageResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['FeatureUsePage'] = ResolversParentTypes['FeatureUsePage']> = {
+  collectionSize?: Resolver<Types.Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  items?: Resolver<Array<ResolversTypes['FeatureUse']>, ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
 export type GraphResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Graph'] = ResolversParentTypes['Graph']> = {
   autoSupernodes?: Resolver<Array<ResolversTypes['AutoSupernode']>, ParentType, ContextType>;
   circuit?: Resolver<ResolversTypes['CircuitView'], ParentType, ContextType, RequireFields<Types.GraphCircuitArgs, 'auto' | 'maxPaths'>>;
@@ -333,6 +451,20 @@ export type GraphResolvers<ContextType = ApiContext, ParentType extends Resolver
   tokenIds?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
   transcoderSet?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   views?: Resolver<Array<ResolversTypes['SavedView']>, ParentType, ContextType>;
+};
+
+export type GraphClusterResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['GraphCluster'] = ResolversParentTypes['GraphCluster']> = {
+  cohesion?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  features?: Resolver<Array<ResolversTypes['ClusterFeature']>, ParentType, ContextType>;
+  graphIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  prompts?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type GraphClusteringResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['GraphClustering'] = ResolversParentTypes['GraphClustering']> = {
+  clusters?: Resolver<Array<ResolversTypes['GraphCluster']>, ParentType, ContextType>;
+  graphCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  minSimilarity?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type GraphComparisonResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['GraphComparison'] = ResolversParentTypes['GraphComparison']> = {
@@ -417,6 +549,7 @@ export type ModelResolvers<ContextType = ApiContext, ParentType extends Resolver
 };
 
 export type MutationResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  cancelBatch?: Resolver<ResolversTypes['Batch'], ParentType, ContextType, RequireFields<Types.MutationCancelBatchArgs, 'id'>>;
   cancelJob?: Resolver<ResolversTypes['TraceJob'], ParentType, ContextType, RequireFields<Types.MutationCancelJobArgs, 'id'>>;
   deleteGraph?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<Types.MutationDeleteGraphArgs, 'id'>>;
   importGraph?: Resolver<ResolversTypes['GraphSummary'], ParentType, ContextType, RequireFields<Types.MutationImportGraphArgs, 'json'>>;
@@ -425,6 +558,7 @@ export type MutationResolvers<ContextType = ApiContext, ParentType extends Resol
   saveView?: Resolver<ResolversTypes['SavedView'], ParentType, ContextType, RequireFields<Types.MutationSaveViewArgs, 'view'>>;
   setFeatureLabel?: Resolver<ResolversTypes['FeatureLabel'], ParentType, ContextType, RequireFields<Types.MutationSetFeatureLabelArgs, 'index' | 'label' | 'layer' | 'model'>>;
   trace?: Resolver<ResolversTypes['TraceJob'], ParentType, ContextType, RequireFields<Types.MutationTraceArgs, 'prompt'>>;
+  traceBatch?: Resolver<ResolversTypes['Batch'], ParentType, ContextType, RequireFields<Types.MutationTraceBatchArgs, 'attempts' | 'prompts'>>;
 };
 
 export type NodeResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Node'] = ResolversParentTypes['Node']> = {
@@ -457,12 +591,31 @@ export type PathResolvers<ContextType = ApiContext, ParentType extends Resolvers
   weights?: Resolver<Array<ResolversTypes['Float']>, ParentType, ContextType>;
 };
 
+export type PathUseResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['PathUse'] = ResolversParentTypes['PathUse']> = {
+  graphId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  paths?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  prompt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  strongest?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
+};
+
+export type PathUsePageResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['PathUsePage'] = ResolversParentTypes['PathUsePage']> = {
+  collectionSize?: Resolver<Types.Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
+  items?: Resolver<Array<ResolversTypes['PathUse']>, ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
 export type QueryResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  batch?: Resolver<Types.Maybe<ResolversTypes['Batch']>, ParentType, ContextType, RequireFields<Types.QueryBatchArgs, 'id'>>;
+  commonCircuit?: Resolver<ResolversTypes['CommonCircuit'], ParentType, ContextType, RequireFields<Types.QueryCommonCircuitArgs, 'collection' | 'maxEdges' | 'maxFeatures' | 'minShare'>>;
   compare?: Resolver<ResolversTypes['GraphComparison'], ParentType, ContextType, RequireFields<Types.QueryCompareArgs, 'graphA' | 'graphB'>>;
   feature?: Resolver<ResolversTypes['Feature'], ParentType, ContextType, RequireFields<Types.QueryFeatureArgs, 'index' | 'layer' | 'model'>>;
   graph?: Resolver<Types.Maybe<ResolversTypes['Graph']>, ParentType, ContextType, RequireFields<Types.QueryGraphArgs, 'id'>>;
+  graphClusters?: Resolver<ResolversTypes['GraphClustering'], ParentType, ContextType, RequireFields<Types.QueryGraphClustersArgs, 'collection' | 'minSimilarity'>>;
   graphs?: Resolver<ResolversTypes['GraphPage'], ParentType, ContextType, RequireFields<Types.QueryGraphsArgs, 'limit' | 'offset' | 'order' | 'sortBy'>>;
   graphsSharingFeatures?: Resolver<Array<ResolversTypes['SharedFeaturesSummary']>, ParentType, ContextType, RequireFields<Types.QueryGraphsSharingFeaturesArgs, 'graphId' | 'limit'>>;
+  graphsUsingFeature?: Resolver<ResolversTypes['FeatureUsePage'], ParentType, ContextType, RequireFields<Types.QueryGraphsUsingFeatureArgs, 'collection' | 'index' | 'layer' | 'limit' | 'offset'>>;
+  graphsUsingPath?: Resolver<ResolversTypes['PathUsePage'], ParentType, ContextType, RequireFields<Types.QueryGraphsUsingPathArgs, 'collection' | 'from' | 'limit' | 'maxHops' | 'offset' | 'to'>>;
   job?: Resolver<Types.Maybe<ResolversTypes['TraceJob']>, ParentType, ContextType, RequireFields<Types.QueryJobArgs, 'id'>>;
   jobs?: Resolver<Array<ResolversTypes['TraceJob']>, ParentType, ContextType>;
   models?: Resolver<Array<ResolversTypes['Model']>, ParentType, ContextType>;
@@ -541,10 +694,18 @@ export type Resolvers<ContextType = ApiContext> = {
   ActivationExample?: ActivationExampleResolvers<ContextType>;
   AutoLabels?: AutoLabelsResolvers<ContextType>;
   AutoSupernode?: AutoSupernodeResolvers<ContextType>;
+  Batch?: BatchResolvers<ContextType>;
+  BatchCounts?: BatchCountsResolvers<ContextType>;
+  BatchPrompt?: BatchPromptResolvers<ContextType>;
   CircuitEdge?: CircuitEdgeResolvers<ContextType>;
   CircuitNode?: CircuitNodeResolvers<ContextType>;
   CircuitPath?: CircuitPathResolvers<ContextType>;
   CircuitView?: CircuitViewResolvers<ContextType>;
+  ClusterFeature?: ClusterFeatureResolvers<ContextType>;
+  CollectionSpread?: CollectionSpreadResolvers<ContextType>;
+  CommonCircuit?: CommonCircuitResolvers<ContextType>;
+  CommonEdge?: CommonEdgeResolvers<ContextType>;
+  CommonFeature?: CommonFeatureResolvers<ContextType>;
   Edge?: EdgeResolvers<ContextType>;
   EdgeTable?: EdgeTableResolvers<ContextType>;
   ExampleQuantile?: ExampleQuantileResolvers<ContextType>;
@@ -553,7 +714,11 @@ export type Resolvers<ContextType = ApiContext> = {
   FeatureLabel?: FeatureLabelResolvers<ContextType>;
   FeatureOccurrence?: FeatureOccurrenceResolvers<ContextType>;
   FeatureOccurrencePage?: FeatureOccurrencePageResolvers<ContextType>;
+  FeatureUse?: FeatureUseResolvers<ContextType>;
+  FeatureUsePage?: FeatureUsePageResolvers<ContextType>;
   Graph?: GraphResolvers<ContextType>;
+  GraphCluster?: GraphClusterResolvers<ContextType>;
+  GraphClustering?: GraphClusteringResolvers<ContextType>;
   GraphComparison?: GraphComparisonResolvers<ContextType>;
   GraphPage?: GraphPageResolvers<ContextType>;
   GraphScores?: GraphScoresResolvers<ContextType>;
@@ -570,6 +735,8 @@ export type Resolvers<ContextType = ApiContext> = {
   Node?: NodeResolvers<ContextType>;
   NodeEdges?: NodeEdgesResolvers<ContextType>;
   Path?: PathResolvers<ContextType>;
+  PathUse?: PathUseResolvers<ContextType>;
+  PathUsePage?: PathUsePageResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   SavedView?: SavedViewResolvers<ContextType>;
   SearchResults?: SearchResultsResolvers<ContextType>;
