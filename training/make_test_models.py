@@ -10,6 +10,7 @@ Writes tracer/test/fixtures/models/<name>/ for
                   final-logit soft-caps, query_pre_attn_scalar != head_dim; JumpReLU transcoders on
                   ln2.hook_normalized -> hook_mlp_out (GemmaScope's sites), also written in GemmaScope's
                   native layout (gemma-scope/layer_{i}/width_96/average_l0_{n}/params.npz, W_enc [d, d_sae])
+  mistral-tiny    MistralForCausalLM, 2 layers, sliding_window 3 on every layer; per-layer ReLU transcoders
   gemma3-tiny     Gemma3ForCausalLM (gemma3_text), 4 layers: q/k norms, sliding layers 0 and 2 with the
                   local RoPE base, global layers with rope_theta and linear rope scaling; JumpReLU
                   transcoders on mlp.hook_in -> hook_mlp_out
@@ -47,6 +48,8 @@ from transformers import (
     Gemma3ForCausalLM,
     Gemma3TextConfig,
     GPT2Config,
+    MistralConfig,
+    MistralForCausalLM,
     GPT2LMHeadModel,
     LlamaConfig,
     LlamaForCausalLM,
@@ -435,6 +438,9 @@ def build(name: str, seed: int) -> None:
             layer_types = ["sliding_attention", "full_attention", "sliding_attention", "full_attention"]
             cfg = Gemma3TextConfig(**common, num_hidden_layers=4, head_dim=16, query_pre_attn_scalar=32, sliding_window=4, layer_types=layer_types, rope_parameters=rope, pad_token_id=0, hidden_activation="gelu_pytorch_tanh")
             arch_cls, arch = Gemma3ForCausalLM, "gemma3"
+        elif name == "mistral-tiny":
+            cfg = MistralConfig(**common, num_hidden_layers=2, head_dim=16, sliding_window=3, rope_theta=10000.0, tie_word_embeddings=False)
+            arch_cls, arch = MistralForCausalLM, "llama"
         elif name == "qwen3-tiny":
             cfg = Qwen3Config(**common, num_hidden_layers=2, head_dim=16, rope_theta=10000.0, tie_word_embeddings=True)
             arch_cls, arch = Qwen3ForCausalLM, "llama"
@@ -474,6 +480,8 @@ def build(name: str, seed: int) -> None:
         active = write_transcoder_set(out, xs, ys, xps, 96, gen, jumprelu=True, skip=False, hooks=("mlp.hook_in", "hook_mlp_out"), scan=scan)
     elif name == "llama-tiny":
         active = write_transcoder_set(out, xs, ys, xps, 192, gen, jumprelu=True, skip=True, hooks=llama_hooks, scan=scan)
+    elif name == "mistral-tiny":
+        active = write_transcoder_set(out, xs, ys, xps, 64, gen, jumprelu=False, skip=False, hooks=llama_hooks, scan=scan)
     else:
         active = write_transcoder_set(out, xs, ys, xps, 128, gen, jumprelu=False, skip=False, hooks=llama_hooks, scan=scan)
     print(f"{name}: vocab {vocab}, active features per position by layer {[round(a, 1) for a in active]}")
@@ -482,7 +490,7 @@ def build(name: str, seed: int) -> None:
 
 def main() -> None:
     torch.set_num_threads(1)
-    names = ["llama-tiny", "qwen3-tiny", "gpt2-tiny", "llama-clt-tiny", "gemma2-tiny", "gemma3-tiny"]
+    names = ["llama-tiny", "qwen3-tiny", "gpt2-tiny", "llama-clt-tiny", "gemma2-tiny", "gemma3-tiny", "mistral-tiny"]
     wanted = sys.argv[1:] or names
     for seed, name in enumerate(names, start=1):
         if name in wanted:

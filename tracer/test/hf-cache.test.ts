@@ -4,18 +4,7 @@
  * the gemma2-tiny fixture as a model repo, its transcoders in GemmaScope's native layout (params.npz)
  * as a google/gemma-scope-style repo, and a circuit-tracer config.yaml whose transcoders are hf:// URIs.
  */
-import { createHash } from 'node:crypto';
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  readlinkSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,35 +12,16 @@ import { attribute, loadReplacementModel, ModelFormatError } from '../src/index.
 import { hubCacheDir, parseHfUri, resolveHfUri, resolveModelArgument } from '../src/io/hf-cache.js';
 import { describeModel } from '../src/model/replacement-model.js';
 import { fixtureModel } from './engine-fixtures.js';
+import {
+  buildHubCache,
+  CACHE_COMMIT as COMMIT,
+  CONFIG_REPO,
+  gemmaScopeFiles as scopeFiles,
+  MODEL_REPO,
+  SCOPE_REPO,
+} from './fixtures/hf-cache-fixture.js';
 
-const COMMIT = 'c0ffee'.padEnd(40, '0');
-const SCOPE_REPO = 'google/gemma-scope-tiny-transcoders';
-const CONFIG_REPO = 'circuit-atlas/gemma-scope-tiny-config';
-const MODEL_REPO = 'circuit-atlas/gemma2-tiny';
 const PROMPT = 'The capital of Texas is';
-
-/** Adds one file to a repo of the cache the way huggingface_hub stores it: a blob and a snapshot link. */
-function addFile(cache: string, repoId: string, file: string, source: string | Buffer, revision = COMMIT): string {
-  const repoDir = path.join(cache, `models--${repoId.replace('/', '--')}`);
-  const content = typeof source === 'string' ? readFileSync(source) : source;
-  mkdirSync(path.join(repoDir, 'blobs'), { recursive: true });
-  const blob = path.join(repoDir, 'blobs', createHash('sha256').update(content).digest('hex'));
-  writeFileSync(blob, content);
-  const link = path.join(repoDir, 'snapshots', revision, file);
-  mkdirSync(path.dirname(link), { recursive: true });
-  symlinkSync(path.relative(path.dirname(link), blob), link);
-  mkdirSync(path.join(repoDir, 'refs'), { recursive: true });
-  writeFileSync(path.join(repoDir, 'refs', 'main'), revision);
-  return link;
-}
-
-function scopeFiles(): string[] {
-  const root = path.join(fixtureModel('gemma2-tiny'), 'gemma-scope');
-  return readdirSync(root, { recursive: true })
-    .map(String)
-    .filter((f) => f.endsWith('params.npz'))
-    .sort((a, b) => Number(/layer_(\d+)/.exec(a)![1]) - Number(/layer_(\d+)/.exec(b)![1]));
-}
 
 describe('the local Hugging Face cache', () => {
   let cache: string;
@@ -59,20 +29,7 @@ describe('the local Hugging Face cache', () => {
 
   beforeAll(() => {
     cache = mkdtempSync(path.join(os.tmpdir(), 'hf-cache-'));
-    const modelDir = fixtureModel('gemma2-tiny');
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
-      addFile(cache, MODEL_REPO, f, path.join(modelDir, f));
-    const layers = scopeFiles();
-    for (const f of layers) addFile(cache, SCOPE_REPO, f, path.join(modelDir, 'gemma-scope', f));
-    const config = [
-      `model_name: ${MODEL_REPO}`,
-      'model_kind: transcoder_set',
-      'feature_input_hook: ln2.hook_normalized',
-      'feature_output_hook: hook_mlp_out',
-      'transcoders:',
-      ...layers.map((f) => `  - "hf://${SCOPE_REPO}/${f}"`),
-    ].join('\n');
-    addFile(cache, CONFIG_REPO, 'config.yaml', Buffer.from(config + '\n'));
+    buildHubCache(cache);
     process.env.HF_HUB_CACHE = cache;
   });
 

@@ -47,7 +47,7 @@ export function parsePromptCommand<const Options extends ParseArgsOptionsConfig>
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UserInputError(`give exactly one prompt in quotes; ${help}`);
   const { model: modelDir, transcoders: transcodersDir } = values as { model?: string; transcoders?: string };
-  if (!modelDir) throw new UserInputError(`--model <dir> is required`);
+  if (!modelDir) throw new UserInputError(`--model <dir or org/name> is required`);
   const executionProvider = executionProviderOption(
     (values as { 'execution-provider'?: string })['execution-provider'],
   );

@@ -15,8 +15,10 @@ Computes the attribution graph of the prompt's next-token prediction, prunes it 
 circuit-tracer graph JSON (readable by Neuronpedia and 'circuit-atlas import').
 
 options:
-  --model <dir>             Hugging Face model folder (config.json, *.safetensors, tokenizer.json)
-  --transcoders <dir>       transcoder folder with config.yaml (default: <model>/transcoders)
+  --model <dir>             Hugging Face model folder (config.json, *.safetensors, tokenizer.json),
+                            or a repo id (org/name[@revision]) found in the local HF cache, offline
+  --transcoders <dir>       transcoder folder with config.yaml (default: <model>/transcoders), or a
+                            repo id of one in the local HF cache (its hf:// transcoders resolved there)
   --out <file.json>         where to write the graph JSON
   --max-feature-nodes N     attribute at most N features, most influential first (default: all)
   --batch-size N            attribution targets per backward pass (default 256)
