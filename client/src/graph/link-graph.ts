@@ -149,9 +149,16 @@ export class LinkGraphView {
       for (let i = 0; i < nodeIds.length; i++) {
         cy.getElementById(nodeIds[i]).addClass('on-path');
         if (i === 0) continue;
-        const edge = this.edges.between(nodeIds[i - 1], nodeIds[i]);
+        const held = this.edges.between(nodeIds[i - 1], nodeIds[i]);
+        // An edge of nodes not shown is not held: its share is unknown, so it is drawn mid-width.
+        const edge = held ?? {
+          source: nodeIds[i - 1],
+          target: nodeIds[i],
+          weight: weights[i - 1] ?? 0,
+          share: Math.sign(weights[i - 1] ?? 0) * 0.25,
+        };
         const id = edgeId(nodeIds[i - 1], nodeIds[i]);
-        if (cy.getElementById(id).empty() && edge) cy.add(edgeElement(edge));
+        if (cy.getElementById(id).empty()) cy.add(edgeElement(edge));
         cy.getElementById(id)
           .addClass('on-path')
           .data('weightLabel', formatNumber(weights[i - 1] ?? edge?.weight ?? 0, 2));

@@ -79,7 +79,7 @@ export class ComparePage {
   }
 
   private draw(box: HTMLElement, graph: ApiGraph, shared: Set<string>): LinkGraphView {
-    const view = new LinkGraphView(box, graph, new EdgeIndex(graph.edges), () => {});
+    const view = new LinkGraphView(box, graph, new EdgeIndex(async () => []), () => {});
     view.cy
       .nodes()
       .filter((n) => shared.has(n.id()))
