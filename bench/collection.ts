@@ -43,7 +43,7 @@ interface Timings {
 
 async function measure(store: GraphStore): Promise<Timings> {
   await store.init();
-  let start = performance.now();
+  const start = performance.now();
   for (let i = 0; i < GRAPHS; i++) {
     await store.saveGraph(
       randomGraph({
@@ -85,7 +85,10 @@ async function measure(store: GraphStore): Promise<Timings> {
         ? { kind: 'feature' as const, layer: edge.target.layer, index: edge.target.index }
         : { kind: 'logit' as const, token: edge.target.token };
     const paths = await graphsUsingPath(queries, { model: MODEL }, from, to, { maxHops: 2 });
-    const pathMs = await timeRepeated(() => graphsUsingPath(queries, { model: MODEL }, from, to, { maxHops: 2 }), REPEATS);
+    const pathMs = await timeRepeated(
+      () => graphsUsingPath(queries, { model: MODEL }, from, to, { maxHops: 2 }),
+      REPEATS,
+    );
     return {
       store: store.kind,
       seedSeconds,
@@ -156,5 +159,8 @@ export async function run(): Promise<void> {
       `top feature in ${s.featureGraphs} graphs, path in ${s.pathGraphs} graphs (same on both stores: ${JSON.stringify(results[0].sizes) === JSON.stringify(results[1]?.sizes)})`,
   );
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/collection.json', `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
+  writeFileSync(
+    'bench/results/collection.json',
+    `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`,
+  );
 }

@@ -61,7 +61,9 @@ function demoPrompts(count: number): string[] {
     (c: string) => `Fact: the capital of the state containing ${c} is`,
     (c: string) => `Fact: the region of the state containing ${c} is`,
   ];
-  return Array.from({ length: count }, (_, i) => templates[Math.floor(i / cities.length) % 2](cities[i % cities.length]));
+  return Array.from({ length: count }, (_, i) =>
+    templates[Math.floor(i / cities.length) % 2](cities[i % cities.length]),
+  );
 }
 
 interface RunResult {
@@ -78,7 +80,10 @@ async function measure(redisUrl: string, workerCount: number, dir: string): Prom
   const workers: ChildProcess[] = [];
   try {
     for (let i = 0; i < workerCount; i++) {
-      const child = spawn(process.execPath, [CLI, 'worker', '--model', MODEL], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [CLI, 'worker', '--model', MODEL], {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       workers.push(child);
       await waitForLine(child, /worker ready:/, `worker ${i + 1}`, 300_000);
     }
@@ -121,7 +126,9 @@ async function measure(redisUrl: string, workerCount: number, dir: string): Prom
     }
   } finally {
     for (const child of workers) child.kill('SIGTERM');
-    await Promise.all(workers.map((child) => new Promise((done) => (child.exitCode !== null ? done(null) : child.once('exit', done)))));
+    await Promise.all(
+      workers.map((child) => new Promise((done) => (child.exitCode !== null ? done(null) : child.once('exit', done)))),
+    );
   }
 }
 
@@ -130,9 +137,13 @@ export async function run(): Promise<void> {
   log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`);
   const dir = mkdtempSync(join(tmpdir(), 'atlas-bench-queue-'));
   const port = await freePort();
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const redis = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   try {
     await waitForLine(redis, /Ready to accept connections/, 'redis-server', 60_000);
     const url = `redis://127.0.0.1:${port}`;
@@ -140,10 +151,17 @@ export async function run(): Promise<void> {
     log('');
     log(`${'workers'.padEnd(8)} ${'prompts'.padStart(8)} ${'wall'.padStart(10)} ${'prompts/min'.padStart(12)}`);
     for (const r of results)
-      log(`${String(r.workers).padEnd(8)} ${String(r.done).padStart(8)} ${`${r.seconds.toFixed(1)} s`.padStart(10)} ${r.promptsPerMinute.toFixed(1).padStart(12)}`);
-    log(`throughput 2 workers / 1 worker: ${(results[1].promptsPerMinute / results[0].promptsPerMinute).toFixed(2)}× on ${cpus().length} cores`);
+      log(
+        `${String(r.workers).padEnd(8)} ${String(r.done).padStart(8)} ${`${r.seconds.toFixed(1)} s`.padStart(10)} ${r.promptsPerMinute.toFixed(1).padStart(12)}`,
+      );
+    log(
+      `throughput 2 workers / 1 worker: ${(results[1].promptsPerMinute / results[0].promptsPerMinute).toFixed(2)}× on ${cpus().length} cores`,
+    );
     mkdirSync('bench/results', { recursive: true });
-    writeFileSync('bench/results/queue.json', `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`);
+    writeFileSync(
+      'bench/results/queue.json',
+      `${JSON.stringify({ date: new Date().toISOString(), results }, null, 2)}\n`,
+    );
   } finally {
     redis.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });

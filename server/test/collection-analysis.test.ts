@@ -76,7 +76,8 @@ function reference(docs: GraphDocument[]) {
     const byId = new Map(doc.nodes.map((n) => [n.nodeId, n]));
     const act = new Map<string, number>();
     for (const n of doc.nodes)
-      if (n.kind === 'feature') act.set(`${n.layer}:${n.feature}`, Math.max(act.get(`${n.layer}:${n.feature}`) ?? -Infinity, n.activation!));
+      if (n.kind === 'feature')
+        act.set(`${n.layer}:${n.feature}`, Math.max(act.get(`${n.layer}:${n.feature}`) ?? -Infinity, n.activation!));
     for (const [key, value] of act) features.set(key, [...(features.get(key) ?? []), value]);
     const sums = new Map<string, number>();
     for (const e of doc.edges) {
@@ -174,7 +175,9 @@ describe.each(['sqlite', 'neo4j'])('collection analysis on %s', (kind) => {
     const [key] = [...features].sort((a, b) => b[1].length - a[1].length)[0];
     const [layer, index] = key.split(':').map(Number);
     const page = await graphsUsingFeature(queries(), { model }, { layer, index }, { limit: 100 });
-    const expected = graphs.filter((g) => g.nodes.some((n) => n.kind === 'feature' && n.layer === layer && n.feature === index));
+    const expected = graphs.filter((g) =>
+      g.nodes.some((n) => n.kind === 'feature' && n.layer === layer && n.feature === index),
+    );
     expect(page.total).toBe(expected.length);
     expect(page.items.map((i) => i.graphId).sort()).toEqual(expected.map((g) => g.id).sort());
     for (const item of page.items) {
@@ -205,20 +208,37 @@ describe.each(['sqlite', 'neo4j'])('collection analysis on %s', (kind) => {
         const { walks: ws } = expected.find((x) => x.doc.id === item.graphId)!;
         expect(item.paths).toBe(ws.length);
         expect(item.strongest).toBeCloseTo(Math.max(...ws.map(Math.abs)), 9);
-        expect(item.total).toBeCloseTo(ws.reduce((a, b) => a + b, 0), 9);
+        expect(item.total).toBeCloseTo(
+          ws.reduce((a, b) => a + b, 0),
+          9,
+        );
       }
     }
-    const toLogit = await graphsUsingPath(queries(), { model }, from, parsePathEnd('logit:Dallas', 'to'), { maxHops: 2 });
-    expect(toLogit.total).toBe(graphs.filter((doc) => walks(doc, from, { kind: 'logit', token: 'Dallas' }, 2).length > 0).length);
+    const toLogit = await graphsUsingPath(queries(), { model }, from, parsePathEnd('logit:Dallas', 'to'), {
+      maxHops: 2,
+    });
+    expect(toLogit.total).toBe(
+      graphs.filter((doc) => walks(doc, from, { kind: 'logit', token: 'Dallas' }, 2).length > 0).length,
+    );
   });
 
   it('refuses questions it cannot answer with a message that says why', async () => {
     await expect(commonCircuit(queries(), { model: `${model}-none` })).rejects.toThrow(/no stored graphs of model/);
-    await expect(commonCircuit(queries(), { model, graphIds: ['nope'] })).rejects.toThrow(/no stored graph with id 'nope'/);
-    await expect(commonCircuit(queries(), { model }, { minShare: 0 })).rejects.toThrow(/minShare must be a number in \(0, 1\]/);
+    await expect(commonCircuit(queries(), { model, graphIds: ['nope'] })).rejects.toThrow(
+      /no stored graph with id 'nope'/,
+    );
+    await expect(commonCircuit(queries(), { model }, { minShare: 0 })).rejects.toThrow(
+      /minShare must be a number in \(0, 1\]/,
+    );
     expect(() => parsePathEnd('2-647', 'from')).toThrow(/from '2-647' is not a feature 'layer:index'/);
     await expect(
-      graphsUsingPath(queries(), { model }, { kind: 'feature', layer: 0, index: 0 }, { kind: 'logit', token: 'x' }, { maxHops: 4 }),
+      graphsUsingPath(
+        queries(),
+        { model },
+        { kind: 'feature', layer: 0, index: 0 },
+        { kind: 'logit', token: 'x' },
+        { maxHops: 4 },
+      ),
     ).rejects.toThrow(/maxHops must be 1, 2 or 3/);
   });
 });
@@ -226,7 +246,8 @@ describe.each(['sqlite', 'neo4j'])('collection analysis on %s', (kind) => {
 describe('both stores', () => {
   it('give the same answers', async () => {
     const [a, b] = stores.map((s) => s.queries);
-    const round = (x: unknown) => JSON.parse(JSON.stringify(x, (_, v) => (typeof v === 'number' ? Number(v.toPrecision(10)) : v)));
+    const round = (x: unknown) =>
+      JSON.parse(JSON.stringify(x, (_, v) => (typeof v === 'number' ? Number(v.toPrecision(10)) : v)));
     expect(round(await commonCircuit(a, { model }, { minShare: 0.3 }))).toEqual(
       round(await commonCircuit(b, { model }, { minShare: 0.3 })),
     );
@@ -237,7 +258,12 @@ describe('both stores', () => {
 });
 
 /** Products of edge weights along every path of 1..maxHops edges from a node of `from` to one of `to`. */
-function walks(doc: GraphDocument, from: ReturnType<typeof parsePathEnd>, to: ReturnType<typeof parsePathEnd>, maxHops: number): number[] {
+function walks(
+  doc: GraphDocument,
+  from: ReturnType<typeof parsePathEnd>,
+  to: ReturnType<typeof parsePathEnd>,
+  maxHops: number,
+): number[] {
   const byId = new Map(doc.nodes.map((n) => [n.nodeId, n]));
   const is = (id: string, end: ReturnType<typeof parsePathEnd>) => {
     const n = byId.get(id)!;

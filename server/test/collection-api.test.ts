@@ -56,14 +56,20 @@ describe.each(STORE_CASES)('collections and batches over the API on $name', (sto
       traceBatch(prompts: $prompts, id: $id, model: $model) { ...B } }`;
     const submitted = await gqlData<{ traceBatch: { total: number; queue: string } }>(server.url, mutation, variables);
     expect(submitted.traceBatch).toMatchObject({ total: 4, queue: 'in-process queue' });
-    type Batch = { finished: boolean; counts: Record<string, number>; prompts: { graphId: string; state: string; error: string | null }[] };
+    type Batch = {
+      finished: boolean;
+      counts: Record<string, number>;
+      prompts: { graphId: string; state: string; error: string | null }[];
+    };
     const query = `${BATCH} query($id: ID!) { batch(id: $id) { ...B } }`;
     const done = await eventually('the batch finishing', LIMIT_MS, async () => {
       const { batch } = await gqlData<{ batch: Batch }>(server.url, query, { id: variables.id });
       return batch.finished ? batch : undefined;
     });
     expect(done.counts).toMatchObject({ done: 3, failed: 1 });
-    expect(done.prompts.find((p) => p.state === 'failed')!.error).toMatch(/target " Atlantis" .* is not among its top logits/);
+    expect(done.prompts.find((p) => p.state === 'failed')!.error).toMatch(
+      /target " Atlantis" .* is not among its top logits/,
+    );
     for (const id of ids) expect(await store.graphSize(id)).not.toBeNull();
 
     const again = await gqlData<{ traceBatch: Batch }>(server.url, mutation, variables);
@@ -84,7 +90,13 @@ describe.each(STORE_CASES)('collections and batches over the API on $name', (sto
 
   it('answers collection questions about the traced graphs as the library does', async () => {
     const collection = { model: 'atlas-world', graphIds: ids };
-    const { commonCircuit: circuit } = await gqlData<{ commonCircuit: { graphCount: number; features: { layer: number; index: number; graphCount: number; activation: { mean: number } }[]; edges: { targetKind: string; targetToken: string | null }[] } }>(
+    const { commonCircuit: circuit } = await gqlData<{
+      commonCircuit: {
+        graphCount: number;
+        features: { layer: number; index: number; graphCount: number; activation: { mean: number } }[];
+        edges: { targetKind: string; targetToken: string | null }[];
+      };
+    }>(
       server.url,
       `query($c: CollectionInput!) { commonCircuit(collection: $c, minShare: 1) {
          graphCount features { layer index graphCount activation { mean spread } }
@@ -95,11 +107,15 @@ describe.each(STORE_CASES)('collections and batches over the API on $name', (sto
     try {
       const expected = await commonCircuit(queries, collection, { minShare: 1 });
       expect(circuit.graphCount).toBe(3);
-      expect(circuit.features.map((f) => `${f.layer}:${f.index}`)).toEqual(expected.features.map((f) => `${f.layer}:${f.index}`));
+      expect(circuit.features.map((f) => `${f.layer}:${f.index}`)).toEqual(
+        expected.features.map((f) => `${f.layer}:${f.index}`),
+      );
       expect(circuit.features.length).toBeGreaterThan(0);
       expect(circuit.edges.length).toBe(expected.edges.length);
       const top = expected.features[0];
-      const uses = await gqlData<{ graphsUsingFeature: { total: number; items: { graphId: string; occurrences: number }[] } }>(
+      const uses = await gqlData<{
+        graphsUsingFeature: { total: number; items: { graphId: string; occurrences: number }[] };
+      }>(
         server.url,
         `query($c: CollectionInput!, $l: Int!, $i: Int!) { graphsUsingFeature(collection: $c, layer: $l, index: $i) { collectionSize total items { graphId occurrences maxActivation } } }`,
         { c: collection, l: top.layer, i: top.index },
@@ -133,7 +149,9 @@ describe.each(STORE_CASES)('collections and batches over the API on $name', (sto
         { maxHops: 3 },
       );
       expect(path.graphsUsingPath.total).toBe(direct.total);
-      expect(path.graphsUsingPath.items.map((i) => [i.graphId, i.paths])).toEqual(direct.items.map((i) => [i.graphId, i.paths]));
+      expect(path.graphsUsingPath.items.map((i) => [i.graphId, i.paths])).toEqual(
+        direct.items.map((i) => [i.graphId, i.paths]),
+      );
     } finally {
       await pathQueries.close();
     }
@@ -146,4 +164,3 @@ describe.each(STORE_CASES)('collections and batches over the API on $name', (sto
     expect(bad.errors?.[0].message).toMatch(/from 'x' is not a feature 'layer:index'/);
   });
 });
-

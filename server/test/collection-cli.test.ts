@@ -24,7 +24,11 @@ function cli(args: string[]) {
     env: { ...process.env, ATLAS_DB: db, NEO4J_URI: '' },
   }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({
+      code: error.code,
+      stdout: error.stdout,
+      stderr: error.stderr,
+    }),
   );
 }
 
@@ -33,7 +37,18 @@ beforeAll(async () => {
   await store.init();
   for (let i = 0; i < 6; i++)
     await store.saveGraph(
-      randomGraph({ id: `cli-${i}`, seed: 7 + i, nodes: 80, edges: 400, featurePool: 10, nLayers: 4, nPos: 6, model, transcoderSet: `${model}/plt`, prompt: `prompt ${i}` }),
+      randomGraph({
+        id: `cli-${i}`,
+        seed: 7 + i,
+        nodes: 80,
+        edges: 400,
+        featurePool: 10,
+        nLayers: 4,
+        nPos: 6,
+        model,
+        transcoderSet: `${model}/plt`,
+        prompt: `prompt ${i}`,
+      }),
     );
   await store.close();
 });
@@ -43,17 +58,23 @@ describe('circuit-atlas collection', () => {
   it('prints the common circuit, as text and as the library answer in JSON', async () => {
     const text = await cli(['common', '--model', model, '--min-share', '0.5']);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/^common circuit of 6 graphs \(model cli-world, cli-world\/plt\), in at least 50% of them: \d+ features, \d+ edges/);
+    expect(text.stdout).toMatch(
+      /^common circuit of 6 graphs \(model cli-world, cli-world\/plt\), in at least 50% of them: \d+ features, \d+ edges/,
+    );
     const json = await cli(['common', '--model', model, '--min-share', '0.5', '--json']);
     const store = new SqliteStore(db);
     await store.init();
     const queries = collectionQueriesOf(store);
     try {
-      expect(JSON.parse(json.stdout)).toEqual(JSON.parse(JSON.stringify(await commonCircuit(queries, { model }, { minShare: 0.5 }))));
+      expect(JSON.parse(json.stdout)).toEqual(
+        JSON.parse(JSON.stringify(await commonCircuit(queries, { model }, { minShare: 0.5 }))),
+      );
       const top = JSON.parse(json.stdout).features[0];
       const uses = await cli(['feature', `${top.layer}:${top.index}`, '--model', model, '--json']);
       expect(JSON.parse(uses.stdout)).toEqual(
-        JSON.parse(JSON.stringify(await graphsUsingFeature(queries, { model }, { layer: top.layer, index: top.index }))),
+        JSON.parse(
+          JSON.stringify(await graphsUsingFeature(queries, { model }, { layer: top.layer, index: top.index })),
+        ),
       );
       expect(JSON.parse(uses.stdout).total).toBe(top.graphCount);
     } finally {
@@ -71,11 +92,19 @@ describe('circuit-atlas collection', () => {
   });
 
   it('says what to ask when the question or an option is wrong', async () => {
-    expect((await cli(['why', '--model', model])).stderr).toMatch(/ask one of: common, clusters, feature <layer:index>, path <from> <to>/);
+    expect((await cli(['why', '--model', model])).stderr).toMatch(
+      /ask one of: common, clusters, feature <layer:index>, path <from> <to>/,
+    );
     expect((await cli(['common'])).stderr).toMatch(/--model <id> is required/);
     expect((await cli(['common', '--model', 'nothing'])).stderr).toMatch(/no stored graphs of model 'nothing'/);
-    expect((await cli(['feature', '3', '--model', model])).stderr).toMatch(/the feature '3' is not a feature 'layer:index'/);
-    expect((await cli(['path', '0:1', '1:2', '--model', model, '--max-hops', '5'])).stderr).toMatch(/maxHops must be 1, 2 or 3/);
-    expect((await cli(['common', '--model', model, '--graphs', 'cli-0,missing'])).stderr).toMatch(/no stored graph with id 'missing'/);
+    expect((await cli(['feature', '3', '--model', model])).stderr).toMatch(
+      /the feature '3' is not a feature 'layer:index'/,
+    );
+    expect((await cli(['path', '0:1', '1:2', '--model', model, '--max-hops', '5'])).stderr).toMatch(
+      /maxHops must be 1, 2 or 3/,
+    );
+    expect((await cli(['common', '--model', model, '--graphs', 'cli-0,missing'])).stderr).toMatch(
+      /no stored graph with id 'missing'/,
+    );
   });
 });

@@ -106,7 +106,10 @@ async function expectWhole(id: string): Promise<void> {
 
 describe('batch tracing on BullMQ with real worker processes', () => {
   it('two workers share one batch; every prompt is stored once; a poison prompt fails with its reason', async () => {
-    const { queue, workers: [first, second] } = await setUp(false, 2);
+    const {
+      queue,
+      workers: [first, second],
+    } = await setUp(false, 2);
     const batch: BatchSpec = {
       id: `${run}-shared`,
       model: 'atlas-world',
@@ -171,7 +174,11 @@ describe('batch tracing on BullMQ with real worker processes', () => {
   });
 
   it('Redis restarted mid-batch: the batch completes and every prompt is stored once', async () => {
-    const { redis, queue, workers: [worker] } = await setUp(true, 1);
+    const {
+      redis,
+      queue,
+      workers: [worker],
+    } = await setUp(true, 1);
     const batch: BatchSpec = {
       id: `${run}-restart`,
       model: 'atlas-world',

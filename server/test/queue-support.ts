@@ -63,9 +63,12 @@ export class ProcessLines {
       const found = this.lines.slice(from).find((line) => pattern.test(line));
       if (found !== undefined) return found;
       if (this.exited)
-        throw new Error(`${this.name} ended (${JSON.stringify(this.exited)}) before printing ${pattern}:\n${this.tail()}`);
+        throw new Error(
+          `${this.name} ended (${JSON.stringify(this.exited)}) before printing ${pattern}:\n${this.tail()}`,
+        );
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.name} printed no line matching ${pattern} within ${limitMs} ms:\n${this.tail()}`);
+      if (left <= 0)
+        throw new Error(`${this.name} printed no line matching ${pattern} within ${limitMs} ms:\n${this.tail()}`);
       await new Promise<void>((wake) => {
         const timer = setTimeout(done, left);
         function done() {
@@ -133,7 +136,11 @@ export interface WorkerProcess extends ProcessLines {
 }
 
 /** `circuit-atlas worker --model <demo>` with the given environment; resolves once it is ready. */
-export async function startWorker(name: string, env: NodeJS.ProcessEnv, readyLimitMs = 180_000): Promise<WorkerProcess> {
+export async function startWorker(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  readyLimitMs = 180_000,
+): Promise<WorkerProcess> {
   const child = spawn(process.execPath, [CLI, 'worker', '--model', DEMO_MODEL], {
     cwd: REPO,
     env: { ...process.env, ...env },
@@ -174,7 +181,9 @@ export async function eventually<T>(what: string, limitMs: number, check: () => 
       last = error;
     }
     if (Date.now() > deadline)
-      throw new Error(`${what} did not happen within ${limitMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
+      throw new Error(
+        `${what} did not happen within ${limitMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`,
+      );
     await new Promise((wake) => setTimeout(wake, 250));
   }
 }

@@ -165,7 +165,13 @@ export async function commonCircuit(
   // The smallest count that is at least minShare of the graphs (a tolerance for shares like 0.3 × 10).
   const minCount = Math.max(1, Math.ceil(minShare * n - 1e-9));
   const features: CommonFeature[] = (await queries.commonFeatures(selection.model, transcoderSet, ids, minCount))
-    .map((a) => ({ layer: a.layer, index: a.index, graphCount: a.graphCount, share: a.graphCount / n, activation: spreadOf(a) }))
+    .map((a) => ({
+      layer: a.layer,
+      index: a.index,
+      graphCount: a.graphCount,
+      share: a.graphCount / n,
+      activation: spreadOf(a),
+    }))
     .sort((a, b) => b.graphCount - a.graphCount || byFeature(a, b))
     .slice(0, maxFeatures);
   const edges: CommonEdge[] = (await queries.commonEdges(selection.model, transcoderSet, ids, features, minCount))
@@ -265,7 +271,8 @@ async function resolveScope(queries: CollectionQueries, selection: GraphSelectio
 
 function pageOf(options: UsesOptions): { offset: number; limit: number } {
   const offset = options.offset ?? 0;
-  if (!Number.isInteger(offset) || offset < 0) throw new UserInputError(`offset must be a whole number ≥ 0, got ${offset}`);
+  if (!Number.isInteger(offset) || offset < 0)
+    throw new UserInputError(`offset must be a whole number ≥ 0, got ${offset}`);
   return { offset, limit: checkCount('limit', options.limit ?? 20, 1000) };
 }
 
@@ -324,6 +331,7 @@ export async function graphsUsingPath(
 export function parsePathEnd(text: string, name: string): PathEnd {
   if (text.startsWith('logit:')) return checkEnd(name, { kind: 'logit', token: text.slice('logit:'.length) });
   const match = /^(\d+):(\d+)$/.exec(text.trim());
-  if (!match) throw new UserInputError(`${name} '${text}' is not a feature 'layer:index' (e.g. 2:647) or 'logit:<token>'`);
+  if (!match)
+    throw new UserInputError(`${name} '${text}' is not a feature 'layer:index' (e.g. 2:647) or 'logit:<token>'`);
   return { kind: 'feature', layer: Number(match[1]), index: Number(match[2]) };
 }

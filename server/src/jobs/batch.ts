@@ -5,7 +5,13 @@
  * jobs and graphs it already made and stores no duplicates.
  */
 import { createHash } from 'node:crypto';
-import { graphIdProblem, isGraphId, resolveTraceSettings, UserInputError, type TraceSettings } from '@circuit-atlas/schema';
+import {
+  graphIdProblem,
+  isGraphId,
+  resolveTraceSettings,
+  UserInputError,
+  type TraceSettings,
+} from '@circuit-atlas/schema';
 
 /** One line of a prompts file: `{"prompt": "...", "id"?: "...", "target"?: " Austin", "settings"?: {...}}`. */
 export interface BatchPrompt {
@@ -69,9 +75,15 @@ const KNOWN_KEYS = new Set(['prompt', 'id', 'target', 'settings']);
 
 /** The model id a `--model` value names: the folder's name. */
 export function modelIdOf(modelDirOrId: string): string {
-  const name = modelDirOrId.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? '';
+  const name =
+    modelDirOrId
+      .replace(/[\\/]+$/, '')
+      .split(/[\\/]/)
+      .pop() ?? '';
   if (!/^[A-Za-z0-9._-]+$/.test(name))
-    throw new UserInputError(`--model '${modelDirOrId}' does not end in a model folder name (letters, digits, '.', '_', '-')`);
+    throw new UserInputError(
+      `--model '${modelDirOrId}' does not end in a model folder name (letters, digits, '.', '_', '-')`,
+    );
   return name;
 }
 
@@ -156,12 +168,7 @@ export function parsePromptLines(
 }
 
 /** Counts and overall progress of a batch from its prompts' states. */
-export function summarizeBatch(
-  id: string,
-  model: string,
-  prompts: PromptStatus[],
-  cancelled: boolean,
-): BatchStatus {
+export function summarizeBatch(id: string, model: string, prompts: PromptStatus[], cancelled: boolean): BatchStatus {
   const counts = Object.fromEntries(PROMPT_STATES.map((s) => [s, 0])) as Record<PromptState, number>;
   let progress = 0;
   for (const p of prompts) {

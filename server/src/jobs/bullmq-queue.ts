@@ -102,9 +102,7 @@ export class BullmqBatchQueue implements BatchQueue {
     const record: BatchRecord = { model: spec.model, attempts: spec.attempts, graphIds };
     await this.redis.multi().set(batchKey(spec.id), JSON.stringify(record)).del(cancelKey(spec.id)).exec();
     const queue = this.queue(spec.model);
-    const data = spec.prompts.map(
-      (prompt): BatchJobData => ({ batchId: spec.id, model: spec.model, ...prompt }),
-    );
+    const data = spec.prompts.map((prompt): BatchJobData => ({ batchId: spec.id, model: spec.model, ...prompt }));
     // A job id that exists already is not added again (BullMQ): this is what makes re-runs idempotent.
     const jobs = await queue.addBulk(
       data.map((job) => ({
@@ -122,7 +120,8 @@ export class BullmqBatchQueue implements BatchQueue {
     // Failed or cancelled prompts of an earlier run are tried again.
     await Promise.all(
       jobs.map(async (job) => {
-        if ((await job.getState()) === 'failed') await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        if ((await job.getState()) === 'failed')
+          await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       }),
     );
     return (await this.status(spec.id))!;
@@ -175,8 +174,7 @@ export class BullmqBatchQueue implements BatchQueue {
         const job = await queue.getJob(graphId);
         if (!job) return;
         const state = await job.getState();
-        if (state === 'waiting' || state === 'delayed' || state === 'prioritized')
-          await job.remove().catch(() => {}); // taken by a worker meanwhile: the flag stops it
+        if (state === 'waiting' || state === 'delayed' || state === 'prioritized') await job.remove().catch(() => {}); // taken by a worker meanwhile: the flag stops it
       }),
     );
     return this.status(batchId);

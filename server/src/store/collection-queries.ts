@@ -78,7 +78,12 @@ export interface CollectionQueries {
   /** Transcoder sets the model's stored graphs use. */
   transcoderSets(model: string): Promise<string[]>;
   /** Features present in at least `minCount` of the graphs. */
-  commonFeatures(model: string, transcoderSet: string, graphIds: string[], minCount: number): Promise<FeatureAggregate[]>;
+  commonFeatures(
+    model: string,
+    transcoderSet: string,
+    graphIds: string[],
+    minCount: number,
+  ): Promise<FeatureAggregate[]>;
   /** Edges from one of `features` to one of `features` or a logit, present in at least `minCount` graphs. */
   commonEdges(
     model: string,
@@ -115,7 +120,13 @@ export function checkSelected(selection: GraphSelection, found: { id: string; mo
   const byId = new Map(found.map((g) => [g.id, g]));
   const missing = (selection.graphIds ?? []).filter((id) => !byId.has(id));
   if (missing.length > 0)
-    throw new StoreError('NOT_FOUND', `no stored graph with id ${missing.slice(0, 5).map((id) => `'${id}'`).join(', ')}`);
+    throw new StoreError(
+      'NOT_FOUND',
+      `no stored graph with id ${missing
+        .slice(0, 5)
+        .map((id) => `'${id}'`)
+        .join(', ')}`,
+    );
   const other = found.find((g) => g.model !== selection.model);
   if (other)
     throw new StoreError('INVALID', `graph '${other.id}' is of model '${other.model}', not '${selection.model}'`);

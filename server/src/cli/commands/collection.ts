@@ -85,14 +85,16 @@ export async function run(argv: string[]): Promise<number> {
     if (question === 'common') {
       const minShare = numberOption(values['min-share'], 'min-share', false);
       const circuit = await analysis.commonCircuit(queries, selection, { minShare });
-      if (values.json) return out(JSON.stringify(circuit, null, 2)), 0;
+      if (values.json) return (out(JSON.stringify(circuit, null, 2)), 0);
       out(
         `common circuit of ${circuit.graphCount} graphs (model ${circuit.model}, ${circuit.transcoderSet}), ` +
           `in at least ${Math.round(circuit.minShare * 100)}% of them: ${circuit.features.length} features, ${circuit.edges.length} edges`,
       );
       out('features (layer:index  graphs  share  activation mean ± spread)');
       for (const f of circuit.features)
-        out(`  ${feature(f).padEnd(10)} ${String(f.graphCount).padStart(6)}  ${(f.share * 100).toFixed(0).padStart(4)}%  ${num(f.activation.mean)} ± ${num(f.activation.spread)}`);
+        out(
+          `  ${feature(f).padEnd(10)} ${String(f.graphCount).padStart(6)}  ${(f.share * 100).toFixed(0).padStart(4)}%  ${num(f.activation.mean)} ± ${num(f.activation.spread)}`,
+        );
       out('edges (source → target  graphs  share  weight mean ± spread)');
       for (const e of circuit.edges) {
         const target = e.target.kind === 'logit' ? `logit ${JSON.stringify(e.target.token)}` : feature(e.target);
@@ -103,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
     } else if (question === 'clusters') {
       const minSimilarity = numberOption(values['min-similarity'], 'min-similarity', false);
       const clustering = await analysis.clusterGraphs(queries, selection, { minSimilarity });
-      if (values.json) return out(JSON.stringify(clustering, null, 2)), 0;
+      if (values.json) return (out(JSON.stringify(clustering, null, 2)), 0);
       out(
         `${clustering.clusters.length} clusters of ${clustering.graphCount} graphs (similarity ≥ ${clustering.minSimilarity})`,
       );
@@ -116,23 +118,30 @@ export async function run(argv: string[]): Promise<number> {
       });
     } else if (question === 'feature') {
       const end = analysis.parsePathEnd(ends[0], 'the feature');
-      if (end.kind !== 'feature') throw new UserInputError(`'collection feature' takes a feature layer:index, got '${ends[0]}'`);
+      if (end.kind !== 'feature')
+        throw new UserInputError(`'collection feature' takes a feature layer:index, got '${ends[0]}'`);
       const page = await analysis.graphsUsingFeature(queries, selection, end, { limit, offset });
-      if (values.json) return out(JSON.stringify(page, null, 2)), 0;
-      out(`feature ${feature(end)} is used by ${page.total} graph(s)${page.collectionSize !== null ? ` of ${page.collectionSize}` : ''}`);
+      if (values.json) return (out(JSON.stringify(page, null, 2)), 0);
+      out(
+        `feature ${feature(end)} is used by ${page.total} graph(s)${page.collectionSize !== null ? ` of ${page.collectionSize}` : ''}`,
+      );
       for (const item of page.items)
-        out(`  ${item.graphId}  ${item.occurrences}× max activation ${num(item.maxActivation)}  ${JSON.stringify(item.prompt)}`);
+        out(
+          `  ${item.graphId}  ${item.occurrences}× max activation ${num(item.maxActivation)}  ${JSON.stringify(item.prompt)}`,
+        );
     } else {
       const from = analysis.parsePathEnd(ends[0], 'the path start');
       const to = analysis.parsePathEnd(ends[1], 'the path end');
       const maxHops = numberOption(values['max-hops'], 'max-hops', true);
       const page = await analysis.graphsUsingPath(queries, selection, from, to, { limit, offset, maxHops });
-      if (values.json) return out(JSON.stringify(page, null, 2)), 0;
+      if (values.json) return (out(JSON.stringify(page, null, 2)), 0);
       out(
         `path ${ends[0]} → ${ends[1]} (≤ ${maxHops ?? 1} edges) is in ${page.total} graph(s)${page.collectionSize !== null ? ` of ${page.collectionSize}` : ''}`,
       );
       for (const item of page.items)
-        out(`  ${item.graphId}  ${item.paths} path(s), strongest ${num(item.strongest)}, total ${num(item.total)}  ${JSON.stringify(item.prompt)}`);
+        out(
+          `  ${item.graphId}  ${item.paths} path(s), strongest ${num(item.strongest)}, total ${num(item.total)}  ${JSON.stringify(item.prompt)}`,
+        );
     }
     return 0;
   } finally {

@@ -85,16 +85,19 @@ export async function run(argv: string[]): Promise<number> {
     throw new UserInputError(`name one prompts file: circuit-atlas trace-batch <prompts.jsonl> --model <dir>`);
   if (!values.model) throw new UserInputError('--model <dir> is required');
   if (values['no-wait'] && !url)
-    throw new UserInputError('--no-wait needs ATLAS_QUEUE=redis://…: the in-process queue lives only while this command runs');
-  const { DEFAULT_ATTEMPTS, checkBatchId, derivedBatchId, modelIdOf, parsePromptLines } = await import(
-    '../../jobs/batch.js'
-  );
+    throw new UserInputError(
+      '--no-wait needs ATLAS_QUEUE=redis://…: the in-process queue lives only while this command runs',
+    );
+  const { DEFAULT_ATTEMPTS, checkBatchId, derivedBatchId, modelIdOf, parsePromptLines } =
+    await import('../../jobs/batch.js');
   const file = positionals[0];
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new UserInputError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new UserInputError(
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   const defaults: Partial<Record<keyof TraceSettings, number>> = {};
   for (const [flag, { name, integer }] of Object.entries(SETTING_FLAGS)) {
@@ -229,7 +232,8 @@ async function report(status: BatchStatus, final = true): Promise<number> {
   const out = process.stdout;
   out.write(`batch ${status.id}: ${describeBatchCounts(status)}\n`);
   for (const p of status.prompts)
-    if (p.state === 'failed') out.write(`  failed ${p.graphId} (${JSON.stringify(p.prompt.slice(0, 60))}): ${p.error}\n`);
+    if (p.state === 'failed')
+      out.write(`  failed ${p.graphId} (${JSON.stringify(p.prompt.slice(0, 60))}): ${p.error}\n`);
   if (!final) return 0;
   return status.counts.failed > 0 || status.counts.cancelled > 0 ? 1 : 0;
 }

@@ -80,10 +80,9 @@ export class Neo4jCollectionQueries implements CollectionQueries {
 
   async transcoderSets(model: string): Promise<string[]> {
     return this.read(async (tx) => {
-      const result = await tx.run(
-        'MATCH (g:Graph {model: $model}) RETURN DISTINCT g.transcoderSet AS t ORDER BY t',
-        { model },
-      );
+      const result = await tx.run('MATCH (g:Graph {model: $model}) RETURN DISTINCT g.transcoderSet AS t ORDER BY t', {
+        model,
+      });
       return result.records.map((r) => r.get('t') as string);
     }, 'listing transcoder sets');
   }
