@@ -125,6 +125,21 @@ describe('a 5,000-node graph under hostile queries (SQLite)', () => {
     expect(many.errors![0].message).toMatch(/query cost \d+ exceeds the limit/);
   });
 
+  it('refuses fragments that double at every link (a billion fields in 1 KB) without expanding them', async () => {
+    const links = Array.from({ length: 30 }, (_, i) => `fragment F${i} on Query { ...F${i + 1} ...F${i + 1} }`);
+    const query = `{ ...F0 } ${links.join(' ')} fragment F30 on Query { graph(id: "${BIG.id}") { id } }`;
+    const request = timed(() => gql(server.url, query));
+    const health = await healthDuring(server.url, request);
+    const { value: response, ms } = await request;
+    expectCleanError(response);
+    expect(response.errors![0]).toMatchObject({
+      extensions: { code: 'BAD_USER_INPUT' },
+      message: expect.stringMatching(/more than 10000 fields once its fragments are expanded/),
+    });
+    expect(ms).toBeLessThan(oneReadMs + 500);
+    expect(Math.max(...health)).toBeLessThan(oneReadMs + 500);
+  });
+
   it('answers a subscription with a clear BAD_USER_INPUT, not an internal error', async () => {
     const response = await gql(server.url, 'subscription { x }');
     expectCleanError(response);
@@ -173,7 +188,8 @@ describe.each(STORE_CASES)('the cost of graph reads from the $name store', (stor
     expect(twenty - one).toBe(19);
     // The read itself is charged the stored size, which the store reports.
     const unknown = await costOf('{ graph(id: "no-such-graph") { id } }');
-    expect(one - unknown).toBe(graph.nodes.length + graph.edges.length);
+    // Asking for no edges reads the node rows only: the stored node count, as the store reports it.
+    expect(one - unknown, JSON.stringify({ one, twenty, unknown })).toBe(graph.nodes.length);
     const table = await costOf(`{ graph(id: "${graph.id}") { edgeTable { sources } } }`);
     const tables = await costOf(aliases(3, `graph(id: "${graph.id}") { edgeTable { sources } }`));
     const read = graph.nodes.length + graph.edges.length;

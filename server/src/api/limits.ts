@@ -66,7 +66,18 @@ export interface OperationMeasure {
   depth: number;
   introspectionDepth: number;
   cost: number;
+  /** Fields visited with every fragment spread expanded; the walk stops past MAX_EXPANDED_FIELDS. */
+  expandedFields: number;
 }
+
+/**
+ * Most fields an operation may name once its fragment spreads are expanded. Fragments that spread
+ * others twice double at every link, so a short document can name billions of fields.
+ */
+export const MAX_EXPANDED_FIELDS = 10_000;
+
+/** Thrown inside the walks when the expansion passes MAX_EXPANDED_FIELDS. */
+class ExpansionLimit extends Error {}
 
 /** What the cost model knows about the stored graphs an operation names, looked up beforehand. */
 export interface GraphFacts {
@@ -134,12 +145,15 @@ function rootFields(
   fragments: Record<string, FragmentDefinitionNode>,
 ): FieldNode[] {
   const fields: FieldNode[] = [];
-  const visit = (selectionSet: SelectionSetNode, visited: ReadonlySet<string>) => {
+  const visit = (selectionSet: SelectionSetNode, visited: Set<string>) => {
     for (const selection of selectionSet.selections) {
+      if (fields.length > MAX_EXPANDED_FIELDS) throw new ExpansionLimit();
       if (selection.kind === Kind.FIELD) fields.push(selection);
       else if (selection.kind === Kind.INLINE_FRAGMENT) visit(selection.selectionSet, visited);
       else if (!visited.has(selection.name.value) && fragments[selection.name.value]) {
-        visit(fragments[selection.name.value].selectionSet, new Set([...visited, selection.name.value]));
+        visited.add(selection.name.value);
+        visit(fragments[selection.name.value].selectionSet, visited);
+        visited.delete(selection.name.value);
       }
     }
   };
@@ -155,7 +169,14 @@ export function graphIdsOf(
 ): string[] {
   if (operation.operation !== 'query') return [];
   const ids = new Set<string>();
-  for (const field of rootFields(operation, fragments)) {
+  let fields: FieldNode[];
+  try {
+    fields = rootFields(operation, fragments);
+  } catch (error) {
+    if (error instanceof ExpansionLimit) return []; // measureOperation refuses the operation
+    throw error;
+  }
+  for (const field of fields) {
     const names = GRAPH_ARGUMENTS[field.name.value];
     if (!names) continue;
     const values = argumentValues(field, variables);
@@ -178,7 +199,7 @@ export function measureOperation(
       : operation.operation === 'subscription'
         ? schema.getSubscriptionType()
         : schema.getQueryType();
-  const measure: OperationMeasure = { depth: 0, introspectionDepth: 0, cost: 0 };
+  const measure: OperationMeasure = { depth: 0, introspectionDepth: 0, cost: 0, expandedFields: 0 };
   if (!root) return measure;
   // Whole-graph reads already charged in this operation: the request's loader reads each once.
   const reads = new Set<string>();
@@ -249,7 +270,7 @@ export function measureOperation(
     depth: number,
     introspection: boolean,
     parentSized: boolean,
-    visitedFragments: ReadonlySet<string>,
+    visitedFragments: Set<string>,
     scope: Scope,
   ): number => {
     let cost = 0;
@@ -262,10 +283,13 @@ export function measureOperation(
         if (!fragment) continue;
         const typeName = fragment.typeCondition?.name.value;
         const fragmentType = (typeName && schema.getType(typeName)) || parentType;
-        const visited = name !== null ? new Set([...visitedFragments, name]) : visitedFragments;
-        cost += walk(fragment.selectionSet, fragmentType, depth, introspection, parentSized, visited, scope);
+        // The spread's fragment is on the path only while its selection is walked.
+        if (name !== null) visitedFragments.add(name);
+        cost += walk(fragment.selectionSet, fragmentType, depth, introspection, parentSized, visitedFragments, scope);
+        if (name !== null) visitedFragments.delete(name);
         continue;
       }
+      if (++measure.expandedFields > MAX_EXPANDED_FIELDS) throw new ExpansionLimit();
       const fieldName = selection.name.value;
       const inIntrospection = introspection || fieldName.startsWith('__');
       const fieldDepth = depth + 1;
@@ -318,7 +342,12 @@ export function measureOperation(
     return cost;
   };
 
-  measure.cost = walk(operation.selectionSet, root, 0, false, false, new Set(), {});
+  try {
+    measure.cost = walk(operation.selectionSet, root, 0, false, false, new Set(), {});
+  } catch (error) {
+    if (!(error instanceof ExpansionLimit)) throw error;
+    measure.cost = Infinity;
+  }
   return measure;
 }
 
@@ -334,6 +363,9 @@ export function limitViolation(measure: OperationMeasure, limits: QueryLimits): 
   }
   if (measure.introspectionDepth > limits.maxIntrospectionDepth) {
     return `introspection query is nested ${measure.introspectionDepth} levels deep; the limit is ${limits.maxIntrospectionDepth}`;
+  }
+  if (measure.expandedFields > MAX_EXPANDED_FIELDS) {
+    return `query names more than ${MAX_EXPANDED_FIELDS} fields once its fragments are expanded: spread each fragment fewer times`;
   }
   if (measure.cost > limits.maxCost) {
     return (
