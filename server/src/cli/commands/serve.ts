@@ -19,6 +19,10 @@ environment:
   ATLAS_TRACE_CONCURRENCY  traces run at once (default 1)
   ATLAS_BODY_LIMIT         largest request body (default 32mb)
   ATLAS_MAX_PROMPT_CHARS   longest prompt (default 2000)
+  ATLAS_MAX_QUERY_COST     largest cost of one GraphQL operation (default 500000; a whole graph costs
+                           about its node count plus three times its edge count)
+  ATLAS_HEAVY_QUERIES      costly operations (whole graphs, comparisons) run at once; more wait, and
+                           past 64 waiting the API answers 503 "busy, retry" (default 2)
 `;
 
 export async function run(argv: string[]): Promise<number> {
