@@ -15,7 +15,9 @@ downloads both. We use its TransformerLens backend, the default one, and build t
    official Llama-3 entries hard-code: `rotary_base` = rope_theta and the llama3 rope_scaling as
    `use_NTK_by_parts_rope` / `NTK_*`. GPT-2 is built by hand from TransformerLens' GPT-2 branch,
    because that branch reads `hf_config.n_ctx`, which transformers 4.57's GPT2Config no longer has;
-   the weights go through TransformerLens' `convert_{llama,qwen3,gpt2}_weights` and
+   Gemma-2 and Gemma-3 likewise from the local config.json (gemma_hooked_config: TransformerLens only
+   has entries for the official checkpoint names);
+   the weights go through TransformerLens' `convert_{llama,qwen3,gpt2,gemma}_weights` and
    `load_and_process_state_dict` with the flags circuit-tracer's `from_pretrained_and_transcoders`
    uses (no LayerNorm folding, no centering; value biases folded, which is exact);
 3. transcoders come from circuit-tracer's own `load_transcoder_set` / `load_clt` on the local files;

@@ -30,7 +30,7 @@ export function isRepoReference(arg: string): boolean {
   return REPO_ID.test(repo) && !existsSync(arg);
 }
 
-/** Parses `org/name[@revision][/sub/folder]`-free repo references: `org/name` or `org/name@rev`. */
+/** `org/name` or `org/name@revision` → repo id and revision (default main). */
 function splitReference(reference: string): { repoId: string; revision: string } {
   const at = reference.indexOf('@');
   return at < 0
