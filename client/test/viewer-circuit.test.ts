@@ -4,9 +4,11 @@
  * supernodes; label boxes do not overlap and fit their boxes; a path from the "Dallas" token to the
  * "Austin" logit is drawn; a supernode's members, rename, split, the Texas → California swap with
  * its new top predictions; and `circuit-atlas export --view circuit --format svg` writes the same
- * labels as the viewer's export. Screenshots go to test-results/screenshots/.
+ * labels as the viewer's export; and the link `circuit-atlas demo` prints opens the circuit view
+ * with its saved automatic supernodes, Dallas → Texas → say Austin → Austin. Screenshots go to
+ * test-results/screenshots/.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +68,16 @@ async function atlas(args: string[]): Promise<string> {
     maxBuffer: 64 * 2 ** 20,
   });
   return stdout;
+}
+
+/** Checks that no two label boxes overlap. */
+function expectNoOverlap(boxes: Box[]): void {
+  for (let i = 0; i < boxes.length; i++)
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [a, b] = [boxes[i], boxes[j]];
+      const overlap = a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2;
+      expect(overlap, `labels '${a.text}' and '${b.text}' overlap`).toBe(false);
+    }
 }
 
 /** The texts written in the boxes of a circuit SVG, sorted. */
@@ -151,12 +163,7 @@ describe('the circuit view of the demo graph', () => {
     const boxes = await labelBoxes();
     expect(boxes.length).toBe(circuit.nodes.length);
     for (const b of boxes) expect(b.text.trim().length).toBeGreaterThan(0);
-    for (let i = 0; i < boxes.length; i++)
-      for (let j = i + 1; j < boxes.length; j++) {
-        const [a, b] = [boxes[i], boxes[j]];
-        const overlap = a.x1 < b.x2 && b.x1 < a.x2 && a.y1 < b.y2 && b.y1 < a.y2;
-        expect(overlap, `labels '${a.text}' and '${b.text}' overlap`).toBe(false);
-      }
+    expectNoOverlap(boxes);
     // Each label fits inside its own box (the shared width estimate is never too small).
     const fits = await page.evaluate(() =>
       (window as any).atlas.circuit.cy.nodes().map((n: any) => {
@@ -253,4 +260,42 @@ describe('the circuit view of the demo graph', () => {
     expect(await svgLabels(cliSvg)).toEqual(viewerLabels);
     await screenshot(page, 'circuit-view-edited');
   });
+});
+
+describe('the demo link', () => {
+  it('opens the Dallas graph in the circuit view with named automatic supernodes: Dallas → Texas → say Austin → Austin', async () => {
+    const demo = spawn(process.execPath, ['bin/circuit-atlas.js', 'demo', '--port', '0'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NEO4J_URI: '', ATLAS_DB: join(dir, 'demo.sqlite'), ATLAS_MODELS: models.root },
+    });
+    let stdout = '';
+    demo.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    demo.stderr.on('data', () => {});
+    try {
+      const deadline = Date.now() + 300_000;
+      let link: RegExpExecArray | null = null;
+      while (!(link = /open the demo graph in the circuit view: (\S+)/.exec(stdout))) {
+        if (demo.exitCode !== null || Date.now() > deadline) throw new Error(`demo printed no link:\n${stdout}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(link[1]).toMatch(/mode=circuit&view=/);
+      await openGraph(page, link[1]);
+      await page.waitForFunction(() => document.body.dataset.circuitReady, undefined, { timeout: 60_000 });
+      const circuit = await drawn();
+      expectNoOverlap(await labelBoxes());
+      const text = new Map(circuit.nodes.map((n) => [n.id, n.text]));
+      const find = (label: string) => circuit.nodes.find((n) => n.text === label)?.id;
+      const chain = ['Dallas', 'Texas', 'say Austin'].map(find);
+      const austin = circuit.nodes.find((n) => n.kind === 'logit')!;
+      expect(chain.every(Boolean), `boxes: ${[...text.values()].join(', ')}`).toBe(true);
+      const edge = (a: string, b: string) => circuit.edges.find((e) => e.source === a && e.target === b && e.share > 0);
+      expect(edge(chain[0]!, chain[1]!)).toBeDefined();
+      expect(edge(chain[1]!, chain[2]!)).toBeDefined();
+      expect(edge(chain[2]!, austin.id)).toBeDefined();
+      await screenshot(page, 'circuit-view-demo-link');
+    } finally {
+      demo.kill('SIGINT');
+      await new Promise((resolve) => (demo.exitCode !== null ? resolve(null) : demo.on('exit', resolve)));
+    }
+  }, 400_000);
 });

@@ -101,6 +101,8 @@ export const CIRCUIT_FIGURE = {
   /** Room under the token row. */
   axisHeight: 14,
   minColumnWidth: 40,
+  /** Edges off the drawn paths below this |share| are left out. */
+  minEdgeShare: 0.05,
 };
 
 /**
@@ -153,7 +155,10 @@ function rowKey(node: CircuitFigureInput['nodes'][number]): number {
 }
 
 /** Lays out the circuit view (see the header). */
-export function circuitFigure(view: CircuitFigureInput, options: { title?: string } = {}): CircuitFigureSpec {
+export function circuitFigure(
+  view: CircuitFigureInput,
+  options: { title?: string; minEdgeShare?: number } = {},
+): CircuitFigureSpec {
   const F = CIRCUIT_FIGURE;
   const rowKeys = [...new Set(view.nodes.map(rowKey))].sort((a, b) => b - a); // top row first
   if (!rowKeys.includes(-Infinity)) rowKeys.push(-Infinity);
@@ -215,8 +220,17 @@ export function circuitFigure(view: CircuitFigureInput, options: { title?: strin
     }
   }
   const byId = new Map(boxes.map((b) => [b.id, b]));
+  // Steps of the drawn paths always show; other edges only when strong (weak ones are clutter).
+  const steps = new Set(
+    view.paths.flatMap((p) => {
+      const ids = p.nodes ?? p.nodeIds ?? [];
+      return ids.slice(1).map((id, i) => `${ids[i]}\u0000${id}`);
+    }),
+  );
+  const minShare = options.minEdgeShare ?? F.minEdgeShare;
   const edges = view.edges
     .filter((e) => byId.has(e.source) && byId.has(e.target))
+    .filter((e) => Math.abs(e.share) >= minShare || steps.has(`${e.source}\u0000${e.target}`))
     .sort((a, b) => Math.abs(a.share) - Math.abs(b.share)) // strongest drawn last, on top
     .map((e): CircuitEdgeMark => {
       const s = byId.get(e.source)!;

@@ -114,7 +114,11 @@ it('export into a reader that stops early (| head) ends quietly with exit 0', as
 it('demo without a demo model falls back to the fixture model, stores the graph once, and serves it', async () => {
   const env = { ATLAS_DB: join(dir, 'demo.sqlite'), ATLAS_MODELS: join(dir, 'no-models') };
   const demo = cli(['demo', '--port', '0'], env);
-  const [, url, graphId] = await waitFor(demo, /open the demo graph: (http:\/\/127\.0\.0\.1:\d+)\/\?graph=(\S+)/);
+  const [, url, graphId] = await waitFor(demo, /the link graph: (http:\/\/127\.0\.0\.1:\d+)\/\?graph=(\S+)/);
+  // The demo link opens the circuit view (no saved supernodes: the fixture model has no dashboards).
+  expect(demo.stdout()).toContain(
+    `open the demo graph in the circuit view: ${url}/?graph=demo-llama-tiny&mode=circuit\n`,
+  );
   expect(demo.stderr()).toMatch(/using the test fixture model llama-tiny/);
   expect(demo.stdout()).toMatch(
     /stored demo-llama-tiny: \d+ nodes, \d+ edges, replacement 0\.\d+, completeness [01]\.\d+/,

@@ -1,14 +1,23 @@
 /**
  * `circuit-atlas demo`: traces the demo prompt on the demo model (models/atlas-world), stores the
- * graph unless it is already stored, serves, and prints the viewer URL that opens it. Without the
+ * graph unless it is already stored, groups its features into automatic supernodes (named from the
+ * dashboards and the contexts they fire in) saved as the view "automatic supernodes", serves, and
+ * prints the viewer URL that opens the graph in the circuit view with that view. Without the
  * demo model it falls back to the first model under ATLAS_MODELS, then to the test fixture model.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEMO_MODEL_ID, ModelCatalog, type ModelEntry } from '../../models/catalog.js';
 import { ensureViewerBuilt } from '../../viewer/build-viewer.js';
 import { listenAddress, rejectUnknownFlags, serveUntilStopped } from '../serve-until-stopped.js';
 import { ProgressBar } from '../progress-bar.js';
 import { UserInputError } from '@circuit-atlas/schema';
+import type { GraphDocument } from '@circuit-atlas/schema';
+import type { GraphStore, SavedView } from '../../store/graph-store.js';
+
+/** The saved view the demo link opens: the graph's automatic supernodes. */
+export const DEMO_VIEW_NAME = 'automatic supernodes';
 
 export const DEMO_PROMPT = 'Fact: the capital of the state containing Dallas is';
 /** The same question in words a model without the demo vocabulary (the fixture) can read. */
@@ -21,7 +30,9 @@ export const usage = `usage: circuit-atlas demo [--port N] [--host H] [--no-serv
 
 Traces "${DEMO_PROMPT}" on the demo model
 (models/atlas-world; without it the first model under ATLAS_MODELS, else the test fixture model),
-stores the graph (once: the graph id is demo-<model>), serves, and prints the URL that opens it.
+stores the graph (once: the graph id is demo-<model>), saves its automatic supernodes as the view
+"${DEMO_VIEW_NAME}" (once; about a minute on 2 cores), serves, and prints the URL that opens the
+graph in the circuit view.
 
 options:
   --port N     port to listen on (default: PORT, else 4000)
@@ -70,6 +81,45 @@ async function traceDemo(model: ModelEntry, prompt = DEMO_PROMPT) {
   return document;
 }
 
+/**
+ * The demo graph's saved view of automatic supernodes, made once: grouped by findSupernodes with the
+ * dashboards' labels, then named by the contexts each group fires in (as `trace --supernodes`).
+ */
+async function demoView(store: GraphStore, model: ModelEntry, doc: GraphDocument): Promise<SavedView | null> {
+  const existing = (await store.listViews(doc.id)).find((v) => v.name === DEMO_VIEW_NAME);
+  if (existing) return existing;
+  const dashboards = path.join(model.dir, 'dashboards');
+  if (!existsSync(dashboards)) return null; // no labels to name groups by: the circuit view shows features
+  const tracer = await import('@circuit-atlas/tracer');
+  const labels = await tracer.dashboardLabels(dashboards, doc.nLayers);
+  let supernodes = tracer.findSupernodes(doc, labels);
+  if (supernodes.length === 0) return null;
+  process.stderr.write(`naming ${supernodes.length} automatic supernodes from the contexts they fire in\n`);
+  const replacement = await tracer.loadReplacementModel(model.dir);
+  try {
+    const contexts = await tracer.dashboardContexts(dashboards, replacement);
+    if (contexts.length > 0)
+      supernodes = tracer.renameFromContexts(doc, supernodes, await tracer.indexContexts(replacement, contexts));
+  } finally {
+    await replacement.dispose();
+  }
+  return store.saveView({
+    graphId: doc.id,
+    name: DEMO_VIEW_NAME,
+    pinnedIds: [],
+    supernodes: supernodes.map((s) => ({ name: s.label, nodeIds: s.members })),
+    nodeThreshold: null,
+    edgeThreshold: null,
+  });
+}
+
+/** The viewer link: the graph in the circuit view, with the saved view's supernodes when there is one. */
+export function demoUrl(base: string, graphId: string, view: SavedView | null): string {
+  const params = new URLSearchParams({ graph: graphId, mode: 'circuit' });
+  if (view) params.set('view', view.id);
+  return `${base}/?${params.toString()}`;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { startServer, serverOptionsFromEnv } = await import('../../app.js'); // lazily: --help stays fast
   const { describeStore, openStore } = await import('../../store/open-store.js');
@@ -85,7 +135,8 @@ export async function run(argv: string[]): Promise<number> {
   const store = await openStore();
   try {
     const graphId = `demo-${model.id}`;
-    if (await store.getGraph(graphId)) {
+    let stored = await store.getGraph(graphId);
+    if (stored) {
       process.stdout.write(`demo graph ${graphId} is already stored (${describeStore(store)})\n`);
     } else {
       const started = performance.now();
@@ -96,6 +147,7 @@ export async function run(argv: string[]): Promise<number> {
         return traceDemo(model, FALLBACK_PROMPT);
       });
       await store.saveGraph(document);
+      stored = await store.getGraph(graphId);
       process.stdout.write(
         `stored ${graphId}: ${document.nodes.length} nodes, ${document.edges.length} edges` +
           (document.scores
@@ -104,6 +156,7 @@ export async function run(argv: string[]): Promise<number> {
           ` in ${((performance.now() - started) / 1000).toFixed(1)} s (${describeStore(store)})\n`,
       );
     }
+    const view = stored ? await demoView(store, model, stored) : null;
     if (!serve) {
       await store.close();
       return 0;
@@ -111,7 +164,8 @@ export async function run(argv: string[]): Promise<number> {
     const server = await startServer({ ...options, catalog, store, ...address });
     process.stdout.write(
       `circuit-atlas demo serving at ${server.url}/\n` +
-        `  open the demo graph: ${server.url}/?graph=${encodeURIComponent(graphId)}\n` +
+        `  open the demo graph in the circuit view: ${demoUrl(server.url, graphId, view)}\n` +
+        `  the link graph: ${server.url}/?graph=${encodeURIComponent(graphId)}\n` +
         `  GraphQL API ${server.url}/graphql   IDE ${server.url}/graphiql\n` +
         'Press Ctrl-C to stop.\n',
     );
