@@ -25,7 +25,16 @@ describe('circuit-atlas trace with repo ids', () => {
 
   it('traces a cached Gemma-2 model with GemmaScope transcoders named by an hf:// config', () => {
     const out = path.join(dir, 'graph.json');
-    const result = cli(['trace', 'The capital of Texas is', '--model', MODEL_REPO, '--transcoders', CONFIG_REPO, '--out', out]);
+    const result = cli([
+      'trace',
+      'The capital of Texas is',
+      '--model',
+      MODEL_REPO,
+      '--transcoders',
+      CONFIG_REPO,
+      '--out',
+      out,
+    ]);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/graph after pruning: +\d+ nodes/);
     const json = JSON.parse(readFileSync(out, 'utf8'));
@@ -34,7 +43,14 @@ describe('circuit-atlas trace with repo ids', () => {
   });
 
   it('a model missing from the cache fails in one line naming it and how to download it', () => {
-    const result = cli(['trace', 'The capital of Texas is', '--model', 'google/gemma-2-2b', '--out', path.join(dir, 'x.json')]);
+    const result = cli([
+      'trace',
+      'The capital of Texas is',
+      '--model',
+      'google/gemma-2-2b',
+      '--out',
+      path.join(dir, 'x.json'),
+    ]);
     expect(result.status).toBe(1);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);

@@ -51,7 +51,8 @@ describe('Gemma forward pass', () => {
       const farWeight = (layer: number) => {
         let sum = 0;
         for (let h = 0; h < H; h++)
-          for (let q = 0; q < T; q++) for (let k = 0; k <= q - 4; k++) sum += frozen.attnPattern[layer][(h * T + q) * T + k];
+          for (let q = 0; q < T; q++)
+            for (let k = 0; k <= q - 4; k++) sum += frozen.attnPattern[layer][(h * T + q) * T + k];
         return sum;
       };
       expect(farWeight(0)).toBe(0);

@@ -9,7 +9,15 @@ interface Expected {
 }
 
 describe('the plain model reproduces PyTorch transformers', () => {
-  for (const name of ['llama-tiny', 'qwen3-tiny', 'gpt2-tiny', 'llama-clt-tiny', 'gemma2-tiny', 'gemma3-tiny', 'mistral-tiny']) {
+  for (const name of [
+    'llama-tiny',
+    'qwen3-tiny',
+    'gpt2-tiny',
+    'llama-clt-tiny',
+    'gemma2-tiny',
+    'gemma3-tiny',
+    'mistral-tiny',
+  ]) {
     it(`${name}: token ids and logits equal expected.json within 1e-4`, async () => {
       const dir = fixtureModel(name);
       const expected: Expected = JSON.parse(readFileSync(`${dir}/expected.json`, 'utf8'));

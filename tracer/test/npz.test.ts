@@ -32,7 +32,9 @@ function damaged(name: string, edit: (bytes: Buffer) => Buffer): string {
 describe('NumPy .npz archives', () => {
   it('reads deflated (savez_compressed) and stored (savez) archives; GemmaScope W_enc [d, d_sae] is transposed to circuit-tracer layout', async () => {
     for (const layer of [0, 1]) {
-      const st = await SafetensorsFile.open(path.join(fixtureModel('gemma2-tiny'), 'transcoders', `layer_${layer}.safetensors`));
+      const st = await SafetensorsFile.open(
+        path.join(fixtureModel('gemma2-tiny'), 'transcoders', `layer_${layer}.safetensors`),
+      );
       const [F, d] = st.shape('W_enc');
       const { layer: loaded, nFeatures } = await loadGemmaScopeLayer(paramsOf(layer), d, null);
       expect(nFeatures).toBe(F);
@@ -61,7 +63,11 @@ describe('NumPy .npz archives', () => {
       ['not-zip.npz', () => Buffer.from('just text, not a zip archive at all'), /no end-of-central-directory record/],
       ['big-endian.npz', (b) => replaceFirst(b, "'descr': '<f4'", "'descr': '>f4'"), /dtype '>f4' is not supported/],
       ['fortran.npz', (b) => replaceFirst(b, "'fortran_order': False", "'fortran_order': True "), /Fortran order/],
-      ['wrong-shape.npz', (b) => replaceFirst(b, "'shape': (64, 96)", "'shape': (64, 97)"), /has shape \[64, 97\] of <f4/],
+      [
+        'wrong-shape.npz',
+        (b) => replaceFirst(b, "'shape': (64, 96)", "'shape': (64, 97)"),
+        /has shape \[64, 97\] of <f4/,
+      ],
     ];
     for (const [name, edit, message] of cases) {
       const file = damaged(name, edit);

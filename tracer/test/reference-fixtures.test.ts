@@ -54,7 +54,14 @@ const fixtures = listReferenceFixtures();
 describe('reference fixtures (circuit-tracer 0.5.0 on the fixture models)', () => {
   it('cover every fixture model with at least three prompts and one max_feature_nodes run', () => {
     const models = new Set(fixtures.map((f) => f.model));
-    expect([...models].sort()).toEqual(['gemma2-tiny', 'gemma3-tiny', 'gpt2-tiny', 'llama-clt-tiny', 'llama-tiny', 'qwen3-tiny']);
+    expect([...models].sort()).toEqual([
+      'gemma2-tiny',
+      'gemma3-tiny',
+      'gpt2-tiny',
+      'llama-clt-tiny',
+      'llama-tiny',
+      'qwen3-tiny',
+    ]);
     for (const model of models) expect(fixtures.filter((f) => f.model === model).length).toBeGreaterThanOrEqual(3);
     expect(fixtures.some((f) => f.slug.includes('max'))).toBe(true);
   });

@@ -30,20 +30,25 @@ function configWith(name: string, changes: Record<string, unknown>): string {
 describe('sliding_window of Mistral and Qwen2', () => {
   it('Mistral: every layer slides; none when sliding_window is null', async () => {
     expect((await readModelConfig(fixtureModel('mistral-tiny'))).slidingWindows).toEqual([3, 3]);
-    expect((await readModelConfig(configWith('no-window', { sliding_window: null }))).slidingWindows).toEqual([null, null]);
+    expect((await readModelConfig(configWith('no-window', { sliding_window: null }))).slidingWindows).toEqual([
+      null,
+      null,
+    ]);
   });
 
   it('Qwen2: only with use_sliding_window, from max_window_layers on; layer_types when given', async () => {
     const qwen = { model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], num_hidden_layers: 4, sliding_window: 5 };
-    expect((await readModelConfig(configWith('qwen-off', { ...qwen, use_sliding_window: false }))).slidingWindows).toEqual([
-      null,
-      null,
-      null,
-      null,
-    ]);
-    const on = await readModelConfig(configWith('qwen-on', { ...qwen, use_sliding_window: true, max_window_layers: 2 }));
+    expect(
+      (await readModelConfig(configWith('qwen-off', { ...qwen, use_sliding_window: false }))).slidingWindows,
+    ).toEqual([null, null, null, null]);
+    const on = await readModelConfig(
+      configWith('qwen-on', { ...qwen, use_sliding_window: true, max_window_layers: 2 }),
+    );
     expect(on.slidingWindows).toEqual([null, null, 5, 5]);
-    const typed = { ...qwen, layer_types: ['full_attention', 'sliding_attention', 'full_attention', 'sliding_attention'] };
+    const typed = {
+      ...qwen,
+      layer_types: ['full_attention', 'sliding_attention', 'full_attention', 'sliding_attention'],
+    };
     expect((await readModelConfig(configWith('qwen-types', typed))).slidingWindows).toEqual([null, 5, null, 5]);
     await expect(readModelConfig(configWith('qwen-bad', { ...qwen, layer_types: ['full_attention'] }))).rejects.toThrow(
       ModelFormatError,

@@ -52,7 +52,10 @@ export function resolveSnapshot(reference: string, env: NodeJS.ProcessEnv = proc
   const cache = hubCacheDir(env);
   const repoDir = path.join(cache, `models--${repoId.replace('/', '--')}`);
   if (!existsSync(repoDir)) {
-    throw new ModelFormatError(`${repoId} is not in the Hugging Face cache; ${downloadHint(repoId, undefined, revision)}`, repoDir);
+    throw new ModelFormatError(
+      `${repoId} is not in the Hugging Face cache; ${downloadHint(repoId, undefined, revision)}`,
+      repoDir,
+    );
   }
   let commit = revision;
   const ref = path.join(repoDir, 'refs', revision);
@@ -68,11 +71,7 @@ export function resolveSnapshot(reference: string, env: NodeJS.ProcessEnv = proc
 }
 
 /** A file of a cached repo snapshot; missing (or a link to a blob that was never downloaded) is an error naming it. */
-export function resolveRepoFile(
-  reference: string,
-  file: string,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
+export function resolveRepoFile(reference: string, file: string, env: NodeJS.ProcessEnv = process.env): string {
   const snapshot = resolveSnapshot(reference, env);
   const local = path.join(snapshot, file);
   if (!existsSync(local)) {

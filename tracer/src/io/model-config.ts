@@ -234,7 +234,12 @@ function readGemmaConfig(
 }
 
 /** `layer_types` when given; else Gemma-2 alternates (even layers sliding), Gemma-3 has every 6th layer global. */
-function gemmaLayerTypes(raw: Record<string, unknown>, field: ConfigFields, nLayers: number, gemma3: boolean): string[] {
+function gemmaLayerTypes(
+  raw: Record<string, unknown>,
+  field: ConfigFields,
+  nLayers: number,
+  gemma3: boolean,
+): string[] {
   const listed = raw.layer_types === undefined || raw.layer_types === null ? null : field.stringList('layer_types');
   if (listed) return checkLayerTypes(listed, nLayers, field);
   const pattern = gemma3 ? field.count('sliding_window_pattern', 6) : 2;

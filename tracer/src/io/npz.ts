@@ -62,7 +62,10 @@ export class NpzFile {
   async read(name: string, expectedShape?: number[]): Promise<FloatTensor> {
     const member = this.members.get(name);
     if (!member) {
-      throw new ModelFormatError(`array '${name}' is missing; the archive has ${this.names().join(', ') || 'no arrays'}`, this.file);
+      throw new ModelFormatError(
+        `array '${name}' is missing; the archive has ${this.names().join(', ') || 'no arrays'}`,
+        this.file,
+      );
     }
     const local = await readAt(this.handle, member.localHeaderOffset, 30, this.file);
     if (local.readUInt32LE(0) !== LOCAL) throw this.broken(`member '${name}' has no local file header`);
@@ -77,7 +80,8 @@ export class NpzFile {
         throw this.broken(`member '${name}' does not inflate`);
       }
     } else throw this.broken(`member '${name}' uses zip compression method ${member.method} (only stored and deflate)`);
-    if (bytes.length !== member.size) throw this.broken(`member '${name}' is ${bytes.length} bytes, its directory says ${member.size}`);
+    if (bytes.length !== member.size)
+      throw this.broken(`member '${name}' is ${bytes.length} bytes, its directory says ${member.size}`);
     const { descr, shape, dataOffset } = parseNpyHeader(bytes, name, this.file);
     const count = shape.reduce((a, b) => a * b, 1);
     const itemSize = DTYPES[descr];
@@ -114,7 +118,10 @@ async function readAt(handle: FileHandle, position: number, length: number, file
   const buffer = Buffer.alloc(length);
   const { bytesRead } = await handle.read(buffer, 0, length, position);
   if (bytesRead !== length) {
-    throw new ModelFormatError(`not a valid .npz archive: it ends before byte ${position + length}; download the file again`, file);
+    throw new ModelFormatError(
+      `not a valid .npz archive: it ends before byte ${position + length}; download the file again`,
+      file,
+    );
   }
   return buffer;
 }
@@ -140,7 +147,8 @@ async function readCentralDirectory(handle: FileHandle, file: string): Promise<M
   if (entries === 0xffff || dirSize === 0xffffffff || dirOffset === 0xffffffff) {
     // zip64: the locator just before the record points at the zip64 end record.
     const locator = eocd - 20;
-    if (locator < 0 || tail.readUInt32LE(locator) !== EOCD64_LOCATOR) throw broken('zip64 fields without a zip64 locator');
+    if (locator < 0 || tail.readUInt32LE(locator) !== EOCD64_LOCATOR)
+      throw broken('zip64 fields without a zip64 locator');
     const record = await readAt(handle, Number(tail.readBigUInt64LE(locator + 8)), 56, file);
     if (record.readUInt32LE(0) !== EOCD64) throw broken('the zip64 end record is missing');
     entries = Number(record.readBigUInt64LE(32));
@@ -152,7 +160,8 @@ async function readCentralDirectory(handle: FileHandle, file: string): Promise<M
   const members = new Map<string, Member>();
   let at = 0;
   for (let e = 0; e < entries; e++) {
-    if (at + 46 > dir.length || dir.readUInt32LE(at) !== CENTRAL) throw broken(`central directory entry ${e} is damaged`);
+    if (at + 46 > dir.length || dir.readUInt32LE(at) !== CENTRAL)
+      throw broken(`central directory entry ${e} is damaged`);
     const method = dir.readUInt16LE(at + 10);
     let compressedSize = dir.readUInt32LE(at + 20);
     let uncompressed = dir.readUInt32LE(at + 24);
@@ -191,7 +200,8 @@ async function readCentralDirectory(handle: FileHandle, file: string): Promise<M
 /** `.npy` header: magic, version, little-endian length, then a Python dict literal. */
 function parseNpyHeader(bytes: Buffer, name: string, file: string) {
   const bad = (what: string) => new ModelFormatError(`array '${name}': ${what}`, file);
-  if (bytes.length < 10 || bytes.toString('latin1', 0, 6) !== NPY_MAGIC) throw bad('not a .npy array (no \\x93NUMPY magic)');
+  if (bytes.length < 10 || bytes.toString('latin1', 0, 6) !== NPY_MAGIC)
+    throw bad('not a .npy array (no \\x93NUMPY magic)');
   const major = bytes[6];
   if (major < 1 || major > 3) throw bad(`.npy format version ${major} is not supported (1 to 3)`);
   const headerLength = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);

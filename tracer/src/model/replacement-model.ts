@@ -25,12 +25,7 @@ import type { ArchitectureWeights } from './architecture.js';
 import { loadGemmaWeights } from './gemma.js';
 import { loadGpt2Weights } from './gpt2.js';
 import { loadLlamaWeights } from './llama.js';
-import {
-  buildAttentionGraph,
-  buildFinalGraph,
-  buildMlpGraph,
-  type TranscoderInputSite,
-} from './transformer-graphs.js';
+import { buildAttentionGraph, buildFinalGraph, buildMlpGraph, type TranscoderInputSite } from './transformer-graphs.js';
 
 /** Architecture files by family: adding one (Gemma-2) is one entry and one file. */
 const ARCHITECTURES: Record<
@@ -43,7 +38,11 @@ const ARCHITECTURES: Record<
 };
 
 /** Where the set's features read (config.yaml's feature_input_hook), checked against the architecture. */
-export function transcoderInputSite(set: TranscoderSet, weights: ArchitectureWeights, dir: string): TranscoderInputSite {
+export function transcoderInputSite(
+  set: TranscoderSet,
+  weights: ArchitectureWeights,
+  dir: string,
+): TranscoderInputSite {
   const postNorm = weights.blocks.some((b) => b.postMlpNorm);
   // With a post-MLP norm, mlp.hook_out is before it and would need the norm in the read-out; GemmaScope writes after it.
   if (postNorm && set.outputHook !== undefined && set.outputHook !== 'hook_mlp_out') {

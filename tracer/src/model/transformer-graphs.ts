@@ -167,7 +167,10 @@ export function buildMlpGraph(
   // Gemma: the MLP output site (hook_mlp_out) is after the post-feedforward norm.
   if (block.postMlpNorm) y = norm(g, y, block.postMlpNorm, 'mlp_post')[0];
   // ln2.hook_normalized reads the norm's output before its gain (TransformerLens, unfolded).
-  const site = transcoderInput === 'normalized' ? norm(g, residMid, unitGain(block.ln2), 'ln2_unit', frozenScale, freezeScale)[0] : x;
+  const site =
+    transcoderInput === 'normalized'
+      ? norm(g, residMid, unitGain(block.ln2), 'ln2_unit', frozenScale, freezeScale)[0]
+      : x;
   g.output(site, 'mlp_in', 'float32', ['N', 'T', d]);
   g.output(y, 'mlp_out', 'float32', ['N', 'T', d]);
   g.output(scale, 'ln2_scale', 'float32', ['N', 'T', 1]);
@@ -178,7 +181,12 @@ export function buildMlpGraph(
  * Final norm and unembedding. Inputs: resid_final [N,T,d], frozen_lnf_scale [1,T,1], freeze_scale [1].
  * Outputs: unembed_in [N,T,d], logits [N,T,V], lnf_scale [N,T,1].
  */
-export function buildFinalGraph(lnFinal: NormWeights, unembed: Linear, d: number, finalSoftcap: number | null = null): Uint8Array {
+export function buildFinalGraph(
+  lnFinal: NormWeights,
+  unembed: Linear,
+  d: number,
+  finalSoftcap: number | null = null,
+): Uint8Array {
   const g = new GraphBuilder('unembed');
   const resid = g.input('resid_final', 'float32', ['N', 'T', d]);
   const frozenScale = g.input('frozen_lnf_scale', 'float32', [1, 'T', 1]);
