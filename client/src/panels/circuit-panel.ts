@@ -104,7 +104,7 @@ export function renderCircuitPanel(
     el(
       'p',
       { class: 'muted' },
-      `${supernode.nodeIds.length} features · layers ${node.layers[0]}–${node.layers[1]} · position ${node.ctxIdx}`,
+      `${supernode.nodeIds.length} features · ${node.layers[0] === node.layers[1] ? `layer ${node.layers[0]}` : `layers ${node.layers[0]}–${node.layers[1]}`} · position ${node.ctxIdx}`,
     ),
     el(
       'div',
