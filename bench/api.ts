@@ -5,11 +5,16 @@
  * (a) the graph query the viewer opens a graph with and (b) node queries (a random node's incident
  * edges with their neighbours). Prints requests/s, p50 and p99 latency and errors (which must be 0:
  * HTTP errors, timeouts and GraphQL `errors` all count). Results also go to bench/results/api.json.
- * BENCH_API_SECONDS shortens the runs (default 30); BENCH_API_STORES=sqlite (or neo4j) runs one store.
+ * BENCH_API_SECONDS shortens the runs (default 30); BENCH_API_STORES=sqlite (or neo4j) runs one store;
+ * BENCH_API_CASES=hostile runs only the hostile case.
+ *
+ * The hostile case (issue 15): ordinary reads (node queries, 10 clients) first alone, then while 4
+ * clients keep sending 1,000-alias documents and other costly queries; prints the ordinary reads'
+ * p99 both times and the server's peak RSS (sampled from /proc), which must stay bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -35,10 +40,37 @@ const PACKED_GRAPH_QUERY = GRAPH_QUERY.replace(
   'edges { source target weight influence }',
   'edgeTable { sources targets weights }',
 );
+/** What a hostile client sends: aliased whole-graph reads, aliased comparisons, and one cheap-looking flood. */
+const aliases = (count: number, field: string) =>
+  `{ ${Array.from({ length: count }, (_, i) => `a${i}: ${field}`).join(' ')} }`;
+const HOSTILE_QUERIES = (id: string) => [
+  aliases(1000, `graph(id: "${id}") { edgeTable { sources } }`),
+  aliases(1000, `graph(id: "${id}") { id }`),
+  aliases(120, `graph(id: "${id}") { edgeTable { sources targets weights } }`),
+  aliases(100, `compare(graphA: "${id}", graphB: "${id}") { shared { layer } sharedEdges { weightA } }`),
+  aliases(200, `graph(id: "${id}") { id nodeCount }`),
+];
+const ORDINARY_CONNECTIONS = 10;
+/** BENCH_API_CASES=hostile runs only the hostile case. */
+const ONLY_HOSTILE = process.env.BENCH_API_CASES === 'hostile';
+const HOSTILE_CONNECTIONS = 4;
+
 const NODE_QUERY = `query($g: ID!, $n: ID!, $d: EdgeDirection!) { node(graphId: $g, nodeId: $n, direction: $d, limit: 20) {
   node { nodeId kind layer ctxIdx label } totalEdges
   edges { source target weight } neighbours { nodeId kind layer ctxIdx label }
 } }`;
+
+interface HostileResult {
+  store: string;
+  /** Ordinary reads alone, then with hostile queries arriving. */
+  alone: { p50Ms: number; p99Ms: number; requests: number; errors: number };
+  underAttack: { p50Ms: number; p99Ms: number; requests: number; errors: number };
+  hostileRequests: number;
+  /** Hostile answers that were not a clean GraphQL error or data (must be 0). */
+  hostileUnclean: number;
+  rssBeforeMb: number;
+  rssPeakMb: number;
+}
 
 interface LoadResult {
   store: string;
@@ -103,7 +135,13 @@ async function singleClientMs(url: string, nextBody: () => string, repeats = 10)
   return median(times);
 }
 
-async function load(url: string, name: string, storeName: string, nextBody: () => string): Promise<LoadResult> {
+async function load(
+  url: string,
+  name: string,
+  storeName: string,
+  nextBody: () => string,
+  connections = CONNECTIONS,
+): Promise<LoadResult> {
   let graphqlErrors = 0;
   let firstError: string | null = null;
   const connectionErrors = new Map<string, number>();
@@ -111,7 +149,7 @@ async function load(url: string, name: string, storeName: string, nextBody: () =
     const instance = autocannon(
       {
         url: `${url}/graphql`,
-        connections: CONNECTIONS,
+        connections,
         duration: SECONDS,
         // 50 clients queue behind each other on 2 cores: a request may wait many seconds, which is latency, not an error.
         timeout: 120,
@@ -181,17 +219,77 @@ async function benchStore(
       { name: 'node (20 edges + neighbours)', body: () => nodeBody(graph) },
     ];
     const results: LoadResult[] = [];
-    for (const kind of kinds) {
+    for (const kind of ONLY_HOSTILE ? [] : kinds) {
       // A single client first (this also fails fast on a wrong query instead of benchmarking errors).
       const oneClientMs = await singleClientMs(url, kind.body);
       results.push({ ...(await load(url, kind.name, storeName, kind.body)), oneClientMs });
     }
+    hostileResults.push(await hostileCase(url, child.pid!, storeName, graph));
     return results;
   } finally {
     await stopServe(child);
     const cleanup = await openStore(env);
     await cleanup.deleteGraph(graph.id);
     await cleanup.close();
+  }
+}
+
+/** Resident set size of a process, from /proc (Linux), in MB. */
+function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+/** Ordinary node reads alone, then while hostile clients keep sending costly documents. */
+async function hostileCase(url: string, pid: number, storeName: string, graph: GraphDocument): Promise<HostileResult> {
+  const summary = (r: LoadResult) => ({ p50Ms: r.p50Ms, p99Ms: r.p99Ms, requests: r.requests, errors: r.errors });
+  const alone = await load(url, 'node (alone)', storeName, () => nodeBody(graph), ORDINARY_CONNECTIONS);
+  const rssBeforeMb = rssMb(pid);
+  let rssPeakMb = rssBeforeMb;
+  const sampler = setInterval(() => (rssPeakMb = Math.max(rssPeakMb, rssMb(pid))), 100);
+  const hostile = HOSTILE_QUERIES(graph.id).map((query) => JSON.stringify({ query }));
+  let attacking = true;
+  let hostileRequests = 0;
+  let hostileUnclean = 0;
+  const attacker = async (offset: number) => {
+    for (let i = offset; attacking; i++) {
+      const response = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: hostile[i % hostile.length],
+      });
+      const text = await response.text();
+      hostileRequests++;
+      const body = JSON.parse(text) as { data?: unknown; errors?: { extensions?: { code?: string } }[] };
+      const clean =
+        response.status !== 500 &&
+        !text.includes('    at ') &&
+        (body.errors ?? []).every((e) => e.extensions?.code && e.extensions.code !== 'INTERNAL_SERVER_ERROR');
+      if (!clean) hostileUnclean++;
+    }
+  };
+  const attackers = Array.from({ length: HOSTILE_CONNECTIONS }, (_, i) => attacker(i));
+  try {
+    const underAttack = await load(
+      url,
+      'node (hostile queries arriving)',
+      storeName,
+      () => nodeBody(graph),
+      ORDINARY_CONNECTIONS,
+    );
+    return {
+      store: storeName,
+      alone: summary(alone),
+      underAttack: summary(underAttack),
+      hostileRequests,
+      hostileUnclean,
+      rssBeforeMb,
+      rssPeakMb,
+    };
+  } finally {
+    attacking = false;
+    await Promise.all(attackers);
+    clearInterval(sampler);
   }
 }
 
@@ -222,10 +320,27 @@ function printTable(results: LoadResult[]): void {
     process.stdout.write(row.map((cell, i) => cell.padEnd(widths[i])).join('  ') + '\n');
 }
 
+const hostileResults: HostileResult[] = [];
+
+function printHostile(results: HostileResult[]): void {
+  for (const r of results) {
+    process.stdout.write(
+      `${r.store} hostile case: node reads (${ORDINARY_CONNECTIONS} clients) p50/p99 ${r.alone.p50Ms.toFixed(0)}/${r.alone.p99Ms.toFixed(0)} ms alone, ` +
+        `${r.underAttack.p50Ms.toFixed(0)}/${r.underAttack.p99Ms.toFixed(0)} ms with ${HOSTILE_CONNECTIONS} clients sending 1,000-alias and other costly documents ` +
+        `(${r.hostileRequests} sent, ${r.hostileUnclean} unclean answers); ordinary errors ${r.underAttack.errors}; ` +
+        `server RSS ${r.rssBeforeMb.toFixed(0)} MB before, peak ${r.rssPeakMb.toFixed(0)} MB\n`,
+    );
+  }
+}
+
 export async function run(): Promise<void> {
   const graph = randomGraph({ id: `bench-api-${Date.now().toString(36)}`, seed: 2026, ...GRAPH });
   process.stdout.write(
-    `graph: ${graph.nodes.length} nodes, ${graph.edges.length} edges; ${CONNECTIONS} connections for ${SECONDS} s per query; ` +
+    `load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(
+        ' ',
+      )}; graph: ${graph.nodes.length} nodes, ${graph.edges.length} edges; ${CONNECTIONS} connections for ${SECONDS} s per query; ` +
       `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'})\n`,
   );
   const results: LoadResult[] = [];
@@ -252,13 +367,30 @@ export async function run(): Promise<void> {
 
 function finish(results: LoadResult[]): void {
   printTable(results);
+  printHostile(hostileResults);
   const failed = results.filter((r) => r.errors > 0);
+  // The hostile case's bar (issue 15): ordinary reads keep p99 ≤ 500 ms, every hostile answer is clean.
+  for (const r of hostileResults) {
+    if (r.underAttack.p99Ms > 500 || r.hostileUnclean > 0 || r.underAttack.errors > 0) {
+      process.stdout.write(
+        `HOSTILE CASE FAILED (${r.store}): p99 ${r.underAttack.p99Ms} ms, unclean ${r.hostileUnclean}\n`,
+      );
+      process.exitCode = 1;
+    }
+  }
   if (failed.length > 0) process.stdout.write(`ERRORS in: ${failed.map((r) => `${r.store} ${r.query}`).join(', ')}\n`);
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
   writeFileSync(
     join(ROOT, 'bench', 'results', 'api.json'),
     JSON.stringify(
-      { at: new Date().toISOString(), graph: GRAPH, connections: CONNECTIONS, seconds: SECONDS, results },
+      {
+        at: new Date().toISOString(),
+        graph: GRAPH,
+        connections: CONNECTIONS,
+        seconds: SECONDS,
+        results,
+        hostile: hostileResults,
+      },
       null,
       2,
     ),
