@@ -4,8 +4,10 @@
  * window; the final soft-cap bounds the logits but attribution reads the logits before it; the
  * ln2.hook_normalized site is the pre-MLP norm before its gain; the post-norm denominators are frozen.
  */
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadReplacementModel } from '../src/index.js';
 import { readModelConfig } from '../src/io/model-config.js';
 import { runForward } from '../src/model/replacement-model.js';
@@ -36,6 +38,54 @@ describe('Gemma config.json', () => {
     expect(config.ropeTheta).toBe(1e6);
     expect(config.ropeScaling).toMatchObject({ ropeType: 'linear', factor: 4 });
     expect(config.finalSoftcap).toBeNull();
+  });
+});
+
+describe('Gemma configs as the Hub has them', () => {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'gemma-config-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  /** A fixture's config.json with fields changed (undefined removes one), in a folder of its own. */
+  const configWith = (fixture: string, name: string, changes: Record<string, unknown>) => {
+    const raw = JSON.parse(readFileSync(`${fixtureModel(fixture)}/config.json`, 'utf8'));
+    for (const [key, value] of Object.entries(changes)) {
+      if (value === undefined) delete raw[key];
+      else raw[key] = value;
+    }
+    const dir = path.join(scratch, name);
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'config.json'), JSON.stringify(raw));
+    return dir;
+  };
+
+  it('Gemma-2 without layer_types (transformers 4 configs): even layers slide, as transformers defaults', async () => {
+    const config = await readModelConfig(
+      configWith('gemma2-tiny', 'g2', { layer_types: undefined, num_hidden_layers: 4 }),
+    );
+    expect(config.slidingWindows).toEqual([4, null, 4, null]);
+  });
+
+  it('Gemma-3 with sliding_window_pattern instead of layer_types: every 6th layer global', async () => {
+    const dir = configWith('gemma3-tiny', 'g3', {
+      layer_types: undefined,
+      num_hidden_layers: 7,
+      sliding_window_pattern: 6,
+    });
+    expect((await readModelConfig(dir)).slidingWindows).toEqual([4, 4, 4, 4, 4, null, 4]);
+  });
+
+  it('a layer_types list of the wrong length is refused, naming the field', async () => {
+    const dir = configWith('gemma2-tiny', 'bad', { layer_types: ['sliding_attention'] });
+    await expect(readModelConfig(dir)).rejects.toThrow(/'layer_types' must list sliding_attention or full_attention/);
+  });
+
+  it('transcoders writing before the post-feedforward norm (mlp.hook_out) are refused with what to use', async () => {
+    const tdir = path.join(scratch, 'tc');
+    cpSync(`${fixtureModel('gemma2-tiny')}/transcoders`, tdir, { recursive: true });
+    const yaml = readFileSync(path.join(tdir, 'config.yaml'), 'utf8').replace('hook_mlp_out', 'mlp.hook_out');
+    writeFileSync(path.join(tdir, 'config.yaml'), yaml);
+    await expect(loadReplacementModel(fixtureModel('gemma2-tiny'), { transcodersDir: tdir })).rejects.toThrow(
+      /feature_output_hook 'mlp.hook_out' is before this model's post-feedforward norm; use hook_mlp_out/,
+    );
   });
 });
 
