@@ -157,6 +157,8 @@ export class GraphPage {
                 : ''),
           ),
           this.modeTabs(),
+          // Fills the supernodes (and pins their members) from the API's automatic grouping.
+          el('button', { class: 'auto-group', onclick: () => void this.autoGroup() }, 'Auto-group'),
           find,
           labels,
           slider,
@@ -190,7 +192,6 @@ export class GraphPage {
                 el('strong', {}, 'Subgraph'),
                 el('span', { class: 'muted' }, ' Ctrl/⌘-click to pin; select (Shift-click or drag) to group '),
                 groupName,
-                el('button', { class: 'auto-group', onclick: () => void this.autoGroup() }, 'Auto-group'),
                 el('button', { class: 'group', onclick: () => this.group(groupName.value) }, 'Group'),
                 el('button', { class: 'rename', onclick: () => this.rename(groupName.value) }, 'Rename'),
                 el('button', { class: 'ungroup', onclick: () => this.ungroup() }, 'Ungroup'),
