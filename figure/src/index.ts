@@ -7,3 +7,4 @@ export * from './palette.js';
 export * from './subgraph-layout.js';
 export * from './svg.js';
 export * from './circuit-figure.js';
+export * from './link-labels.js';

@@ -5,7 +5,8 @@
  */
 import cytoscape from 'cytoscape';
 import { compactLabel, layoutLinkGraph, type FigureGraph, type LinkLayout } from '@circuit-atlas/figure';
-import { edgeColour, edgeWidth } from '@circuit-atlas/figure';
+import { KIND_STYLE, LINK_SPACING, linkLabelRequests, placeLabels, relativeEdgeLook } from '@circuit-atlas/figure';
+import type { LinkLabelNode } from '@circuit-atlas/figure';
 import { formatNumber } from '../dom.js';
 import type { ApiNode } from '../api/types.js';
 import type { EdgeIndex, IndexedEdge } from './edge-index.js';
@@ -18,7 +19,6 @@ export interface NodeTapEvent {
 }
 
 const SHORT_LABEL = 26;
-const LABELLED_NEIGHBOURS = 12;
 
 export function shortLabel(label: string): string {
   return label.length > SHORT_LABEL ? `${label.slice(0, SHORT_LABEL - 1)}…` : label;
@@ -52,10 +52,23 @@ export function attachTooltip(cy: cytoscape.Core, container: HTMLElement, text: 
   });
 }
 
+/** Smallest drawn node diameter, in screen pixels, that the first view may show (else it zooms in and pans). */
+const MIN_NODE_PIXELS = 9;
+
 export class LinkGraphView {
   readonly cy: cytoscape.Core;
   readonly layout: LinkLayout;
   private readonly nodes: Map<string, ApiNode>;
+  private readonly labelNodes: Map<string, LinkLabelNode>;
+  private readonly resizeObserver: ResizeObserver;
+  /** |share| of the strongest drawn edge: every drawn edge is styled relative to it. */
+  private strongest = 0;
+  private focus: { clicked: string | null; pinned: readonly string[]; drawn: IndexedEdge[] } = {
+    clicked: null,
+    pinned: [],
+    drawn: [],
+  };
+  private pathIds: readonly string[] = [];
 
   constructor(
     container: HTMLElement,
@@ -65,6 +78,9 @@ export class LinkGraphView {
   ) {
     this.layout = layoutLinkGraph(graph);
     this.nodes = new Map(graph.nodes.map((n) => [n.nodeId, n]));
+    this.labelNodes = new Map(
+      graph.nodes.map((n) => [n.nodeId, { nodeId: n.nodeId, kind: n.kind, text: compactLabel(n), tokenProb: n.tokenProb }]),
+    );
     const elements: cytoscape.ElementDefinition[] = [];
     for (const node of graph.nodes) {
       elements.push({
@@ -99,7 +115,7 @@ export class LinkGraphView {
       container,
       elements,
       style: STYLESHEET,
-      layout: { name: 'preset', fit: true, padding: 16 },
+      layout: { name: 'preset', fit: false },
       autoungrabify: true,
       boxSelectionEnabled: false,
       selectionType: 'single',
@@ -117,6 +133,70 @@ export class LinkGraphView {
       const node = this.nodes.get(id);
       return node ? nodeTooltip(node) : null;
     });
+    container.append(linkLegend());
+    this.fitLegibly();
+    // Refit when the pane changes size (window resize, subgraph pane opening or closing).
+    let size = `${container.clientWidth}x${container.clientHeight}`;
+    this.resizeObserver = new ResizeObserver(() => {
+      const now = `${container.clientWidth}x${container.clientHeight}`;
+      if (now === size) return;
+      size = now;
+      this.cy.resize();
+      this.fitLegibly();
+    });
+    this.resizeObserver.observe(container);
+  }
+
+  /**
+   * Fits the whole graph when its nodes stay legible; otherwise (long prompts) fits the height,
+   * keeps nodes at least MIN_NODE_PIXELS wide and shows the start of the prompt (drag to pan, wheel
+   * to zoom), centred on the clicked node when there is one.
+   */
+  fitLegibly(): void {
+    const cy = this.cy;
+    const width = cy.width();
+    const height = cy.height();
+    if (width === 0 || height === 0) return;
+    const pad = 16;
+    const layoutWidth = this.layout.width;
+    const layoutHeight = this.layout.height;
+    const fitZoom = Math.min((width - 2 * pad) / layoutWidth, (height - 2 * pad) / layoutHeight);
+    const nodeSize = KIND_STYLE.feature.size;
+    const legible = MIN_NODE_PIXELS / nodeSize;
+    const heightZoom = (height - 2 * pad) / layoutHeight;
+    // Too small when fitted whole: fill the height (nodes up to 1.5×), never below legible, and pan.
+    const zoom = fitZoom >= legible ? fitZoom : Math.max(legible, Math.min(heightZoom, 1.5));
+    cy.zoom(zoom);
+    const clicked = this.focus.clicked ? this.layout.positions.get(this.focus.clicked) : undefined;
+    const graphScreenWidth = layoutWidth * zoom;
+    const x =
+      graphScreenWidth <= width - 2 * pad
+        ? (width - graphScreenWidth) / 2
+        : clicked
+          ? Math.min(pad, Math.max(width - pad - graphScreenWidth, width / 2 - clicked.x * zoom))
+          : pad;
+    const y = layoutHeight * zoom <= height - 2 * pad ? (height - layoutHeight * zoom) / 2 : pad;
+    cy.pan({ x, y });
+  }
+
+  /** Writes the labels that fit (placeLabels): truncated where needed, never overlapping, never clipped. */
+  private placeLabels(): void {
+    const cy = this.cy;
+    const { clicked, pinned, drawn } = this.focus;
+    const strongestFirst = [...drawn].sort((a, b) => Math.abs(b.share) - Math.abs(a.share));
+    const requests = linkLabelRequests(
+      this.labelNodes,
+      this.layout.positions,
+      { clickedId: clicked, pinnedIds: pinned, pathIds: this.pathIds },
+      strongestFirst,
+    );
+    const bounds = { x1: LINK_SPACING.left - 6, y1: 0, x2: this.layout.width, y2: this.layout.height };
+    cy.nodes('.labelled').removeClass('labelled label-left');
+    for (const label of placeLabels(requests, bounds)) {
+      const node = cy.getElementById(label.id);
+      node.data('short', label.text);
+      node.addClass(label.side === 'left' ? 'labelled label-left' : 'labelled');
+    }
   }
 
   /** Marks the clicked and pinned nodes and materialises exactly their edges. */
@@ -130,14 +210,14 @@ export class LinkGraphView {
       const drawn = this.edges.incident(focus);
       // Weak edges first so strong ones are drawn on top.
       drawn.sort((a, b) => Math.abs(a.share) - Math.abs(b.share));
-      cy.add(drawn.map((e) => edgeElement(e)));
       // Label only the strongest neighbours: a label per drawn edge would be unreadable.
-      for (const e of drawn.slice(-LABELLED_NEIGHBOURS)) {
-        cy.getElementById(e.source).addClass('labelled');
-        cy.getElementById(e.target).addClass('labelled');
-      }
-      for (const id of pinned) cy.getElementById(id).addClass('pinned labelled');
-      if (clicked) cy.getElementById(clicked).addClass('clicked labelled');
+      this.strongest = Math.max(0, ...drawn.map((e) => Math.abs(e.share)));
+      cy.add(drawn.map((e) => edgeElement(e, this.strongest)));
+      for (const id of pinned) cy.getElementById(id).addClass('pinned');
+      if (clicked) cy.getElementById(clicked).addClass('clicked');
+      this.focus = { clicked, pinned, drawn };
+      this.pathIds = [];
+      this.placeLabels();
     });
   }
 
@@ -146,6 +226,7 @@ export class LinkGraphView {
     const cy = this.cy;
     cy.batch(() => {
       cy.elements('.on-path').removeClass('on-path');
+      this.pathIds = nodeIds;
       for (let i = 0; i < nodeIds.length; i++) {
         cy.getElementById(nodeIds[i]).addClass('on-path');
         if (i === 0) continue;
@@ -158,11 +239,12 @@ export class LinkGraphView {
           share: Math.sign(weights[i - 1] ?? 0) * 0.25,
         };
         const id = edgeId(nodeIds[i - 1], nodeIds[i]);
-        if (cy.getElementById(id).empty()) cy.add(edgeElement(edge));
+        if (cy.getElementById(id).empty()) cy.add(edgeElement(edge, Math.max(this.strongest, Math.abs(edge.share))));
         cy.getElementById(id)
           .addClass('on-path')
           .data('weightLabel', formatNumber(weights[i - 1] ?? edge?.weight ?? 0, 2));
       }
+      this.placeLabels();
     });
   }
 
@@ -176,6 +258,7 @@ export class LinkGraphView {
   }
 
   destroy(): void {
+    this.resizeObserver.disconnect();
     this.cy.destroy();
   }
 }
@@ -184,7 +267,8 @@ export function edgeId(source: string, target: string): string {
   return `e:${source}>${target}`;
 }
 
-export function edgeElement(e: IndexedEdge): cytoscape.ElementDefinition {
+export function edgeElement(e: IndexedEdge, strongest: number): cytoscape.ElementDefinition {
+  const look = relativeEdgeLook(e.share, strongest);
   return {
     group: 'edges',
     data: {
@@ -192,8 +276,36 @@ export function edgeElement(e: IndexedEdge): cytoscape.ElementDefinition {
       source: e.source,
       target: e.target,
       weight: e.weight,
-      colour: edgeColour(e.share),
-      width: edgeWidth(e.share),
+      colour: look.colour,
+      width: look.width,
+      opacity: look.opacity,
+      share: e.share,
     },
   };
+}
+
+/** The link graph's key: node kinds, edge signs, and what width and opacity mean. */
+function linkLegend(): HTMLElement {
+  const legend = document.createElement('div');
+  legend.className = 'link-legend';
+  legend.style.cssText =
+    'position:absolute;right:8px;top:6px;z-index:5;background:rgba(255,255,255,0.92);border:1px solid #ddd;' +
+    'border-radius:4px;padding:4px 8px;font:11px Helvetica,Arial,sans-serif;color:#333;pointer-events:none;line-height:1.5';
+  const swatch = (style: string) => `<span style="display:inline-block;vertical-align:middle;margin:0 3px 0 8px;${style}"></span>`;
+  const kinds = (['feature', 'error', 'embedding', 'logit'] as const)
+    .map((kind) => {
+      const k = KIND_STYLE[kind];
+      const shape = k.shape === 'ellipse' ? 'border-radius:50%;' : k.shape === 'diamond' ? 'transform:rotate(45deg);' : '';
+      return `${swatch(`width:9px;height:9px;background:${k.fill};border:1px solid ${k.border};${shape}`)}${kind}`;
+    })
+    .join('');
+  const look = relativeEdgeLook(1, 1);
+  const negative = relativeEdgeLook(-1, 1);
+  legend.innerHTML =
+    `<div>${kinds}</div>` +
+    `<div>${swatch(`width:18px;height:3px;background:${look.colour}`)}excites` +
+    `${swatch(`width:18px;height:3px;background:${negative.colour}`)}inhibits` +
+    `<span style="margin-left:8px;color:#777">width, opacity ∝ |share| / strongest drawn</span></div>` +
+    `<div style="color:#777">click: inputs &amp; outputs · Ctrl/⌘-click: pin · drag: pan · wheel: zoom</div>`;
+  return legend;
 }

@@ -4,7 +4,7 @@
  * (clicked, pinned, shared, on-path, faded); colours and sizes come from figure/palette.ts.
  */
 import type cytoscape from 'cytoscape';
-import { KIND_STYLE, STATE_COLOUR } from '@circuit-atlas/figure';
+import { KIND_STYLE, LINK_LABEL_FONT, STATE_COLOUR } from '@circuit-atlas/figure';
 
 const kindRules = (Object.keys(KIND_STYLE) as (keyof typeof KIND_STYLE)[]).map(
   (kind): cytoscape.StylesheetJson[number] => ({
@@ -31,12 +31,27 @@ export const STYLESHEET: cytoscape.StylesheetJson = [
       'text-valign': 'top',
       'text-halign': 'right',
       'text-margin-x': 2,
-      'min-zoomed-font-size': 6,
+      'min-zoomed-font-size': 4,
     },
   },
   ...kindRules,
-  { selector: 'node.labelled', style: { label: 'data(short)' } },
-  { selector: 'node.logit', style: { label: 'data(short)', 'text-rotation': -0.6, 'text-margin-y': -2 } },
+  // Placed by placeLabels (figure/link-labels.ts): beside the node, right or left, never overlapping.
+  {
+    selector: 'node.labelled',
+    style: {
+      label: 'data(short)',
+      'font-size': LINK_LABEL_FONT,
+      'text-valign': 'center',
+      'text-halign': 'right',
+      'text-margin-x': 3,
+      // Readable where a label crosses unlabelled nodes or edges (labels never cross each other).
+      'text-background-color': '#ffffff',
+      'text-background-opacity': 0.85,
+      'text-background-padding': '1px',
+      'text-background-shape': 'roundrectangle',
+    },
+  },
+  { selector: 'node.labelled.label-left', style: { 'text-halign': 'left', 'text-margin-x': -3 } },
   {
     selector: 'node.token-label',
     style: {
@@ -76,7 +91,7 @@ export const STYLESHEET: cytoscape.StylesheetJson = [
   { selector: 'node.pinned', style: { 'border-color': STATE_COLOUR.pinned, 'border-width': 2.5 } },
   { selector: 'node.clicked', style: { 'border-color': STATE_COLOUR.clicked, 'border-width': 3 } },
   { selector: 'node.shared', style: { 'background-color': STATE_COLOUR.shared, 'border-color': '#0d5c45' } },
-  { selector: 'node.on-path', style: { 'border-color': STATE_COLOUR.path, 'border-width': 3, label: 'data(short)' } },
+  { selector: 'node.on-path', style: { 'border-color': STATE_COLOUR.path, 'border-width': 3 } },
   {
     selector: 'node:selected',
     style: { 'overlay-color': STATE_COLOUR.pinned, 'overlay-opacity': 0.18, 'overlay-padding': 4 },
@@ -93,6 +108,8 @@ export const STYLESHEET: cytoscape.StylesheetJson = [
       events: 'no',
     },
   },
+  // Link-graph edges carry their opacity relative to the strongest drawn edge (relativeEdgeLook).
+  { selector: 'edge[opacity]', style: { opacity: (edge: cytoscape.EdgeSingular) => edge.data('opacity') as number } },
   {
     selector: 'edge.subgraph-edge',
     style: {

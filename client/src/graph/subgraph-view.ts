@@ -5,7 +5,7 @@
  */
 import cytoscape from 'cytoscape';
 import { buildSubgraph, type FigureGraph, type Point, type Supernode } from '@circuit-atlas/figure';
-import { edgeColour, edgeWidth } from '@circuit-atlas/figure';
+import { relativeEdgeLook } from '@circuit-atlas/figure';
 import { dagreOptions, registerDagre } from '@circuit-atlas/figure';
 import { formatNumber } from '../dom.js';
 import { attachTooltip, shortLabel } from './link-graph.js';
@@ -41,7 +41,9 @@ export class SubgraphView {
   show(graph: FigureGraph, pinnedIds: readonly string[], supernodes: readonly Supernode[]): void {
     const subgraph = buildSubgraph(graph, pinnedIds, supernodes);
     const layer = new Map(subgraph.nodes.map((n) => [n.id, n.layer]));
+    const strongest = Math.max(0, ...subgraph.edges.map((e) => Math.abs(e.share)));
     const cy = this.cy;
+    cy.resize(); // the pane may have just been opened (it is hidden while empty)
     cy.elements().remove();
     cy.add([
       ...subgraph.nodes.map((n): cytoscape.ElementDefinition => ({
@@ -61,18 +63,23 @@ export class SubgraphView {
           id: `s:${e.source}>${e.target}`,
           source: e.source,
           target: e.target,
-          colour: edgeColour(e.share),
-          width: edgeWidth(e.share),
+          ...relativeEdgeLook(e.share, strongest),
           weightLabel: formatNumber(e.weight, 2),
         },
         classes: 'subgraph-edge',
       })),
     ]);
-    cy.layout(dagreOptions((id) => layer.get(id) ?? 0)).run();
+    // Labels count in the spacing: nodes of one layer sit in a row, and their labels must not overlap.
+    cy.layout({ ...dagreOptions((id) => layer.get(id) ?? 0), nodeDimensionsIncludeLabels: true } as cytoscape.LayoutOptions).run();
     cy.fit(undefined, 24);
     // A few nodes would otherwise be blown up to fill the pane.
     if (cy.zoom() > 1.2) {
       cy.zoom(1.2);
+      cy.center();
+    }
+    // Many pinned nodes: keep them legible and let the pane pan rather than shrink them to dots.
+    if (cy.zoom() < 0.85) {
+      cy.zoom(0.85);
       cy.center();
     }
   }
@@ -103,3 +110,4 @@ export class SubgraphView {
     this.cy.destroy();
   }
 }
+

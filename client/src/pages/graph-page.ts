@@ -239,6 +239,8 @@ export class GraphPage {
     this.link.setFocus(clicked, pinned);
     // Rebuilding the subgraph would drop its selection: only when its pinned nodes or groups change.
     const subgraphKey = JSON.stringify([pinned, supernodes]);
+    // The subgraph pane takes room only when it holds something (the link graph refits).
+    this.root.querySelector('.subgraph-box')?.classList.toggle('empty', pinned.length === 0);
     if (subgraphKey !== this.renderedSubgraph) {
       this.subgraph.show(this.shownGraph(), pinned, supernodes);
       this.renderedSubgraph = subgraphKey;
