@@ -25,7 +25,8 @@ const BATCH = `
     prompts { graphId prompt state attempts error }
   }`;
 
-describe.each(STORE_CASES)('collections and batches over the API on $name', (storeCase) => {
+// Tracer processes on a loaded two-core machine: limits that guard against hangs, not a pace.
+describe.each(STORE_CASES)('collections and batches over the API on $name', { timeout: 900_000 }, (storeCase) => {
   let store: GraphStore;
   let cleanup: () => void;
   let server: RunningServer;

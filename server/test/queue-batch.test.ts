@@ -79,7 +79,7 @@ describe('the prompts file', () => {
   });
 });
 
-describe('the in-process queue', () => {
+describe('the in-process queue', { timeout: 900_000 }, () => {
   it('stores each prompt once, reports a failing prompt, and retries only that one on a re-run', async () => {
     const store = new SqliteStore(join(dir, 'inprocess.sqlite'));
     await store.init();
@@ -174,7 +174,7 @@ describe('the in-process queue', () => {
   });
 });
 
-describe('the trace-batch and worker commands', () => {
+describe('the trace-batch and worker commands', { timeout: 900_000 }, () => {
   let redis: RunningRedis | null = null;
   let worker: WorkerProcess | null = null;
   afterAll(async () => {

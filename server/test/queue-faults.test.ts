@@ -104,7 +104,8 @@ async function expectWhole(id: string): Promise<void> {
   expect(graph!.nodes.length).toBeGreaterThan(0);
 }
 
-describe('batch tracing on BullMQ with real worker processes', () => {
+// Model loads and traces in several processes on two cores: limits guard against hangs, not a pace.
+describe('batch tracing on BullMQ with real worker processes', { timeout: 1_800_000 }, () => {
   it('two workers share one batch; every prompt is stored once; a poison prompt fails with its reason', async () => {
     const {
       queue,
