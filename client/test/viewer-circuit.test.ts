@@ -262,6 +262,25 @@ describe('the circuit view of the demo graph', () => {
   });
 });
 
+describe('Auto-group on the link graph', () => {
+  it('fills the subgraph with the automatic supernodes, their members pinned, in the URL', async () => {
+    await openGraph(page, `${server.url}/?graph=${encodeURIComponent(graphIds.get('Dallas')!)}`);
+    await page.click('button.auto-group');
+    await page.waitForFunction(() => new URL(location.href).searchParams.has('sn'), undefined, { timeout: 60_000 });
+    const state = new URL(page.url()).searchParams;
+    const sn = JSON.parse(state.get('sn')!) as string[][];
+    const pinned = new Set(state.get('pinned')!.split(','));
+    expect(sn.length).toBeGreaterThan(2);
+    for (const [, ...members] of sn) for (const id of members) expect(pinned.has(id)).toBe(true);
+    await page.waitForFunction(
+      (count) => (window as any).atlas.subgraph.cy.nodes('.supernode').length === count,
+      sn.length,
+      { timeout: 30_000 },
+    );
+    await screenshot(page, 'link-graph-auto-group');
+  });
+});
+
 describe('the demo link', () => {
   it('opens the Dallas graph in the circuit view with named automatic supernodes: Dallas → Texas → say Austin → Austin', async () => {
     const demo = spawn(process.execPath, ['bin/circuit-atlas.js', 'demo', '--port', '0'], {
