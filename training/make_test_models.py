@@ -13,7 +13,9 @@ Writes tracer/test/fixtures/models/<name>/ for
   mistral-tiny    MistralForCausalLM, 2 layers, sliding_window 3 on every layer; per-layer ReLU transcoders
   gemma3-tiny     Gemma3ForCausalLM (gemma3_text), 4 layers: q/k norms, sliding layers 0 and 2 with the
                   local RoPE base, global layers with rope_theta and linear rope scaling; JumpReLU
-                  transcoders on mlp.hook_in -> hook_mlp_out
+                  transcoders with W_skip on mlp.hook_in -> hook_mlp_out, also written in GemmaScope-2's
+                  layout (gemma-scope-2/transcoder/layer_{i}_width_96/params.safetensors: w_enc [d, d_sae],
+                  w_dec, b_enc, b_dec, threshold, affine_skip_connection)
 each with config.json + model.safetensors (transformers' save_pretrained), tokenizer.json
 (+ tokenizer_config.json / special_tokens_map.json), transcoders/ in circuit-tracer's layout and
 expected.json (token ids and float32 logits from transformers for three prompts).
@@ -266,6 +268,29 @@ def write_gemma_scope_copy(out: Path) -> None:
         (np.savez_compressed if layer == 0 else np.savez)(dest / "params.npz", **arrays)
 
 
+def write_gemma_scope_2_copy(out: Path) -> None:
+    """The per-layer transcoders again in GemmaScope-2's layout, as circuit-tracer's gemma-scope-2
+    loader reads it: params.safetensors with lowercase w_enc [d_model, d_sae] (transposed), w_dec,
+    b_enc, b_dec, threshold and affine_skip_connection (= W_skipᵀ, applied as x @ affine)."""
+    from safetensors.torch import load_file
+
+    tdir = out / "transcoders"
+    for layer in range(len(list(tdir.glob("layer_*.safetensors")))):
+        t = load_file(tdir / f"layer_{layer}.safetensors")
+        d_sae = t["W_enc"].shape[0]
+        dest = out / "gemma-scope-2" / "transcoder" / f"layer_{layer}_width_{d_sae}"
+        dest.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            "w_enc": t["W_enc"].T.contiguous(),
+            "w_dec": t["W_dec"].contiguous(),
+            "b_enc": t["b_enc"].contiguous(),
+            "b_dec": t["b_dec"].contiguous(),
+            "threshold": t["activation_function.threshold"].contiguous(),
+            "affine_skip_connection": t["W_skip"].T.contiguous(),
+        }
+        save_file(tensors, dest / "params.safetensors")
+
+
 def make_encoder(x: torch.Tensor, x_prompts: torch.Tensor, d_tc: int, gen: torch.Generator, jumprelu: bool):
     """Random encoder whose biases make each feature fire on 4-12% of positions (10-20 active
     features per position: realistic, and small enough for compact reference fixtures).
@@ -477,7 +502,8 @@ def build(name: str, seed: int) -> None:
         active = write_transcoder_set(out, xs, ys, xps, 96, gen, jumprelu=True, skip=False, hooks=("ln2.hook_normalized", "hook_mlp_out"), scan=scan)
         write_gemma_scope_copy(out)
     elif arch == "gemma3":
-        active = write_transcoder_set(out, xs, ys, xps, 96, gen, jumprelu=True, skip=False, hooks=("mlp.hook_in", "hook_mlp_out"), scan=scan)
+        active = write_transcoder_set(out, xs, ys, xps, 96, gen, jumprelu=True, skip=True, hooks=("mlp.hook_in", "hook_mlp_out"), scan=scan)
+        write_gemma_scope_2_copy(out)
     elif name == "llama-tiny":
         active = write_transcoder_set(out, xs, ys, xps, 192, gen, jumprelu=True, skip=True, hooks=llama_hooks, scan=scan)
     elif name == "mistral-tiny":

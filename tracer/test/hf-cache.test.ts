@@ -16,6 +16,7 @@ import {
   buildHubCache,
   CACHE_COMMIT as COMMIT,
   CONFIG_REPO,
+  CONFIG2_REPO,
   gemmaScopeFiles as scopeFiles,
   MODEL_REPO,
   SCOPE_REPO,
@@ -78,6 +79,23 @@ describe('the local Hugging Face cache', () => {
       const values = Array.from(a.adjacency.values);
       Array.from(b.adjacency.values).forEach((v, i) => expect(values[i]).toBeCloseTo(v, 5));
       expect(a.adjacency.values.length).toBeGreaterThan(100);
+    } finally {
+      await fromCache.dispose();
+      await local.dispose();
+    }
+  });
+
+  it('loads GemmaScope-2 params.safetensors (w_enc [d, d_sae], affine_skip_connection) for Gemma-3; the graph equals the circuit-tracer-layout set', async () => {
+    const fromCache = await loadReplacementModel(fixtureModel('gemma3-tiny'), { transcodersDir: CONFIG2_REPO });
+    const local = await loadReplacementModel(fixtureModel('gemma3-tiny'));
+    try {
+      expect(fromCache.transcoders.layers.every((l) => l.skip !== null)).toBe(true);
+      const a = await attribute(fromCache, PROMPT, { batchSize: 64 });
+      const b = await attribute(local, PROMPT, { batchSize: 64 });
+      expect(Array.from(a.activeFeatures)).toEqual(Array.from(b.activeFeatures));
+      expect(Array.from(a.adjacency.colIdx)).toEqual(Array.from(b.adjacency.colIdx));
+      const values = Array.from(a.adjacency.values);
+      Array.from(b.adjacency.values).forEach((v, i) => expect(values[i]).toBeCloseTo(v, 5));
     } finally {
       await fromCache.dispose();
       await local.dispose();

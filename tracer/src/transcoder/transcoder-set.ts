@@ -14,7 +14,7 @@ import { SafetensorsFile, checkShape } from '../io/safetensors.js';
 import { transpose } from '../model/architecture.js';
 import { resolveHfUri } from '../io/hf-cache.js';
 import { NpzFile } from '../io/npz.js';
-import { loadGemmaScopeLayer } from './gemma-scope.js';
+import { loadGemmaScope2Layer, loadGemmaScopeLayer } from './gemma-scope.js';
 
 export type TranscoderKind = 'transcoder_set' | 'cross_layer_transcoder';
 export type ActivationFunction = 'relu' | 'jump_relu' | 'topk';
@@ -163,6 +163,13 @@ async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: numb
       continue;
     }
     const st = await SafetensorsFile.open(file);
+    if (st.has('w_enc') && !st.has('W_enc')) {
+      const gemmaScope2 = await loadGemmaScope2Layer(st, d, layer === 0 ? null : nFeatures);
+      nFeatures = gemmaScope2.nFeatures;
+      layers.push(gemmaScope2.layer);
+      activation = 'jump_relu';
+      continue;
+    }
     // Shapes are checked from the header before any data is read.
     const want = async (name: string, shape: number[]) => {
       checkShape(name, st.shape(name), shape, file);
