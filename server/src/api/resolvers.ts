@@ -12,7 +12,7 @@ import { compareGraphs, summaryOf } from '../analysis/compare.js';
 import type { ModelEntry } from '../models/catalog.js';
 import type { PruneOptions } from '../store/graph-store.js';
 import type { ApiContext } from './context.js';
-import { badUserInput, notFound } from './errors.js';
+import { notFound } from './errors.js';
 import type { FeatureParent } from './mappers.js';
 import { logitEffectOf, ownedNode, quantilesOf } from './mappers.js';
 import { newGraphId } from './new-graph-id.js';
