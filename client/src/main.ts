@@ -4,6 +4,8 @@
  */
 import './styles.css';
 import { el } from './dom.js';
+import { BatchPage } from './pages/batch-page.js';
+import { CollectionPage } from './pages/collection-page.js';
 import { ComparePage } from './pages/compare-page.js';
 import { GraphPage, type PageHost } from './pages/graph-page.js';
 import { ListPage } from './pages/list-page.js';
@@ -25,7 +27,15 @@ async function show(): Promise<void> {
   delete document.body.dataset.graphReady;
   const state = host.state;
   try {
-    if (state.compare) {
+    if (state.batch) {
+      const page = new BatchPage(root, state.batch);
+      current = page;
+      await page.load();
+    } else if (state.collection) {
+      const page = new CollectionPage(root, state.collection);
+      current = null;
+      await page.load();
+    } else if (state.compare) {
       const page = new ComparePage(root, state.compare);
       current = page;
       await page.load();

@@ -3,7 +3,8 @@
  * or a shared link reopens the same view. Query parameters:
  *   graph, clicked, pinned (comma list), sn (JSON [[name, ...ids]] as in qParams.supernodes),
  *   nt / et (node / edge pruning thresholds), from/to (path ends), compare (two graph ids), model/q (list filters),
- *   mode (link | circuit), view (a saved view to open), sel (the box clicked in the circuit view).
+ *   mode (link | circuit), view (a saved view to open), sel (the box clicked in the circuit view),
+ *   collection (a model whose graphs to analyse together), batch (a batch whose progress to follow).
  */
 import type { Supernode } from '../api/types.js';
 
@@ -25,6 +26,10 @@ export interface ViewerState {
   viewId: string | null;
   /** The box clicked in the circuit view (a node id, or a supernode's name). */
   circuitSelected: string | null;
+  /** The model whose stored graphs the collection page analyses. */
+  collection: string | null;
+  /** The batch whose progress the batch page follows. */
+  batch: string | null;
 }
 
 export function emptyState(): ViewerState {
@@ -43,6 +48,8 @@ export function emptyState(): ViewerState {
     mode: 'link',
     viewId: null,
     circuitSelected: null,
+    collection: null,
+    batch: null,
   };
 }
 
@@ -83,11 +90,15 @@ export function parseState(search: string): ViewerState {
     mode: params.get('mode') === 'circuit' ? 'circuit' : 'link',
     viewId: params.get('view'),
     circuitSelected: params.get('sel'),
+    collection: params.get('collection'),
+    batch: params.get('batch'),
   };
 }
 
 export function formatState(state: ViewerState): string {
   const params = new URLSearchParams();
+  if (state.collection) params.set('collection', state.collection);
+  if (state.batch) params.set('batch', state.batch);
   if (state.compare) params.set('compare', state.compare.join(','));
   if (state.graph) params.set('graph', state.graph);
   if (state.clicked) params.set('clicked', state.clicked);
