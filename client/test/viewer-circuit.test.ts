@@ -15,11 +15,22 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import type cytoscape from 'cytoscape';
+import type { CircuitGraphView } from '../src/graph/circuit-view.js';
 import { startServer, ModelCatalog, openStore, type GraphStore, type RunningServer } from '@circuit-atlas/server';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
 import { buildViewer, gqlData, makeModelsRoot, openGraph, REPO_ROOT } from '../../test-support/viewer-support.js';
 
 const run = promisify(execFile);
+
+/** What the viewer puts on `window.atlas` for tests (graph-page.ts). */
+type AtlasWindow = Window & {
+  atlas: {
+    circuit: CircuitGraphView;
+    subgraph: { cy: cytoscape.Core };
+    page: { figureSvg(view: string): string };
+  };
+};
 const prompt = (city: string) => `Fact: the capital of the state containing ${city} is`;
 
 interface Box {
@@ -88,7 +99,7 @@ function svgLabels(svg: string): Promise<string[]> {
   }, svg);
 }
 
-const labelBoxes = () => page.evaluate(() => (window as any).atlas.circuit.labelBoxes() as Box[]);
+const labelBoxes = () => page.evaluate(() => (window as unknown as AtlasWindow).atlas.circuit.labelBoxes() as Box[]);
 const circuitReady = () => page.evaluate(() => document.body.dataset.circuitReady ?? '');
 async function waitForNewCircuit(before: string): Promise<void> {
   await page.waitForFunction((old) => (document.body.dataset.circuitReady ?? '') !== old, before, { timeout: 60_000 });
@@ -97,9 +108,9 @@ async function waitForNewCircuit(before: string): Promise<void> {
 /** Clicks a circuit box with the real mouse. */
 async function clickBox(id: string): Promise<void> {
   const { x, y } = await page.evaluate((boxId) => {
-    const cy = (window as any).atlas.circuit.cy;
+    const cy = (window as unknown as AtlasWindow).atlas.circuit.cy;
     const p = cy.getElementById(boxId).renderedPosition();
-    const rect = cy.container().getBoundingClientRect();
+    const rect = cy.container()!.getBoundingClientRect();
     return { x: rect.left + p.x, y: rect.top + p.y };
   }, id);
   await page.mouse.click(x, y);
@@ -108,12 +119,18 @@ async function clickBox(id: string): Promise<void> {
 /** The drawn circuit: boxes (id, class, text) and edges. */
 const drawn = () =>
   page.evaluate(() => {
-    const cy = (window as any).atlas.circuit.cy;
+    const cy = (window as unknown as AtlasWindow).atlas.circuit.cy;
     return {
-      nodes: cy
-        .nodes()
-        .map((n: any) => ({ id: n.id(), kind: n.classes()[0] as string, text: n.data('text') as string })),
-      edges: cy.edges().map((e: any) => ({ source: e.source().id(), target: e.target().id(), share: e.data('share') })),
+      nodes: cy.nodes().map((n: cytoscape.NodeSingular) => ({
+        id: n.id(),
+        kind: n.classes()[0] as string,
+        text: n.data('text') as string,
+      })),
+      edges: cy.edges().map((e: cytoscape.EdgeSingular) => ({
+        source: e.source().id(),
+        target: e.target().id(),
+        share: e.data('share'),
+      })),
     } as {
       nodes: { id: string; kind: string; text: string }[];
       edges: { source: string; target: string; share: number }[];
@@ -166,7 +183,7 @@ describe('the circuit view of the demo graph', () => {
     expectNoOverlap(boxes);
     // Each label fits inside its own box (the shared width estimate is never too small).
     const fits = await page.evaluate(() =>
-      (window as any).atlas.circuit.cy.nodes().map((n: any) => {
+      (window as unknown as AtlasWindow).atlas.circuit.cy.nodes().map((n: cytoscape.NodeSingular) => {
         const label = n.renderedBoundingBox({ includeNodes: false, includeLabels: true });
         const body = n.renderedBoundingBox({ includeNodes: true, includeLabels: false });
         return { text: n.data('text'), fits: label.x1 >= body.x1 - 0.5 && label.x2 <= body.x2 + 0.5 };
@@ -190,7 +207,9 @@ describe('the circuit view of the demo graph', () => {
   });
 
   it('writes the same labels in the viewer export and in circuit-atlas export --view circuit', async () => {
-    const viewerSvg = await page.evaluate(() => (window as any).atlas.page.figureSvg('circuit') as string);
+    const viewerSvg = await page.evaluate(
+      () => (window as unknown as AtlasWindow).atlas.page.figureSvg('circuit') as string,
+    );
     const cliSvg = await atlas(['export', graphIds.get('Dallas')!, '--view', 'circuit', '--format', 'svg']);
     expect(await svgLabels(viewerSvg)).toEqual(autoLabels);
     expect(await svgLabels(cliSvg)).toEqual(autoLabels);
@@ -273,7 +292,7 @@ describe('Auto-group on the link graph', () => {
     expect(sn.length).toBeGreaterThan(2);
     for (const [, ...members] of sn) for (const id of members) expect(pinned.has(id)).toBe(true);
     await page.waitForFunction(
-      (count) => (window as any).atlas.subgraph.cy.nodes('.supernode').length === count,
+      (count) => (window as unknown as AtlasWindow).atlas.subgraph.cy.nodes('.supernode').length === count,
       sn.length,
       { timeout: 30_000 },
     );

@@ -79,6 +79,8 @@ export class CircuitGraphView {
   /** Draws the figure's boxes and edges at their layout positions and fits them in the view. */
   show(spec: CircuitFigureSpec): void {
     this.spec = spec;
+    // A hovered box may be gone after the redraw: its tooltip must not stay behind.
+    for (const tip of this.container.querySelectorAll<HTMLElement>('.tooltip')) tip.hidden = true;
     const cy = this.cy;
     const byId = new Map(spec.boxes.map((b) => [b.id, b]));
     cy.elements().remove();
