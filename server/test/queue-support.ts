@@ -70,14 +70,13 @@ export class ProcessLines {
       if (left <= 0)
         throw new Error(`${this.name} printed no line matching ${pattern} within ${limitMs} ms:\n${this.tail()}`);
       await new Promise<void>((wake) => {
-        const timer = setTimeout(done, left);
-        function done() {
+        const done = () => {
           clearTimeout(timer);
-          waiters.delete(done);
+          this.waiters.delete(done);
           wake();
-        }
-        const waiters = this.waiters;
-        waiters.add(done);
+        };
+        const timer = setTimeout(done, left);
+        this.waiters.add(done);
       });
     }
   }
