@@ -74,9 +74,30 @@ describe('renderFigure', () => {
     const top = topLogit();
     expect(parsed.nodes[top.nodeId][1]).toBe(compactLabel(top));
     expect(parsed.edges).toBe(doc.edges.filter((e) => e.source === top.nodeId || e.target === top.nodeId).length);
-    expect(parsed.legend).toContain('positive edge');
+    expect(parsed.legend).toContain('excites');
+    expect(parsed.legend).toContain('inhibits');
     expect(parsed.legend).toContain('error (MLP reconstruction)');
     await page.setContent(svg);
+    // As drawn by the browser: no two node labels overlap and none runs past the figure's edge.
+    const labels = await page.evaluate(() => {
+      const root = document.querySelector('svg')!;
+      return {
+        width: root.viewBox.baseVal.width,
+        boxes: [...root.querySelectorAll('text.label')].map((t) => {
+          const b = (t as SVGTextElement).getBBox();
+          return { text: t.textContent, x1: b.x, x2: b.x + b.width, y1: b.y, y2: b.y + b.height };
+        }),
+      };
+    });
+    expect(labels.boxes.length).toBeGreaterThan(5);
+    for (const [i, a] of labels.boxes.entries()) {
+      expect(a.x1, a.text ?? '').toBeGreaterThanOrEqual(0);
+      expect(a.x2, a.text ?? '').toBeLessThanOrEqual(labels.width);
+      for (const b of labels.boxes.slice(i + 1)) {
+        const overlap = a.x1 < b.x2 - 0.5 && b.x1 < a.x2 - 0.5 && a.y1 < b.y2 - 0.5 && b.y1 < a.y2 - 0.5;
+        expect(overlap, `"${a.text}" overlaps "${b.text}"`).toBe(false);
+      }
+    }
     await screenshot(page, 'figure-export-link-svg');
   });
 

@@ -9,6 +9,7 @@ import {
   focusEdges,
   nodeLabel,
   layoutLinkGraph,
+  LINK_SPACING,
   signedShare,
   targetInputTotals,
   type FigureGraph,
@@ -18,7 +19,15 @@ import {
   type TokenColumn,
 } from './graph-layout.js';
 import type { NodeKind } from '@circuit-atlas/schema';
-import { edgeColour, edgeWidth, KIND_STYLE, STATE_COLOUR } from './palette.js';
+import { KIND_STYLE, STATE_COLOUR } from './palette.js';
+import {
+  LINK_LABEL_FONT,
+  linkLabelRequests,
+  placeLabels,
+  relativeEdgeLook,
+  truncateLabel,
+  type LinkLabelNode,
+} from './link-labels.js';
 
 export type NodeState = 'clicked' | 'pinned' | 'plain';
 
@@ -34,6 +43,8 @@ export interface FigureNodeMark {
   state: NodeState;
   /** Whether the label is written next to the glyph (always kept in <title>). */
   showLabel: boolean;
+  /** Which side of the glyph the label goes (link graph: decided by placeLabels). */
+  labelSide?: 'right' | 'left';
 }
 
 export interface FigureEdgeMark {
@@ -43,6 +54,8 @@ export interface FigureEdgeMark {
   to: Point;
   colour: string;
   width: number;
+  /** Relative strength as opacity (relativeEdgeLook). */
+  opacity: number;
 }
 
 /** Everything the SVG shows, in layout units; `writeFigureSvg` only draws it. */
@@ -64,10 +77,9 @@ export interface LinkFigureOptions {
 }
 
 const MAX_LABEL = 30;
-const LABELLED_NEIGHBOURS = 12;
 
 function shortLabel(label: string): string {
-  return label.length > MAX_LABEL ? `${label.slice(0, MAX_LABEL - 1)}…` : label;
+  return truncateLabel(label, MAX_LABEL);
 }
 
 function stateOf(id: string, clickedId: string | null | undefined, pinned: ReadonlySet<string>): NodeState {
@@ -85,29 +97,43 @@ export function linkFigure(graph: FigureGraph, options: LinkFigureOptions = {}):
   const drawn = focusEdges(graph.edges, focus).filter(
     (e) => layout.positions.has(e.source) && layout.positions.has(e.target),
   );
-  const strongest = drawn
+  const drawnShares = drawn
     .map((e) => ({ e, share: signedShare(e, totals) }))
     .sort((a, b) => Math.abs(a.share) - Math.abs(b.share));
-  // As in the viewer: label the focus nodes and the ends of the strongest edges only.
-  const labelled = new Set(focus);
-  for (const { e } of strongest.slice(-LABELLED_NEIGHBOURS)) labelled.add(e.source).add(e.target);
+  const strongest = Math.max(0, ...drawnShares.map((d) => Math.abs(d.share)));
+  // As in the viewer (link-graph.ts): the same label requests and placement.
+  const labelNodes = new Map<string, LinkLabelNode>(
+    graph.nodes.map((n) => [n.nodeId, { nodeId: n.nodeId, kind: n.kind, text: compactLabel(n), tokenProb: n.tokenProb }]),
+  );
+  const requests = linkLabelRequests(
+    labelNodes,
+    layout.positions,
+    { clickedId: options.clickedId, pinnedIds: options.pinnedIds },
+    [...drawnShares].reverse().map((d) => d.e),
+  );
+  const placed = new Map(
+    placeLabels(requests, { x1: LINK_SPACING.left - 6, y1: 0, x2: layout.width, y2: layout.height }).map((p) => [p.id, p]),
+  );
   const nodes = graph.nodes.map((n): FigureNodeMark => ({
     id: n.nodeId,
     kind: n.kind,
     label: nodeLabel(n),
-    text: compactLabel(n),
+    text: placed.get(n.nodeId)?.text ?? compactLabel(n),
     ...layout.positions.get(n.nodeId)!,
     state: stateOf(n.nodeId, options.clickedId, pinned),
-    showLabel: n.kind === 'logit' || labelled.has(n.nodeId),
+    showLabel: placed.has(n.nodeId),
+    labelSide: placed.get(n.nodeId)?.side ?? 'right',
   }));
-  const edges = strongest.map(({ e, share }): FigureEdgeMark => ({
-    source: e.source,
-    target: e.target,
-    from: layout.positions.get(e.source)!,
-    to: layout.positions.get(e.target)!,
-    colour: edgeColour(share),
-    width: edgeWidth(share),
-  }));
+  const edges = drawnShares.map(({ e, share }): FigureEdgeMark => {
+    const look = relativeEdgeLook(share, strongest);
+    return {
+      source: e.source,
+      target: e.target,
+      from: layout.positions.get(e.source)!,
+      to: layout.positions.get(e.target)!,
+      ...look,
+    };
+  });
   return {
     view: 'link',
     title: options.title ?? graph.prompt,
@@ -150,16 +176,16 @@ export function subgraphFigure(graph: FigureGraph, options: SubgraphFigureOption
     state: 'plain',
     showLabel: true,
   }));
-  const edges = subgraph.edges
-    .filter((e) => options.positions.has(e.source) && options.positions.has(e.target))
+  const shown = subgraph.edges.filter((e) => options.positions.has(e.source) && options.positions.has(e.target));
+  const strongest = Math.max(0, ...shown.map((e) => Math.abs(e.share)));
+  const edges = shown
     .sort((a, b) => Math.abs(a.share) - Math.abs(b.share))
     .map((e): FigureEdgeMark => ({
       source: e.source,
       target: e.target,
       from: at(e.source),
       to: at(e.target),
-      colour: edgeColour(e.share),
-      width: edgeWidth(e.share),
+      ...relativeEdgeLook(e.share, strongest),
     }));
   const width = Math.max(320, ...nodes.map((n) => n.x + 120));
   const height = Math.max(120, ...nodes.map((n) => n.y + 40));
@@ -183,6 +209,7 @@ export function escapeXml(text: string): string {
 }
 
 const fmt = (v: number): string => (Math.round(v * 10) / 10).toString();
+const fmt2 = (v: number): string => (Math.round(v * 100) / 100).toString();
 
 function glyph(kind: NodeKind | 'supernode', x: number, y: number, stroke: string, strokeWidth: number): string {
   const style = KIND_STYLE[kind];
@@ -213,18 +240,17 @@ function legend(y: number): string {
     x += 28 + KIND_STYLE[kind].legend.length * 5.6;
   }
   for (const [label, share] of [
-    ['positive edge', 0.4],
-    ['negative edge', -0.4],
+    ['excites', 1],
+    ['inhibits', -1],
   ] as const) {
-    parts.push(
-      `<line x1="${x}" y1="${y}" x2="${x + 26}" y2="${y}" stroke="${edgeColour(share)}" stroke-width="${fmt(edgeWidth(0.25))}"/>`,
-    );
+    const look = relativeEdgeLook(share, 1);
+    parts.push(`<line x1="${x}" y1="${y}" x2="${x + 26}" y2="${y}" stroke="${look.colour}" stroke-width="3"/>`);
     parts.push(`<text x="${x + 32}" y="${y + 4}" font-size="11">${label}</text>`);
     x += 40 + label.length * 5.6;
   }
   const y2 = y + 18;
   parts.push(
-    `<text x="16" y="${y2 + 4}" font-size="10" fill="${STATE_COLOUR.muted}">edge colour saturates at ±0.4 of the target's absolute input; width ∝ √share</text>`,
+    `<text x="16" y="${y2 + 4}" font-size="10" fill="${STATE_COLOUR.muted}">edge width and opacity ∝ |share of the target's input| relative to the strongest edge drawn</text>`,
   );
   return `<g class="legend">${parts.join('')}</g>`;
 }
@@ -260,7 +286,7 @@ export function writeFigureSvg(spec: FigureSpec): string {
   out.push(`<g class="edges" stroke-linecap="round" fill="none">`);
   for (const edge of spec.edges) {
     out.push(
-      `<line x1="${fmt(edge.from.x)}" y1="${fmt(edge.from.y)}" x2="${fmt(edge.to.x)}" y2="${fmt(edge.to.y)}" stroke="${edge.colour}" stroke-width="${fmt(edge.width)}" stroke-opacity="0.85"><title>${escapeXml(`${edge.source} → ${edge.target}`)}</title></line>`,
+      `<line x1="${fmt(edge.from.x)}" y1="${fmt(edge.from.y)}" x2="${fmt(edge.to.x)}" y2="${fmt(edge.to.y)}" stroke="${edge.colour}" stroke-width="${fmt(edge.width)}" stroke-opacity="${fmt2(edge.opacity)}"><title>${escapeXml(`${edge.source} → ${edge.target}`)}</title></line>`,
     );
   }
   out.push(`</g><g class="nodes">`);
@@ -277,15 +303,20 @@ export function writeFigureSvg(spec: FigureSpec): string {
     );
     out.push(glyph(node.kind, node.x, node.y, stroke, strokeWidth));
     if (node.showLabel) {
-      const size = spec.view === 'subgraph' ? 11 : 9;
       const offset = KIND_STYLE[node.kind].size / 2 + 3;
-      const x = fmt(node.x + offset);
-      const y = fmt(node.y - offset);
-      // Logits sit side by side in one row: slanted labels do not overlap.
-      const rotate = spec.view === 'link' && node.kind === 'logit' ? ` transform="rotate(-35 ${x} ${y})"` : '';
-      out.push(
-        `<text class="label" x="${x}" y="${y}" font-size="${size}"${rotate}>${escapeXml(shortLabel(node.text))}</text>`,
-      );
+      if (spec.view === 'link') {
+        // Placed by placeLabels: beside the glyph, vertically centred (baseline at +0.35 em).
+        const left = node.labelSide === 'left';
+        const x = fmt(left ? node.x - offset : node.x + offset);
+        const y = fmt(node.y + LINK_LABEL_FONT * 0.35);
+        out.push(
+          `<text class="label" x="${x}" y="${y}" font-size="${LINK_LABEL_FONT}"${left ? ' text-anchor="end"' : ''}>${escapeXml(node.text)}</text>`,
+        );
+      } else {
+        out.push(
+          `<text class="label" x="${fmt(node.x + offset)}" y="${fmt(node.y - offset)}" font-size="11">${escapeXml(shortLabel(node.text))}</text>`,
+        );
+      }
     }
     out.push(`</g>`);
   }

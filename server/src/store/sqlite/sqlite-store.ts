@@ -292,9 +292,10 @@ export class SqliteStore implements GraphStore {
       const [own, other] = asked === 'target' ? ['target_ord', 'source_ord'] : ['source_ord', 'target_ord'];
       const [source, target] = asked === 'target' ? ['o', 'a'] : ['a', 'o'];
       return `SELECT e.ord, ${source}.node_id AS source, ${target}.node_id AS target, e.weight, e.influence
-         FROM nodes a
-         JOIN edges e ON e.graph_key = a.graph_key AND e.${own} = a.ord
-         JOIN nodes o ON o.graph_key = e.graph_key AND o.ord = e.${other}
+         FROM nodes a INDEXED BY nodes_by_id
+         CROSS JOIN edges e INDEXED BY ${asked === 'target' ? 'edges_by_target' : 'edges_by_source'}
+           ON e.graph_key = a.graph_key AND e.${own} = a.ord
+         CROSS JOIN nodes o ON o.graph_key = e.graph_key AND o.ord = e.${other}
         WHERE a.graph_key = @graphKey AND a.node_id IN (SELECT value FROM json_each(@ids))
           AND ${nodeKept('a')} AND ${nodeKept('o')} AND ${edgeKept}`;
     };
@@ -318,8 +319,8 @@ export class SqliteStore implements GraphStore {
       const totals = this.statement(
         `SELECT t.node_id AS nodeId, sum(abs(e.weight)) AS total
            FROM nodes t
-           JOIN edges e ON e.graph_key = t.graph_key AND e.target_ord = t.ord
-           JOIN nodes s ON s.graph_key = e.graph_key AND s.ord = e.source_ord
+           CROSS JOIN edges e INDEXED BY edges_by_target ON e.graph_key = t.graph_key AND e.target_ord = t.ord
+           CROSS JOIN nodes s ON s.graph_key = e.graph_key AND s.ord = e.source_ord
           WHERE t.graph_key = @graphKey AND t.node_id IN (SELECT value FROM json_each(@targets))
             AND ${nodeKept('s')} AND ${edgeKept}
           GROUP BY t.node_id`,
