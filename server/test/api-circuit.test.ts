@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dashboardLabels, findSupernodes } from '@circuit-atlas/tracer';
+import { dashboardLabels, FeatureLabeller, findSupernodes } from '@circuit-atlas/tracer';
 import { startServer, type RunningServer } from '../src/app.js';
 import { ModelCatalog } from '../src/models/catalog.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -146,6 +146,30 @@ describe('circuits through the API (demo model)', () => {
     );
     const relabelled = await circuit('Dallas', { maxPaths: 10 });
     expect(relabelled.nodes.find((n) => n.id === feature.id)!.label).toBe('my Dallas feature');
+  });
+
+  it('serves each feature node’s automatic labels (read, say, confidences) as the tracer computes them', async () => {
+    const { graph } = await gqlData<{
+      graph: { nodes: { nodeId: string; kind: string; layer: number; feature: number | null; autoLabels: unknown }[] };
+    }>(
+      server.url,
+      `query($id: ID!) { graph(id: $id) { nodes { nodeId kind layer feature
+        autoLabels { label weak input { text confidence } output { text confidence } } } } }`,
+      { id: graphIds.get('Dallas') },
+    );
+    const labeller = (await FeatureLabeller.forModel(DEMO_DIR))!;
+    const features = graph.nodes.filter((n) => n.kind === 'feature');
+    expect(features.length).toBeGreaterThan(10);
+    for (const node of features) {
+      const expected = labeller.labelsOf(node.layer, node.feature!)!;
+      expect(node.autoLabels).toEqual({
+        label: expected.label,
+        weak: expected.weak,
+        input: expected.input,
+        output: expected.output,
+      });
+    }
+    for (const node of graph.nodes.filter((n) => n.kind !== 'feature')) expect(node.autoLabels).toBeNull();
   });
 
   it('saves the automatic grouping as a view, and the view gives the same circuit', async () => {
