@@ -206,29 +206,67 @@ describe('the viewer on imported reference graphs', () => {
     await page.close();
   });
 
-  it('compares two graphs side by side with the shared features highlighted', async () => {
+  it('compares two graphs on one canvas: shared, only-A and only-B features, shared edges by change, labelled tables', async () => {
     const page = await newPage();
     await page.goto(`${viewer.url}/?compare=${dallas.id},${capital.id}`);
     await page.waitForSelector('body[data-compare-ready]');
     const comparison = await gqlData<{
-      compare: { shared: { nodeIdA: string; nodeIdB: string }[]; onlyInA: unknown[] };
+      compare: {
+        shared: { nodeIdA: string; nodeIdB: string }[];
+        onlyInA: { nodeId: string; kind: string }[];
+        onlyInB: { nodeId: string; kind: string }[];
+        sharedEdges: { sourceA: string; targetA: string }[];
+      };
     }>(
       viewer.url,
-      'query($a: ID!, $b: ID!) { compare(graphA: $a, graphB: $b) { shared { nodeIdA nodeIdB } onlyInA { nodeId } } }',
+      `query($a: ID!, $b: ID!) { compare(graphA: $a, graphB: $b) {
+        shared { nodeIdA nodeIdB } onlyInA { nodeId kind } onlyInB { nodeId kind } sharedEdges { sourceA targetA } } }`,
       { a: dallas.id, b: capital.id },
     );
-    expect(await page.locator('.shared-row').count()).toBe(comparison.compare.shared.length);
-    const highlighted = await page.evaluate(() =>
-      (window as unknown as { atlas: { compare: { cy: import('cytoscape').Core }[] } }).atlas.compare.map((v) =>
-        v.cy
-          .nodes('.shared')
-          .map((n) => n.id())
-          .sort(),
-      ),
+    const { shared, onlyInA, onlyInB, sharedEdges } = comparison.compare;
+    expect(shared.length).toBeGreaterThan(0);
+    // A researcher named one shared feature: the table and the canvas use the name.
+    const named = dallas.nodes.find((n) => n.nodeId === shared[0].nodeIdA)!;
+    const [layer, index] = [named.layer, Number(named.nodeId.split('_')[1])];
+    const model = (await gqlData<{ graph: { model: string } }>(viewer.url, 'query($id: ID!) { graph(id: $id) { model } }', { id: dallas.id })).graph.model;
+    await gqlData(
+      viewer.url,
+      'mutation($m: String!, $l: Int!, $i: Int!) { setFeatureLabel(model: $m, layer: $l, index: $i, label: "Dallas (city)") { label } }',
+      { m: model, l: layer, i: index },
     );
-    expect(highlighted[0]).toEqual(comparison.compare.shared.map((s) => s.nodeIdA).sort());
-    expect(highlighted[1]).toEqual(comparison.compare.shared.map((s) => s.nodeIdB).sort());
-    expect(comparison.compare.shared.length).toBeGreaterThan(0);
+    await page.reload();
+    await page.waitForSelector('body[data-compare-ready]');
+    expect(await page.locator('.shared-row').count()).toBe(shared.length);
+    const drawn = await page.evaluate(() => {
+      const atlas = (window as unknown as { atlas: { compare: { cy: import('cytoscape').Core }[] } }).atlas;
+      {
+        const cy = atlas.compare[0].cy;
+        const ids = (selector: string) => cy.nodes(selector).map((n) => n.id()).sort();
+        const labels = cy.nodes('.labelled').map((n) => {
+          const b = n.boundingBox({ includeNodes: false, includeEdges: false, includeLabels: true, includeOverlays: false });
+          return { text: n.data('short') as string, x1: b.x1, x2: b.x2, y1: b.y1, y2: b.y2 };
+        });
+        return { views: atlas.compare.length, shared: ids('.shared'), onlyA: ids('.only-a'), onlyB: ids('.only-b'), edges: cy.edges().length, labels };
+      }
+    });
+    // One canvas holding both graphs' features.
+    expect(drawn.views).toBe(1);
+    expect(drawn.shared).toEqual(shared.map((s) => `shared:${s.nodeIdA}`).sort());
+    expect(drawn.onlyA).toEqual(onlyInA.filter((n) => n.kind === 'feature').map((n) => `only-a:${n.nodeId}`).sort());
+    expect(drawn.onlyB).toEqual(onlyInB.filter((n) => n.kind === 'feature').map((n) => `only-b:${n.nodeId}`).sort());
+    const sharedA = new Set(shared.map((s) => s.nodeIdA));
+    expect(drawn.edges).toBe(sharedEdges.filter((e) => sharedA.has(e.sourceA) && sharedA.has(e.targetA)).length);
+    for (const [i, a] of drawn.labels.entries()) {
+      for (const b of drawn.labels.slice(i + 1)) {
+        const overlap = a.x1 < b.x2 - 0.5 && b.x1 < a.x2 - 0.5 && a.y1 < b.y2 - 0.5 && b.y1 < a.y2 - 0.5;
+        expect(overlap, `"${a.text}" overlaps "${b.text}"`).toBe(false);
+      }
+    }
+    // The tables name features by label, numbers right-aligned.
+    const rows = await page.locator('.shared-row').evaluateAll((trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
+    expect(rows).toContain('Dallas (city)');
+    expect(await page.locator('.shared-row td.num').first().evaluate((td) => getComputedStyle(td).textAlign)).toBe('right');
+    expect(await page.locator('.compare-legend').textContent()).toMatch(/only in A.*only in B/);
     await screenshot(page, 'viewer-compare');
     await page.close();
   });

@@ -116,7 +116,7 @@ function linkState(page: Page) {
       layoutHeight: atlas.link.layout.height,
       columnWidths: atlas.link.layout.columns.map((c) => c.width),
       edges: cy.edges().map((e) => ({
-        share: e.data('share') as number,
+        weight: e.data('weight') as number,
         width: e.data('width') as number,
         opacity: e.data('opacity') as number,
         colour: e.data('colour') as string,
@@ -178,11 +178,11 @@ describe('a legible link graph', () => {
     await openGraph(page, `${viewer.url}/?graph=${small.id}`);
     const { edges } = await linkState(page);
     expect(edges.length).toBeGreaterThan(5);
-    const strongest = edges.reduce((a, b) => (Math.abs(b.share) > Math.abs(a.share) ? b : a));
+    const strongest = edges.reduce((a, b) => (Math.abs(b.weight) > Math.abs(a.weight) ? b : a));
     expect(strongest.width).toBe(Math.max(...edges.map((e) => e.width)));
     expect(strongest.opacity).toBeCloseTo(1, 6);
     // Two colours only, one per sign, whatever the strength.
-    const colours = new Map(edges.map((e) => [Math.sign(e.share), e.colour]));
+    const colours = new Map(edges.map((e) => [Math.sign(e.weight), e.colour]));
     expect(new Set(edges.map((e) => e.colour)).size).toBe(colours.size);
     expect(await page.locator('.link-legend').textContent()).toMatch(/excites.*inhibits/);
     // The whole small graph fits: every written label lies inside the canvas on screen.

@@ -17,7 +17,7 @@ export type FigureEdge = Pick<GraphEdge, 'source' | 'target' | 'weight'> & {
    * The edge's signed share of its target's whole input, when known: the viewer holds only some
    * edges (DESIGN.md decision 8), so the server computes it; absent, it is computed from the edges given.
    */
-  share?: number;
+  share?: number | null;
 };
 
 /** A graph as a figure sees it; GraphDocument and the API's Graph both fit. */
@@ -164,7 +164,7 @@ export function targetInputTotals(edges: readonly FigureEdge[]): Map<string, num
 
 /** Signed share of the target's absolute input carried by one edge (−1..1). */
 export function signedShare(edge: FigureEdge, totals: ReadonlyMap<string, number>): number {
-  if (edge.share !== undefined) return edge.share;
+  if (edge.share !== undefined && edge.share !== null) return edge.share;
   const total = totals.get(edge.target) ?? 0;
   return total > 0 ? edge.weight / total : 0;
 }

@@ -58,18 +58,59 @@ export function labelBox(at: Point, kind: LabelRequest['kind'], text: string, si
   return { x1, x2: x1 + width, y1: at.y - font * 0.65, y2: at.y + font * 0.65 };
 }
 
+/** A node glyph a label should not cover (every drawn node, labelled or not). */
+export interface Obstacle {
+  id: string;
+  kind: LabelRequest['kind'];
+  at: Point;
+}
+
+const GRID = 32;
+
+/** Glyph boxes bucketed by grid cell, so a label checks only the glyphs near it. */
+class GlyphGrid {
+  private readonly cells = new Map<string, { id: string; box: Box }[]>();
+
+  constructor(obstacles: readonly Obstacle[]) {
+    for (const o of obstacles) {
+      const half = KIND_STYLE[o.kind].size / 2;
+      const box = { x1: o.at.x - half, x2: o.at.x + half, y1: o.at.y - half, y2: o.at.y + half };
+      for (const key of this.keys(box)) {
+        const list = this.cells.get(key);
+        if (list) list.push({ id: o.id, box });
+        else this.cells.set(key, [{ id: o.id, box }]);
+      }
+    }
+  }
+
+  private *keys(box: Box): Generator<string> {
+    for (let gx = Math.floor(box.x1 / GRID); gx <= Math.floor(box.x2 / GRID); gx++)
+      for (let gy = Math.floor(box.y1 / GRID); gy <= Math.floor(box.y2 / GRID); gy++) yield `${gx},${gy}`;
+  }
+
+  /** True when the box covers a glyph other than `ownId`'s. */
+  covers(box: Box, ownId: string): boolean {
+    for (const key of this.keys(box))
+      for (const glyph of this.cells.get(key) ?? []) if (glyph.id !== ownId && boxesOverlap(glyph.box, box)) return true;
+    return false;
+  }
+}
+
 /**
  * Places labels greedily by priority: right of the node, else left, each at full length (up to
- * LINK_LABEL_MAX_CHARS) and then shorter, never over another label, another labelled node's glyph
- * or outside `bounds`. Labels that find no room are left out (their node keeps its tooltip).
+ * LINK_LABEL_MAX_CHARS) and then shorter; never over another label or outside `bounds`, and over no
+ * node glyph where any candidate allows it (`obstacles`: all drawn nodes; labelled nodes always
+ * count). Labels that find no room are left out (their node keeps its tooltip / <title>).
  */
-export function placeLabels(requests: readonly LabelRequest[], bounds: Box, font = LINK_LABEL_FONT): PlacedLabel[] {
+export function placeLabels(
+  requests: readonly LabelRequest[],
+  bounds: Box,
+  font = LINK_LABEL_FONT,
+  obstacles: readonly Obstacle[] = requests,
+): PlacedLabel[] {
   const ordered = [...requests].sort((a, b) => b.priority - a.priority || (a.id < b.id ? -1 : 1));
-  // Glyphs of labelled nodes are obstacles too: a label must not cover a node it is not about.
-  const glyphs = ordered.map((r) => {
-    const half = KIND_STYLE[r.kind].size / 2;
-    return { id: r.id, box: { x1: r.at.x - half, x2: r.at.x + half, y1: r.at.y - half, y2: r.at.y + half } };
-  });
+  const labelled = new GlyphGrid(requests);
+  const glyphs = obstacles === requests ? labelled : new GlyphGrid(obstacles);
   const placed: PlacedLabel[] = [];
   for (const request of ordered) {
     const full = truncateLabel(request.text, LINK_LABEL_MAX_CHARS);
@@ -77,15 +118,18 @@ export function placeLabels(requests: readonly LabelRequest[], bounds: Box, font
     for (let n = full.length; n >= MIN_CHARS; n = n === full.length ? Math.min(n - 1, 18) : n - 4) lengths.push(n);
     if (lengths.length === 0) lengths.push(full.length);
     let found: PlacedLabel | null = null;
-    search: for (const length of lengths) {
-      const text = length === full.length ? full : truncateLabel(full, length);
-      for (const side of ['right', 'left'] as const) {
-        const box = labelBox(request.at, request.kind, text, side, font);
-        if (box.x1 < bounds.x1 || box.x2 > bounds.x2 || box.y1 < bounds.y1 || box.y2 > bounds.y2) continue;
-        if (placed.some((p) => boxesOverlap(p.box, box))) continue;
-        if (glyphs.some((g) => g.id !== request.id && boxesOverlap(g.box, box))) continue;
-        found = { id: request.id, text, side, box };
-        break search;
+    // First over no glyph at all, then (crowded rows) over unlabelled glyphs only.
+    search: for (const strict of [true, false]) {
+      for (const length of lengths) {
+        const text = length === full.length ? full : truncateLabel(full, length);
+        for (const side of ['right', 'left'] as const) {
+          const box = labelBox(request.at, request.kind, text, side, font);
+          if (box.x1 < bounds.x1 || box.x2 > bounds.x2 || box.y1 < bounds.y1 || box.y2 > bounds.y2) continue;
+          if (placed.some((p) => boxesOverlap(p.box, box))) continue;
+          if ((strict ? glyphs : labelled).covers(box, request.id)) continue;
+          found = { id: request.id, text, side, box };
+          break search;
+        }
       }
     }
     if (found) placed.push(found);

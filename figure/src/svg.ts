@@ -10,8 +10,6 @@ import {
   nodeLabel,
   layoutLinkGraph,
   LINK_SPACING,
-  signedShare,
-  targetInputTotals,
   type FigureGraph,
   type LayerBand,
   type Point,
@@ -93,14 +91,12 @@ export function linkFigure(graph: FigureGraph, options: LinkFigureOptions = {}):
   const pinned = new Set(options.pinnedIds ?? []);
   const focus = new Set(pinned);
   if (options.clickedId) focus.add(options.clickedId);
-  const totals = targetInputTotals(graph.edges);
   const drawn = focusEdges(graph.edges, focus).filter(
     (e) => layout.positions.has(e.source) && layout.positions.has(e.target),
   );
-  const drawnShares = drawn
-    .map((e) => ({ e, share: signedShare(e, totals) }))
-    .sort((a, b) => Math.abs(a.share) - Math.abs(b.share));
-  const strongest = Math.max(0, ...drawnShares.map((d) => Math.abs(d.share)));
+  // As in the viewer: sign colour, width and opacity by |weight| relative to the strongest drawn edge.
+  const drawnShares = drawn.map((e) => ({ e })).sort((a, b) => Math.abs(a.e.weight) - Math.abs(b.e.weight));
+  const strongest = Math.max(0, ...drawn.map((e) => Math.abs(e.weight)));
   // As in the viewer (link-graph.ts): the same label requests and placement.
   const labelNodes = new Map<string, LinkLabelNode>(
     graph.nodes.map((n) => [n.nodeId, { nodeId: n.nodeId, kind: n.kind, text: compactLabel(n), tokenProb: n.tokenProb }]),
@@ -112,7 +108,12 @@ export function linkFigure(graph: FigureGraph, options: LinkFigureOptions = {}):
     [...drawnShares].reverse().map((d) => d.e),
   );
   const placed = new Map(
-    placeLabels(requests, { x1: LINK_SPACING.left - 6, y1: 0, x2: layout.width, y2: layout.height }).map((p) => [p.id, p]),
+    placeLabels(
+      requests,
+      { x1: LINK_SPACING.left - 6, y1: 0, x2: layout.width, y2: layout.height },
+      undefined,
+      graph.nodes.map((n) => ({ id: n.nodeId, kind: n.kind, at: layout.positions.get(n.nodeId)! })),
+    ).map((p) => [p.id, p]),
   );
   const nodes = graph.nodes.map((n): FigureNodeMark => ({
     id: n.nodeId,
@@ -124,8 +125,8 @@ export function linkFigure(graph: FigureGraph, options: LinkFigureOptions = {}):
     showLabel: placed.has(n.nodeId),
     labelSide: placed.get(n.nodeId)?.side ?? 'right',
   }));
-  const edges = drawnShares.map(({ e, share }): FigureEdgeMark => {
-    const look = relativeEdgeLook(share, strongest);
+  const edges = drawnShares.map(({ e }): FigureEdgeMark => {
+    const look = relativeEdgeLook(e.weight, strongest);
     return {
       source: e.source,
       target: e.target,
@@ -250,7 +251,7 @@ function legend(y: number): string {
   }
   const y2 = y + 18;
   parts.push(
-    `<text x="16" y="${y2 + 4}" font-size="10" fill="${STATE_COLOUR.muted}">edge width and opacity ∝ |share of the target's input| relative to the strongest edge drawn</text>`,
+    `<text x="16" y="${y2 + 4}" font-size="10" fill="${STATE_COLOUR.muted}">edge width and opacity ∝ |weight| relative to the strongest edge drawn (subgraph: |share of the target's input|)</text>`,
   );
   return `<g class="legend">${parts.join('')}</g>`;
 }

@@ -38,7 +38,8 @@ function expectedIncident(
     (e) => (direction !== 'out' && asked.has(e.target)) || (direction !== 'in' && asked.has(e.source)),
   );
   const totals = new Map<string, number>();
-  for (const target of new Set(edges.map((e) => e.target))) {
+  const kept = new Set(pruned.nodes.map((n) => n.nodeId));
+  for (const target of nodeIds.filter((id) => kept.has(id) && pruned.edges.some((e) => e.target === id))) {
     totals.set(
       target,
       pruned.edges.filter((e) => e.target === target).reduce((sum, e) => sum + Math.abs(e.weight), 0),
@@ -76,7 +77,7 @@ describe.each(STORES)('viewer reads on $name', ({ open }) => {
     expect(await store.getGraphNodes(`${RUN}-missing`)).toBeNull();
   });
 
-  it('reads the kept edges touching the asked nodes, each once, with their targets’ input totals', async () => {
+  it('reads the kept edges touching the asked nodes, each once, with the asked nodes’ input totals', async () => {
     const features = graph.nodes.filter((n) => n.kind === 'feature');
     const logit = graph.nodes.find((n) => n.kind === 'logit')!;
     // Two connected nodes: the edge between them must come once.

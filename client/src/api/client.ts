@@ -93,7 +93,7 @@ export async function getGraph(
 }
 
 /**
- * Every kept edge touching these nodes, with its share of its target's input: the one place the
+ * Every kept edge touching these nodes, edges into them with their share of the node's input: the one place the
  * viewer decodes the edge table (indices into the graph's nodes as served at these thresholds).
  */
 export async function getIncidentEdges(
@@ -102,7 +102,7 @@ export async function getIncidentEdges(
   edgeThreshold: number | null | undefined,
   nodeIds: string[],
 ): Promise<IndexedEdge[]> {
-  const data = await graphql<{ graph: { incidentEdges: { table: EdgeTable; shares: number[] } } | null }>(
+  const data = await graphql<{ graph: { incidentEdges: { table: EdgeTable; shares: (number | null)[] } } | null }>(
     `query($id: ID!, $nt: Float, $et: Float, $ids: [ID!]!) { graph(id: $id, nodeThreshold: $nt, edgeThreshold: $et) {
       incidentEdges(nodeIds: $ids) { table { sources targets weights } shares } } }`,
     { id: graph.id, nt: nodeThreshold ?? null, et: edgeThreshold ?? null, ids: nodeIds },
@@ -289,6 +289,7 @@ export async function compareGraphs(graphA: string, graphB: string): Promise<Gra
     `query($a: ID!, $b: ID!) { compare(graphA: $a, graphB: $b) {
       graphA { ${SUMMARY_FIELDS} } graphB { ${SUMMARY_FIELDS} }
       shared { layer index positionFromEnd nodeIdA nodeIdB activationA activationB influenceA influenceB }
+      sharedEdges { sourceA targetA sourceB targetB weightA weightB }
       onlyInA { ${NODE_FIELDS} } onlyInB { ${NODE_FIELDS} } } }`,
     { a: graphA, b: graphB },
   );

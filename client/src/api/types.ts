@@ -89,7 +89,7 @@ export type Feature = Pick<Api.Feature, 'model' | 'layer' | 'index' | 'label'> &
 export type Path = Pick<Api.Path, 'nodeIds' | 'score' | 'weights'>;
 export type SharedFeature = Omit<Api.SharedFeature, never>;
 
-export type GraphComparison = Pick<Api.GraphComparison, 'shared'> & {
+export type GraphComparison = Pick<Api.GraphComparison, 'shared' | 'sharedEdges'> & {
   graphA: GraphSummary;
   graphB: GraphSummary;
   onlyInA: ApiNode[];

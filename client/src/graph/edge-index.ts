@@ -1,14 +1,14 @@
 /**
  * The edges the viewer holds: those of the nodes it has shown (clicked, pinned), fetched from the
- * server on demand (DESIGN.md decision 8), each with its signed share of its target's whole input
- * (computed by the server, which holds every edge). A node is complete once its incident edges have
+ * server on demand (DESIGN.md decision 8), edges into those nodes with their signed share of
+ * the node's whole input (computed by the server, which holds every edge). A node is complete once its incident edges have
  * arrived; its inputs and outputs are then its whole lists, sorted by |weight|.
  */
 import type { FigureEdge } from '@circuit-atlas/figure';
 
 export interface IndexedEdge extends FigureEdge {
-  /** Signed share of the target's Σ|input| (−1..1). */
-  share: number;
+  /** Signed share of the target's Σ|input| (−1..1); null when the target's inputs are not held. */
+  share: number | null;
 }
 
 /** Fetches every kept edge touching these nodes (both directions). */

@@ -1,12 +1,12 @@
 /**
  * The link graph in Cytoscape: every node at its preset (token column, layer band) position, the
  * prompt tokens under their columns, and only the edges of the clicked and pinned nodes
- * (DESIGN.md, decision 8), coloured by sign and sized by share.
+ * (DESIGN.md, decision 8), coloured by sign and sized relative to the strongest drawn edge.
  */
 import cytoscape from 'cytoscape';
 import { compactLabel, layoutLinkGraph, type FigureGraph, type LinkLayout } from '@circuit-atlas/figure';
 import { KIND_STYLE, LINK_SPACING, linkLabelRequests, placeLabels, relativeEdgeLook } from '@circuit-atlas/figure';
-import type { LinkLabelNode } from '@circuit-atlas/figure';
+import type { LinkLabelNode, Obstacle } from '@circuit-atlas/figure';
 import { formatNumber } from '../dom.js';
 import type { ApiNode } from '../api/types.js';
 import type { EdgeIndex, IndexedEdge } from './edge-index.js';
@@ -61,7 +61,7 @@ export class LinkGraphView {
   private readonly nodes: Map<string, ApiNode>;
   private readonly labelNodes: Map<string, LinkLabelNode>;
   private readonly resizeObserver: ResizeObserver;
-  /** |share| of the strongest drawn edge: every drawn edge is styled relative to it. */
+  /** |weight| of the strongest drawn edge: every drawn edge is styled relative to it. */
   private strongest = 0;
   private focus: { clicked: string | null; pinned: readonly string[]; drawn: IndexedEdge[] } = {
     clicked: null,
@@ -69,15 +69,19 @@ export class LinkGraphView {
     drawn: [],
   };
   private pathIds: readonly string[] = [];
+  /** Every node glyph: labels avoid covering them where they can. */
+  private readonly obstacles: Obstacle[];
 
   constructor(
     container: HTMLElement,
     graph: Omit<FigureGraph, 'nodes'> & { nodes: ApiNode[] },
     private readonly edges: EdgeIndex,
     onTap: (event: NodeTapEvent) => void,
+    options: { legend?: boolean } = {},
   ) {
     this.layout = layoutLinkGraph(graph);
     this.nodes = new Map(graph.nodes.map((n) => [n.nodeId, n]));
+    this.obstacles = graph.nodes.map((n) => ({ id: n.nodeId, kind: n.kind, at: this.layout.positions.get(n.nodeId)! }));
     this.labelNodes = new Map(
       graph.nodes.map((n) => [n.nodeId, { nodeId: n.nodeId, kind: n.kind, text: compactLabel(n), tokenProb: n.tokenProb }]),
     );
@@ -133,7 +137,7 @@ export class LinkGraphView {
       const node = this.nodes.get(id);
       return node ? nodeTooltip(node) : null;
     });
-    container.append(linkLegend());
+    if (options.legend !== false) container.append(linkLegend());
     this.fitLegibly();
     // Refit when the pane changes size (window resize, subgraph pane opening or closing).
     let size = `${container.clientWidth}x${container.clientHeight}`;
@@ -183,7 +187,7 @@ export class LinkGraphView {
   private placeLabels(): void {
     const cy = this.cy;
     const { clicked, pinned, drawn } = this.focus;
-    const strongestFirst = [...drawn].sort((a, b) => Math.abs(b.share) - Math.abs(a.share));
+    const strongestFirst = [...drawn].sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight));
     const requests = linkLabelRequests(
       this.labelNodes,
       this.layout.positions,
@@ -192,7 +196,7 @@ export class LinkGraphView {
     );
     const bounds = { x1: LINK_SPACING.left - 6, y1: 0, x2: this.layout.width, y2: this.layout.height };
     cy.nodes('.labelled').removeClass('labelled label-left');
-    for (const label of placeLabels(requests, bounds)) {
+    for (const label of placeLabels(requests, bounds, undefined, this.obstacles)) {
       const node = cy.getElementById(label.id);
       node.data('short', label.text);
       node.addClass(label.side === 'left' ? 'labelled label-left' : 'labelled');
@@ -209,13 +213,27 @@ export class LinkGraphView {
       if (clicked && this.nodes.has(clicked)) focus.add(clicked);
       const drawn = this.edges.incident(focus);
       // Weak edges first so strong ones are drawn on top.
-      drawn.sort((a, b) => Math.abs(a.share) - Math.abs(b.share));
+      drawn.sort((a, b) => Math.abs(a.weight) - Math.abs(b.weight));
       // Label only the strongest neighbours: a label per drawn edge would be unreadable.
-      this.strongest = Math.max(0, ...drawn.map((e) => Math.abs(e.share)));
+      this.strongest = Math.max(0, ...drawn.map((e) => Math.abs(e.weight)));
       cy.add(drawn.map((e) => edgeElement(e, this.strongest)));
       for (const id of pinned) cy.getElementById(id).addClass('pinned');
       if (clicked) cy.getElementById(clicked).addClass('clicked');
       this.focus = { clicked, pinned, drawn };
+      this.pathIds = [];
+      this.placeLabels();
+    });
+  }
+
+  /** Draws exactly these edges (styled relative to the strongest) and labels their ends: the compare view. */
+  drawEdges(edges: readonly IndexedEdge[]): void {
+    const cy = this.cy;
+    cy.batch(() => {
+      cy.edges().remove();
+      const drawn = [...edges].sort((a, b) => Math.abs(a.weight) - Math.abs(b.weight));
+      this.strongest = Math.max(0, ...drawn.map((e) => Math.abs(e.weight)));
+      cy.add(drawn.map((e) => edgeElement(e, this.strongest)));
+      this.focus = { clicked: null, pinned: [], drawn };
       this.pathIds = [];
       this.placeLabels();
     });
@@ -231,15 +249,10 @@ export class LinkGraphView {
         cy.getElementById(nodeIds[i]).addClass('on-path');
         if (i === 0) continue;
         const held = this.edges.between(nodeIds[i - 1], nodeIds[i]);
-        // An edge of nodes not shown is not held: its share is unknown, so it is drawn mid-width.
-        const edge = held ?? {
-          source: nodeIds[i - 1],
-          target: nodeIds[i],
-          weight: weights[i - 1] ?? 0,
-          share: Math.sign(weights[i - 1] ?? 0) * 0.25,
-        };
+        // An edge of nodes not shown is not held: the path gives its weight.
+        const edge = held ?? { source: nodeIds[i - 1], target: nodeIds[i], weight: weights[i - 1] ?? 0, share: null };
         const id = edgeId(nodeIds[i - 1], nodeIds[i]);
-        if (cy.getElementById(id).empty()) cy.add(edgeElement(edge, Math.max(this.strongest, Math.abs(edge.share))));
+        if (cy.getElementById(id).empty()) cy.add(edgeElement(edge, Math.max(this.strongest, Math.abs(edge.weight))));
         cy.getElementById(id)
           .addClass('on-path')
           .data('weightLabel', formatNumber(weights[i - 1] ?? edge?.weight ?? 0, 2));
@@ -268,7 +281,7 @@ export function edgeId(source: string, target: string): string {
 }
 
 export function edgeElement(e: IndexedEdge, strongest: number): cytoscape.ElementDefinition {
-  const look = relativeEdgeLook(e.share, strongest);
+  const look = relativeEdgeLook(e.weight, strongest);
   return {
     group: 'edges',
     data: {
@@ -305,7 +318,7 @@ function linkLegend(): HTMLElement {
     `<div>${kinds}</div>` +
     `<div>${swatch(`width:18px;height:3px;background:${look.colour}`)}excites` +
     `${swatch(`width:18px;height:3px;background:${negative.colour}`)}inhibits` +
-    `<span style="margin-left:8px;color:#777">width, opacity ∝ |share| / strongest drawn</span></div>` +
+    `<span style="margin-left:8px;color:#777">width, opacity ∝ |weight| / strongest drawn</span></div>` +
     `<div style="color:#777">click: inputs &amp; outputs · Ctrl/⌘-click: pin · drag: pan · wheel: zoom</div>`;
   return legend;
 }

@@ -90,13 +90,16 @@ export const STYLESHEET: cytoscape.StylesheetJson = [
   { selector: 'node.supernode', style: { label: 'data(label)', 'font-size': 10, 'font-weight': 'bold' } },
   { selector: 'node.pinned', style: { 'border-color': STATE_COLOUR.pinned, 'border-width': 2.5 } },
   { selector: 'node.clicked', style: { 'border-color': STATE_COLOUR.clicked, 'border-width': 3 } },
-  { selector: 'node.shared', style: { 'background-color': STATE_COLOUR.shared, 'border-color': '#0d5c45' } },
   { selector: 'node.on-path', style: { 'border-color': STATE_COLOUR.path, 'border-width': 3 } },
   {
     selector: 'node:selected',
     style: { 'overlay-color': STATE_COLOUR.pinned, 'overlay-opacity': 0.18, 'overlay-padding': 4 },
   },
   { selector: 'node.faded', style: { opacity: 0.25 } },
+  // The merged compare view (compare-page.ts SIDE_COLOURS): in both graphs, only in A, only in B.
+  { selector: 'node.shared', style: { 'background-color': '#9fd9c1', 'border-color': '#0d5c45' } },
+  { selector: 'node.only-a', style: { 'background-color': '#b9d3ee', 'border-color': '#2166ac' } },
+  { selector: 'node.only-b', style: { 'background-color': '#f8c99a', 'border-color': '#b0601c' } },
   {
     selector: 'edge',
     style: {

@@ -1,14 +1,23 @@
 /**
- * Two graphs side by side: shared features (same layer, index and position from the end) filled in
- * green on both link graphs, a table of their activation and influence differences, and the
- * features found in only one of them.
+ * Two graphs compared on one canvas: shared features (same layer, index and position from the end)
+ * drawn once, features of only A or only B marked by colour, and the shared edges coloured by how
+ * their weight changed from A to B; a legend; a table of the shared features with their labels and
+ * aligned activation and influence differences; and the features found in only one of them.
  */
 import { compareGraphs, getGraph } from '../api/client.js';
 import type { ApiGraph, ApiNode, GraphComparison } from '../api/types.js';
 import { el, formatNumber } from '../dom.js';
-import { EdgeIndex } from '../graph/edge-index.js';
+import { EdgeIndex, type IndexedEdge } from '../graph/edge-index.js';
 import { LinkGraphView } from '../graph/link-graph.js';
-import { nodeLabel, topLogit } from '@circuit-atlas/figure';
+import { mergeComparison, type MergedGraph } from '../graph/merged-compare.js';
+import { nodeLabel } from '@circuit-atlas/figure';
+
+/** Fills and borders of the merged view's three kinds of feature (legend and stylesheet agree). */
+export const SIDE_COLOURS = {
+  shared: { fill: '#9fd9c1', border: '#0d5c45', text: 'in both' },
+  'only-a': { fill: '#b9d3ee', border: '#2166ac', text: 'only in A' },
+  'only-b': { fill: '#f8c99a', border: '#b0601c', text: 'only in B' },
+} as const;
 
 export class ComparePage {
   private views: LinkGraphView[] = [];
@@ -26,10 +35,11 @@ export class ComparePage {
       getGraph(this.ids[1]),
     ]);
     if (!a || !b) throw new Error(`graph '${!a ? this.ids[0] : this.ids[1]}' is not in the store`);
+    // The viewer's label order: a researcher's label, then the dashboard's, then the stored one.
     for (const node of [...a.nodes, ...b.nodes, ...comparison.onlyInA, ...comparison.onlyInB])
-      node.label = nodeLabel(node);
-    const boxA = el('div', { class: 'link-graph compare-graph' });
-    const boxB = el('div', { class: 'link-graph compare-graph' });
+      node.label = node.featureLabel?.label || node.autoLabel || nodeLabel(node);
+    const merged = mergeComparison(a, b, comparison, comparison.sharedEdges);
+    const box = el('div', { class: 'link-graph compare-graph merged-graph' });
     this.root.replaceChildren(
       el(
         'div',
@@ -42,26 +52,17 @@ export class ComparePage {
           el(
             'span',
             { class: 'muted' },
-            `${comparison.shared.length} shared features · ${comparison.onlyInA.length} only in A · ${comparison.onlyInB.length} only in B`,
+            `${comparison.shared.length} shared features · ${comparison.onlyInA.length} only in A · ${comparison.onlyInB.length} only in B · ${merged.edges.length} shared edges`,
           ),
         ),
         el(
           'div',
-          { class: 'side-by-side' },
-          el(
-            'div',
-            { class: 'compare-column' },
-            el('h3', {}, el('a', { href: `?graph=${encodeURIComponent(a.id)}` }, `A: ${a.prompt}`)),
-            boxA,
-          ),
-          el(
-            'div',
-            { class: 'compare-column' },
-            el('h3', {}, el('a', { href: `?graph=${encodeURIComponent(b.id)}` }, `B: ${b.prompt}`)),
-            boxB,
-          ),
+          { class: 'compare-heads' },
+          el('h3', {}, el('a', { href: `?graph=${encodeURIComponent(a.id)}` }, `A: ${a.prompt}`)),
+          el('h3', {}, el('a', { href: `?graph=${encodeURIComponent(b.id)}` }, `B: ${b.prompt}`)),
         ),
-        this.sharedTable(comparison),
+        el('div', { class: 'merged-box' }, box, compareLegend()),
+        this.sharedTable(comparison, a),
         el(
           'div',
           { class: 'only-lists' },
@@ -70,38 +71,32 @@ export class ComparePage {
         ),
       ),
     );
-    this.views = [
-      this.draw(boxA, a, new Set(comparison.shared.map((s) => s.nodeIdA))),
-      this.draw(boxB, b, new Set(comparison.shared.map((s) => s.nodeIdB))),
-    ];
-    (window as unknown as { atlas: unknown }).atlas = { compare: this.views };
+    this.views = [this.draw(box, merged)];
+    (window as unknown as { atlas: unknown }).atlas = { compare: this.views, merged };
     document.body.dataset.compareReady = '1';
   }
 
-  private draw(box: HTMLElement, graph: ApiGraph, shared: Set<string>): LinkGraphView {
-    const view = new LinkGraphView(box, graph, new EdgeIndex(async () => []), () => {});
-    view.cy
-      .nodes()
-      .filter((n) => shared.has(n.id()))
-      .addClass('shared labelled');
-    view.setFocus(topLogit(graph)?.nodeId ?? null, []);
-    view.cy
-      .nodes()
-      .filter((n) => shared.has(n.id()))
-      .addClass('shared');
+  private draw(box: HTMLElement, merged: MergedGraph): LinkGraphView {
+    // An edge's weight here is its change from A to B: drawn relative to the largest change.
+    const edges: IndexedEdge[] = merged.edges.map((e) => ({ ...e, share: null }));
+    const view = new LinkGraphView(box, merged, new EdgeIndex(async () => []), () => {}, { legend: false });
+    for (const node of merged.nodes) view.cy.getElementById(node.nodeId).addClass(node.side);
+    view.drawEdges(edges);
     return view;
   }
 
-  private sharedTable(comparison: GraphComparison): HTMLElement {
+  private sharedTable(comparison: GraphComparison, a: ApiGraph): HTMLElement {
+    const labelOf = new Map(a.nodes.map((n) => [n.nodeId, n.label]));
     const delta = (x: number | null, y: number | null): string =>
-      x === null || y === null ? '–' : `${y - x >= 0 ? '+' : ''}${formatNumber(y - x)}`;
+      x === null || y === null ? '–' : `${y - x >= 0 ? '+' : '−'}${formatNumber(Math.abs(y - x))}`;
     const rows = [...comparison.shared]
       .sort((p, q) => (p.influenceA ?? 1) + (p.influenceB ?? 1) - ((q.influenceA ?? 1) + (q.influenceB ?? 1)))
       .map((s) =>
         el(
           'tr',
           { class: 'shared-row' },
-          el('td', {}, `L${s.layer} #${s.index}`),
+          el('td', { title: `L${s.layer} #${s.index}` }, labelOf.get(s.nodeIdA) ?? `L${s.layer} #${s.index}`),
+          el('td', { class: 'num muted' }, `L${s.layer} #${s.index}`),
           el('td', { class: 'num' }, s.positionFromEnd),
           el('td', { class: 'num' }, formatNumber(s.activationA)),
           el('td', { class: 'num' }, formatNumber(s.activationB)),
@@ -111,6 +106,7 @@ export class ComparePage {
           el('td', { class: 'num' }, delta(s.influenceA, s.influenceB)),
         ),
       );
+    const numeric = new Set(['feature', 'pos from end', 'act A', 'act B', 'Δ act', 'infl A', 'infl B', 'Δ infl']);
     return el(
       'section',
       { class: 'shared-features' },
@@ -121,8 +117,8 @@ export class ComparePage {
         el(
           'tr',
           {},
-          ['feature', 'pos from end', 'act A', 'act B', 'Δ act', 'infl A', 'infl B', 'Δ infl'].map((h) =>
-            el('th', {}, h),
+          ['label', 'feature', 'pos from end', 'act A', 'act B', 'Δ act', 'infl A', 'infl B', 'Δ infl'].map((h) =>
+            el('th', numeric.has(h) ? { class: 'num' } : {}, h),
           ),
         ),
         rows,
@@ -137,11 +133,19 @@ export class ComparePage {
       { class: 'only' },
       el('h3', {}, `${title} (${features.length})`),
       el(
-        'ol',
+        'table',
         {},
-        features
-          .slice(0, 25)
-          .map((n) => el('li', {}, n.label, ' ', el('span', { class: 'muted' }, `act ${formatNumber(n.activation)}`))),
+        el('tr', {}, el('th', {}, 'label'), el('th', { class: 'num' }, 'feature'), el('th', { class: 'num' }, 'act'), el('th', { class: 'num' }, 'infl')),
+        features.slice(0, 25).map((n) =>
+          el(
+            'tr',
+            {},
+            el('td', {}, n.label),
+            el('td', { class: 'num muted' }, `L${n.layer} #${n.feature}`),
+            el('td', { class: 'num' }, formatNumber(n.activation)),
+            el('td', { class: 'num' }, formatNumber(n.influence)),
+          ),
+        ),
       ),
     );
   }
@@ -149,4 +153,18 @@ export class ComparePage {
   destroy(): void {
     for (const view of this.views) view.destroy();
   }
+}
+
+/** The merged view's key: which graph a feature is in, and what an edge's colour and width say. */
+function compareLegend(): HTMLElement {
+  const swatch = (fill: string, border: string) =>
+    el('span', { class: 'swatch', style: `background:${fill};border:1px solid ${border}` });
+  return el(
+    'div',
+    { class: 'compare-legend' },
+    ...Object.values(SIDE_COLOURS).map((c) => el('span', {}, swatch(c.fill, c.border), c.text)),
+    el('span', {}, el('span', { class: 'line', style: 'background:#1a9850' }), 'edge stronger in B'),
+    el('span', {}, el('span', { class: 'line', style: 'background:#762a83' }), 'edge weaker in B'),
+    el('span', { class: 'muted' }, 'width, opacity ∝ |weight B − weight A| / largest change'),
+  );
 }

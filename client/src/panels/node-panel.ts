@@ -29,7 +29,7 @@ function edgeList(
       'li',
       { class: `edge-row ${sign}`, 'data-node-id': otherEnd(e), onclick: () => open(otherEnd(e)) },
       el('span', { class: 'weight' }, formatNumber(e.weight, 3)),
-      el('span', { class: 'share' }, `${Math.round(Math.abs(e.share) * 100)}%`),
+      el('span', { class: 'share' }, e.share === null ? '' : `${Math.round(Math.abs(e.share) * 100)}%`),
       el('span', { class: `glyph ${other?.kind ?? ''}` }),
       el('span', { class: 'name' }, other?.label ?? otherEnd(e)),
     );

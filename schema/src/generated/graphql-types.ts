@@ -436,8 +436,8 @@ export type IncidentDirection =
  * index into the parent graph's `nodes` (served at the same thresholds), with each edge's share.
  */
 export type IncidentEdges = {
-  /** Signed share of each edge in its target's kept input (weight / Σ|weight| of the target's kept inputs), parallel to table.weights. */
-  shares: Array<Scalars['Float']['output']>;
+  /** Signed share of each edge into an asked node in that node's kept input (weight / Σ|weight| of its kept inputs), parallel to table.weights; null for edges into other nodes. */
+  shares: Array<Maybe<Scalars['Float']['output']>>;
   table: EdgeTable;
 };
 

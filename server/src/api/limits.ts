@@ -321,7 +321,7 @@ export function measureOperation(
       const atRoot = depth === 0 && parentType === root && !inIntrospection;
       let { work, scope: childScope } = atRoot ? rootWork(selection) : { work: 0, scope };
       if (typeField === 'Graph.incidentEdges') {
-        // Its edges, then its targets' other inputs for the shares: about twice the edges it returns.
+        // Its edges, then the asked nodes' inputs again for the shares: about twice the edges it returns.
         const asked = argumentValues(selection, variables).nodeIds;
         const count = Array.isArray(asked) ? asked.length : typeof asked === 'string' ? 1 : 0;
         const edges = incidentEdgeEstimate(count, scope.nodes ?? 0, scope.edges ?? 0);

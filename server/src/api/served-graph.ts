@@ -74,10 +74,10 @@ export async function serveGraph(
 
 export interface PackedIncidentEdges {
   table: EdgeTable;
-  shares: number[];
+  shares: (number | null)[];
 }
 
-/** The kept edges touching `nodeIds`, packed by index into `graph.nodes`, with their shares. */
+/** The kept edges touching `nodeIds`, packed by index into `graph.nodes`, with the shares of edges into them. */
 export async function incidentEdgesOf(
   context: ApiContext,
   graph: GraphDocument,
@@ -98,7 +98,8 @@ export async function incidentEdgesOf(
   const answer = await context.store.getIncidentEdges(graph.id, nodeIds, { ...prune, direction });
   if (!answer) throw notFound(`graph '${graph.id}' was deleted while reading it`);
   const shares = answer.edges.map((edge) => {
-    const total = answer.targetInputTotals.get(edge.target) ?? 0;
+    const total = answer.targetInputTotals.get(edge.target);
+    if (total === undefined) return null; // not an edge into an asked node
     return total > 0 ? edge.weight / total : 0;
   });
   return { table: packEdgeTable(graph.nodes, answer.edges), shares };

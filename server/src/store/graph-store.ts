@@ -63,7 +63,10 @@ export interface IncidentEdgesQuery extends PruneOptions {
 export interface IncidentEdges {
   /** In the order of the stored document (deterministic across stores), each edge once. */
   edges: GraphEdge[];
-  /** Σ|weight| of the kept inputs of each target of `edges` (the denominator of an edge's share). */
+  /**
+   * Σ|weight| of the kept inputs of each asked node (the denominator of the share of an edge into
+   * it); edges into other nodes have no share here, which would need every input of their targets.
+   */
   targetInputTotals: Map<string, number>;
 }
 

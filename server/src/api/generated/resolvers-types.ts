@@ -507,7 +507,7 @@ export type GraphSummaryResolvers<ContextType = ApiContext, ParentType extends R
 };
 
 export type IncidentEdgesResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['IncidentEdges'] = ResolversParentTypes['IncidentEdges']> = {
-  shares?: Resolver<Array<ResolversTypes['Float']>, ParentType, ContextType>;
+  shares?: Resolver<Array<Types.Maybe<ResolversTypes['Float']>>, ParentType, ContextType>;
   table?: Resolver<ResolversTypes['EdgeTable'], ParentType, ContextType>;
 };
 

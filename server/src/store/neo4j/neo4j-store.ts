@@ -379,10 +379,10 @@ export class Neo4jStore implements GraphStore {
       }
       const edges = [...byOrd.entries()].sort((x, y) => x[0] - y[0]).map(([, edge]) => edge);
       const totals = await tx.run(
-        `MATCH (t:Node {graphId: $id}) WHERE t.nodeId IN $targets
+        `MATCH (t:Node {graphId: $id}) WHERE t.nodeId IN $ids AND ${nodeKept('t')}
          MATCH (s:Node)-[e:EDGE]->(t) WHERE ${nodeKept('s')} AND ${edgeKept}
          RETURN t.nodeId AS nodeId, sum(abs(e.weight)) AS total`,
-        { ...params, targets: [...new Set(edges.map((e) => e.target))] },
+        params,
       );
       return {
         edges,

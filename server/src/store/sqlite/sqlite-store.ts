@@ -315,16 +315,15 @@ export class SqliteStore implements GraphStore {
       const edgeRows = this.statement(`${sides.join(' UNION ')} ORDER BY 1`).all(params) as (GraphEdge & {
         ord: number;
       })[];
-      const targets = [...new Set(edgeRows.map((e) => e.target))];
       const totals = this.statement(
         `SELECT t.node_id AS nodeId, sum(abs(e.weight)) AS total
            FROM nodes t
            CROSS JOIN edges e INDEXED BY edges_by_target ON e.graph_key = t.graph_key AND e.target_ord = t.ord
            CROSS JOIN nodes s ON s.graph_key = e.graph_key AND s.ord = e.source_ord
-          WHERE t.graph_key = @graphKey AND t.node_id IN (SELECT value FROM json_each(@targets))
-            AND ${nodeKept('s')} AND ${edgeKept}
+          WHERE t.graph_key = @graphKey AND t.node_id IN (SELECT value FROM json_each(@ids))
+            AND ${nodeKept('t')} AND ${nodeKept('s')} AND ${edgeKept}
           GROUP BY t.node_id`,
-      ).all({ ...params, targets: JSON.stringify(targets) }) as { nodeId: string; total: number }[];
+      ).all(params) as { nodeId: string; total: number }[];
       return { edgeRows, totals };
     });
     const result = read();
