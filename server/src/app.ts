@@ -3,6 +3,7 @@
  * /graphiql, and the built viewer (client/dist) at / with a fallback to its index.html for the
  * viewer's own routes. Everything the API does goes through the services built here.
  */
+import { jobEventsHandler } from './jobs/job-events.js';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -242,12 +243,13 @@ export async function startServer(options: ServerOptions & { port?: number; host
     }),
   );
   app.use('/graphiql', graphiqlRouter());
+  app.get('/jobs/:id/events', jobEventsHandler(queue));
 
   const clientDir = options.clientDir ?? DEFAULT_CLIENT_DIR;
   const clientIndex = join(clientDir, 'index.html');
   app.use(express.static(clientDir, { index: 'index.html' }));
   // The viewer keeps its state in the URL: any other page path is the viewer's to interpret.
-  app.get(/^\/(?!graphql|graphiql|health).*/, (req, res) => {
+  app.get(/^\/(?!graphql|graphiql|health|jobs\/).*/, (req, res) => {
     if (existsSync(clientIndex)) res.sendFile(clientIndex);
     else {
       res

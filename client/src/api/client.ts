@@ -151,6 +151,39 @@ export async function startTrace(prompt: string, model: string | null): Promise<
   return data.trace;
 }
 
+/**
+ * Follows a trace job live (server-sent events from /jobs/:id/events): `onUpdate` gets every change;
+ * resolves with the finished job. Falls back to polling `job` when the stream cannot be opened.
+ */
+export function followJob(id: string, onUpdate: (job: TraceJob) => void): Promise<TraceJob | null> {
+  return new Promise((resolve) => {
+    const source = new EventSource(`/jobs/${encodeURIComponent(id)}/events`);
+    let last: TraceJob | null = null;
+    source.onmessage = (event: MessageEvent<string>) => {
+      last = JSON.parse(event.data) as TraceJob;
+      onUpdate(last);
+      if (last.status !== 'queued' && last.status !== 'running') {
+        source.close();
+        resolve(last);
+      }
+    };
+    source.onerror = () => {
+      source.close();
+      void pollJob(id, onUpdate).then(resolve);
+    };
+  });
+}
+
+async function pollJob(id: string, onUpdate: (job: TraceJob) => void): Promise<TraceJob | null> {
+  for (;;) {
+    const job = await getJob(id);
+    if (!job) return null;
+    onUpdate(job);
+    if (job.status !== 'queued' && job.status !== 'running') return job;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 export async function getJob(id: string): Promise<TraceJob | null> {
   const data = await graphql<{ job: TraceJob | null }>(
     `

@@ -2,12 +2,10 @@
  * The start page: stored graphs (search by prompt, filter by model, open, delete, pick two to
  * compare) and the trace form with live progress that opens the new graph when it is done.
  */
-import { deleteGraph, getJob, listGraphs, listModels, startTrace } from '../api/client.js';
+import { deleteGraph, followJob, listGraphs, listModels, startTrace } from '../api/client.js';
 import type { GraphSummary, Model, TraceJob } from '../api/types.js';
 import { el, formatNumber } from '../dom.js';
 import type { PageHost } from './graph-page.js';
-
-const POLL_MS = 400;
 
 export class ListPage {
   private models: Model[] = [];
@@ -90,13 +88,12 @@ export class ListPage {
       if (!prompt.value.trim()) return void (phase.textContent = 'Type a prompt to trace.');
       progress.hidden = false;
       try {
-        let job: TraceJob | null = await startTrace(prompt.value, model.value || null);
-        while (job && (job.status === 'queued' || job.status === 'running')) {
-          progress.value = job.progress;
-          phase.textContent = `${job.status}${job.phase ? `: ${job.phase}` : ''} (${Math.round(job.progress * 100)}%)`;
-          await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-          job = await getJob(job.id);
-        }
+        const started: TraceJob = await startTrace(prompt.value, model.value || null);
+        // Progress arrives as the server reports it (server-sent events), not by polling.
+        const job = await followJob(started.id, (update) => {
+          progress.value = update.progress;
+          phase.textContent = `${update.status}${update.phase ? `: ${update.phase}` : ''} (${Math.round(update.progress * 100)}%)`;
+        });
         if (!job) throw new Error('the server forgot the trace job');
         if (job.status !== 'done' || !job.graphId) throw new Error(job.error ?? `trace ${job.status}`);
         progress.value = 1;

@@ -80,6 +80,8 @@ export class TraceQueue {
   private readonly entries = new Map<string, JobEntry>();
   private readonly waiting: JobEntry[] = [];
   private running = 0;
+  /** Who follows each job's changes (server-sent events); told on every change, dropped when it ends. */
+  private readonly watchers = new Map<string, Set<(job: TraceJob) => void>>();
 
   constructor(options: TraceQueueOptions) {
     this.store = options.store;
@@ -131,6 +133,31 @@ export class TraceQueue {
     return [...this.entries.values()].map((entry) => ({ ...entry.job })).reverse();
   }
 
+  /**
+   * Calls `listener` with the job now and after each change (phase, progress, end); returns the
+   * function that stops it. Null for an unknown id. A finished job is reported once.
+   */
+  watch(id: string, listener: (job: TraceJob) => void): (() => void) | null {
+    const entry = this.entries.get(id);
+    if (!entry) return null;
+    listener({ ...entry.job });
+    if (entry.job.finishedAt) return () => {};
+    const set = this.watchers.get(id) ?? new Set();
+    set.add(listener);
+    this.watchers.set(id, set);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.watchers.delete(id);
+    };
+  }
+
+  private notify(entry: JobEntry): void {
+    const set = this.watchers.get(entry.job.id);
+    if (!set) return;
+    for (const listener of [...set]) listener({ ...entry.job });
+    if (entry.job.finishedAt) this.watchers.delete(entry.job.id);
+  }
+
   /** Resolves when the job has finished (done, failed or cancelled). */
   async waitFor(id: string): Promise<TraceJob> {
     const entry = this.entries.get(id);
@@ -149,6 +176,7 @@ export class TraceQueue {
       entry.abort.abort();
       // The runner rejects once its process is gone; the job reads as cancelled from now on.
       Object.assign(entry.job, { status: 'cancelled', phase: 'cancelled' });
+      this.notify(entry);
     }
     return { ...entry.job };
   }
@@ -174,6 +202,7 @@ export class TraceQueue {
   private async execute(entry: JobEntry): Promise<void> {
     const { job, request, abort } = entry;
     Object.assign(job, { status: 'running', phase: 'starting', progress: 0 });
+    this.notify(entry);
     try {
       const document = await this.runner(request, {
         signal: abort.signal,
@@ -182,6 +211,7 @@ export class TraceQueue {
           job.phase = phase;
           // Never move backwards: phases report their own 0..1, the job one bar.
           job.progress = Math.max(job.progress, Math.min(1, Math.max(0, fraction)) * TRACE_SHARE);
+          this.notify(entry);
         },
       });
       if (abort.signal.aborted) {
@@ -189,6 +219,7 @@ export class TraceQueue {
         return;
       }
       Object.assign(job, { phase: 'saving graph', progress: TRACE_SHARE });
+      this.notify(entry);
       await this.store.saveGraph(document);
       this.finish(entry, { status: 'done', phase: 'done', progress: 1, graphId: document.id });
     } catch (error) {
@@ -200,6 +231,7 @@ export class TraceQueue {
   private finish(entry: JobEntry, update: Partial<TraceJob>): void {
     Object.assign(entry.job, update, { finishedAt: new Date().toISOString() });
     entry.settle({ ...entry.job });
+    this.notify(entry);
     this.forgetOldJobs();
   }
 
