@@ -12,9 +12,11 @@
  *  - ablation: zero the state supernode; median drop of the capital's probability.
  * Names are checked against world.json (ground truth); the algorithms never see it.
  * Env: CIRCUITS_SEED (default 2026), CIRCUITS_N (default 20), CIRCUITS_FACTOR (donor scale, default 1),
- * CIRCUITS_NAMES=labels (name supernodes by member labels only, not by their contexts).
+ * CIRCUITS_NAMES=labels (name supernodes by member labels only, not by their contexts),
+ * CIRCUITS_MODEL_DIR (model folder with transcoders/ and dashboards/, default models/atlas-world).
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   buildCircuitView,
@@ -34,7 +36,8 @@ import {
 import { median } from './stats.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
-const MODEL_DIR = root('models/atlas-world');
+/** The model folder measured: CIRCUITS_MODEL_DIR, else the demo's (transcoder experiments point it at their builds). */
+const MODEL_DIR = process.env.CIRCUITS_MODEL_DIR ?? root('models/atlas-world');
 const TEMPLATE = (city: string) => `Fact: the capital of the state containing ${city} is`;
 
 interface World {
@@ -98,7 +101,7 @@ export async function run(): Promise<void> {
   const seed = Number(process.env.CIRCUITS_SEED ?? 2026);
   const n = Number(process.env.CIRCUITS_N ?? 20);
   const factor = Number(process.env.CIRCUITS_FACTOR ?? 1);
-  const world = JSON.parse(readFileSync(root('models/atlas-world/world.json'), 'utf8')) as World;
+  const world = JSON.parse(readFileSync(path.join(MODEL_DIR, 'world.json'), 'utf8')) as World;
   const stateOf = new Map(world.states.flatMap((s) => s.cities.map((c) => [c.name, s] as const)));
   const namesState = namer(world.states.map((s) => s.name));
   const namesCapital = namer(world.states.map((s) => s.capital));
@@ -114,7 +117,7 @@ export async function run(): Promise<void> {
   process.stdout.write(`seed ${seed}; cities: ${cities.join(', ')}\n`);
 
   const model: ReplacementModel = await loadReplacementModel(MODEL_DIR);
-  const dashboards = root('models/atlas-world/dashboards');
+  const dashboards = path.join(MODEL_DIR, 'dashboards');
   const labels = await dashboardLabels(dashboards, model.nLayers);
   const useContexts = process.env.CIRCUITS_NAMES !== 'labels';
   const indexStart = performance.now();

@@ -28,6 +28,10 @@ class TranscoderSpec:
     batch_size: int = 512
     lr: float = 3e-3
     seed: int = 0
+    city_weight: float = 1.0  # sampling weight of positions at a city's last token (1: uniform over positions)
+    data_init: bool = False  # seed features on sampled inputs (see seed_features; with city_weight, only those drawn at cities)
+    seed_reach: float = 0.5
+    resample_at: tuple[float, ...] = ()  # fractions of training at which dead features are re-seeded on badly coded inputs
 
 
 @dataclass
@@ -94,9 +98,21 @@ def fvu(y: torch.Tensor, y_hat: torch.Tensor) -> float:
     return float(((y - y_hat) ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
 
 
-def train_transcoder(x: torch.Tensor, y: torch.Tensor, spec: TranscoderSpec, log=print) -> dict[str, torch.Tensor]:
+def train_transcoder(
+    x: torch.Tensor, y: torch.Tensor, spec: TranscoderSpec, log=print, city_mask: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     n, d_model = x.shape
+    city_idx = torch.nonzero(city_mask).flatten() if city_mask is not None and spec.city_weight != 1.0 else None
+    if city_idx is not None:  # each batch: this many rows from city positions, the rest uniform over all
+        n_city = round(spec.batch_size * spec.city_weight * len(city_idx) / (n + (spec.city_weight - 1) * len(city_idx)))
     gen = torch.Generator().manual_seed(spec.seed)
+
+    def sample_rows(size: int, gen: torch.Generator) -> torch.Tensor:
+        if city_idx is None:
+            return torch.randint(n, (size,), generator=gen)
+        k = round(size * n_city / spec.batch_size)
+        return torch.cat([city_idx[torch.randint(len(city_idx), (k,), generator=gen)], torch.randint(n, (size - k,), generator=gen)])
+
     y_scale = float(((y - y.mean(0)) ** 2).sum(1).mean().sqrt())  # typical ‖y − ȳ‖
     x_scale = float((x**2).sum(1).mean().sqrt())
     w_dec = torch.randn(spec.d_tc, d_model, generator=gen)
@@ -109,14 +125,24 @@ def train_transcoder(x: torch.Tensor, y: torch.Tensor, spec: TranscoderSpec, log
         "b_enc": torch.zeros(spec.d_tc).requires_grad_(),
         "b_dec": y.mean(0).clone().requires_grad_(),
     }
+    if spec.data_init:
+        with torch.no_grad():
+            rows = sample_rows(spec.d_tc, gen)
+            seeded = torch.nonzero(city_mask[rows]).flatten() if city_idx is not None else torch.arange(spec.d_tc)
+            seed_features(params, seeded, rows[seeded], x, y - y.mean(0), x.mean(0), reach=spec.seed_reach)
     opt = torch.optim.Adam(params.values(), lr=spec.lr, betas=(0.9, 0.999))
     var = float(((y - y.mean(0)) ** 2).sum(1).mean())
     l1, l0_ema = spec.l1, None
+    resample_steps = {int(f * spec.steps) for f in spec.resample_at}
+    fired = torch.zeros(spec.d_tc, dtype=torch.bool)
     for step in range(spec.steps):
+        if step in resample_steps:
+            resample_dead(params, opt, ~fired, x, y, gen, log)
+            fired.zero_()
         lr = spec.lr * min(1.0, (step + 1) / 100) * (1.0 if step < 0.8 * spec.steps else 0.2)
         for g in opt.param_groups:
             g["lr"] = lr
-        idx = torch.randint(n, (spec.batch_size,), generator=gen)
+        idx = sample_rows(spec.batch_size, gen)
         xb, yb = x[idx], y[idx]
         a = torch.relu(xb @ params["W_enc"].T + params["b_enc"])  # [B, d_tc]
         y_hat = a @ params["W_dec"] + params["b_dec"]
@@ -127,6 +153,7 @@ def train_transcoder(x: torch.Tensor, y: torch.Tensor, spec: TranscoderSpec, log
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        fired |= (a > 0).any(0)
         l0 = float((a > 0).float().sum(1).mean())
         l0_ema = l0 if l0_ema is None else 0.9 * l0_ema + 0.1 * l0
         if warm == 1.0 and step < 0.8 * spec.steps:  # steer the L1 coefficient, then hold it to converge
@@ -134,6 +161,39 @@ def train_transcoder(x: torch.Tensor, y: torch.Tensor, spec: TranscoderSpec, log
         if (step + 1) % 500 == 0:
             log(f"    step {step + 1} nmse {mse.item():.4f} L0 {l0_ema:.1f} l1 {l1:.2e}")
     return {**{k: v.detach() for k, v in params.items()}, "l1_final": torch.tensor(l1)}
+
+
+def seed_features(params, feats, rows, x, y_centered, x_mean, dec=None, reach: float = 0.5) -> None:
+    """Features `feats` fire on inputs near x[rows] (activation 1 there, 0 at `reach` of the way from the
+    mean input to it, along it) and write `dec` (default y_centered[rows])."""
+    u = x[rows] - x_mean  # [n, d_model]
+    w = u / (u**2).sum(1, keepdim=True).clamp(min=1e-12) / (1 - reach)  # w·u = 1 / (1 − reach)
+    params["W_enc"][feats] = w
+    params["b_enc"][feats] = -(w @ x_mean) - reach / (1 - reach)
+    params["W_dec"][feats] = y_centered[rows] if dec is None else dec
+
+
+@torch.no_grad()
+def resample_dead(params, opt, dead: torch.Tensor, x: torch.Tensor, y: torch.Tensor, gen, log, n_sample: int = 8192) -> None:
+    """Re-seed features that never fired since the last resampling ("Towards Monosemanticity"): each
+    takes an input drawn with probability ∝ its squared reconstruction error, fires on inputs near it
+    (activation 1 there, 0 halfway to the mean input) and writes that input's error. Badly coded inputs
+    are the rare ones (a city's last token), so the new features are specific to them."""
+    idx_dead = torch.nonzero(dead).flatten()
+    if len(idx_dead) == 0:
+        return
+    idx = torch.randint(len(x), (n_sample,), generator=gen)
+    xb, yb = x[idx], y[idx]
+    a = torch.relu(xb @ params["W_enc"].T + params["b_enc"])
+    err = yb - (a @ params["W_dec"] + params["b_dec"])  # [n_sample, d_model]
+    pick = torch.multinomial((err**2).sum(1) ** 2, len(idx_dead), replacement=False, generator=gen)
+    seed_features(params, idx_dead, idx[pick], x, None, x.mean(0), err[pick])
+    for p in (params["W_enc"], params["W_dec"], params["b_enc"]):  # fresh Adam moments for re-seeded rows
+        state = opt.state.get(p)
+        if state:
+            state["exp_avg"][idx_dead] = 0
+            state["exp_avg_sq"][idx_dead] = 0
+    log(f"    resampled {len(idx_dead)} dead features")
 
 
 @torch.no_grad()
