@@ -16,7 +16,7 @@ import { notFound } from './errors.js';
 import type { FeatureParent } from './mappers.js';
 import { logitEffectOf, ownedNode, quantilesOf } from './mappers.js';
 import { newGraphId } from './new-graph-id.js';
-import { incidentEdgesOf, selectionReadsEdges, serveGraph } from './served-graph.js';
+import { forgetNodeReads, incidentEdgesOf, selectionReadsEdges, serveGraph } from './served-graph.js';
 import type { Resolvers } from './generated/resolvers-types.js';
 import {
   checkInterventions,
@@ -203,6 +203,7 @@ export const resolvers: Resolvers = {
     deleteGraph: async (_root, args, context) => {
       const deleted = await context.store.deleteGraph(args.id);
       context.nodeIndex.evict(args.id);
+      forgetNodeReads(context, args.id);
       if (!deleted) throw notFound(`no graph with id '${args.id}' to delete`);
       return true;
     },
@@ -211,6 +212,7 @@ export const resolvers: Resolvers = {
       const graph = fromGraphJson(args.json, args.id ? { id: args.id } : {});
       await context.store.saveGraph(graph);
       context.nodeIndex.evict(graph.id);
+      forgetNodeReads(context, graph.id);
       return summaryOf(graph);
     },
 

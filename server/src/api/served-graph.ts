@@ -59,6 +59,35 @@ export function selectionReadsEdges(
 /** The thresholds each served graph document was read at (incidentEdges reads at the same ones). */
 const servedPrune = new WeakMap<GraphDocument, PruneOptions>();
 
+/**
+ * Node-only reads kept for a short while per store: a viewer's clicks each ask for the same graph's
+ * nodes (to index its incident edges), and stored graphs never change (a deleted one answers its
+ * incident-edge reads with "deleted" from the store itself).
+ */
+const NODE_READ_TTL_MS = 30_000;
+const NODE_READS_KEPT = 8;
+const nodeReads = new WeakMap<object, Map<string, { at: number; graph: Promise<GraphDocument | null> }>>();
+
+function cachedNodeRead(context: ApiContext, id: string, prune: PruneOptions): Promise<GraphDocument | null> {
+  let reads = nodeReads.get(context.store);
+  if (!reads) nodeReads.set(context.store, (reads = new Map()));
+  const key = `${id}\u0000${prune.nodeThreshold ?? ''}\u0000${prune.edgeThreshold ?? ''}`;
+  const hit = reads.get(key);
+  if (hit && Date.now() - hit.at < NODE_READ_TTL_MS) return hit.graph;
+  const graph = context.loaders.graphNodes.load({ id, ...prune });
+  // A missing graph may be saved later, a failed read may succeed: neither is kept.
+  graph.then((g) => g === null && reads.delete(key), () => reads.delete(key));
+  reads.set(key, { at: Date.now(), graph });
+  while (reads.size > NODE_READS_KEPT) reads.delete(reads.keys().next().value!);
+  return graph;
+}
+
+/** Drops the kept node reads of a graph this server deleted or replaced. */
+export function forgetNodeReads(context: ApiContext, id: string): void {
+  const reads = nodeReads.get(context.store);
+  for (const key of [...(reads?.keys() ?? [])]) if (key.startsWith(`${id}\u0000`)) reads!.delete(key);
+}
+
 /** Reads the graph as the query needs it: whole, or its record and nodes only. */
 export async function serveGraph(
   context: ApiContext,
@@ -66,8 +95,9 @@ export async function serveGraph(
   prune: PruneOptions,
   readsEdges: boolean,
 ): Promise<GraphDocument | null> {
-  const read = { id, ...prune };
-  const graph = await (readsEdges ? context.loaders.graphs.load(read) : context.loaders.graphNodes.load(read));
+  const graph = await (readsEdges
+    ? context.loaders.graphs.load({ id, ...prune })
+    : cachedNodeRead(context, id, prune));
   if (graph) servedPrune.set(graph, prune);
   return graph;
 }
