@@ -9,6 +9,7 @@ import { CollectionPage } from './pages/collection-page.js';
 import { ComparePage } from './pages/compare-page.js';
 import { GraphPage, type PageHost } from './pages/graph-page.js';
 import { ListPage } from './pages/list-page.js';
+import { MatrixPage } from './pages/matrix-page.js';
 import { formatState, parseState, type ViewerState } from './state/url-state.js';
 
 const root = document.getElementById('app')!;
@@ -33,6 +34,10 @@ async function show(): Promise<void> {
       await page.load();
     } else if (state.collection) {
       const page = new CollectionPage(root, state.collection);
+      current = null;
+      await page.load();
+    } else if (state.matrix) {
+      const page = new MatrixPage(root, state.matrix);
       current = null;
       await page.load();
     } else if (state.compare) {

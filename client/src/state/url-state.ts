@@ -30,6 +30,8 @@ export interface ViewerState {
   collection: string | null;
   /** The batch whose progress the batch page follows. */
   batch: string | null;
+  /** Graphs of the feature × prompt matrix page (two or more). */
+  matrix: string[] | null;
 }
 
 export function emptyState(): ViewerState {
@@ -50,6 +52,7 @@ export function emptyState(): ViewerState {
     circuitSelected: null,
     collection: null,
     batch: null,
+    matrix: null,
   };
 }
 
@@ -92,6 +95,7 @@ export function parseState(search: string): ViewerState {
     circuitSelected: params.get('sel'),
     collection: params.get('collection'),
     batch: params.get('batch'),
+    matrix: list('matrix').length >= 2 ? list('matrix') : null,
   };
 }
 
@@ -99,6 +103,7 @@ export function formatState(state: ViewerState): string {
   const params = new URLSearchParams();
   if (state.collection) params.set('collection', state.collection);
   if (state.batch) params.set('batch', state.batch);
+  if (state.matrix) params.set('matrix', state.matrix.join(','));
   if (state.compare) params.set('compare', state.compare.join(','));
   if (state.graph) params.set('graph', state.graph);
   if (state.clicked) params.set('clicked', state.clicked);
