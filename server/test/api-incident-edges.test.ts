@@ -23,6 +23,8 @@ interface Served {
 
 const VIEWER_QUERY = `query($id: ID!, $nt: Float, $ids: [ID!]!, $dir: IncidentDirection) {
   graph(id: $id, nodeThreshold: $nt) {
+    id prompt promptTokens model nLayers createdAt nodeCount settings { nodeThreshold } scores { replacement }
+    views { id }
     nodes { nodeId }
     incidentEdges(nodeIds: $ids, direction: $dir) { table { sources targets weights } shares }
   }

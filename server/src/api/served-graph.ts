@@ -23,6 +23,7 @@ const NODE_ONLY_FIELDS = new Set([
   'createdAt',
   'settings',
   'scores',
+  'nodeCount',
   'nodes',
   'views',
   'incidentEdges',
