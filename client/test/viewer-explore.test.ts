@@ -132,6 +132,10 @@ describe('the viewer on imported reference graphs', () => {
           (window as unknown as { atlas: { subgraph: { cy: import('cytoscape').Core } } }).atlas.subgraph.cy.nodes()
             .length,
       );
+    // A pin fetches the node's edges first: the subgraph follows once they arrive.
+    await page.waitForFunction(
+      () => (window as unknown as { atlas: { subgraph: { cy: import('cytoscape').Core } } }).atlas.subgraph.cy.nodes().length === 3,
+    );
     expect(await subgraphCount()).toBe(3);
 
     await clickNode(page, a.nodeId, { view: 'subgraph' });
