@@ -22,8 +22,11 @@ export class SubgraphView {
         ...STYLESHEET,
         {
           selector: 'node',
-          style: { label: 'data(short)', 'font-size': 10, 'text-valign': 'center', 'text-halign': 'right' },
+          style: { label: 'data(short)', 'font-size': 12, 'text-valign': 'center', 'text-halign': 'right', 'text-margin-x': 4 },
         },
+        // Pinned nodes are the ones under study: drawn at twice the link graph's size.
+        { selector: 'node.feature, node.error, node.embedding, node.logit', style: { width: 20, height: 20 } },
+        { selector: 'node.supernode', style: { width: 28, height: 28, 'font-size': 13 } },
       ],
       boxSelectionEnabled: true,
       selectionType: 'additive',
@@ -70,7 +73,7 @@ export class SubgraphView {
       })),
     ]);
     // Labels count in the spacing: nodes of one layer sit in a row, and their labels must not overlap.
-    cy.layout({ ...dagreOptions((id) => layer.get(id) ?? 0), nodeDimensionsIncludeLabels: true } as cytoscape.LayoutOptions).run();
+    cy.layout({ ...dagreOptions((id) => layer.get(id) ?? 0), nodeDimensionsIncludeLabels: true, nodeSep: 44 } as cytoscape.LayoutOptions).run();
     cy.fit(undefined, 24);
     // A few nodes would otherwise be blown up to fill the pane.
     if (cy.zoom() > 1.2) {
