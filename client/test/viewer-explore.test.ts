@@ -134,7 +134,9 @@ describe('the viewer on imported reference graphs', () => {
       );
     // A pin fetches the node's edges first: the subgraph follows once they arrive.
     await page.waitForFunction(
-      () => (window as unknown as { atlas: { subgraph: { cy: import('cytoscape').Core } } }).atlas.subgraph.cy.nodes().length === 3,
+      () =>
+        (window as unknown as { atlas: { subgraph: { cy: import('cytoscape').Core } } }).atlas.subgraph.cy.nodes()
+          .length === 3,
     );
     expect(await subgraphCount()).toBe(3);
 
@@ -232,7 +234,11 @@ describe('the viewer on imported reference graphs', () => {
     // A researcher named one shared feature: the table and the canvas use the name.
     const named = dallas.nodes.find((n) => n.nodeId === shared[0].nodeIdA)!;
     const [layer, index] = [named.layer, Number(named.nodeId.split('_')[1])];
-    const model = (await gqlData<{ graph: { model: string } }>(viewer.url, 'query($id: ID!) { graph(id: $id) { model } }', { id: dallas.id })).graph.model;
+    const model = (
+      await gqlData<{ graph: { model: string } }>(viewer.url, 'query($id: ID!) { graph(id: $id) { model } }', {
+        id: dallas.id,
+      })
+    ).graph.model;
     await gqlData(
       viewer.url,
       'mutation($m: String!, $l: Int!, $i: Int!) { setFeatureLabel(model: $m, layer: $l, index: $i, label: "Dallas (city)") { label } }',
@@ -245,19 +251,45 @@ describe('the viewer on imported reference graphs', () => {
       const atlas = (window as unknown as { atlas: { compare: { cy: import('cytoscape').Core }[] } }).atlas;
       {
         const cy = atlas.compare[0].cy;
-        const ids = (selector: string) => cy.nodes(selector).map((n) => n.id()).sort();
+        const ids = (selector: string) =>
+          cy
+            .nodes(selector)
+            .map((n) => n.id())
+            .sort();
         const labels = cy.nodes('.labelled').map((n) => {
-          const b = n.boundingBox({ includeNodes: false, includeEdges: false, includeLabels: true, includeOverlays: false });
+          const b = n.boundingBox({
+            includeNodes: false,
+            includeEdges: false,
+            includeLabels: true,
+            includeOverlays: false,
+          });
           return { text: n.data('short') as string, x1: b.x1, x2: b.x2, y1: b.y1, y2: b.y2 };
         });
-        return { views: atlas.compare.length, shared: ids('.shared'), onlyA: ids('.only-a'), onlyB: ids('.only-b'), edges: cy.edges().length, labels };
+        return {
+          views: atlas.compare.length,
+          shared: ids('.shared'),
+          onlyA: ids('.only-a'),
+          onlyB: ids('.only-b'),
+          edges: cy.edges().length,
+          labels,
+        };
       }
     });
     // One canvas holding both graphs' features.
     expect(drawn.views).toBe(1);
     expect(drawn.shared).toEqual(shared.map((s) => `shared:${s.nodeIdA}`).sort());
-    expect(drawn.onlyA).toEqual(onlyInA.filter((n) => n.kind === 'feature').map((n) => `only-a:${n.nodeId}`).sort());
-    expect(drawn.onlyB).toEqual(onlyInB.filter((n) => n.kind === 'feature').map((n) => `only-b:${n.nodeId}`).sort());
+    expect(drawn.onlyA).toEqual(
+      onlyInA
+        .filter((n) => n.kind === 'feature')
+        .map((n) => `only-a:${n.nodeId}`)
+        .sort(),
+    );
+    expect(drawn.onlyB).toEqual(
+      onlyInB
+        .filter((n) => n.kind === 'feature')
+        .map((n) => `only-b:${n.nodeId}`)
+        .sort(),
+    );
     const sharedA = new Set(shared.map((s) => s.nodeIdA));
     expect(drawn.edges).toBe(sharedEdges.filter((e) => sharedA.has(e.sourceA) && sharedA.has(e.targetA)).length);
     for (const [i, a] of drawn.labels.entries()) {
@@ -267,9 +299,16 @@ describe('the viewer on imported reference graphs', () => {
       }
     }
     // The tables name features by label, numbers right-aligned.
-    const rows = await page.locator('.shared-row').evaluateAll((trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
+    const rows = await page
+      .locator('.shared-row')
+      .evaluateAll((trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
     expect(rows).toContain('Dallas (city)');
-    expect(await page.locator('.shared-row td.num').first().evaluate((td) => getComputedStyle(td).textAlign)).toBe('right');
+    expect(
+      await page
+        .locator('.shared-row td.num')
+        .first()
+        .evaluate((td) => getComputedStyle(td).textAlign),
+    ).toBe('right');
     expect(await page.locator('.compare-legend').textContent()).toMatch(/only in A.*only in B/);
     await screenshot(page, 'viewer-compare');
     await page.close();

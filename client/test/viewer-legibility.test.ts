@@ -11,7 +11,13 @@ import type { Browser, Page } from 'playwright-core';
 import type { GraphDocument } from '@circuit-atlas/schema';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
 import { randomGraph } from '../../test-support/graph-generator.js';
-import { buildViewer, clickNode, openGraph, startViewerServer, type ViewerServer } from '../../test-support/viewer-support.js';
+import {
+  buildViewer,
+  clickNode,
+  openGraph,
+  startViewerServer,
+  type ViewerServer,
+} from '../../test-support/viewer-support.js';
 
 /** Labels as dashboards name features: short names, phrases, and a few very long ones. */
 const LABEL_WORDS = [
@@ -66,7 +72,12 @@ function labelBoxes(page: Page): Promise<LabelBox[]> {
     return atlas.link.cy
       .nodes('.labelled')
       .map((n) => {
-        const box = n.boundingBox({ includeNodes: false, includeEdges: false, includeLabels: true, includeOverlays: false });
+        const box = n.boundingBox({
+          includeNodes: false,
+          includeEdges: false,
+          includeLabels: true,
+          includeOverlays: false,
+        });
         return { id: n.id(), text: n.data('short') as string, x1: box.x1, x2: box.x2, y1: box.y1, y2: box.y2 };
       })
       .filter((b) => b.text && b.x2 > b.x1);
@@ -105,7 +116,16 @@ function crowdedVisibleFeatures(page: Page, count: number): Promise<string[]> {
 
 function linkState(page: Page) {
   return page.evaluate(() => {
-    const atlas = (window as unknown as { atlas: { link: { cy: import('cytoscape').Core; layout: { width: number; height: number; columns: { width: number }[] } } } }).atlas;
+    const atlas = (
+      window as unknown as {
+        atlas: {
+          link: {
+            cy: import('cytoscape').Core;
+            layout: { width: number; height: number; columns: { width: number }[] };
+          };
+        };
+      }
+    ).atlas;
     const cy = atlas.link.cy;
     return {
       zoom: cy.zoom(),
@@ -227,7 +247,9 @@ describe('a legible link graph', () => {
     await page.waitForTimeout(200);
     const withPins = await paneHeight();
     // Empty, the subgraph pane keeps only its title row; with a pin it takes its share.
-    expect(emptyPane).toBeGreaterThan(0.85 * (await page.evaluate(() => document.querySelector('.canvas-column')!.getBoundingClientRect().height)));
+    expect(emptyPane).toBeGreaterThan(
+      0.85 * (await page.evaluate(() => document.querySelector('.canvas-column')!.getBoundingClientRect().height)),
+    );
     expect(withPins).toBeLessThan(emptyPane * 0.8);
     await screenshot(page, 'viewer-legibility-subgraph-open');
     await page.close();

@@ -12,7 +12,20 @@ import { launchChromium, screenshot } from '../../test-support/browser.js';
 import { randomGraph } from '../../test-support/graph-generator.js';
 import { buildViewer, startViewerServer, type ViewerServer } from '../../test-support/viewer-support.js';
 
-const PROMPTS = ['Dallas', 'Houston', 'Austin', 'Paris', 'Lyon', 'Denver', 'Boise', 'Reno', 'Tulsa', 'Omaha', 'Fresno', 'Miami'];
+const PROMPTS = [
+  'Dallas',
+  'Houston',
+  'Austin',
+  'Paris',
+  'Lyon',
+  'Denver',
+  'Boise',
+  'Reno',
+  'Tulsa',
+  'Omaha',
+  'Fresno',
+  'Miami',
+];
 
 let viewer: ViewerServer;
 let clientDir: string | undefined;
@@ -53,13 +66,15 @@ describe('the feature × prompt matrix', () => {
     });
     await page.goto(`${viewer.url}/?matrix=${graphs.map((g) => g.id).join(',')}`);
     await page.waitForSelector('body[data-matrix-ready], p.error');
-    expect(await page.locator('p.error').count(), await page.locator('#app').textContent() ?? '').toBe(0);
+    expect(await page.locator('p.error').count(), (await page.locator('#app').textContent()) ?? '').toBe(0);
     const links = await page.locator('a.matrix-graph').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
     expect(links).toEqual(graphs.map((g) => `?graph=${g.id}`));
     const rows = await page.locator('tr.matrix-row').evaluateAll((trs) =>
       trs.map((tr) => ({
         feature: tr.getAttribute('data-feature')!,
-        cells: [...tr.querySelectorAll('td.cell')].map((td) => (td.classList.contains('present') ? td.textContent : null)),
+        cells: [...tr.querySelectorAll('td.cell')].map((td) =>
+          td.classList.contains('present') ? td.textContent : null,
+        ),
       })),
     );
     expect(rows.length).toBeGreaterThan(5);

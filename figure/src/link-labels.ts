@@ -51,7 +51,13 @@ export function boxesOverlap(a: Box, b: Box): boolean {
 }
 
 /** The box of a label written beside a node, with the shared text-width estimate. */
-export function labelBox(at: Point, kind: LabelRequest['kind'], text: string, side: 'right' | 'left', font = LINK_LABEL_FONT): Box {
+export function labelBox(
+  at: Point,
+  kind: LabelRequest['kind'],
+  text: string,
+  side: 'right' | 'left',
+  font = LINK_LABEL_FONT,
+): Box {
   const offset = KIND_STYLE[kind].size / 2 + GAP;
   const width = estimateTextWidth(text, font);
   const x1 = side === 'right' ? at.x + offset : at.x - offset - width;
@@ -91,7 +97,8 @@ class GlyphGrid {
   /** True when the box covers a glyph other than `ownId`'s. */
   covers(box: Box, ownId: string): boolean {
     for (const key of this.keys(box))
-      for (const glyph of this.cells.get(key) ?? []) if (glyph.id !== ownId && boxesOverlap(glyph.box, box)) return true;
+      for (const glyph of this.cells.get(key) ?? [])
+        if (glyph.id !== ownId && boxesOverlap(glyph.box, box)) return true;
     return false;
   }
 }

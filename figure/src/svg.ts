@@ -99,7 +99,10 @@ export function linkFigure(graph: FigureGraph, options: LinkFigureOptions = {}):
   const strongest = Math.max(0, ...drawn.map((e) => Math.abs(e.weight)));
   // As in the viewer (link-graph.ts): the same label requests and placement.
   const labelNodes = new Map<string, LinkLabelNode>(
-    graph.nodes.map((n) => [n.nodeId, { nodeId: n.nodeId, kind: n.kind, text: compactLabel(n), tokenProb: n.tokenProb }]),
+    graph.nodes.map((n) => [
+      n.nodeId,
+      { nodeId: n.nodeId, kind: n.kind, text: compactLabel(n), tokenProb: n.tokenProb },
+    ]),
   );
   const requests = linkLabelRequests(
     labelNodes,

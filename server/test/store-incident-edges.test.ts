@@ -98,9 +98,9 @@ describe.each(STORES)('viewer reads on $name', ({ open }) => {
     const none = await store.getIncidentEdges(graph.id, ['no-such-node'], { direction: 'both' });
     expect(none!.edges).toEqual([]);
     expect(await store.getIncidentEdges(`${RUN}-missing`, asked, { direction: 'both' })).toBeNull();
-    await expect(
-      store.getIncidentEdges(graph.id, asked, { direction: 'sideways' as EdgeDirection }),
-    ).rejects.toThrow(StoreError);
+    await expect(store.getIncidentEdges(graph.id, asked, { direction: 'sideways' as EdgeDirection })).rejects.toThrow(
+      StoreError,
+    );
   });
 });
 

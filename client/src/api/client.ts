@@ -103,8 +103,20 @@ export async function getIncidentEdges(
   nodeIds: string[],
 ): Promise<IndexedEdge[]> {
   const data = await graphql<{ graph: { incidentEdges: { table: EdgeTable; shares: (number | null)[] } } | null }>(
-    `query($id: ID!, $nt: Float, $et: Float, $ids: [ID!]!) { graph(id: $id, nodeThreshold: $nt, edgeThreshold: $et) {
-      incidentEdges(nodeIds: $ids) { table { sources targets weights } shares } } }`,
+    `
+      query ($id: ID!, $nt: Float, $et: Float, $ids: [ID!]!) {
+        graph(id: $id, nodeThreshold: $nt, edgeThreshold: $et) {
+          incidentEdges(nodeIds: $ids) {
+            table {
+              sources
+              targets
+              weights
+            }
+            shares
+          }
+        }
+      }
+    `,
     { id: graph.id, nt: nodeThreshold ?? null, et: edgeThreshold ?? null, ids: nodeIds },
   );
   if (!data.graph) throw new ApiError(`graph '${graph.id}' is no longer stored`);

@@ -34,15 +34,7 @@ export type SavedView = Api.SavedView;
 
 export type ApiGraph = Pick<
   Api.Graph,
-  | 'id'
-  | 'prompt'
-  | 'promptTokens'
-  | 'model'
-  | 'transcoderSet'
-  | 'nLayers'
-  | 'createdAt'
-  | 'scores'
-  | 'nodeCount'
+  'id' | 'prompt' | 'promptTokens' | 'model' | 'transcoderSet' | 'nLayers' | 'createdAt' | 'scores' | 'nodeCount'
 > & {
   settings: GraphSettings;
   nodes: ApiNode[];

@@ -83,7 +83,10 @@ export class LinkGraphView {
     this.nodes = new Map(graph.nodes.map((n) => [n.nodeId, n]));
     this.obstacles = graph.nodes.map((n) => ({ id: n.nodeId, kind: n.kind, at: this.layout.positions.get(n.nodeId)! }));
     this.labelNodes = new Map(
-      graph.nodes.map((n) => [n.nodeId, { nodeId: n.nodeId, kind: n.kind, text: compactLabel(n), tokenProb: n.tokenProb }]),
+      graph.nodes.map((n) => [
+        n.nodeId,
+        { nodeId: n.nodeId, kind: n.kind, text: compactLabel(n), tokenProb: n.tokenProb },
+      ]),
     );
     const elements: cytoscape.ElementDefinition[] = [];
     for (const node of graph.nodes) {
@@ -304,11 +307,13 @@ function linkLegend(): HTMLElement {
   legend.style.cssText =
     'position:absolute;right:8px;top:6px;z-index:5;background:rgba(255,255,255,0.92);border:1px solid #ddd;' +
     'border-radius:4px;padding:4px 8px;font:11px Helvetica,Arial,sans-serif;color:#333;pointer-events:none;line-height:1.5';
-  const swatch = (style: string) => `<span style="display:inline-block;vertical-align:middle;margin:0 3px 0 8px;${style}"></span>`;
+  const swatch = (style: string) =>
+    `<span style="display:inline-block;vertical-align:middle;margin:0 3px 0 8px;${style}"></span>`;
   const kinds = (['feature', 'error', 'embedding', 'logit'] as const)
     .map((kind) => {
       const k = KIND_STYLE[kind];
-      const shape = k.shape === 'ellipse' ? 'border-radius:50%;' : k.shape === 'diamond' ? 'transform:rotate(45deg);' : '';
+      const shape =
+        k.shape === 'ellipse' ? 'border-radius:50%;' : k.shape === 'diamond' ? 'transform:rotate(45deg);' : '';
       return `${swatch(`width:9px;height:9px;background:${k.fill};border:1px solid ${k.border};${shape}`)}${kind}`;
     })
     .join('');

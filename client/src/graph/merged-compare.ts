@@ -55,7 +55,14 @@ export function mergeComparison(
     if (!nodeA) continue;
     const id = `shared:${s.nodeIdA}`;
     mergedIdOfA.set(s.nodeIdA, id);
-    nodes.push({ ...nodeA, nodeId: id, ctxIdx: column(a, nodeA.ctxIdx), side: 'shared', nodeIdA: s.nodeIdA, nodeIdB: s.nodeIdB });
+    nodes.push({
+      ...nodeA,
+      nodeId: id,
+      ctxIdx: column(a, nodeA.ctxIdx),
+      side: 'shared',
+      nodeIdA: s.nodeIdA,
+      nodeIdB: s.nodeIdB,
+    });
   }
   const only = (graph: ApiGraph, list: ApiNode[], side: MergedSide, byId: Map<string, ApiNode>) => {
     for (const listed of list) {
@@ -78,7 +85,14 @@ export function mergeComparison(
     const source = mergedIdOfA.get(e.sourceA);
     const target = mergedIdOfA.get(e.targetA);
     if (!source || !target) continue;
-    edges.push({ source, target, weight: e.weightB - e.weightA, weightA: e.weightA, weightB: e.weightB, change: e.weightB - e.weightA });
+    edges.push({
+      source,
+      target,
+      weight: e.weightB - e.weightA,
+      weightA: e.weightA,
+      weightB: e.weightB,
+      change: e.weightB - e.weightA,
+    });
   }
   return { prompt: `${a.prompt} ⇄ ${b.prompt}`, promptTokens, nLayers: Math.max(a.nLayers, b.nLayers), nodes, edges };
 }

@@ -22,7 +22,13 @@ export class SubgraphView {
         ...STYLESHEET,
         {
           selector: 'node',
-          style: { label: 'data(short)', 'font-size': 12, 'text-valign': 'center', 'text-halign': 'right', 'text-margin-x': 4 },
+          style: {
+            label: 'data(short)',
+            'font-size': 12,
+            'text-valign': 'center',
+            'text-halign': 'right',
+            'text-margin-x': 4,
+          },
         },
         // Pinned nodes are the ones under study: drawn at twice the link graph's size.
         { selector: 'node.feature, node.error, node.embedding, node.logit', style: { width: 20, height: 20 } },
@@ -73,7 +79,11 @@ export class SubgraphView {
       })),
     ]);
     // Labels count in the spacing: nodes of one layer sit in a row, and their labels must not overlap.
-    cy.layout({ ...dagreOptions((id) => layer.get(id) ?? 0), nodeDimensionsIncludeLabels: true, nodeSep: 44 } as cytoscape.LayoutOptions).run();
+    cy.layout({
+      ...dagreOptions((id) => layer.get(id) ?? 0),
+      nodeDimensionsIncludeLabels: true,
+      nodeSep: 44,
+    } as cytoscape.LayoutOptions).run();
     cy.fit(undefined, 24);
     // A few nodes would otherwise be blown up to fill the pane.
     if (cy.zoom() > 1.2) {
@@ -113,4 +123,3 @@ export class SubgraphView {
     this.cy.destroy();
   }
 }
-

@@ -135,17 +135,26 @@ export class ComparePage {
       el(
         'table',
         {},
-        el('tr', {}, el('th', {}, 'label'), el('th', { class: 'num' }, 'feature'), el('th', { class: 'num' }, 'act'), el('th', { class: 'num' }, 'infl')),
-        features.slice(0, 25).map((n) =>
-          el(
-            'tr',
-            {},
-            el('td', {}, n.label),
-            el('td', { class: 'num muted' }, `L${n.layer} #${n.feature}`),
-            el('td', { class: 'num' }, formatNumber(n.activation)),
-            el('td', { class: 'num' }, formatNumber(n.influence)),
-          ),
+        el(
+          'tr',
+          {},
+          el('th', {}, 'label'),
+          el('th', { class: 'num' }, 'feature'),
+          el('th', { class: 'num' }, 'act'),
+          el('th', { class: 'num' }, 'infl'),
         ),
+        features
+          .slice(0, 25)
+          .map((n) =>
+            el(
+              'tr',
+              {},
+              el('td', {}, n.label),
+              el('td', { class: 'num muted' }, `L${n.layer} #${n.feature}`),
+              el('td', { class: 'num' }, formatNumber(n.activation)),
+              el('td', { class: 'num' }, formatNumber(n.influence)),
+            ),
+          ),
       ),
     );
   }

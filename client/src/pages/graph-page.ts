@@ -4,7 +4,15 @@
  * the strongest token → logit paths) with its supernode panel. Every change goes through `update`, which writes the
  * URL first, so a reload reopens exactly this view.
  */
-import { getAutoSupernodes, getCircuit, getGraph, getIncidentEdges, getView, listModels, saveView } from '../api/client.js';
+import {
+  getAutoSupernodes,
+  getCircuit,
+  getGraph,
+  getIncidentEdges,
+  getView,
+  listModels,
+  saveView,
+} from '../api/client.js';
 import type { ApiGraph, ApiNode, CircuitView, Path } from '../api/types.js';
 import { el, formatNumber } from '../dom.js';
 import { downloadPng, downloadSvg } from '../figure/download.js';
@@ -471,7 +479,9 @@ export class GraphPage {
         }),
       );
     }
-    return writeFigureSvg(linkFigure(this.shownGraph(), { clickedId: this.state.clicked, pinnedIds: this.state.pinned }));
+    return writeFigureSvg(
+      linkFigure(this.shownGraph(), { clickedId: this.state.clicked, pinnedIds: this.state.pinned }),
+    );
   }
 
   private async exportFigure(format: 'svg' | 'png', view: string): Promise<void> {

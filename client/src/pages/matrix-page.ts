@@ -21,8 +21,17 @@ const featureKey = (layer: number, index: number) => `${layer}:${index}`;
 
 async function recurringFeatures(model: string, graphIds: string[], minShare: number): Promise<MatrixRow[]> {
   const data = await graphql<{ commonCircuit: { features: MatrixRow[] } }>(
-    `query($c: CollectionInput!, $k: Float, $n: Int) {
-      commonCircuit(collection: $c, minShare: $k, maxFeatures: $n, maxEdges: 1) { features { layer index graphCount } } }`,
+    `
+      query ($c: CollectionInput!, $k: Float, $n: Int) {
+        commonCircuit(collection: $c, minShare: $k, maxFeatures: $n, maxEdges: 1) {
+          features {
+            layer
+            index
+            graphCount
+          }
+        }
+      }
+    `,
     { c: { model, graphIds }, k: minShare, n: MAX_ROWS },
   );
   return data.commonCircuit.features;
@@ -42,7 +51,8 @@ export class MatrixPage {
     const shown = graphs as ApiGraph[];
     const model = shown[0].model;
     const other = shown.find((g) => g.model !== model);
-    if (other) throw new Error(`graph '${other.id}' is of model '${other.model}', not '${model}': compare one model's graphs`);
+    if (other)
+      throw new Error(`graph '${other.id}' is of model '${other.model}', not '${model}': compare one model's graphs`);
     // Largest activation and the shown label of each feature, per graph.
     const cells = shown.map((graph) => {
       const byFeature = new Map<string, ApiNode>();
@@ -73,7 +83,11 @@ export class MatrixPage {
         el(
           'th',
           { class: 'prompt-head', title: graph.prompt },
-          el('a', { href: `?graph=${encodeURIComponent(graph.id)}`, class: 'matrix-graph' }, `${i + 1}. ${graph.prompt}`),
+          el(
+            'a',
+            { href: `?graph=${encodeURIComponent(graph.id)}`, class: 'matrix-graph' },
+            `${i + 1}. ${graph.prompt}`,
+          ),
         ),
       ),
     );
@@ -83,14 +97,22 @@ export class MatrixPage {
       return el(
         'tr',
         { class: 'matrix-row', 'data-feature': featureKey(row.layer, row.index) },
-        el('td', { title: `L${row.layer} #${row.index}` }, labelOf(row), el('span', { class: 'muted' }, ` L${row.layer} #${row.index}`)),
+        el(
+          'td',
+          { title: `L${row.layer} #${row.index}` },
+          labelOf(row),
+          el('span', { class: 'muted' }, ` L${row.layer} #${row.index}`),
+        ),
         el('td', { class: 'num' }, `${row.graphCount}/${shown.length}`),
         values.map((value) => {
           if (value === null) return el('td', { class: 'num cell absent' }, '');
           const strength = largest > 0 ? Math.abs(value) / largest : 0;
           return el(
             'td',
-            { class: 'num cell present', style: `background: rgba(33, 102, 172, ${(0.12 + 0.6 * strength).toFixed(2)})` },
+            {
+              class: 'num cell present',
+              style: `background: rgba(33, 102, 172, ${(0.12 + 0.6 * strength).toFixed(2)})`,
+            },
             formatNumber(value, 2),
           );
         }),

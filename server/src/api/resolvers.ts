@@ -263,8 +263,7 @@ export const resolvers: Resolvers = {
       return graph.nodes.map((node) => ownedNode(node, owner));
     },
     edgeTable: (graph) => packEdgeTable(graph.nodes, graph.edges),
-    incidentEdges: (graph, args, context) =>
-      incidentEdgesOf(context, graph, args.nodeIds, args.direction ?? 'both'),
+    incidentEdges: (graph, args, context) => incidentEdgesOf(context, graph, args.nodeIds, args.direction ?? 'both'),
     views: (graph, _args, context) => context.store.listViews(graph.id),
   },
 

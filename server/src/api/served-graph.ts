@@ -77,7 +77,10 @@ function cachedNodeRead(context: ApiContext, id: string, prune: PruneOptions): P
   if (hit && Date.now() - hit.at < NODE_READ_TTL_MS) return hit.graph;
   const graph = context.loaders.graphNodes.load({ id, ...prune });
   // A missing graph may be saved later, a failed read may succeed: neither is kept.
-  graph.then((g) => g === null && reads.delete(key), () => reads.delete(key));
+  graph.then(
+    (g) => g === null && reads.delete(key),
+    () => reads.delete(key),
+  );
   reads.set(key, { at: Date.now(), graph });
   while (reads.size > NODE_READS_KEPT) reads.delete(reads.keys().next().value!);
   return graph;
@@ -96,9 +99,7 @@ export async function serveGraph(
   prune: PruneOptions,
   readsEdges: boolean,
 ): Promise<GraphDocument | null> {
-  const graph = await (readsEdges
-    ? context.loaders.graphs.load({ id, ...prune })
-    : cachedNodeRead(context, id, prune));
+  const graph = await (readsEdges ? context.loaders.graphs.load({ id, ...prune }) : cachedNodeRead(context, id, prune));
   if (graph) servedPrune.set(graph, prune);
   return graph;
 }

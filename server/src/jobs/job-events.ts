@@ -42,7 +42,9 @@ export function jobEventsHandler(queue: TraceQueue) {
       ended = true;
       res
         .status(404)
-        .json({ error: `no trace job '${id}' (finished jobs are forgotten after a while); start one with the 'trace' mutation` });
+        .json({
+          error: `no trace job '${id}' (finished jobs are forgotten after a while); start one with the 'trace' mutation`,
+        });
     }
   };
 }

@@ -329,7 +329,12 @@ export class SqliteStore implements GraphStore {
     const result = read();
     if (!result) return null;
     return {
-      edges: result.edgeRows.map((e) => ({ source: e.source, target: e.target, weight: e.weight, influence: e.influence })),
+      edges: result.edgeRows.map((e) => ({
+        source: e.source,
+        target: e.target,
+        weight: e.weight,
+        influence: e.influence,
+      })),
       targetInputTotals: new Map(result.totals.map((t) => [t.nodeId, t.total])),
     };
   }
