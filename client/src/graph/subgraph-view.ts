@@ -83,7 +83,7 @@ export class SubgraphView {
       ...dagreOptions((id) => layer.get(id) ?? 0),
       nodeDimensionsIncludeLabels: true,
       nodeSep: 44,
-    } as cytoscape.LayoutOptions).run();
+    } as unknown as cytoscape.LayoutOptions).run();
     cy.fit(undefined, 24);
     // A few nodes would otherwise be blown up to fill the pane.
     if (cy.zoom() > 1.2) {
