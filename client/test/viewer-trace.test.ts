@@ -121,6 +121,12 @@ describe('the viewer on a traced graph', () => {
         subtree: true,
       });
     });
+    // Progress comes by server-sent events, not by polling the job.
+    const requests: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/jobs/')) requests.push('events');
+      else if (request.postData()?.includes('job(')) requests.push('poll');
+    });
     await page.fill('.trace-prompt', viewer.models.prompt);
     await page.click('.trace-submit');
     await page.waitForFunction(
@@ -135,6 +141,7 @@ describe('the viewer on a traced graph', () => {
     const phases = await page.evaluate(() => (window as unknown as { phases: string[] }).phases);
     expect(phases.some((text) => /^(queued|running)/.test(text))).toBe(true);
     expect(phases.at(-1)).toBe('done');
+    expect(requests).toEqual(['events']);
 
     graphId = urlState(page).get('graph')!;
     const data = await gqlData<{ graph: typeof graph & { prompt: string } }>(
