@@ -30,7 +30,7 @@ class TranscoderSpec:
     seed: int = 0
     city_weight: float = 1.0  # sampling weight of positions at a city's last token (1: uniform over positions)
     data_init: bool = False  # seed features on sampled inputs (see seed_features; with city_weight, only those drawn at cities)
-    seed_reach: float = 0.5
+    seed_reach: float = 0.5  # a seeded feature is 1 at its input, 0 at this fraction of the way from the mean input to it
     resample_at: tuple[float, ...] = ()  # fractions of training at which dead features are re-seeded on badly coded inputs
 
 
