@@ -69,10 +69,21 @@ export type {
 export type { FeatureDashboard, DashboardExample } from './features/dashboard.js';
 export { readCorpus, corpusFormatOf, type CorpusFormat } from './features/corpus.js';
 // Readable circuits: automatic supernodes, the circuit view, supernode interventions (circuit/).
-export { findSupernodes, supernodesToQParams, supernodesFromQParams, SUPERNODE_DEFAULTS } from './circuit/supernodes.js';
+export {
+  findSupernodes,
+  supernodesToQParams,
+  supernodesFromQParams,
+  SUPERNODE_DEFAULTS,
+} from './circuit/supernodes.js';
 export type { Supernode, SupernodeOptions, FeatureLabelLookup, MemberLabels, LabelText } from './circuit/supernodes.js';
 export { buildCircuitView, CIRCUIT_VIEW_DEFAULTS } from './circuit/circuit-view.js';
-export type { CircuitView, CircuitViewNode, CircuitViewEdge, CircuitPath, CircuitViewOptions } from './circuit/circuit-view.js';
+export type {
+  CircuitView,
+  CircuitViewNode,
+  CircuitViewEdge,
+  CircuitPath,
+  CircuitViewOptions,
+} from './circuit/circuit-view.js';
 export { dashboardLabels } from './circuit/dashboard-labels.js';
 export { documentInfluence } from './circuit/document-influence.js';
 export {

@@ -138,7 +138,9 @@ describe('bad prompts and interventions', () => {
   });
 
   it('bad attribution options are UserInputErrors', async () => {
-    await expect(attribute(model, 'The capital of Texas is', { batchSize: 0 })).rejects.toThrow(/batchSize must be a whole number/);
+    await expect(attribute(model, 'The capital of Texas is', { batchSize: 0 })).rejects.toThrow(
+      /batchSize must be a whole number/,
+    );
     await expect(attribute(model, 'The capital of Texas is', { desiredLogitProb: 2 })).rejects.toThrow(
       /desiredLogitProb must be a number in \(0, 1\]/,
     );

@@ -40,11 +40,9 @@ export function jobEventsHandler(queue: TraceQueue) {
     if (!stop) {
       clearInterval(keepAlive);
       ended = true;
-      res
-        .status(404)
-        .json({
-          error: `no trace job '${id}' (finished jobs are forgotten after a while); start one with the 'trace' mutation`,
-        });
+      res.status(404).json({
+        error: `no trace job '${id}' (finished jobs are forgotten after a while); start one with the 'trace' mutation`,
+      });
     }
   };
 }

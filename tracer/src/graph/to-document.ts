@@ -6,7 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import type { AttributionGraph } from './attribution-graph.js';
 import { nodeLayout } from './attribution-graph.js';
-import { formatNodeId, TRACE_SETTING_DEFAULTS, type GraphDocument, type GraphEdge, type GraphNode } from '@circuit-atlas/schema';
+import {
+  formatNodeId,
+  TRACE_SETTING_DEFAULTS,
+  type GraphDocument,
+  type GraphEdge,
+  type GraphNode,
+} from '@circuit-atlas/schema';
 import { pruneGraph } from './prune.js';
 import { computeGraphScores } from './scores.js';
 
