@@ -117,16 +117,32 @@ export async function nodePagePosition(
   nodeId: string,
   view: 'link' | 'subgraph' = 'link',
 ): Promise<{ x: number; y: number }> {
+  // The canvas may still be moving (a pane opening refits the graph): read the position once it holds
+  // still over three animation frames (at most ~2 s of frames), so the click lands on the node.
   const position = await page.evaluate(
-    ([id, which]) => {
-      const atlas = (window as unknown as { atlas: Record<string, { cy: import('cytoscape').Core }> }).atlas;
-      const cy = atlas[which].cy;
-      const node = cy.getElementById(id);
-      if (node.empty()) return null;
-      const box = cy.container()!.getBoundingClientRect();
-      const p = node.renderedPosition();
-      return { x: box.left + p.x, y: box.top + p.y };
-    },
+    ([id, which]) =>
+      new Promise<{ x: number; y: number } | null>((resolve) => {
+        const atlas = (window as unknown as { atlas: Record<string, { cy: import('cytoscape').Core }> }).atlas;
+        const cy = atlas[which].cy;
+        const read = () => {
+          const node = cy.getElementById(id);
+          if (node.empty()) return null;
+          const box = cy.container()!.getBoundingClientRect();
+          const p = node.renderedPosition();
+          return { x: box.left + p.x, y: box.top + p.y };
+        };
+        let last = read();
+        let still = 0;
+        let frames = 0;
+        const step = () => {
+          const now = read();
+          still = now && last && Math.abs(now.x - last.x) < 0.5 && Math.abs(now.y - last.y) < 0.5 ? still + 1 : 0;
+          last = now;
+          if (now === null || still >= 3 || ++frames > 120) resolve(now);
+          else requestAnimationFrame(step);
+        };
+        requestAnimationFrame(step);
+      }),
     [nodeId, view] as const,
   );
   if (!position) throw new Error(`node '${nodeId}' is not drawn in the ${view} view`);

@@ -124,7 +124,14 @@ describe('the viewer on imported reference graphs', () => {
     const page = await newPage();
     await openGraph(page, `${viewer.url}/?graph=${dallas.id}`);
     const [a, b, c] = topFeatures(dallas, 3);
-    for (const node of [a, b, c]) await clickNode(page, node.nodeId, { pin: true });
+    for (const [i, node] of [a, b, c].entries()) {
+      await clickNode(page, node.nodeId, { pin: true });
+      // Each pin registers (in the URL) before the next click: the first one opens the subgraph pane.
+      await page.waitForFunction(
+        (n) => new URL(location.href).searchParams.get('pinned')?.split(',').length === n,
+        i + 1,
+      );
+    }
     expect(urlState(page).get('pinned')?.split(',')).toEqual([a.nodeId, b.nodeId, c.nodeId]);
     const subgraphCount = (): Promise<number> =>
       page.evaluate(
