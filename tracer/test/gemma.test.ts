@@ -126,7 +126,8 @@ describe('Gemma forward pass', () => {
       let uncappedMax = 0;
       for (let v = 0; v < V; v++) {
         let raw = 0;
-        for (let i = 0; i < d; i++) raw += ctx.unembedIn[(T - 1) * d + i] * model.weights.unembed.weightT[i * V + v];
+        const column = model.weights.unembedRows.row(v); // W_U[:, v]
+        for (let i = 0; i < d; i++) raw += ctx.unembedIn[(T - 1) * d + i] * column[i];
         expect(last[v]).toBeCloseTo(cap * Math.tanh(raw / cap), 4);
         expect(Math.abs(last[v])).toBeLessThan(cap);
         uncappedMax = Math.max(uncappedMax, Math.abs(raw));

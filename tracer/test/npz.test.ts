@@ -38,8 +38,8 @@ describe('NumPy .npz archives', () => {
       const [F, d] = st.shape('W_enc');
       const { layer: loaded, nFeatures } = await loadGemmaScopeLayer(paramsOf(layer), d, null);
       expect(nFeatures).toBe(F);
-      expect(loaded.wEnc).toEqual((await st.read('W_enc')).data);
-      expect(loaded.wDec).toEqual((await st.read('W_dec')).data);
+      expect(await loaded.wEnc.readAll()).toEqual((await st.read('W_enc')).data);
+      expect(await loaded.wDec.readAll()).toEqual((await st.read('W_dec')).data);
       expect(loaded.threshold).toEqual((await st.read('activation_function.threshold')).data);
       expect(loaded.bEnc).toEqual((await st.read('b_enc')).data);
       expect(loaded.bDec).toEqual((await st.read('b_dec')).data);

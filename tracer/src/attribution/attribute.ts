@@ -11,7 +11,7 @@ import { resolveTraceSettings } from '@circuit-atlas/schema';
 import { CancelledError } from '../errors.js';
 import type { AttributionGraph, LogitTarget } from '../graph/attribution-graph.js';
 import { computePartialInfluence, rankUnvisitedFeatures } from '../graph/influence.js';
-import type { ReplacementModel } from '../model/replacement-model.js';
+import { unembeddingMean, type ReplacementModel } from '../model/replacement-model.js';
 import { setupAttribution, type AttributionContext } from './context.js';
 import { computeRows, rowWidth, type BlockInputCache, type RowTarget } from './rows.js';
 
@@ -85,27 +85,17 @@ function softmax(logits: ArrayLike<number>): Float64Array {
 
 /** W_U[:, k] − mean_v W_U[:, v]: the direction whose dot product is the demeaned logit of k. [d] */
 export function demeanedUnembedding(model: ReplacementModel, k: number): Float32Array {
-  const { weightT, outDim: V, inDim: d } = model.weights.unembed; // [d, V]
-  // mean_v W_U[:, v], computed once per model: O(d·V)
-  const mean = model.derived.unembeddingMean.get(() => {
-    const sums = new Float32Array(d);
-    for (let i = 0; i < d; i++) {
-      let sum = 0;
-      for (let v = 0; v < V; v++) sum += weightT[i * V + v];
-      sums[i] = sum / V;
-    }
-    return sums;
-  });
-  const out = new Float32Array(d);
-  for (let i = 0; i < d; i++) out[i] = weightT[i * V + k] - mean[i];
+  const mean = unembeddingMean(model);
+  const column = model.weights.unembedRows.row(k); // W_U[:, k], read from the checkpoint
+  const out = new Float32Array(model.dModel);
+  for (let i = 0; i < out.length; i++) out[i] = column[i] - mean[i];
   return out;
 }
 
 /** The encoder row W_enc[f] of active feature `s`: injected to get the feature's pre-activation row. */
 export function encoderVector(model: ReplacementModel, ctx: AttributionContext, s: number): RowTarget {
   const [layer, pos, f] = [ctx.activeFeatures[3 * s], ctx.activeFeatures[3 * s + 1], ctx.activeFeatures[3 * s + 2]];
-  const d = model.dModel;
-  return { layer, pos, vector: model.transcoders.layers[layer].wEnc.subarray(f * d, (f + 1) * d) };
+  return { layer, pos, vector: model.transcoders.layers[layer].wEnc.row(f) }; // read from the transcoder file
 }
 
 interface SparseRow {

@@ -79,10 +79,11 @@ export async function setupAttribution(model: ReplacementModel, tokenIds: number
   for (let s = 0; s < nActive; s++) {
     const [layer, pos, f] = [activeFeatures[3 * s], activeFeatures[3 * s + 1], activeFeatures[3 * s + 2]];
     const t = tc.layers[layer];
+    const decoderRow = t.wDec.row(f); // [nOutputLayers · d], read from the transcoder file
     for (let out = 0; out < t.nOutputLayers; out++) {
       const vec = new Float32Array(d);
-      const base = (f * t.nOutputLayers + out) * d;
-      for (let i = 0; i < d; i++) vec[i] = activations[s] * t.wDec[base + i];
+      const base = out * d;
+      for (let i = 0; i < d; i++) vec[i] = activations[s] * decoderRow[base + i];
       const target = recon[layer + out];
       for (let i = 0; i < d; i++) target[pos * d + i] += vec[i];
       readoutLists[layer + out].vecs.push(vec);

@@ -8,6 +8,7 @@
  * Computed in ONNX Runtime in chunks of features, with TopK in the graph.
  */
 import type { ReplacementModel } from '../model/replacement-model.js';
+import { weightValues } from '../model/architecture.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import { GraphSession } from '../onnx/session.js';
 
@@ -30,12 +31,12 @@ export class LogitEffectsGraph {
 
   static async create(model: ReplacementModel, k = 10): Promise<LogitEffectsGraph> {
     const { dModel: d, vocabSize: V } = model;
-    const unembed = model.weights.unembed; // weightT [d, V]
+    const unembedRows = weightValues(await model.weights.unembedRows.readAll()); // W_Uᵀ [V, d], read from the checkpoint
     const gamma = model.weights.lnFinal.gamma;
     const scaled = new Float32Array(d * V);
     for (let i = 0; i < d; i++) {
       const g = gamma[i];
-      for (let v = 0; v < V; v++) scaled[i * V + v] = g * unembed.weightT[i * V + v];
+      for (let v = 0; v < V; v++) scaled[i * V + v] = g * unembedRows[v * d + i];
     }
     const special = new Float32Array(V);
     for (const id of model.tokenizer.specialIds) if (id < V) special[id] = 1e30;
@@ -75,9 +76,9 @@ export class LogitEffectsGraph {
       const chunk = features.slice(c0, c0 + CHUNK);
       const decoder = new Float32Array(chunk.length * d); // [C, d]: Σ over output layers
       chunk.forEach((f, row) => {
+        const decoderRow = t.wDec.row(f); // [nOutputLayers · d]
         for (let o = 0; o < t.nOutputLayers; o++) {
-          const src = (f * t.nOutputLayers + o) * d;
-          for (let i = 0; i < d; i++) decoder[row * d + i] += t.wDec[src + i];
+          for (let i = 0; i < d; i++) decoder[row * d + i] += decoderRow[o * d + i];
         }
       });
       const result = await this.session.run({ decoder: { data: decoder, dims: [chunk.length, d] } });

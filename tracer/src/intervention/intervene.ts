@@ -93,11 +93,9 @@ function interventionHook(
       const current = acts[iv.position * F + iv.feature];
       const next = iv.mode === 'set' ? iv.value : current * iv.value;
       acts[iv.position * F + iv.feature] = next;
+      const decoderRow = t.wDec.row(iv.feature); // [nOutputLayers · d]
       for (let out = 0; out < t.nOutputLayers; out++) {
-        const dec = t.wDec.subarray(
-          (iv.feature * t.nOutputLayers + out) * d,
-          (iv.feature * t.nOutputLayers + out + 1) * d,
-        );
+        const dec = decoderRow.subarray(out * d, (out + 1) * d);
         const delta = pendingDelta[layer + out];
         for (let i = 0; i < d; i++) delta[iv.position * d + i] += (next - current) * dec[i];
       }

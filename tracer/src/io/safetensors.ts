@@ -1,17 +1,45 @@
 /**
  * The one safetensors reader: `model.safetensors`, sharded checkpoints
- * (`model.safetensors.index.json`), and single files such as transcoder layers. Tensors come back
- * as float32 whatever they were stored as (F32, BF16, F16), with their shape.
+ * (`model.safetensors.index.json`), and single files such as transcoder layers. `read` gives a
+ * tensor as float32 whatever it was stored as (F32, BF16, F16); `readWeight` keeps BF16/F16 in 16
+ * bits (for ONNX initializers); `rows` reads rows of a 2-D tensor from the file on demand, so
+ * host-side uses of a big matrix (embedding rows, decoder rows) hold no copy of it.
  * Format: 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}}, data.
  */
 import { constants } from 'node:buffer';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
+import type { WeightData } from '../onnx/graph-builder.js';
 import path from 'node:path';
 import { ModelFormatError } from '../errors.js';
 
 export interface FloatTensor {
   data: Float32Array;
   shape: number[];
+}
+
+/**
+ * Rows of a [rows, cols] matrix as float32, read where they live (a file, or memory): the one way
+ * host-side code reaches a big weight that ONNX Runtime holds (embedding and unembedding rows,
+ * transcoder encoder and decoder rows), so it is never held a second time in JavaScript.
+ */
+export interface RowSource {
+  rows: number;
+  cols: number;
+  /** Row `index` as float32 values. [cols] */
+  row(index: number): Float32Array;
+  /** The whole matrix as stored (16-bit kept), for building an ONNX graph; [rows, cols]. */
+  readAll(): Promise<WeightData>;
+}
+
+/** A RowSource over a matrix already in memory (e.g. from an .npz, or a derived matrix). */
+export function memoryRows(data: Float32Array, cols: number): RowSource {
+  return {
+    rows: data.length / cols,
+    cols,
+    row: (index) => data.slice(index * cols, (index + 1) * cols),
+    readAll: async () => data,
+  };
 }
 
 interface HeaderEntry {
@@ -123,13 +151,82 @@ export class SafetensorsFile {
 
   /** Reads a tensor as float32. */
   async read(name: string): Promise<FloatTensor> {
+    const raw = await this.readBytes(name);
+    return { data: toFloat32(raw, this.entry(name).dtype), shape: this.shape(name) };
+  }
+
+  /** Reads a tensor as stored: BF16 and F16 stay 16-bit (their raw bits), others become float32. */
+  async readWeight(name: string): Promise<WeightData> {
+    const dtype = this.entry(name).dtype;
+    const raw = await this.readBytes(name);
+    if (dtype !== 'BF16' && dtype !== 'F16') return toFloat32(raw, dtype);
+    const bits = new Uint16Array(raw.length / 2);
+    new Uint8Array(bits.buffer).set(raw);
+    return { type: dtype === 'BF16' ? 'bfloat16' : 'float16', bits };
+  }
+
+  /**
+   * Rows of a 2-D tensor (or of its first axis, the rest flattened) read from the file on demand,
+   * through one descriptor kept open until `close`. `scale` multiplies every value (Gemma's √d).
+   */
+  rows(name: string, scale = 1): RowSource {
     const entry = this.entry(name);
+    this.checkReadable(name, entry);
+    const [rows, ...rest] = entry.shape;
+    const cols = rest.reduce((a, b) => a * b, 1);
+    const rowBytes = cols * BYTES_PER_ELEMENT[entry.dtype];
+    const start = this.dataStart + entry.data_offsets[0];
+    return {
+      rows,
+      cols,
+      row: (index) => {
+        if (!Number.isInteger(index) || index < 0 || index >= rows) {
+          throw new ModelFormatError(
+            `row ${index} of tensor '${name}' is out of range (it has ${rows} rows)`,
+            this.file,
+          );
+        }
+        const raw = Buffer.alloc(rowBytes);
+        const bytesRead = readSync(this.descriptor(), raw, 0, rowBytes, start + index * rowBytes);
+        if (bytesRead !== rowBytes) {
+          throw new ModelFormatError(
+            `file is truncated: row ${index} of tensor '${name}' could not be read`,
+            this.file,
+          );
+        }
+        const values = toFloat32(raw, entry.dtype);
+        if (scale !== 1) for (let i = 0; i < values.length; i++) values[i] = Math.fround(values[i] * scale);
+        return values;
+      },
+      readAll: () => this.readWeight(name),
+    };
+  }
+
+  private fd: number | null = null;
+
+  private descriptor(): number {
+    this.fd ??= openSync(this.file, 'r');
+    return this.fd;
+  }
+
+  /** Closes the descriptor `rows` keeps open (reopened on the next row read). */
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+
+  private checkReadable(name: string, entry: HeaderEntry): void {
     if (!READABLE_DTYPES.has(entry.dtype)) {
       throw new ModelFormatError(
         `tensor '${name}' has dtype ${entry.dtype}; only F32, BF16, F16 and F64 tensors can be read`,
         this.file,
       );
     }
+  }
+
+  private async readBytes(name: string): Promise<Buffer> {
+    const entry = this.entry(name);
+    this.checkReadable(name, entry);
     const [begin, end] = entry.data_offsets;
     const float32Bytes = ((end - begin) / BYTES_PER_ELEMENT[entry.dtype]) * 4;
     // Node cannot hold one buffer past this size; say so instead of a RangeError from Buffer.alloc.
@@ -153,7 +250,7 @@ export class SafetensorsFile {
     } finally {
       await handle.close();
     }
-    return { data: toFloat32(raw, entry.dtype), shape: [...entry.shape] };
+    return raw;
   }
 }
 
@@ -274,7 +371,8 @@ function toFloat32(raw: Buffer, dtype: string): Float32Array {
   }
 }
 
-function halfToFloat(h: number): number {
+/** IEEE half-precision bits → number. */
+export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exponent = (h >> 10) & 0x1f;
   const fraction = h & 0x3ff;
@@ -340,11 +438,30 @@ export class Checkpoint {
 
   /** Reads a tensor and checks its shape; the error names the tensor and both shapes. */
   async read(name: string, expectedShape?: number[]): Promise<FloatTensor> {
+    return this.file(name, expectedShape).read(name);
+  }
+
+  /** Reads a tensor as stored (16-bit kept) and checks its shape. */
+  async readWeight(name: string, expectedShape: number[]): Promise<WeightData> {
+    return this.file(name, expectedShape).readWeight(name);
+  }
+
+  /** Rows of a 2-D tensor, read from its file on demand (see SafetensorsFile.rows). */
+  rows(name: string, expectedShape: [number, number], scale = 1): RowSource {
+    return this.file(name, expectedShape).rows(name, scale);
+  }
+
+  /** Closes the descriptors row reads keep open. */
+  close(): void {
+    for (const file of new Set(this.byName.values())) file.close();
+  }
+
+  private file(name: string, expectedShape?: number[]): SafetensorsFile {
     const file = this.byName.get(name);
     if (!file) throw new ModelFormatError(`tensor '${name}' is missing from the checkpoint`, this.dir);
     // The header's shape is checked before the data is read, so a wrong tensor is never allocated.
     if (expectedShape) checkShape(name, file.shape(name), expectedShape, file.file);
-    return file.read(name);
+    return file;
   }
 }
 

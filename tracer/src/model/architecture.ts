@@ -20,11 +20,15 @@
  */
 
 import { ModelFormatError } from '../errors.js';
-import type { Checkpoint } from '../io/safetensors.js';
+import { halfToFloat, type Checkpoint, type RowSource } from '../io/safetensors.js';
+import type { WeightData } from '../onnx/graph-builder.js';
 
-/** A linear map y = x · weightT + bias with `weightT` stored [inDim, outDim] (row-major). */
+/**
+ * A linear map y = x · weightT + bias with `weightT` stored [inDim, outDim] (row-major), in the
+ * checkpoint's precision: BF16/F16 stay 16-bit and are upcast to float32 inside the ONNX graph.
+ */
 export interface Linear {
-  weightT: Float32Array;
+  weightT: WeightData;
   inDim: number;
   outDim: number;
   bias: Float32Array | null;
@@ -76,12 +80,14 @@ export interface ArchitectureWeights {
   vocabSize: number;
   blocks: BlockWeights[];
   lnFinal: NormWeights;
-  /** Token embedding W_E. [V, d] */
-  tokenEmbedding: Float32Array;
+  /** Token embedding W_E, rows read from the checkpoint on demand (Gemma's √d applied). [V, d] */
+  tokenEmbedding: RowSource;
   /** Learned position embedding (GPT-2). [maxPositions, d] */
   positionEmbedding: Float32Array | null;
-  /** Unembedding W_U stored [d, V] (logits = h · W_U). */
+  /** Unembedding W_U stored [d, V] (logits = h · W_U); its weightT is released once the final graph holds it. */
   unembed: Linear;
+  /** Columns of W_U (rows of lm_head.weight, or of the tied embedding), read on demand. [V, d] */
+  unembedRows: RowSource;
   /** RoPE: cos and sin tables for positions 0..T-1, [T, hd] each; null without rotary embeddings. */
   rotaryTables: ((nPos: number) => { cos: Float32Array; sin: Float32Array }) | null;
   /** Gemma-3: the tables of the sliding-window layers (their own RoPE base). */
@@ -91,23 +97,53 @@ export interface ArchitectureWeights {
 }
 
 /** PyTorch's nn.Linear weight [out, in] → our [in, out]. */
-export function linearFromTorch(
-  weight: Float32Array,
-  outDim: number,
-  inDim: number,
-  bias: Float32Array | null,
-): Linear {
+export function linearFromTorch(weight: WeightData, outDim: number, inDim: number, bias: Float32Array | null): Linear {
   return { weightT: transpose(weight, outDim, inDim), inDim, outDim, bias };
 }
 
-/** Row-major [rows, cols] → [cols, rows]. */
-export function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
+/** Row-major [rows, cols] → [cols, rows], in the weight's own precision. */
+export function transpose(data: Float32Array, rows: number, cols: number): Float32Array;
+export function transpose(data: WeightData, rows: number, cols: number): WeightData;
+export function transpose(data: WeightData, rows: number, cols: number): WeightData {
+  const values = data instanceof Float32Array ? data : data.bits;
+  const out = data instanceof Float32Array ? new Float32Array(values.length) : new Uint16Array(values.length);
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
-    for (let c = 0; c < cols; c++) out[c * rows + r] = data[base + c];
+    for (let c = 0; c < cols; c++) out[c * rows + r] = values[base + c];
+  }
+  return out instanceof Float32Array ? out : { type: (data as Exclude<WeightData, Float32Array>).type, bits: out };
+}
+
+/** A weight as float32 values (16-bit upcast exactly): for host-side math on small weights. */
+export function weightValues(data: WeightData): Float32Array {
+  if (data instanceof Float32Array) return data;
+  const out = new Float32Array(data.bits.length);
+  if (data.type === 'bfloat16') {
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < bits.length; i++) bits[i] = data.bits[i] << 16; // bfloat16 is the top half of a float32
+  } else {
+    for (let i = 0; i < out.length; i++) out[i] = halfToFloat(data.bits[i]);
   }
   return out;
+}
+
+const RELEASED = new Float32Array(0);
+
+/**
+ * Drops the JavaScript copies of the weights only the forward graphs use, once ONNX Runtime holds
+ * them: q, k, the MLP and the unembedding. Kept: norms (small), W_O and W_V (the attribution
+ * backward builds its graphs from them).
+ */
+export function releaseGraphOnlyWeights(weights: ArchitectureWeights): void {
+  const release = (linear: Linear) => (linear.weightT = RELEASED);
+  for (const block of weights.blocks) {
+    release(block.q);
+    release(block.k);
+    const mlp = block.mlp;
+    if (mlp.kind === 'gelu') [mlp.fc, mlp.proj].forEach(release);
+    else [mlp.gate, mlp.up, mlp.down].forEach(release);
+  }
+  release(weights.unembed);
 }
 
 /**

@@ -35,7 +35,7 @@ export async function loadGemmaWeights(config: ModelConfig, checkpoint: Checkpoi
   };
   const lin = async (name: string, outDim: number, inDim: number) => {
     const bias = config.attentionBias && checkpoint.has(`${name}.bias`) ? await read(`${name}.bias`, [outDim]) : null;
-    return linearFromTorch(await read(`${name}.weight`, [outDim, inDim]), outDim, inDim, bias);
+    return linearFromTorch(await checkpoint.readWeight(`${name}.weight`, [outDim, inDim]), outDim, inDim, bias);
   };
 
   checkNoExtraBlocks(checkpoint, /^model\.layers\.(\d+)\./, config.nLayers, 'num_hidden_layers');
@@ -67,13 +67,10 @@ export async function loadGemmaWeights(config: ModelConfig, checkpoint: Checkpoi
       },
     });
   }
-  const embedding = await read('model.embed_tokens.weight', [V, d]);
-  const unembedWeight =
-    config.tiedEmbeddings || !checkpoint.has('lm_head.weight') ? embedding : await read('lm_head.weight', [V, d]);
-  const unembed = linearFromTorch(unembedWeight, V, d, null); // a transposed copy: the scaling below is in place
+  const unembedName =
+    config.tiedEmbeddings || !checkpoint.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
   // W_E · √d in float32, the product HF forms (Gemma-2: times a float32 normalizer; Gemma-3: embed_scale).
   const normalizer = Math.fround(Math.sqrt(d));
-  for (let i = 0; i < embedding.length; i++) embedding[i] = Math.fround(embedding[i] * normalizer);
   const localTheta = config.ropeLocalTheta;
   return {
     nLayers: config.nLayers,
@@ -84,9 +81,10 @@ export async function loadGemmaWeights(config: ModelConfig, checkpoint: Checkpoi
     vocabSize: V,
     blocks,
     lnFinal: await rms('model.norm.weight', d),
-    tokenEmbedding: embedding,
+    tokenEmbedding: checkpoint.rows('model.embed_tokens.weight', [V, d], normalizer),
     positionEmbedding: null,
-    unembed,
+    unembed: linearFromTorch(await checkpoint.readWeight(unembedName, [V, d]), V, d, null),
+    unembedRows: checkpoint.rows(unembedName, [V, d]),
     rotaryTables: (nPos) => rotaryTables(nPos, hd, config.ropeTheta, config.ropeScaling),
     localRotaryTables: localTheta === undefined ? undefined : (nPos) => rotaryTables(nPos, hd, localTheta, null),
     finalSoftcap: config.finalSoftcap ?? null,

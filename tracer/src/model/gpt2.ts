@@ -16,6 +16,7 @@ import {
   type Linear,
   type NormWeights,
 } from './architecture.js';
+import { GraphBuilder } from '../onnx/graph-builder.js';
 
 export async function loadGpt2Weights(config: ModelConfig, checkpoint: Checkpoint): Promise<ArchitectureWeights> {
   const { dModel: d, nHeads: H, headDim: hd, dMlp, vocabSize: V, normEps } = config;
@@ -28,7 +29,7 @@ export async function loadGpt2Weights(config: ModelConfig, checkpoint: Checkpoin
     eps: normEps,
   });
   const conv1d = async (name: string, inDim: number, outDim: number): Promise<Linear> => ({
-    weightT: await read(`${name}.weight`, [inDim, outDim]),
+    weightT: await checkpoint.readWeight(`${prefix}${name}.weight`, [inDim, outDim]),
     inDim,
     outDim,
     bias: await read(`${name}.bias`, [outDim]),
@@ -58,7 +59,8 @@ export async function loadGpt2Weights(config: ModelConfig, checkpoint: Checkpoin
       },
     });
   }
-  const tokenEmbedding = await read('wte.weight', [V, d]);
+  const unembedName =
+    checkpoint.has('lm_head.weight') && !config.tiedEmbeddings ? 'lm_head.weight' : `${prefix}wte.weight`;
   return {
     nLayers: config.nLayers,
     dModel: d,
@@ -68,20 +70,16 @@ export async function loadGpt2Weights(config: ModelConfig, checkpoint: Checkpoin
     vocabSize: V,
     blocks,
     lnFinal: await ln('ln_f'),
-    tokenEmbedding,
+    tokenEmbedding: checkpoint.rows(`${prefix}wte.weight`, [V, d]),
     positionEmbedding: await read('wpe.weight', [config.maxPositions, d]),
-    unembed:
-      checkpoint.has('lm_head.weight') && !config.tiedEmbeddings
-        ? linearFromTorch((await checkpoint.read('lm_head.weight', [V, d])).data, V, d, null)
-        : linearFromTorch(tokenEmbedding, V, d, null),
+    unembed: linearFromTorch(await checkpoint.readWeight(unembedName, [V, d]), V, d, null),
+    unembedRows: checkpoint.rows(unembedName, [V, d]),
     rotaryTables: null,
   };
 }
 
 /** Output columns [from, to) of a linear map (splits the fused qkv projection). */
 function columns(w: Linear, from: number, to: number): Linear {
-  const width = to - from;
-  const weightT = new Float32Array(w.inDim * width);
-  for (let r = 0; r < w.inDim; r++) weightT.set(w.weightT.subarray(r * w.outDim + from, r * w.outDim + to), r * width);
-  return { weightT, inDim: w.inDim, outDim: width, bias: w.bias ? w.bias.slice(from, to) : null };
+  const weightT = GraphBuilder.columns(w.weightT, w.inDim, w.outDim, from, to);
+  return { weightT, inDim: w.inDim, outDim: to - from, bias: w.bias ? w.bias.slice(from, to) : null };
 }

@@ -29,7 +29,7 @@ export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoi
   });
   const lin = async (name: string, outDim: number, inDim: number, bias: boolean) =>
     linearFromTorch(
-      await read(`${name}.weight`, [outDim, inDim]),
+      await checkpoint.readWeight(`${name}.weight`, [outDim, inDim]),
       outDim,
       inDim,
       bias ? await readOptional(`${name}.bias`, [outDim]) : null,
@@ -61,9 +61,8 @@ export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoi
       },
     });
   }
-  const tokenEmbedding = await read('model.embed_tokens.weight', [V, d]);
-  const unembedWeight =
-    config.tiedEmbeddings || !checkpoint.has('lm_head.weight') ? tokenEmbedding : await read('lm_head.weight', [V, d]);
+  const unembedName =
+    config.tiedEmbeddings || !checkpoint.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';
   return {
     nLayers: config.nLayers,
     dModel: d,
@@ -73,9 +72,10 @@ export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoi
     vocabSize: V,
     blocks,
     lnFinal: await rms('model.norm.weight', d),
-    tokenEmbedding,
+    tokenEmbedding: checkpoint.rows('model.embed_tokens.weight', [V, d]),
     positionEmbedding: null,
-    unembed: linearFromTorch(unembedWeight, V, d, null),
+    unembed: linearFromTorch(await checkpoint.readWeight(unembedName, [V, d]), V, d, null),
+    unembedRows: checkpoint.rows(unembedName, [V, d]),
     rotaryTables: (nPos) => rotaryTables(nPos, hd, config.ropeTheta, config.ropeScaling),
   };
 }

@@ -21,7 +21,7 @@ import {
   applyTopK,
   type TranscoderSet,
 } from '../transcoder/transcoder-set.js';
-import type { ArchitectureWeights } from './architecture.js';
+import { releaseGraphOnlyWeights, weightValues, type ArchitectureWeights, type Linear } from './architecture.js';
 import { loadGemmaWeights } from './gemma.js';
 import { loadGpt2Weights } from './gpt2.js';
 import { loadLlamaWeights } from './llama.js';
@@ -105,14 +105,19 @@ export async function loadReplacementModel(modelArg: string, options: LoadOption
   for (let layer = 0; layer < config.nLayers; layer++) {
     attention.push(await create(`attention_${layer}`, buildAttentionGraph(weights.blocks[layer], shape, layer)));
     mlp.push(await create(`mlp_${layer}`, buildMlpGraph(weights.blocks[layer], config.dModel, layer, inputSite)));
-    encoders.push(await create(`encoder_${layer}`, buildEncoderGraph(transcoders, layer)));
+    encoders.push(await create(`encoder_${layer}`, await buildEncoderGraph(transcoders, layer)));
   }
   const final = await create(
     'unembed',
     buildFinalGraph(weights.lnFinal, weights.unembed, config.dModel, weights.finalSoftcap ?? null),
   );
+  const unembedMean = columnMeans(weights.unembed);
+  // Each weight is held once: from here ONNX Runtime holds what only the forward graphs read.
+  releaseGraphOnlyWeights(weights);
   const sessions = { attention, mlp, final, encoders };
   const derived = { backwardSessions: new Lazy<Promise<GraphSession[]>>(), unembeddingMean: new Lazy<Float32Array>() };
+  // mean_v W_U[:, v] from the copy at hand, before it is released (else V row reads from the file).
+  derived.unembeddingMean.get(() => unembedMean);
   return {
     name: modelName(modelArg, modelDir),
     architecture: config.architecture,
@@ -131,6 +136,8 @@ export async function loadReplacementModel(modelArg: string, options: LoadOption
     async dispose() {
       const backward = (await derived.backwardSessions.peek()?.catch(() => null)) ?? [];
       for (const s of [...attention, ...mlp, ...encoders, final, ...backward]) await s.release();
+      checkpoint.close();
+      transcoders.close?.();
     },
   };
 }
@@ -219,12 +226,42 @@ export interface ForwardResult {
   logits: Float32Array; // [N, T, V]
 }
 
+/** mean_v W_U[:, v], for demeaned logit directions (built once per model). [d] */
+export function unembeddingMean(model: ReplacementModel): Float32Array {
+  return model.derived.unembeddingMean.get(() => {
+    const { rows: V, cols: d } = model.weights.unembedRows;
+    const sums = new Float64Array(d);
+    for (let v = 0; v < V; v++) {
+      const column = model.weights.unembedRows.row(v);
+      for (let i = 0; i < d; i++) sums[i] += column[i];
+    }
+    return Float32Array.from(sums, (sum) => sum / V);
+  });
+}
+
+/** mean_v W_U[:, v] from W_U [d, V] in its stored precision, a row at a time (summed in float64, as the row reads). */
+function columnMeans(unembed: Linear): Float32Array {
+  const { inDim: d, outDim: V, weightT } = unembed;
+  const means = new Float32Array(d);
+  for (let i = 0; i < d; i++) {
+    const row = weightValues(
+      weightT instanceof Float32Array
+        ? weightT.subarray(i * V, (i + 1) * V)
+        : { type: weightT.type, bits: weightT.bits.subarray(i * V, (i + 1) * V) },
+    );
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += row[v];
+    means[i] = sum / V;
+  }
+  return means;
+}
+
 /** r_0 = W_E[tok] (+ W_pos[pos]). [T, d] */
 export function embed(model: ReplacementModel, tokenIds: ArrayLike<number>): Float32Array {
   const d = model.dModel;
   const out = new Float32Array(tokenIds.length * d);
   for (let pos = 0; pos < tokenIds.length; pos++) {
-    out.set(model.weights.tokenEmbedding.subarray(tokenIds[pos] * d, (tokenIds[pos] + 1) * d), pos * d);
+    out.set(model.weights.tokenEmbedding.row(tokenIds[pos]), pos * d);
     const positions = model.weights.positionEmbedding;
     if (positions) for (let i = 0; i < d; i++) out[pos * d + i] += positions[pos * d + i];
   }
@@ -235,8 +272,7 @@ export function embed(model: ReplacementModel, tokenIds: ArrayLike<number>): Flo
 export function tokenVectors(model: ReplacementModel, tokenIds: ArrayLike<number>): Float32Array {
   const d = model.dModel;
   const out = new Float32Array(tokenIds.length * d);
-  for (let pos = 0; pos < tokenIds.length; pos++)
-    out.set(model.weights.tokenEmbedding.subarray(tokenIds[pos] * d, (tokenIds[pos] + 1) * d), pos * d);
+  for (let pos = 0; pos < tokenIds.length; pos++) out.set(model.weights.tokenEmbedding.row(tokenIds[pos]), pos * d);
   return out;
 }
 

@@ -177,6 +177,26 @@ export function buildMlpGraph(
   return g.build();
 }
 
+/** Vocabulary columns per MatMul when W_U is 16-bit: bounds each run's float32 upcast (32k · d · 4 bytes). */
+const UNEMBED_CHUNK = 32768;
+
+/**
+ * h · W_U. A 16-bit W_U is upcast a chunk of columns at a time (Gemma-2's 256k vocabulary would
+ * otherwise need a 2.4 GB float32 copy during every forward); each column's dot product is unchanged.
+ */
+function unembedLogits(g: GraphBuilder, h: string, unembed: Linear): string {
+  const V = unembed.outDim;
+  if (unembed.weightT instanceof Float32Array || V <= UNEMBED_CHUNK) return linear(g, h, unembed, 'unembed');
+  const parts: string[] = [];
+  for (let start = 0; start < V; start += UNEMBED_CHUNK) {
+    const end = Math.min(V, start + UNEMBED_CHUNK);
+    const chunk = GraphBuilder.columns(unembed.weightT, unembed.inDim, V, start, end);
+    parts.push(g.matmul(h, g.weight(`unembed.weightT.${start}`, chunk, [unembed.inDim, end - start])));
+  }
+  const logits = g.op('Concat', parts, { axis: -1 });
+  return unembed.bias ? g.add(logits, g.weight('unembed.bias', unembed.bias, [V])) : logits;
+}
+
 /**
  * Final norm and unembedding. Inputs: resid_final [N,T,d], frozen_lnf_scale [1,T,1], freeze_scale [1].
  * Outputs: unembed_in [N,T,d], logits [N,T,V], lnf_scale [N,T,1].
@@ -193,7 +213,7 @@ export function buildFinalGraph(
   const freezeScale = g.input('freeze_scale', 'float32', [1]);
   const [h, scale] = norm(g, resid, lnFinal, 'lnf', frozenScale, freezeScale);
   g.output(h, 'unembed_in', 'float32', ['N', 'T', d]);
-  const logits = linear(g, h, unembed, 'unembed');
+  const logits = unembedLogits(g, h, unembed);
   g.output(finalSoftcap ? softcap(g, logits, finalSoftcap) : logits, 'logits', 'float32', ['N', 'T', unembed.outDim]);
   g.output(scale, 'lnf_scale', 'float32', ['N', 'T', 1]);
   return g.build();

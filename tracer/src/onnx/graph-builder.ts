@@ -17,6 +17,17 @@ const ELEMENT_TYPE: Record<ElementType, number> = {
   int64: onnx.TensorProto.DataType.INT64,
 };
 
+/** The 16-bit float formats a checkpoint stores and an initializer can keep. */
+export type HalfType = 'bfloat16' | 'float16';
+
+const HALF_TYPE: Record<HalfType, number> = {
+  bfloat16: onnx.TensorProto.DataType.BFLOAT16,
+  float16: onnx.TensorProto.DataType.FLOAT16,
+};
+
+/** A weight as the checkpoint stores it: float32 values, or the raw bits of a 16-bit float format. */
+export type WeightData = Float32Array | { type: HalfType; bits: Uint16Array };
+
 /** A dimension: a fixed size or a symbolic name that ORT resolves at run time. */
 export type Dim = number | string;
 
@@ -45,19 +56,33 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A weight baked into the graph. `dims` multiply out to `data.length`. */
-  weight(name: string, data: Float32Array, dims: number[]): string {
+  /**
+   * A weight baked into the graph; returns a float32 value. `dims` multiply out to its length.
+   * A 16-bit weight stays 16-bit in the session (half the resident bytes) and is upcast to float32
+   * by a Cast each run, just before the op that reads it: the math is float32 either way.
+   */
+  weight(name: string, data: WeightData, dims: number[]): string {
     const expected = dims.reduce((a, b) => a * b, 1);
-    if (expected !== data.length) throw new Error(`weight ${name}: ${data.length} values for dims [${dims}]`);
-    this.initializers.push(
-      onnx.TensorProto.create({
-        name,
-        dataType: ELEMENT_TYPE.float32,
-        dims,
-        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-      }),
-    );
-    return name;
+    const values = data instanceof Float32Array ? data : data.bits;
+    if (expected !== values.length) throw new Error(`weight ${name}: ${values.length} values for dims [${dims}]`);
+    const rawData = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    if (data instanceof Float32Array) {
+      this.initializers.push(onnx.TensorProto.create({ name, dataType: ELEMENT_TYPE.float32, dims, rawData }));
+      return name;
+    }
+    const stored = `${name}.${data.type}`;
+    this.initializers.push(onnx.TensorProto.create({ name: stored, dataType: HALF_TYPE[data.type], dims, rawData }));
+    // session.ts turns ORT's constant folding off, or it would fold this Cast into a float32 initializer.
+    return this.op('Cast', [stored], { to: ELEMENT_TYPE.float32 });
+  }
+
+  /** The 16-bit weights of columns [start, end) of a [rows, cols] weight (to split a big product). */
+  static columns(data: WeightData, rows: number, cols: number, start: number, end: number): WeightData {
+    const values = data instanceof Float32Array ? data : data.bits;
+    const out =
+      data instanceof Float32Array ? new Float32Array(rows * (end - start)) : new Uint16Array(rows * (end - start));
+    for (let r = 0; r < rows; r++) out.set(values.subarray(r * cols + start, r * cols + end), r * (end - start));
+    return out instanceof Float32Array ? out : { type: (data as { type: HalfType }).type, bits: out };
   }
 
   /** A small float constant (shared by value). */

@@ -4,10 +4,12 @@
  * `layer_{i}/width_{w}/average_l0_{n}/params.npz`), as circuit-tracer's gemma-scope loader reads them:
  *   W_enc [d_model, d_sae]  (transposed relative to circuit-tracer's safetensors layout)
  *   W_dec [d_sae, d_model], b_enc [d_sae], b_dec [d_model], threshold [d_sae]  (JumpReLU)
+ * The transposed encoders are held in memory as float32 (their rows are columns on disk); an .npz's
+ * decoder too (its arrays may be compressed). GemmaScope-2 decoders are read from the file on demand.
  */
 import { ModelFormatError } from '../errors.js';
 import { NpzFile } from '../io/npz.js';
-import { checkShape, type SafetensorsFile } from '../io/safetensors.js';
+import { checkShape, memoryRows, type SafetensorsFile } from '../io/safetensors.js';
 import { transpose } from '../model/architecture.js';
 import type { TranscoderLayer } from './transcoder-set.js';
 
@@ -39,10 +41,10 @@ export async function loadGemmaScopeLayer(
     return {
       nFeatures: F,
       layer: {
-        wEnc: transpose(wEnc.data, dModel, F), // → [F, d]
+        wEnc: memoryRows(transpose(wEnc.data, dModel, F), dModel), // → [F, d]
         bEnc: bEnc.data,
         threshold: (await npz.read('threshold', [F])).data,
-        wDec: (await npz.read('W_dec', [F, dModel])).data,
+        wDec: memoryRows((await npz.read('W_dec', [F, dModel])).data, dModel),
         nOutputLayers: 1,
         bDec: (await npz.read('b_dec', [dModel])).data,
         skip: null,
@@ -86,10 +88,10 @@ export async function loadGemmaScope2Layer(
   return {
     nFeatures: F,
     layer: {
-      wEnc: transpose(wEnc, dModel, F), // → [F, d]
+      wEnc: memoryRows(transpose(wEnc, dModel, F), dModel), // → [F, d]
       bEnc,
       threshold: await want('threshold', [F]),
-      wDec: await want('w_dec', [F, dModel]),
+      wDec: (checkShape('w_dec', st.shape('w_dec'), [F, dModel], st.file), st.rows('w_dec')),
       nOutputLayers: 1,
       bDec: await want('b_dec', [dModel]),
       skip: st.has('affine_skip_connection') ? await want('affine_skip_connection', [dModel, dModel]) : null,

@@ -10,7 +10,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { ModelFormatError } from '../errors.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
-import { SafetensorsFile, checkShape } from '../io/safetensors.js';
+import { SafetensorsFile, checkShape, type RowSource } from '../io/safetensors.js';
 import { transpose } from '../model/architecture.js';
 import { resolveHfUri } from '../io/hf-cache.js';
 import { NpzFile } from '../io/npz.js';
@@ -19,15 +19,19 @@ import { loadGemmaScope2Layer, loadGemmaScopeLayer } from './gemma-scope.js';
 export type TranscoderKind = 'transcoder_set' | 'cross_layer_transcoder';
 export type ActivationFunction = 'relu' | 'jump_relu' | 'topk';
 
-/** The transcoder reading from the MLP input of one layer. */
+/**
+ * The transcoder reading from the MLP input of one layer. Encoder and decoder matrices are not held
+ * in memory: the encoder graph reads W_enc once into ONNX Runtime (16-bit kept), and attribution
+ * reads the few rows it needs (active features) from the file on demand.
+ */
 export interface TranscoderLayer {
   /** Encoder rows. [F, d] */
-  wEnc: Float32Array;
+  wEnc: RowSource;
   bEnc: Float32Array; // [F]
   /** JumpReLU thresholds θ. [F] */
   threshold: Float32Array | null;
-  /** Decoder vectors into output layers layer..layer+nOutputLayers-1. [F, nOutputLayers, d] */
-  wDec: Float32Array;
+  /** Decoder vectors into output layers layer..layer+nOutputLayers-1; a row is [nOutputLayers · d]. [F, nOutputLayers, d] */
+  wDec: RowSource;
   nOutputLayers: number;
   /** Decoder bias of the output at this layer. [d] */
   bDec: Float32Array;
@@ -50,6 +54,8 @@ export interface TranscoderSet {
   /** The config's feature_input_hook / feature_output_hook (where the features read and write). */
   inputHook?: string;
   outputHook?: string;
+  /** Closes the files rows are read from. */
+  close?: () => void;
 }
 
 const INPUT_SITES = new Set(['mlp.hook_in', 'hook_mlp_in', 'ln2.hook_normalized']);
@@ -137,13 +143,21 @@ export async function readTranscoderConfig(dir: string): Promise<TranscoderConfi
 /** Loads and checks every transcoder file against the model's width and depth. */
 export async function loadTranscoderSet(dir: string, nLayers: number, dModel: number): Promise<TranscoderSet> {
   const config = await readTranscoderConfig(dir);
+  const opened: SafetensorsFile[] = [];
   const set = await (config.kind === 'transcoder_set'
-    ? loadPerLayer(dir, config, nLayers, dModel)
-    : loadCrossLayer(dir, config, nLayers, dModel));
-  return { ...set, inputHook: config.inputHook, outputHook: config.outputHook };
+    ? loadPerLayer(dir, config, nLayers, dModel, opened)
+    : loadCrossLayer(dir, config, nLayers, dModel, opened));
+  const close = () => opened.forEach((file) => file.close());
+  return { ...set, inputHook: config.inputHook, outputHook: config.outputHook, close };
 }
 
-async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: number, d: number): Promise<TranscoderSet> {
+async function loadPerLayer(
+  dir: string,
+  config: TranscoderConfig,
+  nLayers: number,
+  d: number,
+  opened: SafetensorsFile[],
+): Promise<TranscoderSet> {
   const files = Array.from({ length: nLayers }, (_, i) => transcoderFile(dir, config.paths?.[i], i));
   if (config.paths && config.paths.length !== nLayers) {
     throw new ModelFormatError(
@@ -163,6 +177,7 @@ async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: numb
       continue;
     }
     const st = await SafetensorsFile.open(file);
+    opened.push(st);
     if (st.has('w_enc') && !st.has('W_enc')) {
       const gemmaScope2 = await loadGemmaScope2Layer(st, d, layer === 0 ? null : nFeatures);
       nFeatures = gemmaScope2.nFeatures;
@@ -181,11 +196,13 @@ async function loadPerLayer(dir: string, config: TranscoderConfig, nLayers: numb
     const threshold = st.has('activation_function.threshold') ? await want('activation_function.threshold', [F]) : null;
     if (threshold) activation = 'jump_relu';
     const wSkip = st.has('W_skip') ? await want('W_skip', [d, d]) : null;
+    checkShape('W_enc', st.shape('W_enc'), [F, d], file);
+    checkShape('W_dec', st.shape('W_dec'), [F, d], file);
     layers.push({
-      wEnc: await want('W_enc', [F, d]),
+      wEnc: st.rows('W_enc'),
       bEnc,
       threshold,
-      wDec: await want('W_dec', [F, d]),
+      wDec: st.rows('W_dec'),
       nOutputLayers: 1,
       bDec: await want('b_dec', [d]),
       skip: wSkip ? transpose(wSkip, d, d) : null, // applied as x · W_skipᵀ
@@ -228,6 +245,7 @@ async function loadCrossLayer(
   config: TranscoderConfig,
   nLayers: number,
   d: number,
+  opened: SafetensorsFile[],
 ): Promise<TranscoderSet> {
   const encoders = (await readdir(dir)).filter((f) => /^W_enc_\d+\.safetensors$/.test(f));
   if (encoders.length !== nLayers) {
@@ -244,6 +262,7 @@ async function loadCrossLayer(
     const decFile = path.join(dir, `W_dec_${layer}.safetensors`);
     const enc = await SafetensorsFile.open(encFile);
     const dec = await SafetensorsFile.open(decFile);
+    opened.push(enc, dec);
     if (layer === 0) nFeatures = featureCount(enc, `b_enc_${layer}`, encFile);
     const F = nFeatures;
     // Shapes are checked from the header before any data is read.
@@ -255,11 +274,13 @@ async function loadCrossLayer(
     const threshold = enc.has(`threshold_${layer}`) ? await want(enc, `threshold_${layer}`, [F]) : null;
     if (threshold) activation = 'jump_relu';
     const wSkip = enc.has(`W_skip_${layer}`) ? await want(enc, `W_skip_${layer}`, [d, d]) : null;
+    checkShape(`W_enc_${layer}`, enc.shape(`W_enc_${layer}`), [F, d], encFile);
+    checkShape(`W_dec_${layer}`, dec.shape(`W_dec_${layer}`), [F, nLayers - layer, d], decFile);
     layers.push({
-      wEnc: await want(enc, `W_enc_${layer}`, [F, d]),
+      wEnc: enc.rows(`W_enc_${layer}`),
       bEnc,
       threshold,
-      wDec: await want(dec, `W_dec_${layer}`, [F, nLayers - layer, d]),
+      wDec: dec.rows(`W_dec_${layer}`),
       nOutputLayers: nLayers - layer,
       bDec: await want(enc, `b_dec_${layer}`, [d]),
       skip: wSkip, // the CLT applies x · W_skip[ℓ] (no transpose)
@@ -292,13 +313,15 @@ function featureCount(st: SafetensorsFile, name: string, file: string): number {
 /**
  * Encoder graph of one layer. Input mlp_in [N,T,d]; outputs feature_pre [N,T,F] (pre-activation,
  * bias included), feature_acts [N,T,F] (TopK is applied by the caller) and skip [N,T,d] when present.
+ * W_enc is read from its file here, in its stored precision, and lives on only in the session.
  */
-export function buildEncoderGraph(set: TranscoderSet, layer: number): Uint8Array {
+export async function buildEncoderGraph(set: TranscoderSet, layer: number): Promise<Uint8Array> {
   const { dModel: d, nFeatures: F } = set;
   const t = set.layers[layer];
   const g = new GraphBuilder(`encoder_${layer}`);
   const x = g.input('mlp_in', 'float32', ['N', 'T', d]);
-  const pre = g.add(g.matmul(x, g.weight('W_encT', transpose(t.wEnc, F, d), [d, F])), g.weight('b_enc', t.bEnc, [F]));
+  const wEncT = transpose(await t.wEnc.readAll(), F, d); // [d, F]
+  const pre = g.add(g.matmul(x, g.weight('W_encT', wEncT, [d, F])), g.weight('b_enc', t.bEnc, [F]));
   // Per layer: JumpReLU where a threshold is stored, TopK applied by the caller, ReLU otherwise.
   let acts: string;
   if (t.threshold) {

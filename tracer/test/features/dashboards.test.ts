@@ -170,13 +170,14 @@ describe('feature dashboards (llama-tiny, per-layer transcoders)', () => {
   it('lists the tokens the decoder row pushes up and down most through the unembedding (demeaned)', async () => {
     const details = await readLayer(path.join(dir, 'all'), 2);
     const { dModel: d, vocabSize: V } = model;
-    const U = model.weights.unembed.weightT; // [d, V]
+    const U = Array.from({ length: V }, (_, v) => model.weights.unembedRows.row(v)); // W_U[:, v]
     const gamma = model.weights.lnFinal.gamma;
     const wDec = model.transcoders.layers[2].wDec;
     for (const detail of details.slice(0, 5)) {
+      const decoderRow = wDec.row(detail.index);
       const effect = Array.from({ length: V }, (_, v) => {
         let sum = 0;
-        for (let i = 0; i < d; i++) sum += wDec[detail.index * d + i] * gamma[i] * U[i * V + v];
+        for (let i = 0; i < d; i++) sum += decoderRow[i] * gamma[i] * U[v][i];
         return sum;
       });
       const mean = effect.reduce((a, b) => a + b, 0) / V;

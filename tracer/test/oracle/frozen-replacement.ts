@@ -84,10 +84,10 @@ export function featurePreActivation(
   nPos: number,
 ): number {
   const d = model.dModel;
-  const w = model.transcoders.layers[layer].wEnc;
+  const w = model.transcoders.layers[layer].wEnc.row(f);
   const x = run.mlpIn[layer];
   let sum = 0;
-  for (let i = 0; i < d; i++) sum += w[f * d + i] * x[(n * nPos + pos) * d + i];
+  for (let i = 0; i < d; i++) sum += w[i] * x[(n * nPos + pos) * d + i];
   return sum;
 }
 
