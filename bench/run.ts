@@ -5,6 +5,7 @@
  */
 const BENCHMARKS: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   trace: () => import('./trace.js'),
+  memory: () => import('./memory.js'),
   stores: () => import('./stores.js'),
   api: () => import('./api.js'),
   viewer: () => import('./viewer.js'),
