@@ -78,6 +78,11 @@ export interface FeatureDashboardResult {
   /** Features given an automatic label (0 unless `label`). */
   labelled: number;
   /**
+   * Mean final-norm scale (1/rms of the last residual) over the corpus's first contexts: the top/bottom
+   * logit values are direct effects times it, so they read as logit changes per unit of activation.
+   */
+  finalNormScale: number;
+  /**
    * Milliseconds spent in the model's forward, the encoders, the collectors (JS), the top/bottom
    * logits (F × V × d per layer: a fixed cost per model, whatever the corpus) and writing files.
    */
@@ -139,7 +144,9 @@ export async function computeFeatureDashboards(
     if (text === undefined) tokenStrings.set(id, (text = model.tokenizer.tokenString(id)));
     return text;
   };
-  const logits = passes.length > 0 ? await LogitEffectsGraph.create(model) : null;
+  const batching = { contextLength, maxTokens: options.maxTokens, bosId };
+  const finalNormScale = passes.length > 0 ? await meanFinalNormScale(model, options.corpus, format, batching) : 1;
+  const logits = passes.length > 0 ? await LogitEffectsGraph.create(model, finalNormScale) : null;
   let tokens = 0;
   let positions = 0;
   const timings = { forward: 0, encode: 0, collect: 0, logits: 0, write: 0 };
@@ -164,12 +171,7 @@ export async function computeFeatureDashboards(
         model,
         readCorpus(options.corpus, format, (n) => (readBytes = n)),
       );
-      for await (const batch of batchContexts(documents, {
-        contextLength,
-        batchSize,
-        maxTokens: options.maxTokens,
-        bosId,
-      })) {
+      for await (const batch of batchContexts(documents, { ...batching, batchSize })) {
         if (options.signal?.aborted) throw new CancelledError('feature dashboards cancelled');
         await observeBatch(model, batch, collectors, timings);
         const batchTokens = batch.contexts.reduce((sum, c) => sum + c.tokenIds.length, 0);
@@ -204,7 +206,39 @@ export async function computeFeatureDashboards(
     options.onProgress?.({ phase: 'automatic labels', fraction: 1, tokens });
     labelled = await writeAutomaticLabels(options.outDir);
   }
-  return { layers: results, tokens, positions, seconds: (performance.now() - start) / 1000, labelled, timings };
+  const seconds = (performance.now() - start) / 1000;
+  return { layers: results, tokens, positions, seconds, labelled, finalNormScale, timings };
+}
+
+/** Contexts the final-norm scale is averaged over (full forwards, one context each: a small fixed cost). */
+const SCALE_CONTEXTS = 16;
+
+/**
+ * Mean of the final norm's scale 1/σ (σ its denominator, frozen in attribution) over the non-BOS positions of the
+ * corpus's first contexts. The direct effect W_dec · diag(γ) · W_U skips this division; without it a
+ * decoder's logit effects read about 1/scale times too large (≈ 11× on the demo model).
+ */
+async function meanFinalNormScale(
+  model: ReplacementModel,
+  corpus: string,
+  format: CorpusFormat,
+  batching: { contextLength: number; maxTokens?: number; bosId: number },
+): Promise<number> {
+  let sum = 0;
+  let count = 0;
+  let contexts = 0;
+  for await (const batch of batchContexts(tokenized(model, readCorpus(corpus, format)), {
+    ...batching,
+    batchSize: 1,
+  })) {
+    for (const context of batch.contexts) {
+      const denominator = (await runForward(model, context.tokenIds)).frozen.lnfScale; // [T]: the rms σ
+      for (let p = 1; p < context.tokenIds.length; p++) sum += 1 / denominator[p];
+      count += context.tokenIds.length - 1;
+    }
+    if (++contexts === SCALE_CONTEXTS) break;
+  }
+  return count > 0 ? sum / count : 1;
 }
 
 /** Token ids of every document (no special tokens added: each context gets its own BOS). */

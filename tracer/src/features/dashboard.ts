@@ -4,8 +4,9 @@
  *   index, layer, transcoder_id, examples_quantiles [{quantile_name, examples [{tokens,
  *   tokens_acts_list, train_token_ind, is_repeated_datapoint}]}], top_logits, bottom_logits,
  *   act_min, act_max, quantile_values, histogram, activation_frequency
- * plus `top_logits_values` / `bottom_logits_values` (the demeaned direct effects, parallel to the
- * token lists, which stay bare strings as the reference writes them). A layer file is written to a
+ * plus `top_logits_values` / `bottom_logits_values` (the demeaned direct effects in logit units at the
+ * corpus's mean final-norm scale, logit-effects.ts; parallel to the token lists, which stay bare
+ * strings as the reference writes them). A layer file is written to a
  * temporary name and renamed, so a reader never sees half a file and an interrupted run leaves none.
  */
 import { createWriteStream } from 'node:fs';

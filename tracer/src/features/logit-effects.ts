@@ -1,10 +1,12 @@
 /**
  * A feature's direct effect on the logits, for its dashboard's top and bottom logits:
- * effect_f = (Σ_ℓ W_dec[f, ℓ]) · diag(γ_final) · W_U, demeaned over the vocabulary like the
+ * effect_f = s̄ · (Σ_ℓ W_dec[f, ℓ]) · diag(γ_final) · W_U, demeaned over the vocabulary like the
  * reference's logit targets (W_U[:, k] − mean_v W_U[:, v]). The decoder vectors of a cross-layer
  * transcoder are summed over their output layers (all of them reach the unembedding through the
- * residual stream). The final norm's denominator and attention are ignored: this is the direct path
- * only, as in the reference's dashboards. Special tokens (BOS, EOS, PAD, ...) are left out.
+ * residual stream). s̄ is the final norm's mean scale over the corpus (1/rms; compute.ts), so values
+ * are logit changes per unit of activation; attention is ignored: this is the direct path only, as
+ * in the reference's dashboards (whose order of tokens s̄ does not change). Special tokens (BOS,
+ * EOS, PAD, ...) are left out.
  * Computed in ONNX Runtime in chunks of features, with TopK in the graph.
  */
 import type { ReplacementModel } from '../model/replacement-model.js';
@@ -29,13 +31,13 @@ export class LogitEffectsGraph {
     private readonly k: number,
   ) {}
 
-  static async create(model: ReplacementModel, k = 10): Promise<LogitEffectsGraph> {
+  static async create(model: ReplacementModel, finalNormScale = 1, k = 10): Promise<LogitEffectsGraph> {
     const { dModel: d, vocabSize: V } = model;
     const unembedRows = weightValues(await model.weights.unembedRows.readAll()); // W_Uᵀ [V, d], read from the checkpoint
     const gamma = model.weights.lnFinal.gamma;
     const scaled = new Float32Array(d * V);
     for (let i = 0; i < d; i++) {
-      const g = gamma[i];
+      const g = gamma[i] * finalNormScale;
       for (let v = 0; v < V; v++) scaled[i * V + v] = g * unembedRows[v * d + i];
     }
     const special = new Float32Array(V);

@@ -191,8 +191,20 @@ describe('feature dashboards (llama-tiny, per-layer transcoders)', () => {
           .reverse()
           .map((v) => model.tokenizer.tokenString(v)),
       );
-      expect(detail.top_logits_values[0]).toBeCloseTo(effect[ranked[0]] - mean, 3);
+      // In logit units: times the final norm's mean scale 1/σ (checked in the next test).
+      expect(detail.top_logits_values[0]).toBeCloseTo((effect[ranked[0]] - mean) * result.finalNormScale, 3);
     }
+  });
+
+  it("scales logit values by the final norm's mean 1/σ over the corpus's first 16 contexts", async () => {
+    let sum = 0;
+    let count = 0;
+    for (const tokenIds of (await contextsOf(model)).slice(0, 16)) {
+      const sigma = (await runForward(model, tokenIds)).frozen.lnfScale;
+      for (let p = 1; p < tokenIds.length; p++, count++) sum += 1 / sigma[p];
+    }
+    expect(result.finalNormScale).toBeCloseTo(sum / count, 5);
+    expect(result.finalNormScale).not.toBeCloseTo(1, 2);
   });
 
   it('gives the same files whether layers are collected in one pass or one pass per layer', async () => {
