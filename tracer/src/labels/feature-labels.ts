@@ -25,7 +25,8 @@
  *   the feature fires inside one), e_next(t) = c_next · spec_c(t);
  * - logit evidence: with effect sizes (in top_logits or top_logits_values), the softmax share of
  *   act_max · value among the listed tokens; with bare token strings (the reference's format), rank weights
- *   `logitPrior / (rank + 1)`;
+ *   `logitPrior / (rank + 1)`; either times spec(t) = clamp(−ln b(t) / ln strongLift, 0, 1), so a
+ *   large direct effect on a token found everywhere ("the", "of") does not make a confident "say the";
  * - confidence = 1 − (1 − e_next)(1 − e_logit) (either can say it; agreement says it louder).
  *
  * `label` is the more confident of the two ("Texas", "say Austin"); `weak` when its confidence is
@@ -253,7 +254,9 @@ function logitEvidence(
     const unit =
       [...nextUnits].find((text) => text === token || text.startsWith(`${token} `)) ??
       (isWordToken(token) ? context.phraseOf(token) : token);
-    evidence.set(unit, 1 - (1 - (evidence.get(unit) ?? 0)) * (1 - weights[k]));
+    // Saying a token found in most contexts says little, however large the effect (as for next tokens).
+    const weight = weights[k] * specificity(1, context.baseline(unit), p.strongLift);
+    evidence.set(unit, 1 - (1 - (evidence.get(unit) ?? 0)) * (1 - weight));
   });
   return evidence;
 }
