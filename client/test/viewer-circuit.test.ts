@@ -19,7 +19,8 @@ import type cytoscape from 'cytoscape';
 import type { CircuitGraphView } from '../src/graph/circuit-view.js';
 import { startServer, ModelCatalog, openStore, type GraphStore, type RunningServer } from '@circuit-atlas/server';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
-import { buildViewer, gqlData, makeModelsRoot, openGraph, REPO_ROOT } from '../../test-support/viewer-support.js';
+import { gqlData, makeModelsRoot, openGraph, REPO_ROOT } from '../../test-support/viewer-support.js';
+import { builtViewer } from '../../test-support/built-viewer.js';
 
 const run = promisify(execFile);
 
@@ -139,7 +140,7 @@ const drawn = () =>
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'atlas-viewer-circuit-'));
-  clientDir = await buildViewer();
+  clientDir = builtViewer();
   store = await openStore({ ATLAS_DB: join(dir, 'atlas.sqlite') });
   models = makeModelsRoot();
   server = await startServer({ store, catalog: new ModelCatalog(models.root), clientDir, port: 0 });

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
-import { buildViewer, gqlData, startViewerServer, type ViewerServer } from '../../test-support/viewer-support.js';
+import { gqlData, startViewerServer, type ViewerServer } from '../../test-support/viewer-support.js';
+import { builtViewer } from '../../test-support/built-viewer.js';
 
 let viewer: ViewerServer;
 let clientDir: string | undefined;
@@ -19,7 +20,7 @@ let page: Page;
 const LIMIT_MS = 600_000;
 
 beforeAll(async () => {
-  clientDir = await buildViewer();
+  clientDir = builtViewer();
   viewer = await startViewerServer(clientDir);
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });

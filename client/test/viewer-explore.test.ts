@@ -10,7 +10,6 @@ import { launchChromium, screenshot } from '../../test-support/browser.js';
 import { toGraphJson } from '@circuit-atlas/tracer';
 import { randomGraph } from '../../test-support/graph-generator.js';
 import {
-  buildViewer,
   clickNode,
   gqlData,
   importGraphJson,
@@ -20,6 +19,7 @@ import {
   urlState,
   type ViewerServer,
 } from '../../test-support/viewer-support.js';
+import { builtViewer } from '../../test-support/built-viewer.js';
 
 interface NodeView {
   nodeId: string;
@@ -72,7 +72,7 @@ async function newPage(): Promise<Page> {
 }
 
 beforeAll(async () => {
-  clientDir = await buildViewer();
+  clientDir = builtViewer();
   viewer = await startViewerServer(clientDir);
   browser = await launchChromium();
   dallas = await fetchGraph(await importGraphJson(viewer.url, readReferenceGraph('llama-tiny', 'dallas-state')));

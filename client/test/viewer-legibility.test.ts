@@ -11,13 +11,8 @@ import type { Browser, Page } from 'playwright-core';
 import type { GraphDocument } from '@circuit-atlas/schema';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
 import { randomGraph } from '../../test-support/graph-generator.js';
-import {
-  buildViewer,
-  clickNode,
-  openGraph,
-  startViewerServer,
-  type ViewerServer,
-} from '../../test-support/viewer-support.js';
+import { clickNode, openGraph, startViewerServer, type ViewerServer } from '../../test-support/viewer-support.js';
+import { builtViewer } from '../../test-support/built-viewer.js';
 
 /** Labels as dashboards name features: short names, phrases, and a few very long ones. */
 const LABEL_WORDS = [
@@ -146,7 +141,7 @@ function linkState(page: Page) {
 }
 
 beforeAll(async () => {
-  clientDir = await buildViewer();
+  clientDir = builtViewer();
   viewer = await startViewerServer(clientDir);
   browser = await launchChromium();
   long = labelledGraph('legible-64', 1400, 20_000, 64);

@@ -10,7 +10,8 @@ import type { Browser } from 'playwright-core';
 import type { GraphDocument } from '@circuit-atlas/schema';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
 import { randomGraph } from '../../test-support/graph-generator.js';
-import { buildViewer, startViewerServer, type ViewerServer } from '../../test-support/viewer-support.js';
+import { startViewerServer, type ViewerServer } from '../../test-support/viewer-support.js';
+import { builtViewer } from '../../test-support/built-viewer.js';
 
 const PROMPTS = [
   'Dallas',
@@ -33,7 +34,7 @@ let browser: Browser;
 let graphs: GraphDocument[];
 
 beforeAll(async () => {
-  clientDir = await buildViewer();
+  clientDir = builtViewer();
   viewer = await startViewerServer(clientDir);
   browser = await launchChromium();
   // A small feature pool makes features recur across prompts, as real circuits do.

@@ -10,13 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, screenshot } from '../../test-support/browser.js';
 import {
-  buildViewer,
   clickNode,
   gqlData,
   startViewerServer,
   urlState,
   type ViewerServer,
 } from '../../test-support/viewer-support.js';
+import { builtViewer } from '../../test-support/built-viewer.js';
 
 interface NodeView {
   nodeId: string;
@@ -43,7 +43,7 @@ let graph: {
 };
 
 beforeAll(async () => {
-  clientDir = await buildViewer();
+  clientDir = builtViewer();
   viewer = await startViewerServer(clientDir);
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
