@@ -164,7 +164,8 @@ export async function commonCircuit(
   const ids = graphs.map((g) => g.id);
   // The smallest count that is at least minShare of the graphs (a tolerance for shares like 0.3 × 10).
   const minCount = Math.max(1, Math.ceil(minShare * n - 1e-9));
-  const features: CommonFeature[] = (await queries.commonFeatures(selection.model, transcoderSet, ids, minCount))
+  const scope = { model: selection.model, transcoderSet, graphIds: ids };
+  const features: CommonFeature[] = (await queries.commonFeatures(scope, minCount))
     .map((a) => ({
       layer: a.layer,
       index: a.index,
@@ -174,7 +175,7 @@ export async function commonCircuit(
     }))
     .sort((a, b) => b.graphCount - a.graphCount || byFeature(a, b))
     .slice(0, maxFeatures);
-  const edges: CommonEdge[] = (await queries.commonEdges(selection.model, transcoderSet, ids, features, minCount))
+  const edges: CommonEdge[] = (await queries.commonEdges(scope, features, minCount))
     .map((a) => ({
       source: a.source,
       target:
@@ -296,7 +297,7 @@ export async function graphsUsingFeature(
   checkEnd('the feature', { kind: 'feature', ...feature });
   const page = pageOf(options);
   const scope = await resolveScope(queries, selection, options.transcoderSet);
-  const found = await queries.graphsWithFeature(selection.model, scope.transcoderSet, feature, scope.graphIds, page);
+  const found = await queries.graphsWithFeature({ model: selection.model, ...scope }, feature, page);
   return { collectionSize: scope.size, ...found };
 }
 
@@ -315,15 +316,7 @@ export async function graphsUsingPath(
     throw new UserInputError(`maxHops must be 1, 2 or 3, got ${maxHops}`);
   const page = pageOf(options);
   const scope = await resolveScope(queries, selection, options.transcoderSet);
-  const found = await queries.graphsWithPath(
-    selection.model,
-    scope.transcoderSet,
-    from,
-    to,
-    maxHops,
-    scope.graphIds,
-    page,
-  );
+  const found = await queries.graphsWithPath({ model: selection.model, ...scope }, { from, to, maxHops }, page);
   return { collectionSize: scope.size, ...found };
 }
 

@@ -72,45 +72,39 @@ export interface Paged<T> {
   items: T[];
 }
 
+/** The graphs a question is about: these graphs of one model and transcoder set. */
+export interface GraphScope {
+  model: string;
+  transcoderSet: string;
+  graphIds: string[];
+}
+
+/** As GraphScope; `graphIds` null: every stored graph of the model and transcoder set. */
+export type UsesScope = Omit<GraphScope, 'graphIds'> & { graphIds: string[] | null };
+
+export interface PageWindow {
+  offset: number;
+  limit: number;
+}
+
 export interface CollectionQueries {
   /** The selected graphs, newest first; StoreError NOT_FOUND naming ids that are not stored. */
   selectGraphs(selection: GraphSelection): Promise<SelectedGraph[]>;
   /** Transcoder sets the model's stored graphs use. */
   transcoderSets(model: string): Promise<string[]>;
   /** Features present in at least `minCount` of the graphs. */
-  commonFeatures(
-    model: string,
-    transcoderSet: string,
-    graphIds: string[],
-    minCount: number,
-  ): Promise<FeatureAggregate[]>;
+  commonFeatures(scope: GraphScope, minCount: number): Promise<FeatureAggregate[]>;
   /** Edges from one of `features` to one of `features` or a logit, present in at least `minCount` graphs. */
-  commonEdges(
-    model: string,
-    transcoderSet: string,
-    graphIds: string[],
-    features: FeatureRef[],
-    minCount: number,
-  ): Promise<EdgeAggregate[]>;
+  commonEdges(scope: GraphScope, features: FeatureRef[], minCount: number): Promise<EdgeAggregate[]>;
   /** Each graph's distinct features as `layer:index` keys. */
   featureSets(graphIds: string[]): Promise<Map<string, string[]>>;
-  /** Graphs (of `graphIds`, or all of the model's) with the feature, largest activation first. */
-  graphsWithFeature(
-    model: string,
-    transcoderSet: string,
-    feature: FeatureRef,
-    graphIds: string[] | null,
-    page: { offset: number; limit: number },
-  ): Promise<Paged<FeatureUse>>;
-  /** Graphs with a path from → to of 1..maxHops edges, strongest path first. */
+  /** Graphs of the scope with the feature, largest activation first. */
+  graphsWithFeature(scope: UsesScope, feature: FeatureRef, page: PageWindow): Promise<Paged<FeatureUse>>;
+  /** Graphs of the scope with a path from → to of 1..maxHops edges, strongest path first. */
   graphsWithPath(
-    model: string,
-    transcoderSet: string,
-    from: PathEnd,
-    to: PathEnd,
-    maxHops: number,
-    graphIds: string[] | null,
-    page: { offset: number; limit: number },
+    scope: UsesScope,
+    path: { from: PathEnd; to: PathEnd; maxHops: number },
+    page: PageWindow,
   ): Promise<Paged<PathUse>>;
   close(): Promise<void>;
 }
@@ -130,6 +124,32 @@ export function checkSelected(selection: GraphSelection, found: { id: string; mo
   const other = found.find((g) => g.model !== selection.model);
   if (other)
     throw new StoreError('INVALID', `graph '${other.id}' is of model '${other.model}', not '${selection.model}'`);
+}
+
+/** A common-edge row of either store's query: source feature, target (feature or logit token), sums. */
+export interface EdgeAggregateRow extends Aggregate {
+  sLayer: number;
+  sIndex: number;
+  tkind: string;
+  /** The target feature's layer and index (null for a logit). */
+  tLayer: number | null;
+  tIndex: number | null;
+  /** The logit's token id (a feature target's value is unused). */
+  ttoken: number | null;
+  tlabel: string;
+}
+
+export function edgeAggregateOf(row: EdgeAggregateRow): EdgeAggregate {
+  return {
+    source: { layer: row.sLayer, index: row.sIndex },
+    target:
+      row.tkind === 'logit'
+        ? { kind: 'logit', tokenId: row.ttoken!, label: row.tlabel }
+        : { kind: 'feature', layer: row.tLayer!, index: row.tIndex! },
+    graphCount: row.graphCount,
+    sum: row.sum,
+    sumSquares: row.sumSquares,
+  };
 }
 
 /** `logit` node labels read `Output "<token>" (p=…)`: this is the prefix that names the token. */

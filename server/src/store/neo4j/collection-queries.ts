@@ -5,37 +5,27 @@
  * collection touch only the edges of its frequent features, not every edge of every graph.
  */
 import neo4j, { type Driver, type ManagedTransaction } from 'neo4j-driver';
-import type {
-  CollectionQueries,
-  EdgeAggregate,
-  FeatureAggregate,
-  FeatureRef,
-  FeatureUse,
-  GraphSelection,
-  Paged,
-  PathEnd,
-  PathUse,
-  SelectedGraph,
-} from '../collection-queries.js';
-import { checkSelected, logitLabelPrefix } from '../collection-queries.js';
+import type * as Collection from '../collection-queries.js';
+import { checkSelected, edgeAggregateOf, logitLabelPrefix, type EdgeAggregateRow } from '../collection-queries.js';
 import { StoreError } from '../store-error.js';
 
 const int = (n: number) => neo4j.int(n);
+const pageParams = (page: Collection.PageWindow) => ({ offset: int(page.offset), limit: int(page.limit) });
 
 /** The Cypher condition that node `n` is the path end (parameters prefixed with `p`). */
-function endCondition(n: string, p: string, end: PathEnd): string {
+function endCondition(n: string, p: string, end: Collection.PathEnd): string {
   return end.kind === 'feature'
     ? `${n}.kind = 'feature' AND ${n}.layer = $${p}Layer AND ${n}.feature = $${p}Index`
     : `${n}.kind = 'logit' AND ${n}.label STARTS WITH $${p}Prefix`;
 }
 
-function endParams(p: string, end: PathEnd): Record<string, unknown> {
+function endParams(p: string, end: Collection.PathEnd): Record<string, unknown> {
   return end.kind === 'feature'
     ? { [`${p}Layer`]: int(end.layer), [`${p}Index`]: int(end.index) }
     : { [`${p}Prefix`]: logitLabelPrefix(end.token) };
 }
 
-export class Neo4jCollectionQueries implements CollectionQueries {
+export class Neo4jCollectionQueries implements Collection.CollectionQueries {
   constructor(private readonly driver: Driver) {}
 
   private async read<T>(work: (tx: ManagedTransaction) => Promise<T>, doing: string): Promise<T> {
@@ -51,7 +41,7 @@ export class Neo4jCollectionQueries implements CollectionQueries {
     }
   }
 
-  async selectGraphs(selection: GraphSelection): Promise<SelectedGraph[]> {
+  async selectGraphs(selection: Collection.GraphSelection): Promise<Collection.SelectedGraph[]> {
     return this.read(async (tx) => {
       if (selection.graphIds) {
         const result = await tx.run(
@@ -60,7 +50,7 @@ export class Neo4jCollectionQueries implements CollectionQueries {
            ORDER BY g.createdMs DESC, g.id ASC`,
           { ids: selection.graphIds },
         );
-        const rows = result.records.map((r) => r.toObject() as SelectedGraph & { model: string });
+        const rows = result.records.map((r) => r.toObject() as Collection.SelectedGraph & { model: string });
         checkSelected(selection, rows);
         return rows.map(({ id, prompt, transcoderSet }) => ({ id, prompt, transcoderSet }));
       }
@@ -74,7 +64,7 @@ export class Neo4jCollectionQueries implements CollectionQueries {
           limit: int(selection.limit ?? 1000),
         },
       );
-      return result.records.map((r) => r.toObject() as SelectedGraph);
+      return result.records.map((r) => r.toObject() as Collection.SelectedGraph);
     }, 'selecting graphs');
   }
 
@@ -87,12 +77,7 @@ export class Neo4jCollectionQueries implements CollectionQueries {
     }, 'listing transcoder sets');
   }
 
-  async commonFeatures(
-    model: string,
-    transcoderSet: string,
-    graphIds: string[],
-    minCount: number,
-  ): Promise<FeatureAggregate[]> {
+  async commonFeatures(scope: Collection.GraphScope, minCount: number): Promise<Collection.FeatureAggregate[]> {
     return this.read(async (tx) => {
       // Per (feature, graph) the largest activation over positions, then sums over graphs.
       const result = await tx.run(
@@ -103,20 +88,17 @@ export class Neo4jCollectionQueries implements CollectionQueries {
          WITH f, count(gid) AS graphCount, sum(coalesce(act, 0.0)) AS s, sum(coalesce(act * act, 0.0)) AS ss
          WHERE graphCount >= $minCount
          RETURN f.layer AS layer, f.index AS index, graphCount, s AS sum, ss AS sumSquares`,
-        { ids: graphIds, model, transcoderSet, minCount: int(minCount) },
+        { ids: scope.graphIds, model: scope.model, transcoderSet: scope.transcoderSet, minCount: int(minCount) },
       );
-      return result.records.map((r) => r.toObject() as FeatureAggregate);
+      return result.records.map((r) => r.toObject() as Collection.FeatureAggregate);
     }, 'finding the common features');
   }
 
   async commonEdges(
-    model: string,
-    transcoderSet: string,
-    graphIds: string[],
-    features: FeatureRef[],
+    scope: Collection.GraphScope,
+    features: Collection.FeatureRef[],
     minCount: number,
-  ): Promise<EdgeAggregate[]> {
-    if (features.length === 0) return [];
+  ): Promise<Collection.EdgeAggregate[]> {
     return this.read(async (tx) => {
       const result = await tx.run(
         `UNWIND $features AS key
@@ -130,38 +112,18 @@ export class Neo4jCollectionQueries implements CollectionQueries {
          WITH sLayer, sIndex, tkind, tLayer, tFeature, min(tlabel) AS tlabel,
               count(gid) AS graphCount, sum(w) AS s, sum(w * w) AS ss
          WHERE graphCount >= $minCount
-         RETURN sLayer, sIndex, tkind, tLayer, tFeature, tlabel, graphCount, s AS sum, ss AS sumSquares`,
+         RETURN sLayer, sIndex, tkind, tLayer, tFeature AS tIndex, tFeature AS ttoken, tlabel, graphCount,
+                s AS sum, ss AS sumSquares`,
         {
-          ids: graphIds,
+          ids: scope.graphIds,
           features: features.map((f) => [int(f.layer), int(f.index)]),
-          model,
-          transcoderSet,
+          model: scope.model,
+          transcoderSet: scope.transcoderSet,
           minCount: int(minCount),
         },
       );
-      return result.records.map((r) => {
-        const row = r.toObject() as {
-          sLayer: number;
-          sIndex: number;
-          tkind: string;
-          tLayer: number;
-          tFeature: number;
-          tlabel: string;
-          graphCount: number;
-          sum: number;
-          sumSquares: number;
-        };
-        return {
-          source: { layer: row.sLayer, index: row.sIndex },
-          target:
-            row.tkind === 'logit'
-              ? { kind: 'logit' as const, tokenId: row.tFeature, label: row.tlabel }
-              : { kind: 'feature' as const, layer: row.tLayer, index: row.tFeature },
-          graphCount: row.graphCount,
-          sum: row.sum,
-          sumSquares: row.sumSquares,
-        };
-      });
+      // A node's `feature` is the feature index, or the token id of a logit node.
+      return result.records.map((r) => edgeAggregateOf(r.toObject() as EdgeAggregateRow));
     }, 'finding the common edges');
   }
 
@@ -181,21 +143,13 @@ export class Neo4jCollectionQueries implements CollectionQueries {
   }
 
   async graphsWithFeature(
-    model: string,
-    transcoderSet: string,
-    feature: FeatureRef,
-    graphIds: string[] | null,
-    page: { offset: number; limit: number },
-  ): Promise<Paged<FeatureUse>> {
-    const params = {
-      model,
-      transcoderSet,
-      layer: int(feature.layer),
-      index: int(feature.index),
-      ids: graphIds,
-      offset: int(page.offset),
-      limit: int(page.limit),
-    };
+    scope: Collection.UsesScope,
+    feature: Collection.FeatureRef,
+    page: Collection.PageWindow,
+  ): Promise<Collection.Paged<Collection.FeatureUse>> {
+    const { model, transcoderSet, graphIds: ids } = scope;
+    const layer = int(feature.layer);
+    const params = { model, transcoderSet, ids, layer, index: int(feature.index), ...pageParams(page) };
     const match = `MATCH (f:Feature {model: $model, transcoderSet: $transcoderSet, layer: $layer, index: $index})<-[:OF_FEATURE]-(n:Node)
       WHERE $ids IS NULL OR n.graphId IN $ids`;
     return this.read(async (tx) => {
@@ -210,31 +164,22 @@ export class Neo4jCollectionQueries implements CollectionQueries {
       );
       return {
         total: total.records[0].get('total') as number,
-        items: items.records.map((r) => r.toObject() as FeatureUse),
+        items: items.records.map((r) => r.toObject() as Collection.FeatureUse),
       };
     }, 'finding the graphs that use a feature');
   }
 
   async graphsWithPath(
-    model: string,
-    transcoderSet: string,
-    from: PathEnd,
-    to: PathEnd,
-    maxHops: number,
-    graphIds: string[] | null,
-    page: { offset: number; limit: number },
-  ): Promise<Paged<PathUse>> {
+    scope: Collection.UsesScope,
+    { from, to, maxHops }: { from: Collection.PathEnd; to: Collection.PathEnd; maxHops: number },
+    page: Collection.PageWindow,
+  ): Promise<Collection.Paged<Collection.PathUse>> {
+    // maxHops is written into the Cypher text (a pattern length cannot be a parameter).
     if (!Number.isInteger(maxHops) || maxHops < 1 || maxHops > 3)
       throw new StoreError('INVALID', `maxHops must be 1, 2 or 3, got ${maxHops}`);
-    const params = {
-      model,
-      transcoderSet,
-      ids: graphIds,
-      offset: int(page.offset),
-      limit: int(page.limit),
-      ...endParams('from', from),
-      ...endParams('to', to),
-    };
+    const { model, transcoderSet, graphIds: ids } = scope;
+    const ends = { ...endParams('from', from), ...endParams('to', to) };
+    const params = { model, transcoderSet, ids, ...ends, ...pageParams(page) };
     // The start nodes are found through their graph (indexed by model), or the feature's nodes.
     const start =
       from.kind === 'feature'
@@ -254,7 +199,8 @@ export class Neo4jCollectionQueries implements CollectionQueries {
          ORDER BY strongest DESC, graphId ASC SKIP $offset LIMIT $limit`,
         params,
       );
-      return { total: count.records[0].get('n') as number, items: items.records.map((r) => r.toObject() as PathUse) };
+      const paths = items.records.map((r) => r.toObject() as Collection.PathUse);
+      return { total: count.records[0].get('n') as number, items: paths };
     }, 'finding the graphs with a path');
   }
 

@@ -5,39 +5,34 @@
  * Runs on its own reading connection: in WAL mode it never waits on the store's writer.
  */
 import type Database from 'better-sqlite3';
-import type {
-  CollectionQueries,
-  EdgeAggregate,
-  FeatureAggregate,
-  FeatureRef,
-  FeatureUse,
-  GraphSelection,
-  Paged,
-  PathEnd,
-  PathUse,
-  SelectedGraph,
-} from '../collection-queries.js';
-import { checkSelected, logitLabelPrefix } from '../collection-queries.js';
+import type * as Collection from '../collection-queries.js';
+import { checkSelected, edgeAggregateOf, logitLabelPrefix, type EdgeAggregateRow } from '../collection-queries.js';
 import { StoreError } from '../store-error.js';
 import { openConnection } from './connection.js';
 
 const SELECTED = `sel AS (SELECT g.key FROM graphs g JOIN json_each(@ids) j ON g.id = j.value)`;
 
 /** The SQL condition that node `n` is the path end `end` (parameters prefixed with `p`). */
-function endCondition(n: string, p: string, end: PathEnd): string {
+function endCondition(n: string, p: string, end: Collection.PathEnd): string {
   return end.kind === 'feature'
     ? `${n}.kind = 'feature' AND ${n}.layer = @${p}Layer AND ${n}.feature = @${p}Index`
     : `${n}.kind = 'logit' AND substr(${n}.label, 1, length(@${p}Prefix)) = @${p}Prefix`;
 }
 
-function endParams(p: string, end: PathEnd): Record<string, unknown> {
+function endParams(p: string, end: Collection.PathEnd): Record<string, unknown> {
   return end.kind === 'feature'
     ? { [`${p}Layer`]: end.layer, [`${p}Index`]: end.index }
     : { [`${p}Prefix`]: logitLabelPrefix(end.token) };
 }
 
+/** A scope as parameters: its set of graphs as one JSON array (null: all of the model's). */
+function scopeParams(scope: Collection.UsesScope) {
+  const { model, transcoderSet, graphIds } = scope;
+  return { model, transcoderSet, ids: graphIds ? JSON.stringify(graphIds) : null };
+}
+
 /** The nodes a path starts from: a feature's through nodes_by_feature, a logit's through its graphs. */
-function startNodes(from: PathEnd): string {
+function startNodes(from: Collection.PathEnd): string {
   const inSelection = '(@ids IS NULL OR g.id IN (SELECT value FROM json_each(@ids)))';
   return from.kind === 'feature'
     ? `SELECT n.graph_key, n.ord FROM features f JOIN nodes n ON n.feature_key = f.key JOIN graphs g ON g.key = n.graph_key
@@ -48,7 +43,7 @@ function startNodes(from: PathEnd): string {
          AND ${inSelection}`;
 }
 
-export class SqliteCollectionQueries implements CollectionQueries {
+export class SqliteCollectionQueries implements Collection.CollectionQueries {
   private db: Database.Database | null;
 
   constructor(
@@ -63,7 +58,7 @@ export class SqliteCollectionQueries implements CollectionQueries {
     return this.db;
   }
 
-  async selectGraphs(selection: GraphSelection): Promise<SelectedGraph[]> {
+  async selectGraphs(selection: Collection.GraphSelection): Promise<Collection.SelectedGraph[]> {
     const db = this.open;
     if (selection.graphIds) {
       const rows = db
@@ -71,7 +66,7 @@ export class SqliteCollectionQueries implements CollectionQueries {
           `SELECT g.id, g.prompt, g.model, g.transcoder_set AS transcoderSet FROM graphs g
            JOIN json_each(@ids) j ON g.id = j.value ORDER BY g.created_ms DESC, g.id ASC`,
         )
-        .all({ ids: JSON.stringify(selection.graphIds) }) as (SelectedGraph & { model: string })[];
+        .all({ ids: JSON.stringify(selection.graphIds) }) as (Collection.SelectedGraph & { model: string })[];
       checkSelected(selection, rows);
       return rows.map(({ id, prompt, transcoderSet }) => ({ id, prompt, transcoderSet }));
     }
@@ -85,7 +80,7 @@ export class SqliteCollectionQueries implements CollectionQueries {
         model: selection.model,
         text: selection.text ? selection.text.toLowerCase() : null,
         limit: selection.limit ?? 1000,
-      }) as SelectedGraph[];
+      }) as Collection.SelectedGraph[];
   }
 
   async transcoderSets(model: string): Promise<string[]> {
@@ -95,12 +90,8 @@ export class SqliteCollectionQueries implements CollectionQueries {
     return rows.map((r) => r.t);
   }
 
-  async commonFeatures(
-    model: string,
-    transcoderSet: string,
-    graphIds: string[],
-    minCount: number,
-  ): Promise<FeatureAggregate[]> {
+  async commonFeatures(scope: Collection.GraphScope, minCount: number): Promise<Collection.FeatureAggregate[]> {
+    const { model, transcoderSet, graphIds } = scope;
     // Per (feature, graph) the largest activation over positions, then sums over graphs.
     return this.open
       .prepare(
@@ -114,17 +105,15 @@ export class SqliteCollectionQueries implements CollectionQueries {
          WHERE f.model = @model AND f.transcoder_set = @transcoderSet
          GROUP BY per.fk HAVING count(*) >= @minCount`,
       )
-      .all({ ids: JSON.stringify(graphIds), model, transcoderSet, minCount }) as FeatureAggregate[];
+      .all({ ids: JSON.stringify(graphIds), model, transcoderSet, minCount }) as Collection.FeatureAggregate[];
   }
 
   async commonEdges(
-    model: string,
-    transcoderSet: string,
-    graphIds: string[],
-    features: FeatureRef[],
+    scope: Collection.GraphScope,
+    features: Collection.FeatureRef[],
     minCount: number,
-  ): Promise<EdgeAggregate[]> {
-    if (features.length === 0) return [];
+  ): Promise<Collection.EdgeAggregate[]> {
+    const { model, transcoderSet, graphIds } = scope;
     const db = this.open;
     const keys = db
       .prepare(
@@ -153,28 +142,8 @@ export class SqliteCollectionQueries implements CollectionQueries {
          FROM per JOIN features sf ON sf.key = per.sk LEFT JOIN features tf ON tf.key = per.tk
          GROUP BY per.sk, per.tkind, per.tk, per.ttoken HAVING count(*) >= @minCount`,
       )
-      .all({ ids: JSON.stringify(graphIds), keys: JSON.stringify(keys), minCount }) as {
-      sLayer: number;
-      sIndex: number;
-      tkind: string;
-      tLayer: number | null;
-      tIndex: number | null;
-      ttoken: number;
-      tlabel: string;
-      graphCount: number;
-      sum: number;
-      sumSquares: number;
-    }[];
-    return rows.map((r) => ({
-      source: { layer: r.sLayer, index: r.sIndex },
-      target:
-        r.tkind === 'logit'
-          ? { kind: 'logit' as const, tokenId: r.ttoken, label: r.tlabel }
-          : { kind: 'feature' as const, layer: r.tLayer!, index: r.tIndex! },
-      graphCount: r.graphCount,
-      sum: r.sum,
-      sumSquares: r.sumSquares,
-    }));
+      .all({ ids: JSON.stringify(graphIds), keys: JSON.stringify(keys), minCount }) as EdgeAggregateRow[];
+    return rows.map(edgeAggregateOf);
   }
 
   async featureSets(graphIds: string[]): Promise<Map<string, string[]>> {
@@ -192,21 +161,11 @@ export class SqliteCollectionQueries implements CollectionQueries {
   }
 
   async graphsWithFeature(
-    model: string,
-    transcoderSet: string,
-    feature: FeatureRef,
-    graphIds: string[] | null,
-    page: { offset: number; limit: number },
-  ): Promise<Paged<FeatureUse>> {
-    const params = {
-      model,
-      transcoderSet,
-      layer: feature.layer,
-      index: feature.index,
-      ids: graphIds ? JSON.stringify(graphIds) : null,
-      offset: page.offset,
-      limit: page.limit,
-    };
+    scope: Collection.UsesScope,
+    feature: Collection.FeatureRef,
+    page: Collection.PageWindow,
+  ): Promise<Collection.Paged<Collection.FeatureUse>> {
+    const params = { ...scopeParams(scope), layer: feature.layer, index: feature.index, ...page };
     const from = `FROM features f JOIN nodes n ON n.feature_key = f.key JOIN graphs g ON g.key = n.graph_key
       WHERE f.model = @model AND f.transcoder_set = @transcoderSet AND f.layer = @layer AND f.feature_index = @index
         AND (@ids IS NULL OR g.id IN (SELECT value FROM json_each(@ids)))`;
@@ -218,31 +177,19 @@ export class SqliteCollectionQueries implements CollectionQueries {
           `SELECT g.id AS graphId, g.prompt, count(*) AS occurrences, max(n.activation) AS maxActivation ${from}
            GROUP BY g.key ORDER BY maxActivation DESC, g.id ASC LIMIT @limit OFFSET @offset`,
         )
-        .all(params) as FeatureUse[];
+        .all(params) as Collection.FeatureUse[];
       return { total, items };
     });
     return read();
   }
 
   async graphsWithPath(
-    model: string,
-    transcoderSet: string,
-    from: PathEnd,
-    to: PathEnd,
-    maxHops: number,
-    graphIds: string[] | null,
-    page: { offset: number; limit: number },
-  ): Promise<Paged<PathUse>> {
-    const params = {
-      model,
-      transcoderSet,
-      ids: graphIds ? JSON.stringify(graphIds) : null,
-      maxHops,
-      offset: page.offset,
-      limit: page.limit,
-      ...endParams('from', from),
-      ...endParams('to', to),
-    };
+    scope: Collection.UsesScope,
+    { from, to, maxHops }: { from: Collection.PathEnd; to: Collection.PathEnd; maxHops: number },
+    page: Collection.PageWindow,
+  ): Promise<Collection.Paged<Collection.PathUse>> {
+    const ends = { ...endParams('from', from), ...endParams('to', to) };
+    const params = { ...scopeParams(scope), maxHops, ...ends, ...page };
     // Walks forward from every node of the start, multiplying edge weights, up to maxHops edges.
     const paths = `WITH RECURSIVE
       start(gk, ord) AS (${startNodes(from)}),
@@ -266,7 +213,7 @@ export class SqliteCollectionQueries implements CollectionQueries {
            FROM found JOIN graphs g ON g.key = found.gk
            ORDER BY found.strongest DESC, g.id ASC LIMIT @limit OFFSET @offset`,
         )
-        .all(params) as PathUse[];
+        .all(params) as Collection.PathUse[];
       return { total, items };
     });
     return read();
