@@ -1,13 +1,16 @@
 /**
- * What the commands that run a model on one prompt (`trace`, `intervene`) share: the prompt as the
- * one positional argument, `--model`, `--transcoders`, `--execution-provider`, numeric options, and
- * loading the model those name. Bad flags become UserInputErrors that point at the command's help.
+ * What the commands share: flags parsed one way (a bad flag is a UserInputError that points at the
+ * command's help), `--model`, `--transcoders`, `--execution-provider` and loading the model those
+ * name, numeric options; and for the commands that run a model on one prompt (`trace`, `intervene`)
+ * the prompt as the one positional argument.
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { UserInputError } from '@circuit-atlas/schema';
 import type { ReplacementModel } from '@circuit-atlas/tracer';
 
-const MODEL_OPTIONS = {
+/** The flags of every command that loads a model. */
+export const MODEL_OPTIONS = {
   model: { type: 'string' },
   transcoders: { type: 'string' },
   'execution-provider': { type: 'string' },
@@ -27,33 +30,62 @@ export function executionProviderOption(value: string | undefined): 'cpu' | 'cud
   throw new UserInputError(`--execution-provider must be cpu or cuda, got '${value}'`);
 }
 
+/** `see 'circuit-atlas <command> --help'`: what every usage error of a command ends with. */
+export const seeHelp = (command: string) => `see 'circuit-atlas ${command} --help'`;
+
+/** Parses `circuit-atlas <command> ...` (node:util parseArgs); an unknown or incomplete flag is a UserInputError. */
+export function parseCommandArgs<
+  const Options extends ParseArgsOptionsConfig,
+  const Positionals extends boolean = false,
+>(command: string, argv: string[], options: Options, allowPositionals?: Positionals) {
+  try {
+    return parseArgs<{ args: string[]; allowPositionals: Positionals; options: Options }>({
+      args: argv,
+      allowPositionals: (allowPositionals ?? false) as Positionals,
+      options,
+    });
+  } catch (error) {
+    throw new UserInputError(`${(error as Error).message}; ${seeHelp(command)}`);
+  }
+}
+
+/** The text of a file the user named; one that cannot be read is a UserInputError naming it. */
+export async function readUserFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UserInputError(
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+}
+
+/** How to load the model that `--transcoders` and `--execution-provider` describe. */
+export function modelLoadOptions(values: { transcoders?: string; 'execution-provider'?: string }): {
+  transcodersDir: string | undefined;
+  executionProvider: 'cpu' | 'cuda';
+} {
+  return {
+    transcodersDir: values.transcoders,
+    executionProvider: executionProviderOption(values['execution-provider']),
+  };
+}
+
 /** Parses `circuit-atlas <command> "<prompt>" --model <dir> ...` with the command's own `options`. */
 export function parsePromptCommand<const Options extends ParseArgsOptionsConfig>(
   command: string,
   argv: string[],
   options: Options,
 ) {
-  const help = `see 'circuit-atlas ${command} --help'`;
-  let parsed;
-  try {
-    parsed = parseArgs<{ args: string[]; allowPositionals: true; options: typeof MODEL_OPTIONS & Options }>({
-      args: argv,
-      allowPositionals: true,
-      options: { ...MODEL_OPTIONS, ...options },
-    });
-  } catch (error) {
-    throw new UserInputError(`${(error as Error).message}; ${help}`);
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new UserInputError(`give exactly one prompt in quotes; ${help}`);
-  const { model: modelDir, transcoders: transcodersDir } = values as { model?: string; transcoders?: string };
+  const { values, positionals } = parseCommandArgs(command, argv, { ...MODEL_OPTIONS, ...options }, true);
+  if (positionals.length !== 1) throw new UserInputError(`give exactly one prompt in quotes; ${seeHelp(command)}`);
+  const modelValues = values as { model?: string; transcoders?: string; 'execution-provider'?: string };
+  const modelDir = modelValues.model;
   if (!modelDir) throw new UserInputError(`--model <dir or org/name> is required`);
-  const executionProvider = executionProviderOption(
-    (values as { 'execution-provider'?: string })['execution-provider'],
-  );
+  const load = modelLoadOptions(modelValues);
   const loadModel = async (): Promise<ReplacementModel> => {
     const { loadReplacementModel } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
-    return loadReplacementModel(modelDir, { transcodersDir, executionProvider });
+    return loadReplacementModel(modelDir, load);
   };
   return { prompt: positionals[0], values, loadModel };
 }

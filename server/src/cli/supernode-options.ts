@@ -43,10 +43,12 @@ interface SupernodeValues {
   'donor-scale'?: string;
 }
 
-async function graphWithSupernodes(
-  file: string,
-  modelDir: string,
-): Promise<{ doc: GraphDocument; supernodes: Supernode[] }> {
+/** A graph JSON file as written: its document, and the supernodes of its qParams (empty when none). */
+export async function readGraphJson(file: string): Promise<{
+  json: { qParams?: { supernodes?: string[][] } };
+  doc: GraphDocument;
+  stored: string[][];
+}> {
   const tracer = await import('@circuit-atlas/tracer');
   let json: { qParams?: { supernodes?: string[][] } };
   try {
@@ -54,8 +56,15 @@ async function graphWithSupernodes(
   } catch (error) {
     throw new UserInputError(`cannot read graph JSON ${file}: ${(error as Error).message}`);
   }
-  const doc = tracer.fromGraphJson(json);
-  const stored = json.qParams?.supernodes ?? [];
+  return { json, doc: tracer.fromGraphJson(json), stored: json.qParams?.supernodes ?? [] };
+}
+
+async function graphWithSupernodes(
+  file: string,
+  modelDir: string,
+): Promise<{ doc: GraphDocument; supernodes: Supernode[] }> {
+  const tracer = await import('@circuit-atlas/tracer');
+  const { doc, stored } = await readGraphJson(file);
   if (stored.length > 0) return { doc, supernodes: tracer.supernodesFromQParams(doc, stored) };
   const labels = await tracer.dashboardLabels(path.join(modelDir, 'dashboards'), doc.nLayers);
   return { doc, supernodes: tracer.findSupernodes(doc, labels) };

@@ -3,11 +3,10 @@
  * supernodes (the file's own qParams.supernodes, or automatic ones) and the strongest paths from
  * the prompt's tokens to a logit; --write stores automatic supernodes into the file.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { writeFile } from 'node:fs/promises';
 import { UserInputError } from '@circuit-atlas/schema';
-import { executionProviderOption, numberOption } from '../prompt-command.js';
-import { automaticSupernodes } from '../supernode-options.js';
+import { MODEL_OPTIONS, modelLoadOptions, numberOption, parseCommandArgs, seeHelp } from '../prompt-command.js';
+import { automaticSupernodes, readGraphJson } from '../supernode-options.js';
 
 export const usage = `usage: circuit-atlas circuit <graph.json> [--model <dir>] [options]
 
@@ -28,45 +27,28 @@ options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const help = `see 'circuit-atlas circuit --help'`;
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string' },
-        transcoders: { type: 'string' },
-        'execution-provider': { type: 'string' },
-        regroup: { type: 'boolean' },
-        write: { type: 'boolean' },
-        target: { type: 'string' },
-        'max-paths': { type: 'string' },
-        json: { type: 'boolean' },
-      },
-    });
-  } catch (error) {
-    throw new UserInputError(`${(error as Error).message}; ${help}`);
-  }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new UserInputError(`give exactly one graph JSON file; ${help}`);
+  const { values, positionals } = parseCommandArgs(
+    'circuit',
+    argv,
+    {
+      ...MODEL_OPTIONS,
+      regroup: { type: 'boolean' },
+      write: { type: 'boolean' },
+      target: { type: 'string' },
+      'max-paths': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    true,
+  );
+  if (positionals.length !== 1) throw new UserInputError(`give exactly one graph JSON file; ${seeHelp('circuit')}`);
   const file = positionals[0];
   const tracer = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
-  let json: { qParams?: { supernodes?: string[][] } };
-  try {
-    json = JSON.parse(await readFile(file, 'utf8'));
-  } catch (error) {
-    throw new UserInputError(`cannot read graph JSON ${file}: ${(error as Error).message}`);
-  }
-  const doc = tracer.fromGraphJson(json);
-  let entries = json.qParams?.supernodes ?? [];
+  const { json, doc, stored } = await readGraphJson(file);
+  let entries = stored;
   const automatic = values.regroup || entries.length === 0;
   if (automatic) {
     if (!values.model) throw new UserInputError(`${file} has no supernodes; give --model <dir> to find them`);
-    const model = await tracer.loadReplacementModel(values.model, {
-      transcodersDir: values.transcoders,
-      executionProvider: executionProviderOption(values['execution-provider']),
-    });
+    const model = await tracer.loadReplacementModel(values.model, modelLoadOptions(values));
     try {
       entries = await automaticSupernodes(doc, values.model, model);
     } finally {

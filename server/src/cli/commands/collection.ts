@@ -3,9 +3,8 @@
  * a collection — the common circuit, clusters of prompts, which prompts use a feature or a path —
  * answered by the store of the environment (server/src/analysis/collection.ts).
  */
-import { parseArgs } from 'node:util';
 import { UserInputError } from '@circuit-atlas/schema';
-import { numberOption } from '../prompt-command.js';
+import { numberOption, parseCommandArgs } from '../prompt-command.js';
 
 export const usage = `usage: circuit-atlas collection <question> --model <id> [options]
 
@@ -35,25 +34,22 @@ environment:
 `;
 
 function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string' },
-        graphs: { type: 'string' },
-        text: { type: 'string' },
-        limit: { type: 'string' },
-        offset: { type: 'string' },
-        'min-share': { type: 'string' },
-        'min-similarity': { type: 'string' },
-        'max-hops': { type: 'string' },
-        json: { type: 'boolean' },
-      },
-    });
-  } catch (error) {
-    throw new UserInputError(`${(error as Error).message}; see 'circuit-atlas collection --help'`);
-  }
+  return parseCommandArgs(
+    'collection',
+    argv,
+    {
+      model: { type: 'string' },
+      graphs: { type: 'string' },
+      text: { type: 'string' },
+      limit: { type: 'string' },
+      offset: { type: 'string' },
+      'min-share': { type: 'string' },
+      'min-similarity': { type: 'string' },
+      'max-hops': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    true,
+  );
 }
 
 const feature = (f: { layer: number; index: number }) => `${f.layer}:${f.index}`;

@@ -4,7 +4,6 @@
  * server and viewer read them (`<model>/dashboards` by default).
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   computeFeatureDashboards,
   loadReplacementModel,
@@ -12,7 +11,7 @@ import {
   type CorpusFormat,
 } from '@circuit-atlas/tracer';
 import { ProgressBar } from '../progress-bar.js';
-import { executionProviderOption, numberOption } from '../prompt-command.js';
+import { MODEL_OPTIONS, modelLoadOptions, numberOption, parseCommandArgs } from '../prompt-command.js';
 
 export const usage = `usage: circuit-atlas features --model <dir> --corpus <file> [options]
 
@@ -42,31 +41,20 @@ options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        model: { type: 'string' },
-        transcoders: { type: 'string' },
-        'execution-provider': { type: 'string' },
-        corpus: { type: 'string' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-        layers: { type: 'string' },
-        'context-length': { type: 'string' },
-        'batch-size': { type: 'string' },
-        'max-tokens': { type: 'string' },
-        'top-k': { type: 'string' },
-        'layers-per-pass': { type: 'string' },
-        force: { type: 'boolean' },
-        label: { type: 'boolean' },
-      },
-    }));
-  } catch (error) {
-    throw new UserInputError(`${(error as Error).message}; see 'circuit-atlas features --help'`);
-  }
+  const { values } = parseCommandArgs('features', argv, {
+    ...MODEL_OPTIONS,
+    corpus: { type: 'string' },
+    format: { type: 'string' },
+    out: { type: 'string' },
+    layers: { type: 'string' },
+    'context-length': { type: 'string' },
+    'batch-size': { type: 'string' },
+    'max-tokens': { type: 'string' },
+    'top-k': { type: 'string' },
+    'layers-per-pass': { type: 'string' },
+    force: { type: 'boolean' },
+    label: { type: 'boolean' },
+  });
   if (!values.model) throw new UserInputError(`--model <dir> is required`);
   if (!values.corpus) throw new UserInputError(`--corpus <file> is required (plain text or JSONL)`);
   const format = values.format;
@@ -88,10 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     force: values.force ?? false,
     label: values.label ?? false,
   };
-  const model = await loadReplacementModel(values.model, {
-    transcodersDir: values.transcoders,
-    executionProvider: executionProviderOption(values['execution-provider']),
-  });
+  const model = await loadReplacementModel(values.model, modelLoadOptions(values));
   const progress = new ProgressBar();
   try {
     const result = await computeFeatureDashboards(model, {

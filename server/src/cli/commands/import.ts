@@ -3,8 +3,8 @@
  * The file is validated against schema/graph-json.schema.json (fromGraphJson) before anything is
  * written, and the store saves it in one transaction, so a bad file leaves nothing behind.
  */
-import { readFile } from 'node:fs/promises';
 import { UserInputError } from '@circuit-atlas/schema';
+import { readUserFile } from '../prompt-command.js';
 
 export const usage = `usage: circuit-atlas import <graph.json> [--id ID]
 
@@ -53,14 +53,7 @@ export async function run(argv: string[]): Promise<number> {
   const { fromGraphJson } = await import('@circuit-atlas/tracer'); // lazily: --help stays fast
   const { describeStore, openStore } = await import('../../store/open-store.js');
   const { file, id } = parseImportArgs(argv);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new UserInputError(
-      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
-  }
+  const text = await readUserFile(file);
   let json: unknown;
   try {
     json = JSON.parse(text);

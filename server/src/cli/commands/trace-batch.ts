@@ -4,11 +4,9 @@
  * ATLAS_QUEUE=redis://… they go to BullMQ and `circuit-atlas worker` processes trace them, while
  * this command shows the batch's progress (or returns at once with --no-wait).
  */
-import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { UserInputError, type TraceSettings } from '@circuit-atlas/schema';
 import { ProgressBar } from '../progress-bar.js';
-import { executionProviderOption, numberOption } from '../prompt-command.js';
+import { MODEL_OPTIONS, modelLoadOptions, numberOption, parseCommandArgs, readUserFile } from '../prompt-command.js';
 
 export const usage = `usage: circuit-atlas trace-batch <prompts.jsonl> --model <dir> [options]
        circuit-atlas trace-batch --status <batch-id>      (with ATLAS_QUEUE)
@@ -48,30 +46,21 @@ const SETTING_FLAGS: Record<string, { name: keyof TraceSettings; integer: boolea
 /** How often the command looks at the batch while it waits. */
 const POLL_MS = 500;
 
-function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string' },
-        transcoders: { type: 'string' },
-        'execution-provider': { type: 'string' },
-        batch: { type: 'string' },
-        attempts: { type: 'string' },
-        'no-wait': { type: 'boolean' },
-        status: { type: 'string' },
-        cancel: { type: 'string' },
-        ...Object.fromEntries(Object.keys(SETTING_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
-      },
-    });
-  } catch (error) {
-    throw new UserInputError(`${(error as Error).message}; see 'circuit-atlas trace-batch --help'`);
-  }
-}
-
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv);
+  const { values, positionals } = parseCommandArgs(
+    'trace-batch',
+    argv,
+    {
+      ...MODEL_OPTIONS,
+      batch: { type: 'string' },
+      attempts: { type: 'string' },
+      'no-wait': { type: 'boolean' },
+      status: { type: 'string' },
+      cancel: { type: 'string' },
+      ...Object.fromEntries(Object.keys(SETTING_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
+    },
+    true,
+  );
   const { queueUrlFromEnv } = await import('../../jobs/open-queue.js');
   const url = queueUrlFromEnv();
   if (values.status !== undefined || values.cancel !== undefined) {
@@ -91,14 +80,7 @@ export async function run(argv: string[]): Promise<number> {
   const { DEFAULT_ATTEMPTS, checkBatchId, derivedBatchId, modelIdOf, parsePromptLines } =
     await import('../../jobs/batch.js');
   const file = positionals[0];
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new UserInputError(
-      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
-  }
+  const text = await readUserFile(file);
   const defaults: Partial<Record<keyof TraceSettings, number>> = {};
   for (const [flag, { name, integer }] of Object.entries(SETTING_FLAGS)) {
     const value = numberOption((values as Record<string, string | undefined>)[flag], flag, integer);
@@ -114,9 +96,7 @@ export async function run(argv: string[]): Promise<number> {
     prompts,
     attempts,
   };
-  return url
-    ? submitToRedis(url, batch, !values['no-wait'])
-    : runHere(batch, values.model, values.transcoders, executionProviderOption(values['execution-provider']));
+  return url ? submitToRedis(url, batch, !values['no-wait']) : runHere(batch, values.model, modelLoadOptions(values));
 }
 
 type Batch = import('../../jobs/batch.js').BatchSpec;
@@ -124,7 +104,7 @@ type BatchQueue = import('../../jobs/batch-queue.js').BatchQueue;
 type BatchStatus = import('../../jobs/batch.js').BatchStatus;
 
 /** The in-process queue: the model loaded once, prompts traced one after another in this process. */
-async function runHere(batch: Batch, modelDir: string, transcodersDir: string | undefined, ep: 'cpu' | 'cuda') {
+async function runHere(batch: Batch, modelDir: string, load: ReturnType<typeof modelLoadOptions>) {
   const { loadReplacementModel } = await import('@circuit-atlas/tracer');
   const { openStore, describeStore } = await import('../../store/open-store.js');
   const { InProcessBatchQueue } = await import('../../jobs/batch-queue.js');
@@ -134,7 +114,7 @@ async function runHere(batch: Batch, modelDir: string, transcodersDir: string | 
   const queue = new InProcessBatchQueue({
     store,
     tracerFor: async () => {
-      model ??= await loadReplacementModel(modelDir, { transcodersDir, executionProvider: ep });
+      model ??= await loadReplacementModel(modelDir, load);
       return modelPromptTracer(model);
     },
   });

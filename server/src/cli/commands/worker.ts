@@ -4,9 +4,8 @@
  * store of the environment (a shared Neo4j for workers on many machines). One line per event on
  * stdout, so operators and tests can follow it. SIGINT/SIGTERM finish the prompt in hand, then stop.
  */
-import { parseArgs } from 'node:util';
 import { UserInputError } from '@circuit-atlas/schema';
-import { executionProviderOption, numberOption } from '../prompt-command.js';
+import { MODEL_OPTIONS, modelLoadOptions, numberOption, parseCommandArgs } from '../prompt-command.js';
 
 export const usage = `usage: circuit-atlas worker --model <dir> [options]
 
@@ -27,21 +26,7 @@ environment:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        model: { type: 'string' },
-        transcoders: { type: 'string' },
-        concurrency: { type: 'string' },
-        'execution-provider': { type: 'string' },
-      },
-    }));
-  } catch (error) {
-    throw new UserInputError(`${(error as Error).message}; see 'circuit-atlas worker --help'`);
-  }
+  const { values } = parseCommandArgs('worker', argv, { ...MODEL_OPTIONS, concurrency: { type: 'string' } });
   if (!values.model) throw new UserInputError('--model <dir> is required');
   const { lockMsFromEnv, queueUrlFromEnv } = await import('../../jobs/open-queue.js');
   const url = queueUrlFromEnv();
@@ -52,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   const lockMs = lockMsFromEnv();
   const concurrency = numberOption(values.concurrency, 'concurrency', true) ?? 1;
   if (concurrency < 1) throw new UserInputError(`--concurrency must be at least 1, got ${concurrency}`);
-  const executionProvider = executionProviderOption(values['execution-provider']);
+  const load = modelLoadOptions(values); // a bad --execution-provider fails before any import
 
   const { loadReplacementModel } = await import('@circuit-atlas/tracer');
   const { openStore, describeStore } = await import('../../store/open-store.js');
@@ -60,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
   const { modelPromptTracer } = await import('../../jobs/batch-job.js');
   const { redactUrl, startBullmqWorker } = await import('../../jobs/bullmq-queue.js');
   const modelId = modelIdOf(values.model);
-  const model = await loadReplacementModel(values.model, { transcodersDir: values.transcoders, executionProvider });
+  const model = await loadReplacementModel(values.model, load);
   const store = await openStore();
   const log = (line: string) => process.stdout.write(`${line}\n`);
   const worker = startBullmqWorker({
