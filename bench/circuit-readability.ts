@@ -18,6 +18,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededRandom as rng } from '../test-support/graph-generator.js'; // drawn cities: the same on every run
 import {
   buildCircuitView,
   dashboardContexts,
@@ -43,18 +44,6 @@ const TEMPLATE = (city: string) => `Fact: the capital of the state containing ${
 interface World {
   states: { name: string; capital: string; cities: { name: string }[] }[];
   held_out: { capital: string[] };
-}
-
-/** mulberry32: a small seeded PRNG, so the drawn cities are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function sample<T>(items: T[], n: number, random: () => number): T[] {

@@ -5,18 +5,10 @@
 import type { AttributionGraph, LogitTarget, SparseMatrix } from '../../src/graph/attribution-graph.js';
 import { nodeLayout } from '../../src/graph/attribution-graph.js';
 import { logitWeightsOf } from '../../src/graph/influence.js';
+import { seededRandom } from '../../../test-support/graph-generator.js';
 
-/** Deterministic PRNG (mulberry32), so every random graph is reproducible from its seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Every random graph is reproducible from its seed: the suite's one seeded PRNG.
+export { seededRandom };
 
 /** CSR of a dense row-major matrix, keeping only non-zero entries. */
 export function denseToSparse(dense: number[][]): SparseMatrix {
