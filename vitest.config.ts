@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test-support/longest-first.js';
 
 export default defineConfig({
   resolve: {
@@ -22,6 +23,8 @@ export default defineConfig({
     // Two cores: run test files two at a time, each in its own process (native modules, ORT).
     pool: 'forks',
     maxWorkers: 2,
+    // Longest files first, also on a clean clone without vitest's cache (test-support/longest-first.ts).
+    sequence: { sequencer: LongestFirst },
     reporters: ['default', './test-support/summary-reporter.ts'],
   },
 });
