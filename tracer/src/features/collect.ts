@@ -12,6 +12,39 @@
  */
 import type { ContextBatch } from './corpus.js';
 
+/**
+ * The active (> 0) entries of a batch's activations [N, T, F], in row-major order (by context, then
+ * position, then feature): what the encoder graph's NonZero returns, so JS never walks N·T·F values.
+ */
+export interface SparseActivations {
+  context: Int32Array;
+  position: Int32Array;
+  feature: Int32Array;
+  value: Float32Array;
+}
+
+/** The active entries of dense activations [N, T, F] (the TopK path, and tests). */
+export function sparseOf(acts: Float32Array, T: number, F: number): SparseActivations {
+  let count = 0;
+  for (let i = 0; i < acts.length; i++) if (acts[i] > 0) count++;
+  const out: SparseActivations = {
+    context: new Int32Array(count),
+    position: new Int32Array(count),
+    feature: new Int32Array(count),
+    value: new Float32Array(count),
+  };
+  let e = 0;
+  for (let i = 0; i < acts.length; i++) {
+    if (!(acts[i] > 0)) continue;
+    const row = Math.floor(i / F);
+    out.context[e] = Math.floor(row / T);
+    out.position[e] = row % T;
+    out.feature[e] = i % F;
+    out.value[e++] = acts[i];
+  }
+  return out;
+}
+
 /** Token ids of the contexts some kept example points into, shared by every layer of a pass. */
 export class ContextStore {
   private readonly contexts = new Map<number, { tokenIds: Int32Array; refs: number }>();
@@ -173,6 +206,11 @@ export class LayerCollector {
   private readonly contextMax: Float32Array;
   private readonly contextArgmax: Int32Array;
   private readonly touched: Int32Array;
+  // Per-context lists of each feature's active entries: the first entry, and each entry's next.
+  private readonly featureHead: Int32Array;
+  private nextEntry = new Int32Array(0);
+  /** The context being observed (fill reads its window from it). */
+  private context: { batch: ContextBatch; n: number; active: SparseActivations } | null = null;
 
   constructor(layer: number, store: ContextStore, options: CollectorOptions) {
     const { nFeatures: F, topK, bands, perBand, histogramBins, exampleWindow } = options;
@@ -202,6 +240,7 @@ export class LayerCollector {
     this.contextMax = new Float32Array(F);
     this.contextArgmax = new Int32Array(F);
     this.touched = new Int32Array(F);
+    this.featureHead = new Int32Array(F).fill(-1);
   }
 
   /** Bytes held by the typed arrays (the collector's memory, contexts excluded). */
@@ -223,37 +262,56 @@ export class LayerCollector {
     );
   }
 
-  /** Adds a batch of contexts with their feature activations `acts` [N, T, F] (padding positions ignored). */
+  /** Adds a batch of contexts with their dense feature activations `acts` [N, T, F] (padding positions ignored). */
   observe(batch: ContextBatch, acts: Float32Array): void {
-    const { F } = this;
-    const T = batch.nPos;
-    const { contextMax, contextArgmax, touched } = this;
+    this.observeSparse(batch, sparseOf(acts, batch.nPos, this.F));
+  }
+
+  /** Adds a batch of contexts with the active entries of their activations (padding positions ignored). */
+  observeSparse(batch: ContextBatch, active: SparseActivations): void {
+    const { contextMax, contextArgmax, touched, featureHead, nextEntry } = this;
+    if (nextEntry.length < active.value.length) this.nextEntry = new Int32Array(active.value.length * 2);
+    const entryNext = this.nextEntry;
+    let e0 = 0;
     for (let n = 0; n < batch.contexts.length; n++) {
       const length = batch.contexts[n].tokenIds.length;
+      let e1 = e0;
+      while (e1 < active.context.length && active.context[e1] === n) e1++;
+      // Each feature's entries in this context, linked (windows of examples read them).
       let nTouched = 0;
-      for (let p = 1; p < length; p++) {
-        const base = (n * T + p) * F;
-        for (let f = 0; f < F; f++) {
-          const a = acts[base + f];
-          if (!(a > 0)) continue;
-          this.observeValue(f, a, batch, n, p, acts);
-          if (a > contextMax[f]) {
-            if (contextMax[f] === 0) touched[nTouched++] = f;
-            contextMax[f] = a;
-            contextArgmax[f] = p;
-          }
+      for (let e = e1 - 1; e >= e0; e--) {
+        const p = active.position[e];
+        if (p === 0 || p >= length) continue; // BOS (zeroed, as in the reference) and padding
+        const f = active.feature[e];
+        if (featureHead[f] === -1) touched[nTouched++] = f;
+        entryNext[e] = featureHead[f];
+        featureHead[f] = e;
+      }
+      this.context = { batch, n, active };
+      for (let e = e0; e < e1; e++) {
+        const p = active.position[e];
+        if (p === 0 || p >= length) continue;
+        const f = active.feature[e];
+        const a = active.value[e];
+        this.observeValue(f, a, p);
+        if (a > contextMax[f]) {
+          contextMax[f] = a;
+          contextArgmax[f] = p;
         }
       }
       this.positions += length - 1;
       for (let i = 0; i < nTouched; i++) {
         const f = touched[i];
-        this.offerTop(f, contextMax[f], batch, n, contextArgmax[f], acts);
+        this.offerTop(f, contextMax[f], contextArgmax[f]);
         contextMax[f] = 0;
+        featureHead[f] = -1;
       }
+      e0 = e1;
     }
+    this.context = null;
   }
 
-  private observeValue(f: number, a: number, batch: ContextBatch, n: number, p: number, acts: Float32Array): void {
+  private observeValue(f: number, a: number, p: number): void {
     this.activeCount[f]++;
     if (a < this.actMin[f]) this.actMin[f] = a;
     if (a > this.actMax[f]) this.actMax[f] = a;
@@ -276,7 +334,7 @@ export class LayerCollector {
       k = Math.floor(this.rand() * seen);
       if (k >= perBand) return;
     }
-    this.fill(this.band, (f * NB + b) * perBand + k, f, a, batch, n, p, acts);
+    this.fill(this.band, (f * NB + b) * perBand + k, f, a, p);
   }
 
   /** M → 2M: bins and bands (2i, 2i + 1) merge into i; a merged band keeps a uniform sample of both. */
@@ -322,14 +380,14 @@ export class LayerCollector {
     this.rangeTop[f] *= 2;
   }
 
-  private offerTop(f: number, a: number, batch: ContextBatch, n: number, p: number, acts: Float32Array): void {
+  private offerTop(f: number, a: number, p: number): void {
     const k = this.options.topK;
     const base = f * k;
     const { heap } = this;
     const size = this.topSize[f];
     const actOf = (i: number) => this.top.act[base + heap[base + i]];
     if (size < k) {
-      this.fill(this.top, base + size, f, a, batch, n, p, acts);
+      this.fill(this.top, base + size, f, a, p);
       heap[base + size] = size;
       this.topSize[f] = size + 1;
       // Sift up.
@@ -343,7 +401,7 @@ export class LayerCollector {
       return;
     }
     if (!(a > actOf(0))) return;
-    this.fill(this.top, base + heap[base], f, a, batch, n, p, acts);
+    this.fill(this.top, base + heap[base], f, a, p);
     // Sift down.
     let i = 0;
     for (;;) {
@@ -358,18 +416,9 @@ export class LayerCollector {
     }
   }
 
-  /** Writes an example into `slot`: the window around position p of context n, read from acts [N, T, F]. */
-  private fill(
-    slots: ExampleSlots,
-    slot: number,
-    f: number,
-    a: number,
-    batch: ContextBatch,
-    n: number,
-    p: number,
-    acts: Float32Array,
-  ): void {
-    const T = batch.nPos;
+  /** Writes an example into `slot`: the window around position p of the context being observed. */
+  private fill(slots: ExampleSlots, slot: number, f: number, a: number, p: number): void {
+    const { batch, n, active } = this.context!;
     const W = slots.width;
     const context = batch.contexts[n];
     const contextLength = context.tokenIds.length;
@@ -382,9 +431,10 @@ export class LayerCollector {
     slots.position[slot] = p;
     slots.start[slot] = start;
     const out = slot * W;
-    for (let j = 0; j < length; j++) {
-      const pos = start + j;
-      slots.window[out + j] = pos === 0 ? 0 : acts[(n * T + pos) * this.F + f];
+    slots.window.fill(0, out, out + length); // inactive positions and BOS are 0
+    for (let e = this.featureHead[f]; e !== -1; e = this.nextEntry[e]) {
+      const j = active.position[e] - start;
+      if (j >= 0 && j < length) slots.window[out + j] = active.value[e];
     }
   }
 

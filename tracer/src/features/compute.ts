@@ -12,7 +12,7 @@ import path from 'node:path';
 import { CancelledError, ModelFormatError, UserInputError } from '../errors.js';
 import { embed, runForward, type ReplacementModel } from '../model/replacement-model.js';
 import { applyTopK } from '../transcoder/transcoder-set.js';
-import { ContextStore, DEFAULT_COLLECTOR_OPTIONS, LayerCollector, type FeatureSummary } from './collect.js';
+import { ContextStore, DEFAULT_COLLECTOR_OPTIONS, LayerCollector, sparseOf, type FeatureSummary } from './collect.js';
 import {
   batchContexts,
   corpusFormatOf,
@@ -24,6 +24,7 @@ import {
 import { featureDashboard, writeLayerFile, type FeatureDashboard } from './dashboard.js';
 import { writeAutomaticLabels } from './label-files.js';
 import { LogitEffectsGraph } from './logit-effects.js';
+import { SparseEncoder } from './sparse-encoder.js';
 
 export interface FeatureDashboardOptions {
   /** Plain text (one document per line) or JSONL ({"text": ...} per line). */
@@ -156,6 +157,11 @@ export async function computeFeatureDashboards(
       const report = (fraction: number, what: string) =>
         options.onProgress?.({ phase: `${label}: ${what}`, fraction: (passIndex + fraction) / passes.length, tokens });
       const store = new ContextStore();
+      // Encoders that return only active entries (TopK transcoders: the model's dense ones, sparsified in JS).
+      const encoders =
+        model.transcoders.activation === 'topk'
+          ? null
+          : await Promise.all(pass.map((layer) => SparseEncoder.create(model, layer)));
       const collectors = pass.map(
         (layer) =>
           new LayerCollector(layer, store, {
@@ -171,14 +177,18 @@ export async function computeFeatureDashboards(
         model,
         readCorpus(options.corpus, format, (n) => (readBytes = n)),
       );
-      for await (const batch of batchContexts(documents, { ...batching, batchSize })) {
-        if (options.signal?.aborted) throw new CancelledError('feature dashboards cancelled');
-        await observeBatch(model, batch, collectors, timings);
-        const batchTokens = batch.contexts.reduce((sum, c) => sum + c.tokenIds.length, 0);
-        passTokens += batchTokens;
-        tokens += batchTokens;
-        const fraction = options.maxTokens ? passTokens / options.maxTokens : readBytes / Math.max(1, bytes);
-        report(Math.min(0.99, fraction), `${formatCount(passTokens)} tokens`);
+      try {
+        for await (const batch of batchContexts(documents, { ...batching, batchSize })) {
+          if (options.signal?.aborted) throw new CancelledError('feature dashboards cancelled');
+          await observeBatch(model, batch, collectors, encoders, timings);
+          const batchTokens = batch.contexts.reduce((sum, c) => sum + c.tokenIds.length, 0);
+          passTokens += batchTokens;
+          tokens += batchTokens;
+          const fraction = options.maxTokens ? passTokens / options.maxTokens : readBytes / Math.max(1, bytes);
+          report(Math.min(0.99, fraction), `${formatCount(passTokens)} tokens`);
+        }
+      } finally {
+        for (const encoder of encoders ?? []) await encoder.release();
       }
       if (collectors[0].positions === 0) {
         throw new UserInputError(`the corpus ${options.corpus} has no text to compute dashboards from`);
@@ -254,6 +264,7 @@ async function observeBatch(
   model: ReplacementModel,
   batch: ContextBatch,
   collectors: LayerCollector[],
+  encoders: SparseEncoder[] | null,
   timings: FeatureDashboardResult['timings'],
 ) {
   let clock = performance.now();
@@ -278,10 +289,13 @@ async function observeBatch(
     lastLayer,
   });
   timings.forward += lap();
-  for (const collector of collectors) {
-    const acts = await featureActivations(model, collector.layer, forward.mlpIn[collector.layer], contexts.length, T);
+  for (const [i, collector] of collectors.entries()) {
+    const mlpIn = forward.mlpIn[collector.layer];
+    const active = encoders
+      ? await encoders[i].activeEntries(mlpIn, contexts.length, T)
+      : sparseOf(await featureActivations(model, collector.layer, mlpIn, contexts.length, T), T, model.nFeatures);
     timings.encode += lap();
-    collector.observe(batch, acts);
+    collector.observeSparse(batch, active);
     timings.collect += lap();
   }
 }
