@@ -9,8 +9,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadReplacementModel, traceGraph, type ReplacementModel } from '../src/index.js';
-import { SafetensorsFile } from '../src/io/safetensors.js';
+import { readModelConfig } from '../src/io/model-config.js';
+import { Checkpoint, SafetensorsFile } from '../src/io/safetensors.js';
+import { loadGemmaWeights } from '../src/model/gemma.js';
 import { runForward } from '../src/model/replacement-model.js';
+import { buildFinalGraph } from '../src/model/transformer-graphs.js';
+import { GraphSession } from '../src/onnx/session.js';
 import { fixtureModel } from './engine-fixtures.js';
 
 type Half = 'BF16' | 'F16';
@@ -145,6 +149,38 @@ describe('16-bit checkpoints: held in 16 bits, computed in float32', () => {
       }
     });
   }
+});
+
+describe('a 16-bit unembedding is upcast a chunk of vocabulary columns at a time', () => {
+  it('gives the logits of one whole product, for chunks that do and do not divide the vocabulary', async () => {
+    const dir = path.join(work, 'gemma2-tiny-unembed');
+    await rewrite(fixtureModel('gemma2-tiny'), dir, 'BF16', false);
+    const config = await readModelConfig(dir);
+    const checkpoint = await Checkpoint.open(dir);
+    const weights = await loadGemmaWeights(config, checkpoint);
+    const { dModel: d, vocabSize: V } = config;
+    expect(weights.unembed.weightT).not.toBeInstanceOf(Float32Array); // held as bf16
+    const T = 3;
+    const residual = Float32Array.from({ length: T * d }, (_, i) => Math.sin(i * 0.37));
+    const logitsOf = async (chunk: number) => {
+      const bytes = buildFinalGraph(weights.lnFinal, weights.unembed, d, null, chunk);
+      const session = await GraphSession.create('unembed', bytes);
+      try {
+        const out = await session.run({
+          resid_final: { data: residual, dims: [1, T, d] },
+          frozen_lnf_scale: { data: new Float32Array(T), dims: [1, T, 1] },
+          freeze_scale: { data: new Float32Array([0]), dims: [1] },
+        });
+        expect(out.logits.dims).toEqual([1, T, V]);
+        return out.logits.data;
+      } finally {
+        await session.release();
+      }
+    };
+    const whole = await logitsOf(V);
+    for (const chunk of [16, 50, V - 1]) expect(maxRelativeDiff(await logitsOf(chunk), whole)).toBeLessThan(1e-6);
+    checkpoint.close();
+  });
 });
 
 const trace = (model: ReplacementModel) => traceGraph(model, PROMPT, { batchSize: 64 });

@@ -184,12 +184,12 @@ const UNEMBED_CHUNK = 32768;
  * h · W_U. A 16-bit W_U is upcast a chunk of columns at a time (Gemma-2's 256k vocabulary would
  * otherwise need a 2.4 GB float32 copy during every forward); each column's dot product is unchanged.
  */
-function unembedLogits(g: GraphBuilder, h: string, unembed: Linear): string {
+function unembedLogits(g: GraphBuilder, h: string, unembed: Linear, chunkColumns: number): string {
   const V = unembed.outDim;
-  if (unembed.weightT instanceof Float32Array || V <= UNEMBED_CHUNK) return linear(g, h, unembed, 'unembed');
+  if (unembed.weightT instanceof Float32Array || V <= chunkColumns) return linear(g, h, unembed, 'unembed');
   const parts: string[] = [];
-  for (let start = 0; start < V; start += UNEMBED_CHUNK) {
-    const end = Math.min(V, start + UNEMBED_CHUNK);
+  for (let start = 0; start < V; start += chunkColumns) {
+    const end = Math.min(V, start + chunkColumns);
     const chunk = GraphBuilder.columns(unembed.weightT, unembed.inDim, V, start, end);
     parts.push(g.matmul(h, g.weight(`unembed.weightT.${start}`, chunk, [unembed.inDim, end - start])));
   }
@@ -206,6 +206,7 @@ export function buildFinalGraph(
   unembed: Linear,
   d: number,
   finalSoftcap: number | null = null,
+  chunkColumns = UNEMBED_CHUNK,
 ): Uint8Array {
   const g = new GraphBuilder('unembed');
   const resid = g.input('resid_final', 'float32', ['N', 'T', d]);
@@ -213,7 +214,7 @@ export function buildFinalGraph(
   const freezeScale = g.input('freeze_scale', 'float32', [1]);
   const [h, scale] = norm(g, resid, lnFinal, 'lnf', frozenScale, freezeScale);
   g.output(h, 'unembed_in', 'float32', ['N', 'T', d]);
-  const logits = unembedLogits(g, h, unembed);
+  const logits = unembedLogits(g, h, unembed, chunkColumns);
   g.output(finalSoftcap ? softcap(g, logits, finalSoftcap) : logits, 'logits', 'float32', ['N', 'T', unembed.outDim]);
   g.output(scale, 'lnf_scale', 'float32', ['N', 'T', 1]);
   return g.build();
