@@ -4,7 +4,13 @@
  * equal positions (a DAG, as attribution graphs are), signed heavy-tailed weights, cumulative
  * influence shares in (0, 1]. Seeded, so a seed always gives the same graph.
  */
-import { formatNodeId, type GraphDocument, type GraphEdge, type GraphNode } from '@circuit-atlas/schema';
+import {
+  formatNodeId,
+  TRACE_SETTING_DEFAULTS,
+  type GraphDocument,
+  type GraphEdge,
+  type GraphNode,
+} from '@circuit-atlas/schema';
 
 export interface RandomGraphOptions {
   id: string;
@@ -177,14 +183,7 @@ export function randomGraph(options: RandomGraphOptions): GraphDocument {
     transcoderSet: options.transcoderSet ?? 'atlas-world-llama/plt',
     nLayers,
     createdAt: options.createdAt ?? new Date(Date.UTC(2026, 0, 1) + options.seed * 60_000).toISOString(),
-    settings: {
-      maxNLogits: 10,
-      desiredLogitProb: 0.95,
-      batchSize: 256,
-      maxFeatureNodes: null,
-      nodeThreshold: 0.8,
-      edgeThreshold: 0.98,
-    },
+    settings: { ...TRACE_SETTING_DEFAULTS },
     scores: { replacement: 0.4 + 0.3 * random(), completeness: 0.7 + 0.2 * random() },
     nodes,
     edges,

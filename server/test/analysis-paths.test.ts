@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import type { GraphDocument, GraphEdge, GraphNode } from '@circuit-atlas/schema';
+import { TRACE_SETTING_DEFAULTS, type GraphDocument, type GraphEdge, type GraphNode } from '@circuit-atlas/schema';
 import { UserInputError } from '@circuit-atlas/tracer';
 import { fromGraphJson } from '@circuit-atlas/tracer';
 import { findTopPaths, type Path } from '../src/analysis/paths.js';
@@ -52,14 +52,7 @@ function handGraph(edges: [string, string, number][]): GraphDocument {
     transcoderSet: 't',
     nLayers: 2,
     createdAt: '2026-01-01T00:00:00.000Z',
-    settings: {
-      maxNLogits: 10,
-      desiredLogitProb: 0.95,
-      batchSize: 256,
-      maxFeatureNodes: null,
-      nodeThreshold: 0.8,
-      edgeThreshold: 0.98,
-    },
+    settings: { ...TRACE_SETTING_DEFAULTS },
     scores: null,
     nodes,
     edges: graphEdges,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { GraphDocument, GraphEdge, GraphNode } from '@circuit-atlas/schema';
+import { TRACE_SETTING_DEFAULTS, type GraphDocument, type GraphEdge, type GraphNode } from '@circuit-atlas/schema';
 import { findSupernodes, supernodesFromQParams, supernodesToQParams } from '../../src/circuit/supernodes.js';
 import type { MemberLabels } from '../../src/circuit/supernodes.js';
 import { buildCircuitView } from '../../src/circuit/circuit-view.js';
@@ -16,14 +16,7 @@ function graph(nodes: Partial<GraphNode>[], edges: [string, string, number][]): 
     transcoderSet: 'hand/plt',
     nLayers: 3,
     createdAt: '2026-01-01T00:00:00Z',
-    settings: {
-      maxNLogits: 1,
-      desiredLogitProb: 0.95,
-      batchSize: 1,
-      maxFeatureNodes: null,
-      nodeThreshold: 0.8,
-      edgeThreshold: 0.98,
-    },
+    settings: { ...TRACE_SETTING_DEFAULTS, maxNLogits: 1, batchSize: 1 },
     scores: null,
     nodes: nodes.map((n) => ({
       nodeId: n.nodeId!,

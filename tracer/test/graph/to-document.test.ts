@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TRACE_SETTING_DEFAULTS } from '@circuit-atlas/schema';
 import { nodeLayout } from '../../src/graph/attribution-graph.js';
 import { pruneGraph } from '../../src/graph/prune.js';
 import { computeGraphScores } from '../../src/graph/scores.js';
@@ -106,14 +107,7 @@ describe('toGraphDocument', () => {
       transcoderSet: 'test-model/plt',
       nLayers: 2,
       createdAt: '2026-11-25T12:00:00.000Z',
-      settings: {
-        maxNLogits: 10,
-        desiredLogitProb: 0.95,
-        batchSize: 256,
-        maxFeatureNodes: null,
-        nodeThreshold: 1,
-        edgeThreshold: 1,
-      },
+      settings: { ...TRACE_SETTING_DEFAULTS, nodeThreshold: 1, edgeThreshold: 1 },
     });
   });
 
