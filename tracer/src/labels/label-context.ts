@@ -121,9 +121,15 @@ export class LabelContext {
     this.findPhrases(contexts);
     // For word pieces: how often each piece starts a word, and which words it starts.
     const starts = new Map<string, Map<string, number>>();
+    // Contexts whose only use of a word is their last word: a window may cut a name there ("... A : Lone").
+    const onlyLast = new Map<string, number>();
     contexts.forEach((tokens, id) => {
       const units = new Set<string>();
-      for (const word of this.words(tokens)) {
+      const words = this.words(tokens);
+      const last = words[words.length - 1];
+      if (last && words.filter((w) => w.text === last.text).length === 1)
+        onlyLast.set(last.text, (onlyLast.get(last.text) ?? 0) + 1);
+      for (const word of words) {
         units.add(word.text);
         const piece = tokens[word.start]!.replace(GLUE, '');
         const words = starts.get(piece) ?? new Map<string, number>();
@@ -140,7 +146,7 @@ export class LabelContext {
         ids.push(id);
       }
     });
-    this.findAbsorbed(starts);
+    this.findAbsorbed(starts, onlyLast);
   }
 
   /** Statistics over every example context of the given dashboards (each distinct context counted once). */
@@ -356,9 +362,10 @@ export class LabelContext {
 
   /**
    * Tokens and shorter names found inside one longer name in ≥ 90% of their contexts, and word
-   * pieces that begin one word in ≥ 80% of their uses as a word start.
+   * pieces that begin one word in ≥ 80% of their uses as a word start. A name's first word does not
+   * count the contexts that end with it (`onlyLast`): what followed it there was cut off.
    */
-  private findAbsorbed(starts: Map<string, Map<string, number>>): void {
+  private findAbsorbed(starts: Map<string, Map<string, number>>, onlyLast: Map<string, number>): void {
     for (const [piece, words] of starts) {
       const total = [...words.values()].reduce((a, b) => a + b, 0);
       const [word, count] = [...words].sort((a, b) => b[1] - a[1])[0];
@@ -367,9 +374,10 @@ export class LabelContext {
     const names = [...this.docCount.keys()].filter((unit) => unit.includes(' ')).sort((a, b) => b.length - a.length);
     for (const name of names) {
       const count = this.docCount.get(name) ?? 0;
-      for (const part of name.split(' ')) {
+      for (const [k, part] of name.split(' ').entries()) {
         if (this.absorbedBy.has(part)) continue;
-        if (count >= 0.9 * (this.docCount.get(part) ?? Infinity)) this.absorbedBy.set(part, name);
+        const uses = (this.docCount.get(part) ?? Infinity) - (k === 0 ? (onlyLast.get(part) ?? 0) : 0);
+        if (count >= 0.9 * uses) this.absorbedBy.set(part, name);
       }
     }
   }
