@@ -29,6 +29,10 @@ afterAll(() => rmSync(tempDir, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A graph whose Neo4j save is still running when the test interrupts it (a first report on edges). */
+const largeNeo4jGraph = (id: string, seed: number, model: string) =>
+  randomGraph({ id, seed, nodes: 3000, edges: 40000, nLayers: 12, nPos: 24, featurePool: 2000, model });
+
 /** Waits until `condition` holds, however long that takes (the test's own limit is only a hang guard). */
 async function until(condition: () => Promise<boolean>): Promise<void> {
   while (!(await condition())) await sleep(20);
@@ -141,16 +145,7 @@ describe('a save interrupted partway leaves no trace', { timeout: HANG_GUARD_MS 
 
   it('Neo4j: the driver closed while a save is running', async () => {
     const model = `${RUN}-neo4j-dropped`;
-    const graph = randomGraph({
-      id: `${RUN}-dropped`,
-      seed: 4,
-      nodes: 3000,
-      edges: 40000,
-      nLayers: 12,
-      nPos: 24,
-      featurePool: 2000,
-      model,
-    });
+    const graph = largeNeo4jGraph(`${RUN}-dropped`, 4, model);
     const store = new Neo4jStore({ uri: neo4jUri(), batchSize: 2000 });
     await store.init();
     // Closed from the save's own first report on edges: its nodes and features are created in the transaction.
@@ -201,16 +196,7 @@ describe('a save interrupted partway leaves no trace', { timeout: HANG_GUARD_MS 
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     const relayUri = `bolt://127.0.0.1:${(relay.address() as { port: number }).port}`;
     const model = `${RUN}-neo4j-cut`;
-    const graph = randomGraph({
-      id: `${RUN}-cut`,
-      seed: 6,
-      nodes: 3000,
-      edges: 40000,
-      nLayers: 12,
-      nPos: 24,
-      featurePool: 2000,
-      model,
-    });
+    const graph = largeNeo4jGraph(`${RUN}-cut`, 6, model);
     const store = new Neo4jStore({ uri: relayUri, batchSize: 2000 });
     try {
       await store.init();
