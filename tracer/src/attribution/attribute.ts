@@ -13,7 +13,7 @@ import type { AttributionGraph, LogitTarget } from '../graph/attribution-graph.j
 import { computePartialInfluence, rankUnvisitedFeatures } from '../graph/influence.js';
 import { unembeddingMean, type ReplacementModel } from '../model/replacement-model.js';
 import { setupAttribution, type AttributionContext } from './context.js';
-import { computeRows, rowWidth, type BlockInputCache, type RowTarget } from './rows.js';
+import { computeRows, type BlockInputCache, type RowTarget, type SparseRow } from './rows.js';
 
 export interface AttributionOptions {
   maxNLogits?: number;
@@ -98,27 +98,6 @@ export function encoderVector(model: ReplacementModel, ctx: AttributionContext, 
   return { layer, pos, vector: model.transcoders.layers[layer].wEnc.row(f) }; // read from the transcoder file
 }
 
-interface SparseRow {
-  cols: Int32Array;
-  values: Float32Array;
-}
-
-function sparsify(rows: Float32Array, width: number, b: number): SparseRow {
-  const row = rows.subarray(b * width, (b + 1) * width);
-  let nnz = 0;
-  for (let c = 0; c < width; c++) if (row[c] !== 0) nnz++;
-  const cols = new Int32Array(nnz);
-  const values = new Float32Array(nnz);
-  let k = 0;
-  for (let c = 0; c < width; c++) {
-    if (row[c] !== 0) {
-      cols[k] = c;
-      values[k++] = row[c];
-    }
-  }
-  return { cols, values };
-}
-
 export async function attribute(
   model: ReplacementModel,
   prompt: string,
@@ -151,7 +130,6 @@ export async function attribute(
   const L = model.nLayers;
   const T = ctx.nPos;
   const nActive = ctx.activations.length;
-  const width = rowWidth(ctx, L); // columns: active features, errors, tokens
   const nLogits = logitTargets.length;
   let backwardMs = 0;
   let backwardFlops = 0;
@@ -161,16 +139,16 @@ export async function attribute(
     const { rows, flops } = await computeRows(model, ctx, targets, blockInputs);
     backwardMs += clock() - t0;
     backwardFlops += flops;
-    return targets.map((_, b) => sparsify(rows, width, b));
+    return rows;
   };
 
   // Phase 3: logit rows.
   start = clock();
   progress({ phase: 'logits', fraction: 0 });
-  const logitRows: SparseRow[] = [];
+  const store = new RowStore(); // logit rows, then feature rows in attribution order
   for (let i = 0; i < nLogits; i += batchSize) {
     const batch = logitVectors.slice(i, i + batchSize).map((vector) => ({ layer: L, pos: T - 1, vector }));
-    logitRows.push(...(await runBatch(batch)));
+    for (const row of await runBatch(batch)) store.append(row);
     checkCancelled();
   }
   timings.logits = clock() - start;
@@ -178,7 +156,6 @@ export async function attribute(
   // Phase 4: feature rows, all of them or in influence-ranked rounds.
   start = clock();
   const budget = Math.min(maxFeatureNodes ?? nActive, nActive);
-  const featureRows = new Map<number, SparseRow>();
   const visited = new Uint8Array(nActive);
   const order: number[] = []; // attribution order (rows after the logit rows)
   progress({ phase: 'features', fraction: 0 });
@@ -188,7 +165,7 @@ export async function attribute(
       pending = Int32Array.from({ length: nActive }, (_, i) => i);
     } else {
       const partial = computePartialInfluence(
-        partialRows(logitRows, order, featureRows, nActive + (L + 1) * T + nLogits),
+        store.view(nActive + (L + 1) * T + nLogits),
         partialRowNodes(order, nLogits, nActive + (L + 1) * T),
         Float64Array.from(logitTargets, (t) => t.probability),
       );
@@ -196,13 +173,16 @@ export async function attribute(
         partial.subarray(0, nActive),
         visited,
         Math.min(updateInterval * batchSize, budget - order.length),
-      ).sort(); // a round's rows do not depend on batching: batch by (layer, pos) for short backwards
+      );
     }
+    // A row does not depend on its batch: batch by position, so each backward runs on the fewest
+    // positions (causal attention), and by layer within a position.
+    pending = byPosition(pending, ctx.activeFeatures);
     for (let i = 0; i < pending.length; i += batchSize) {
       const batch = Array.from(pending.subarray(i, i + batchSize));
       const rows = await runBatch(batch.map((s) => encoderVector(model, ctx, s)));
       batch.forEach((s, b) => {
-        featureRows.set(s, rows[b]);
+        store.append(rows[b]);
         visited[s] = 1;
         order.push(s);
       });
@@ -217,8 +197,7 @@ export async function attribute(
   // Phase 5: assemble in the reference's node order.
   start = clock();
   progress({ phase: 'assemble', fraction: 0 });
-  const selected = Int32Array.from([...featureRows.keys()].sort((a, b) => a - b));
-  const graph = assembleGraph(model, prompt, ctx, logitTargets, selected, featureRows, logitRows, {
+  const graph = assembleGraph(model, prompt, ctx, logitTargets, Int32Array.from(order), store, {
     maxNLogits,
     desiredLogitProb,
     batchSize,
@@ -229,18 +208,57 @@ export async function attribute(
   return graph;
 }
 
-/** The rows computed so far over the full node space (all active features, errors, tokens, logits). */
-function partialRows(logitRows: SparseRow[], order: number[], featureRows: Map<number, SparseRow>, nCols: number) {
-  const rows = [...logitRows, ...order.map((s) => featureRows.get(s)!)];
-  const rowPtr = new Int32Array(rows.length + 1);
-  rows.forEach((r, i) => (rowPtr[i + 1] = rowPtr[i] + r.cols.length));
-  const colIdx = new Int32Array(rowPtr[rows.length]);
-  const values = new Float32Array(rowPtr[rows.length]);
-  rows.forEach((r, i) => {
-    colIdx.set(r.cols, rowPtr[i]);
-    values.set(r.values, rowPtr[i]);
-  });
-  return { nRows: rows.length, nCols, rowPtr, colIdx, values };
+/** Active features ordered by (position, layer, feature). */
+function byPosition(features: Int32Array, activeFeatures: Int32Array): Int32Array {
+  const pos = (s: number) => activeFeatures[3 * s + 1];
+  return features.slice().sort((a, b) => pos(a) - pos(b) || a - b);
+}
+
+/**
+ * Rows in the order they were computed, appended into one growing CSR: the partial influence of
+ * each round reads it in place, and no per-row arrays are kept (8 bytes per edge, nothing dense).
+ */
+class RowStore {
+  private rowPtr = new Int32Array(1024);
+  private colIdx = new Int32Array(1 << 16);
+  private values = new Float32Array(1 << 16);
+  nRows = 0;
+
+  append(row: SparseRow): void {
+    if (this.nRows + 1 >= this.rowPtr.length) this.rowPtr = grow(this.rowPtr, 2 * this.rowPtr.length);
+    const start = this.rowPtr[this.nRows];
+    const end = start + row.cols.length;
+    if (end > this.colIdx.length) {
+      const size = Math.max(end, Math.ceil(this.colIdx.length * 1.5));
+      this.colIdx = grow(this.colIdx, size);
+      this.values = grow(this.values, size);
+    }
+    this.colIdx.set(row.cols, start);
+    this.values.set(row.values, start);
+    this.rowPtr[++this.nRows] = end;
+  }
+
+  row(r: number): SparseRow {
+    const [start, end] = [this.rowPtr[r], this.rowPtr[r + 1]];
+    return { cols: this.colIdx.subarray(start, end), values: this.values.subarray(start, end) };
+  }
+
+  view(nCols: number) {
+    const nnz = this.rowPtr[this.nRows];
+    return {
+      nRows: this.nRows,
+      nCols,
+      rowPtr: this.rowPtr.subarray(0, this.nRows + 1),
+      colIdx: this.colIdx.subarray(0, nnz),
+      values: this.values.subarray(0, nnz),
+    };
+  }
+}
+
+function grow<A extends Int32Array | Float32Array>(array: A, size: number): A {
+  const out = new (array.constructor as new (n: number) => A)(size);
+  out.set(array);
+  return out;
 }
 
 function partialRowNodes(order: number[], nLogits: number, logitStart: number): Int32Array {
@@ -252,11 +270,14 @@ function assembleGraph(
   prompt: string,
   ctx: AttributionContext,
   logitTargets: LogitTarget[],
-  selected: Int32Array,
-  featureRows: Map<number, SparseRow>,
-  logitRows: SparseRow[],
+  order: Int32Array,
+  store: RowStore,
   settings: AttributionGraph['settings'],
 ): AttributionGraph {
+  const nLogits = logitTargets.length;
+  const rowOf = new Map<number, number>(); // active feature -> its row in the store
+  order.forEach((s, i) => rowOf.set(s, nLogits + i));
+  const selected = order.slice().sort();
   const L = model.nLayers;
   const T = ctx.nPos;
   const nActive = ctx.activations.length;
@@ -268,37 +289,29 @@ function assembleGraph(
   selected.forEach((s, i) => (columnOf[s] = i));
   for (let c = nActive; c < columnOf.length; c++) columnOf[c] = c - nActive + nSelected;
   const orderedRows: (SparseRow | null)[] = [
-    ...Array.from(selected, (s) => featureRows.get(s)!),
+    ...Array.from(selected, (s) => store.row(rowOf.get(s)!)),
     ...Array.from({ length: (L + 1) * T }, () => null),
-    ...logitRows,
+    ...Array.from({ length: nLogits }, (_, i) => store.row(i)),
   ];
+  // Two passes (count, then fill) so the only copy of the edges is the final CSR.
   const rowPtr = new Int32Array(nNodes + 1);
-  const colParts: Int32Array[] = [];
-  const valueParts: Float32Array[] = [];
   orderedRows.forEach((row, r) => {
     let kept = 0;
-    if (row) {
-      const cols = new Int32Array(row.cols.length);
-      const values = new Float32Array(row.cols.length);
-      for (let k = 0; k < row.cols.length; k++) {
-        const c = columnOf[row.cols[k]];
-        if (c >= 0) {
-          cols[kept] = c;
-          values[kept++] = row.values[k];
-        }
-      }
-      colParts.push(cols.subarray(0, kept));
-      valueParts.push(values.subarray(0, kept));
-    }
+    if (row) for (let k = 0; k < row.cols.length; k++) if (columnOf[row.cols[k]] >= 0) kept++;
     rowPtr[r + 1] = rowPtr[r] + kept;
   });
   const colIdx = new Int32Array(rowPtr[nNodes]);
   const values = new Float32Array(rowPtr[nNodes]);
-  let offset = 0;
-  colParts.forEach((cols, i) => {
-    colIdx.set(cols, offset);
-    values.set(valueParts[i], offset);
-    offset += cols.length;
+  orderedRows.forEach((row, r) => {
+    if (!row) return;
+    let at = rowPtr[r];
+    for (let k = 0; k < row.cols.length; k++) {
+      const c = columnOf[row.cols[k]];
+      if (c >= 0) {
+        colIdx[at] = c;
+        values[at++] = row.values[k];
+      }
+    }
   });
   return {
     prompt,

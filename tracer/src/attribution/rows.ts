@@ -1,8 +1,14 @@
 /**
  * Attribution rows: for a batch of targets (logits or features), one backward pass through the
  * per-block backward graphs gives every edge into each target — A[target, source] for all
- * feature, error and token sources. Targets inject at their own layer and position; blocks above
- * the batch's highest target layer are skipped, since no gradient exists there yet.
+ * feature, error and token sources. Targets inject at their own layer and position, and only
+ * work that can be non-zero is done:
+ *   - blocks above the batch's highest target layer are skipped (no gradient exists there yet);
+ *   - targets are ordered by layer, highest first, so block ℓ runs on the prefix of targets whose
+ *     layer is ≥ ℓ (the rest have no gradient at ℓ yet) instead of the whole batch;
+ *   - causal attention: a target at position q has no gradient after q, so the batch runs on the
+ *     first T = max q + 1 positions (callers batch targets of nearby positions together).
+ * Rows come back sparse (exact zeros dropped): a batch never holds a dense [targets × sources] block.
  */
 import { GraphSession, type Feed } from '../onnx/session.js';
 import { transcoderInputSite, type ReplacementModel } from '../model/replacement-model.js';
@@ -14,6 +20,12 @@ export interface RowTarget {
   layer: number;
   pos: number;
   vector: Float32Array; // [d]
+}
+
+/** One row of the adjacency: the non-zero sources of a target, columns ascending. */
+export interface SparseRow {
+  cols: Int32Array;
+  values: Float32Array;
 }
 
 /** The per-block backward sessions of a model, built on first use and released with the model. */
@@ -42,8 +54,19 @@ export function rowWidth(ctx: AttributionContext, nLayers: number): number {
   return ctx.activations.length + (nLayers + 1) * ctx.nPos;
 }
 
+/** One block's read-outs for the targets active at it: feature edges [T, active, K], error and token edges [active, T]. */
+interface BlockEdges {
+  layer: number;
+  active: number;
+  featureEdges: Float32Array;
+  errorEdges: Float32Array;
+  tokenEdges: Float32Array | null;
+  slots: number;
+  activeAt: Int32Array[];
+}
+
 /**
- * Edge rows of a batch of targets. Returns [B, nActive + (L+1)·T] and the multiply-adds spent in
+ * Edge rows of a batch of targets, in the order given, and the floating-point operations spent in
  * the backward graphs (for GFLOP/s).
  */
 export async function computeRows(
@@ -51,46 +74,58 @@ export async function computeRows(
   ctx: AttributionContext,
   targets: RowTarget[],
   cache: BlockInputCache = new Map(),
-): Promise<{ rows: Float32Array; flops: number }> {
+): Promise<{ rows: SparseRow[]; flops: number }> {
   const sessions = await backwardGraphs(model);
   const B = targets.length;
   const { dModel: d, nLayers: L } = model;
-  const nActive = ctx.activations.length;
-  const width = rowWidth(ctx, L);
-  const errorStart = nActive;
-  const tokenStart = nActive + L * ctx.nPos;
-  const rows = new Float32Array(B * width);
-  // Causal attention: a target at position p has no gradient after p, so the batch runs on the
-  // first T = max p + 1 positions only (feature batches are sorted by position within a layer).
   const T = Math.max(...targets.map((t) => t.pos)) + 1;
+  // Highest layer first: block ℓ's targets are then the prefix order[0 .. activeAt(ℓ)).
+  const order = Array.from({ length: B }, (_, i) => i).sort((a, b) => targets[b].layer - targets[a].layer || a - b);
+  const activeCount = (layer: number) => {
+    let n = 0;
+    while (n < B && targets[order[n]].layer >= layer) n++;
+    return n;
+  };
 
+  const top = Math.min(L - 1, targets[order[0]].layer);
+  let active = activeCount(top);
   // Logit targets enter as the gradient of r_L through the frozen final norm.
-  let grad: Float32Array = new Float32Array(B * T * d);
+  let grad: Float32Array = new Float32Array(active * T * d);
   const lnf = model.weights.lnFinal;
-  targets.forEach((t, b) => {
-    if (t.layer !== L) return;
-    const base = (b * T + t.pos) * d;
+  for (let i = 0; i < active; i++) {
+    const t = targets[order[i]];
+    if (t.layer !== L) continue;
+    const base = (i * T + t.pos) * d;
     const scale = ctx.frozen.lnfScale[t.pos];
     let mean = 0;
-    for (let i = 0; i < d; i++) mean += grad[base + i] = (t.vector[i] * lnf.gamma[i]) / scale;
-    if (lnf.kind === 'layer') for (let i = 0; i < d; i++) grad[base + i] -= mean / d;
-  });
-  const top = Math.min(L - 1, Math.max(...targets.map((t) => t.layer)));
+    for (let k = 0; k < d; k++) mean += grad[base + k] = (t.vector[k] * lnf.gamma[k]) / scale;
+    if (lnf.kind === 'layer') for (let k = 0; k < d; k++) grad[base + k] -= mean / d;
+  }
   let flops = 0;
+  const blocks: BlockEdges[] = [];
   for (let layer = top; layer >= 0; layer--) {
-    const onehot = new Float32Array(B * T);
-    const injectVec = new Float32Array(B * d);
-    targets.forEach((t, b) => {
-      if (t.layer !== layer) return;
-      onehot[b * T + t.pos] = 1;
-      injectVec.set(t.vector, b * d);
-    });
+    const nowActive = activeCount(layer);
+    if (nowActive > active) {
+      // Targets injecting at this layer join with a zero gradient from above.
+      const grown = new Float32Array(nowActive * T * d);
+      grown.set(grad);
+      grad = grown;
+      active = nowActive;
+    }
+    const onehot = new Float32Array(active * T);
+    const injectVec = new Float32Array(active * d);
+    for (let i = 0; i < active; i++) {
+      const t = targets[order[i]];
+      if (t.layer !== layer) continue;
+      onehot[i * T + t.pos] = 1;
+      injectVec.set(t.vector, i * d);
+    }
     const site = blockInputs(model, ctx, cache, layer, T);
     const K = site.slots;
     const feeds: Record<string, Feed> = {
-      grad_resid_post: { data: grad, dims: [B, T, d] },
-      inject_onehot: { data: onehot, dims: [B, T] },
-      inject_vec: { data: injectVec, dims: [B, d] },
+      grad_resid_post: { data: grad, dims: [active, T, d] },
+      inject_onehot: { data: onehot, dims: [active, T] },
+      inject_vec: { data: injectVec, dims: [active, d] },
       read_vecs: { data: site.readVecs, dims: [T, d, K] },
       error_vec: { data: site.errors, dims: [T, d] },
       attn_pattern: { data: site.pattern, dims: [1, model.config.nHeads, T, T] },
@@ -100,26 +135,87 @@ export async function computeRows(
     if (layer === 0) feeds.token_vec = { data: site.tokenVectors, dims: [T, d] };
     if (site.attnPostScale) feeds.attn_post_scale = { data: site.attnPostScale, dims: [1, T, 1] };
     const out = await sessions[layer].run(feeds);
-    flops += backwardFlops(model, B, T, K);
-    const edges = out.feature_edges.data; // [T, B, K]
-    for (let p = 0; p < T; p++) {
-      const columns = site.activeAt[p]; // active-feature column of each used slot
-      for (let b = 0; b < B; b++) {
-        const row = b * width;
-        const base = (p * B + b) * K;
-        for (let slot = 0; slot < columns.length; slot++) rows[row + columns[slot]] += edges[base + slot];
-      }
-    }
-    const errorEdges = out.error_edges.data; // [B, T]
-    for (let b = 0; b < B; b++)
-      rows.set(errorEdges.subarray(b * T, (b + 1) * T), b * width + errorStart + layer * ctx.nPos);
-    if (layer === 0) {
-      const tokenEdges = out.token_edges.data; // [B, T]
-      for (let b = 0; b < B; b++) rows.set(tokenEdges.subarray(b * T, (b + 1) * T), b * width + tokenStart);
-    }
+    flops += backwardFlops(model, active, T, K);
+    blocks.push({
+      layer,
+      active,
+      featureEdges: out.feature_edges.data,
+      errorEdges: out.error_edges.data,
+      tokenEdges: layer === 0 ? out.token_edges.data : null,
+      slots: K,
+      activeAt: site.activeAt,
+    });
     grad = out.grad_resid_pre.data;
   }
+  blocks.reverse(); // layer 0 first: feature columns (layer, pos, feature) then come out ascending
+  const rows = new Array<SparseRow>(B);
+  for (let i = 0; i < B; i++) rows[order[i]] = gatherRow(blocks, i, T, ctx, L);
   return { rows, flops };
+}
+
+/** Target i's non-zero edges from every block it reached, columns ascending (summed where a CLT column repeats). */
+function gatherRow(blocks: BlockEdges[], i: number, T: number, ctx: AttributionContext, L: number): SparseRow {
+  const nActive = ctx.activations.length;
+  let capacity = 0;
+  for (const b of blocks) if (i < b.active) capacity += T * b.slots + T * (b.tokenEdges ? 2 : 1);
+  const cols = new Int32Array(capacity);
+  const values = new Float32Array(capacity);
+  let n = 0;
+  let sorted = true;
+  for (const b of blocks) {
+    if (i >= b.active) continue;
+    const K = b.slots;
+    for (let p = 0; p < T; p++) {
+      const columns = b.activeAt[p];
+      const base = (p * b.active + i) * K;
+      for (let slot = 0; slot < columns.length; slot++) {
+        const v = b.featureEdges[base + slot];
+        if (v === 0) continue;
+        if (n > 0 && columns[slot] <= cols[n - 1]) sorted = false;
+        cols[n] = columns[slot];
+        values[n++] = v;
+      }
+    }
+  }
+  if (!sorted) n = sortAndMerge(cols, values, n);
+  for (const b of blocks) {
+    if (i >= b.active) continue;
+    for (let p = 0; p < T; p++) {
+      const v = b.errorEdges[i * T + p];
+      if (v === 0) continue;
+      cols[n] = nActive + b.layer * ctx.nPos + p;
+      values[n++] = v;
+    }
+  }
+  const tokens = blocks[0].layer === 0 && i < blocks[0].active ? blocks[0].tokenEdges : null;
+  if (tokens) {
+    for (let p = 0; p < T; p++) {
+      const v = tokens[i * T + p];
+      if (v === 0) continue;
+      cols[n] = nActive + L * ctx.nPos + p;
+      values[n++] = v;
+    }
+  }
+  return { cols: cols.slice(0, n), values: values.slice(0, n) };
+}
+
+/**
+ * Cross-layer transcoders read a feature at every layer it writes to: sort the first n entries by
+ * column and sum repeats (in the order they were read, lowest output layer first). Returns the new length.
+ */
+function sortAndMerge(cols: Int32Array, values: Float32Array, n: number): number {
+  const idx = Array.from({ length: n }, (_, k) => k).sort((a, b) => cols[a] - cols[b] || a - b);
+  const c = Int32Array.from(idx, (k) => cols[k]);
+  const v = Float32Array.from(idx, (k) => values[k]);
+  let m = 0;
+  for (let k = 0; k < n; k++) {
+    if (m > 0 && c[k] === cols[m - 1]) values[m - 1] += v[k];
+    else {
+      cols[m] = c[k];
+      values[m++] = v[k];
+    }
+  }
+  return m;
 }
 
 /** The prompt-specific inputs of block ℓ's backward restricted to the first T positions. */
@@ -137,8 +233,12 @@ interface BlockInputs {
   activeAt: Int32Array[];
 }
 
-/** Per-(layer, length) block inputs of one attribution run, kept by its caller between batches. */
-export type BlockInputCache = Map<string, BlockInputs>;
+/**
+ * Block inputs of one attribution run, kept by its caller between batches: per layer, the
+ * full-length inputs (position-major, so the first T positions are a prefix view) and the
+ * attention pattern cut to the last length asked for (the only input that is not a prefix).
+ */
+export type BlockInputCache = Map<number, { full: BlockInputs; cut: BlockInputs }>;
 
 function blockInputs(
   model: ReplacementModel,
@@ -147,21 +247,41 @@ function blockInputs(
   layer: number,
   T: number,
 ): BlockInputs {
-  const key = `${layer}:${T}`;
-  const cached = cache.get(key);
-  if (cached) return cached;
+  let entry = cache.get(layer);
+  if (!entry) {
+    const full = fullBlockInputs(model, ctx, layer);
+    entry = { full, cut: full };
+    cache.set(layer, entry);
+  }
+  const { full, cut } = entry;
+  if (cut.ln1Scale.length === T) return cut;
   const d = model.dModel;
   const H = model.config.nHeads;
-  const full = ctx.nPos;
+  const n = ctx.nPos;
   const pattern = new Float32Array(H * T * T);
-  const source = ctx.frozen.attnPattern[layer];
-  for (let h = 0; h < H; h++) {
+  for (let h = 0; h < H; h++)
     for (let q = 0; q < T; q++)
-      pattern.set(source.subarray((h * full + q) * full, (h * full + q) * full + T), (h * T + q) * T);
-  }
+      pattern.set(full.pattern.subarray((h * n + q) * n, (h * n + q) * n + T), (h * T + q) * T);
+  entry.cut = {
+    pattern,
+    ln1Scale: full.ln1Scale.subarray(0, T),
+    ln2Scale: full.ln2Scale.subarray(0, T),
+    attnPostScale: full.attnPostScale?.subarray(0, T) ?? null,
+    errors: full.errors.subarray(0, T * d),
+    tokenVectors: full.tokenVectors.subarray(0, T * d),
+    readVecs: full.readVecs.subarray(0, T * d * full.slots),
+    slots: full.slots,
+    activeAt: full.activeAt.slice(0, T),
+  };
+  return entry.cut;
+}
+
+function fullBlockInputs(model: ReplacementModel, ctx: AttributionContext, layer: number): BlockInputs {
+  const d = model.dModel;
+  const T = ctx.nPos;
   const readout = ctx.readouts[layer];
   const byPosition: number[][] = Array.from({ length: T }, () => []);
-  readout.pos.forEach((pos, m) => pos < T && byPosition[pos].push(m));
+  readout.pos.forEach((pos, m) => byPosition[pos].push(m));
   const slots = Math.max(1, ...byPosition.map((ms) => ms.length)); // at least one (zero) slot
   const readVecs = new Float32Array(T * d * slots);
   byPosition.forEach((ms, p) =>
@@ -169,19 +289,17 @@ function blockInputs(
       for (let i = 0; i < d; i++) readVecs[(p * d + i) * slots + slot] = readout.vecs[m * d + i];
     }),
   );
-  const inputs: BlockInputs = {
-    pattern,
-    ln1Scale: ctx.frozen.ln1Scale[layer].slice(0, T),
-    ln2Scale: ctx.frozen.ln2Scale[layer].slice(0, T),
-    attnPostScale: ctx.frozen.attnPostScale?.[layer]?.slice(0, T) ?? null,
-    errors: ctx.errors[layer].slice(0, T * d),
-    tokenVectors: ctx.tokenVectors.slice(0, T * d),
+  return {
+    pattern: ctx.frozen.attnPattern[layer],
+    ln1Scale: ctx.frozen.ln1Scale[layer],
+    ln2Scale: ctx.frozen.ln2Scale[layer],
+    attnPostScale: ctx.frozen.attnPostScale?.[layer] ?? null,
+    errors: ctx.errors[layer],
+    tokenVectors: ctx.tokenVectors,
     readVecs,
     slots,
     activeAt: byPosition.map((ms) => Int32Array.from(ms, (m) => readout.active[m])),
   };
-  cache.set(key, inputs);
-  return inputs;
 }
 
 /** Floating-point operations of one backward block for a batch (2 per multiply-add). */

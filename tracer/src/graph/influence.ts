@@ -50,7 +50,8 @@ export function normalizeAdjacency(
 /**
  * Σ_{k≥1} w Âᵏ over the nodes [0, nNodes), computed exactly in one pass in reverse topological order.
  * `rowNode[r]` is the node whose inputs row r holds (identity when omitted: row r is node r);
- * nodes without a row have no inputs. Throws UserInputError when the non-zero pattern has a cycle,
+ * nodes without a row have no inputs. With `rowScale`, `normalized` holds raw A and row r's entries
+ * are read as |A| · rowScale[r]. Throws UserInputError when the non-zero pattern has a cycle,
  * where the series is not a finite sum.
  */
 export function propagateInfluence(
@@ -58,6 +59,7 @@ export function propagateInfluence(
   nodeWeights: ArrayLike<number>,
   nNodes: number = normalized.nCols,
   rowNode?: Int32Array,
+  rowScale?: Float64Array,
 ): Float64Array {
   const { nRows, rowPtr, colIdx, values } = normalized;
   if (nodeWeights.length !== nNodes) {
@@ -88,8 +90,9 @@ export function propagateInfluence(
     const row = rowOfNode[node];
     if (row < 0) continue;
     const total = nodeWeights[node] + influence[node]; // what node passes down: its own weight plus what reached it
+    const scale = rowScale ? rowScale[row] : 1;
     for (let k = rowPtr[row]; k < rowPtr[row + 1]; k++) {
-      const share = values[k];
+      const share = rowScale ? Math.abs(values[k]) * scale : values[k];
       if (share === 0) continue;
       const source = colIdx[k];
       influence[source] += total * share;
@@ -152,7 +155,14 @@ export function computePartialInfluence(
   const weights = new Float64Array(nNodes);
   const logitStart = nNodes - logitProbabilities.length;
   for (let i = 0; i < logitProbabilities.length; i++) weights[logitStart + i] = logitProbabilities[i];
-  return propagateInfluence(normalizeAdjacency(rows, PARTIAL_NORMALIZE_MIN_ROW_SUM), weights, nNodes, rowToNode);
+  // Â's entries are formed as they are read (|A| times the row's scale): no normalized copy of the rows.
+  const rowScale = new Float64Array(rows.nRows);
+  for (let row = 0; row < rows.nRows; row++) {
+    let rowSum = 0;
+    for (let k = rows.rowPtr[row]; k < rows.rowPtr[row + 1]; k++) rowSum += Math.abs(rows.values[k]);
+    rowScale[row] = 1 / Math.max(rowSum, PARTIAL_NORMALIZE_MIN_ROW_SUM);
+  }
+  return propagateInfluence(rows, weights, nNodes, rowToNode, rowScale);
 }
 
 /**
