@@ -4,13 +4,8 @@
  * equal positions (a DAG, as attribution graphs are), signed heavy-tailed weights, cumulative
  * influence shares in (0, 1]. Seeded, so a seed always gives the same graph.
  */
-import {
-  formatNodeId,
-  TRACE_SETTING_DEFAULTS,
-  type GraphDocument,
-  type GraphEdge,
-  type GraphNode,
-} from '@circuit-atlas/schema';
+import { formatNodeId, TRACE_SETTING_DEFAULTS } from '@circuit-atlas/schema';
+import type { GraphDocument, GraphEdge, GraphNode } from '@circuit-atlas/schema';
 
 export interface RandomGraphOptions {
   id: string;
