@@ -21,10 +21,9 @@ import { fileURLToPath } from 'node:url';
 import { seededRandom as rng } from '../test-support/graph-generator.js'; // drawn cities: the same on every run
 import {
   buildCircuitView,
-  dashboardContexts,
+  dashboardContextIndex,
   dashboardLabels,
   findSupernodes,
-  indexContexts,
   interveneOnSupernodes,
   loadReplacementModel,
   renameFromContexts,
@@ -110,7 +109,7 @@ export async function run(): Promise<void> {
   const labels = await dashboardLabels(dashboards, model.nLayers);
   const useContexts = process.env.CIRCUITS_NAMES !== 'labels';
   const indexStart = performance.now();
-  const contexts = useContexts ? await indexContexts(model, await dashboardContexts(dashboards, model)) : null;
+  const contexts = useContexts ? await dashboardContextIndex(dashboards, model) : null;
   if (contexts)
     process.stdout.write(
       `naming by contexts: ${contexts.contexts.length} dashboard contexts indexed in ${((performance.now() - indexStart) / 1000).toFixed(1)} s\n`,

@@ -95,6 +95,7 @@ export type { SupernodeIntervention, SupernodeMember } from './intervention/supe
 export {
   dashboardContexts,
   indexContexts,
+  dashboardContextIndex,
   nameFromContexts,
   renameFromContexts,
   contextIndexFor,

@@ -143,8 +143,7 @@ export async function automaticSupernodes(
   const tracer = await import('@circuit-atlas/tracer');
   const dashboards = path.join(modelDir, 'dashboards');
   const found = tracer.findSupernodes(document, await tracer.dashboardLabels(dashboards, document.nLayers));
-  const contexts = model ? await tracer.dashboardContexts(dashboards, model) : [];
-  if (!model || contexts.length === 0) return tracer.supernodesToQParams(found);
-  const index = await tracer.indexContexts(model, contexts);
+  const index = model ? await tracer.dashboardContextIndex(dashboards, model) : null;
+  if (!index || index.contexts.length === 0) return tracer.supernodesToQParams(found);
   return tracer.supernodesToQParams(tracer.renameFromContexts(document, found, index));
 }

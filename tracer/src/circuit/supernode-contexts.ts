@@ -15,12 +15,20 @@
  *     the vote) and each distinct token elsewhere in the sequence except the one at the position and
  *     the graph's own prompt tokens (the view already shows those), times the token's rarity
  *     min(1, ln(N/df)/ln 20)² over the corpus's N sequences (a token in 1/5 of them weighs 0.3).
- *  4. The name is the output if there is one, else the token with the largest vote, provided it
- *     reaches `nameShare` of the summed match; either grows into the phrase it stands in (`phrase`).
+ *  4. What the group reads: the input-label rule of a single feature (labels/feature-labels.ts)
+ *     applied to the top contexts, each weighted by match², the graph's own prompt units excluded.
+ *     A group at the prompt's "Omaha" whose best matches are Omaha, Kearney and Hastings contexts is
+ *     named by what those share in the corpus (their state), not by the token the view already shows.
+ *  5. The name is the output if there is one, else the reading of step 4 when its confidence is at
+ *     least `readConfidence`, else the token with the largest step-3 vote, provided it reaches
+ *     `nameShare` of the summed match; a step-3 name grows into the phrase it stands in (`phrase`).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { GraphDocument } from '@circuit-atlas/schema';
+import { FeatureLabeller } from '../labels/feature-labeller.js';
+import { readingLabel } from '../labels/feature-labels.js';
+import { LabelContext } from '../labels/label-context.js';
 import { embed, encodeLayer, runForward, type ReplacementModel } from '../model/replacement-model.js';
 import type { Supernode } from './supernodes.js';
 
@@ -32,15 +40,24 @@ export interface ContextIndex {
   stride: number;
   /** How many contexts hold each token (for rarity). */
   documentFrequency: Map<string, number>;
+  /** Units, baselines and associates over the same contexts (what a group's contexts read). */
+  labels: LabelContext;
 }
 
 export interface ContextNameOptions {
   topContexts: number;
   sayShare: number;
+  /** Least confidence (0..1) of what the top contexts read for it to name the group. */
+  readConfidence: number;
   nameShare: number;
 }
 
-export const CONTEXT_NAME_DEFAULTS: ContextNameOptions = { topContexts: 20, sayShare: 0.3, nameShare: 0.2 };
+export const CONTEXT_NAME_DEFAULTS: ContextNameOptions = {
+  topContexts: 20,
+  sayShare: 0.3,
+  readConfidence: 0.2,
+  nameShare: 0.2,
+};
 
 const RARE_FACTOR = 20;
 const BATCH = 256;
@@ -75,8 +92,16 @@ export async function dashboardContexts(dashboardsDir: string, model: Replacemen
   return [...seen.values()];
 }
 
-/** Runs the model over `contexts` once and indexes every active feature (position 0 excluded). */
-export async function indexContexts(model: ReplacementModel, contexts: number[][]): Promise<ContextIndex> {
+/**
+ * Runs the model over `contexts` once and indexes every active feature (position 0 excluded).
+ * `labels`: the corpus statistics that name what contexts read — best those of every dashboard
+ * example (`FeatureLabeller.context`, see `dashboardContextIndex`); by default built from `contexts`.
+ */
+export async function indexContexts(
+  model: ReplacementModel,
+  contexts: number[][],
+  labels?: LabelContext,
+): Promise<ContextIndex> {
   const F = model.nFeatures;
   const d = model.dModel;
   const stride = Math.max(1, ...contexts.map((c) => c.length));
@@ -122,6 +147,7 @@ export async function indexContexts(model: ReplacementModel, contexts: number[][
     contexts: strings,
     stride,
     documentFrequency,
+    labels: labels ?? LabelContext.fromContexts(strings),
     postings: lists.map(
       (list) =>
         new Map([...list].map(([f, e]) => [f, { keys: Int32Array.from(e.keys), acts: Float32Array.from(e.acts) }])),
@@ -202,6 +228,19 @@ export function nameFromContexts(
   const [say, sayVote] = best(next);
   if (sayVote >= options.sayShare * total)
     return { label: `say ${phrase(say, contexts, rarity)}`, share: sayVote / total, examples };
+  const shown = new Set<string>();
+  const promptUnits = index.labels.tokensOf({ tokens: doc.promptTokens });
+  promptUnits.forEach((_, i) => {
+    const unit = index.labels.unitAt(promptUnits, i);
+    if (unit) for (const text of [unit.text, index.labels.canonical(unit.text)]) shown.add(text);
+  });
+  const read = readingLabel(
+    top.map(([c, { position, match }]) => ({ tokens: index.contexts[c], index: position, weight: match * match })),
+    index.labels,
+    shown,
+  );
+  if (read.text && read.confidence >= options.readConfidence)
+    return { label: read.text, share: read.confidence, examples };
   const [word, vote] = best(around);
   if (vote >= options.nameShare * total)
     return { label: phrase(word, contexts, rarity), share: vote / total, examples };
@@ -236,21 +275,52 @@ function phrase(token: string, contexts: string[][], rarity: (t: string) => numb
   }
 }
 
-/** The supernodes, renamed by their contexts where those give a name (labels kept unique). */
+/**
+ * The supernodes, renamed by their contexts where those give a name. Groups the contexts give the
+ * same name at the same position play one role (a state read in layer 0 and again in layers 1–3)
+ * and become one supernode; other equal names are kept apart by a suffix (the CLI addresses
+ * supernodes by label).
+ */
 export function renameFromContexts(
   doc: GraphDocument,
   supernodes: Supernode[],
   index: ContextIndex,
   options: Partial<ContextNameOptions> = {},
 ): Supernode[] {
-  const seen = new Map<string, number>();
-  return supernodes.map((s) => {
+  const merged: Supernode[] = [];
+  const byRole = new Map<string, Supernode>();
+  for (const s of supernodes) {
     const name = nameFromContexts(doc, s, index, options);
-    const base = name ? name.label : s.label.replace(/ \(\d+\)$/, '');
-    const count = (seen.get(base) ?? 0) + 1;
-    seen.set(base, count);
-    return { ...s, label: count === 1 ? base : `${base} (${count})`, named: name ? true : s.named };
-  });
+    const label = name ? name.label : s.label.replace(/ \(\d+\)$/, '');
+    const role = name ? `${s.ctxIdx}\u0000${label}` : null;
+    const same = role ? byRole.get(role) : undefined;
+    if (same) {
+      same.members.push(...s.members);
+      same.layers = [Math.min(same.layers[0], s.layers[0]), Math.max(same.layers[1], s.layers[1])];
+      same.influence += s.influence;
+      continue;
+    }
+    const renamed = { ...s, members: [...s.members], label, named: name ? true : s.named };
+    if (role) byRole.set(role, renamed);
+    merged.push(renamed);
+  }
+  const seen = new Map<string, number>();
+  return merged
+    .sort((a, b) => b.influence - a.influence)
+    .map((s, i) => {
+      const count = (seen.get(s.label) ?? 0) + 1;
+      seen.set(s.label, count);
+      return { ...s, id: `sn${i}`, label: count === 1 ? s.label : `${s.label} (${count})` };
+    });
+}
+
+/**
+ * The context index of a dashboards folder: its example contexts, run through the model, with the
+ * labeller's statistics over all its examples (more than the contexts the model can replay).
+ */
+export async function dashboardContextIndex(dashboardsDir: string, model: ReplacementModel): Promise<ContextIndex> {
+  const labeller = await FeatureLabeller.fromFolder(dashboardsDir);
+  return indexContexts(model, await dashboardContexts(dashboardsDir, model), labeller?.context);
 }
 
 const indexes = new WeakMap<ReplacementModel, Map<string, Promise<ContextIndex>>>();
@@ -265,7 +335,7 @@ export function contextIndexFor(model: ReplacementModel, dashboardsDir: string):
   const key = path.resolve(dashboardsDir);
   let index = byDir.get(key);
   if (!index) {
-    index = dashboardContexts(dashboardsDir, model).then((contexts) => indexContexts(model, contexts));
+    index = dashboardContextIndex(dashboardsDir, model);
     index.catch(() => byDir.delete(key)); // a failed build is tried again by the next caller
     byDir.set(key, index);
   }

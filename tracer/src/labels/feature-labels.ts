@@ -110,6 +110,31 @@ export function labelFeatures(
   return labels;
 }
 
+/** A context read at one position, with its weight (a feature's activation, a group's match). */
+export interface ReadExample {
+  tokens: string[];
+  index: number;
+  weight: number;
+}
+
+/**
+ * The input label of any set of weighted contexts (a supernode's best-matching ones, say), by the same
+ * rule as a feature's, without the units in `exclude`: what the contexts read *beyond* those (a group
+ * firing on the prompt's own "Omaha" is named by what "Omaha" stands with in the corpus).
+ */
+export function readingLabel(
+  examples: ReadExample[],
+  context: LabelContext,
+  exclude: ReadonlySet<string> = new Set(),
+  parameters: Partial<LabelParameters> = {},
+): LabelPart {
+  const p = { ...DEFAULT_LABEL_PARAMETERS, ...parameters };
+  const weighted = examples
+    .map((e) => ({ tokens: context.tokensOf(e), index: e.index, weight: e.weight }))
+    .filter((e) => e.weight > 0 && e.index >= 0 && e.index < e.tokens.length && e.tokens[e.index] !== null);
+  return inputLabel(weighted, context, p, exclude);
+}
+
 function weightedExamples(dashboard: FeatureDetail, context: LabelContext): WeightedExample[] {
   const seen = new Set<string>();
   const raw: { example: DetailExample; activation: number }[] = [];
@@ -140,7 +165,12 @@ function specificity(coverage: number, baseline: number, strongLift: number): nu
   return Math.min(1, Math.max(0, Math.log(coverage / baseline) / Math.log(strongLift)));
 }
 
-function inputLabel(examples: WeightedExample[], context: LabelContext, p: LabelParameters): LabelPart {
+function inputLabel(
+  examples: WeightedExample[],
+  context: LabelContext,
+  p: LabelParameters,
+  exclude: ReadonlySet<string> = new Set(),
+): LabelPart {
   const support = new Map<string, number>();
   let total = 0;
   for (const e of examples) {
@@ -167,7 +197,7 @@ function inputLabel(examples: WeightedExample[], context: LabelContext, p: Label
       if (spec < MIN_PASSING_SPECIFICITY) continue;
       for (const [associate, strength] of context.associates(unit.text)) offer(associate, weight * spec * strength);
     }
-    for (const [text, s] of best) support.set(text, (support.get(text) ?? 0) + e.weight * s);
+    for (const [text, s] of best) if (!exclude.has(text)) support.set(text, (support.get(text) ?? 0) + e.weight * s);
   }
   if (total <= 0 || support.size === 0) return { text: '', confidence: 0 };
   return mostConfident(support, total, context, p);

@@ -149,6 +149,11 @@ export class LabelContext {
     this.findAbsorbed(starts, onlyLast);
   }
 
+  /** Statistics over the given token sequences (the caller keeps each distinct context once). */
+  static fromContexts(contexts: string[][], options: LabelContextOptions = {}): LabelContext {
+    return new LabelContext(contexts, { ...DEFAULTS, ...options });
+  }
+
   /** Statistics over every example context of the given dashboards (each distinct context counted once). */
   static fromDashboards(dashboards: Iterable<FeatureDetail>, options: LabelContextOptions = {}): LabelContext {
     const seen = new Set<string>();
@@ -167,7 +172,7 @@ export class LabelContext {
   }
 
   /** An example's tokens as labels see them (see `ContextToken`). */
-  tokensOf(example: DetailExample): ContextToken[] {
+  tokensOf(example: Pick<DetailExample, 'tokens'>): ContextToken[] {
     return this.displayTokens(example.tokens.map(String));
   }
 

@@ -115,11 +115,14 @@ describe('circuit-atlas supernodes on the command line', () => {
   it('circuit shows a stored graph as its supernodes and the strongest paths, the Texas path first', () => {
     const result = cli(['circuit', graphs.Dallas, '--max-paths', '3']);
     expect(result.status, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/supernodes \(from the file\):\n {2}"Texas" +at "Dallas" L0, \d+ features/);
+    expect(result.stdout).toMatch(/supernodes \(from the file\):\n {2}"Texas" +at "Dallas" L0(-\d+)?, \d+ features/);
     const [, afterHeader] = result.stdout.split(/strongest paths to Output "Austin" \(p=[\d.]+\):\n/);
     const paths = afterHeader.trim().split('\n');
     expect(paths).toHaveLength(3);
-    expect(paths[0]).toMatch(/^\+\S+ {2}Dallas → Texas → say Austin → Output "Austin"/);
+    // The strongest path runs through Texas (straight to the logit or through say Austin); the
+    // two-hop chain is among the three.
+    expect(paths[0]).toMatch(/^\+\S+ {2}Dallas → Texas → (say Austin → )?Output "Austin"/);
+    expect(paths.some((p) => /^\+\S+ {2}Dallas → Texas → say Austin → Output "Austin"/.test(p.trim()))).toBe(true);
     const view = JSON.parse(cli(['circuit', graphs.Dallas, '--json']).stdout);
     expect(view.nodes.find((n: { label: string }) => n.label === 'Texas')).toMatchObject({
       kind: 'supernode',

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCircuitView } from '../../src/circuit/circuit-view.js';
 import { dashboardLabels } from '../../src/circuit/dashboard-labels.js';
-import { dashboardContexts, indexContexts, renameFromContexts } from '../../src/circuit/supernode-contexts.js';
+import { dashboardContextIndex, renameFromContexts } from '../../src/circuit/supernode-contexts.js';
 import { findSupernodes, type Supernode } from '../../src/circuit/supernodes.js';
 import { interveneOnSupernodes, supernodeMembers } from '../../src/intervention/supernode-intervention.js';
 import { loadReplacementModel, traceGraph, type GraphDocument, type ReplacementModel } from '../../src/index.js';
@@ -17,13 +17,14 @@ const prompt = (city: string) => `Fact: the capital of the state containing ${ci
 
 describe('the demo circuit', () => {
   let model: ReplacementModel;
+  let labels: Awaited<ReturnType<typeof dashboardLabels>>;
   const traced = new Map<string, { doc: GraphDocument; supernodes: Supernode[] }>();
 
   beforeAll(async () => {
     model = await loadReplacementModel(MODEL);
-    const labels = await dashboardLabels(DASHBOARDS, model.nLayers);
-    const index = await indexContexts(model, await dashboardContexts(DASHBOARDS, model));
-    for (const city of ['Dallas', 'Fresno']) {
+    labels = await dashboardLabels(DASHBOARDS, model.nLayers);
+    const index = await dashboardContextIndex(DASHBOARDS, model);
+    for (const city of ['Dallas', 'Fresno', 'Omaha', 'Seattle']) {
       const { document } = await traceGraph(model, prompt(city), { id: city });
       traced.set(city, {
         doc: document,
@@ -75,6 +76,21 @@ describe('the demo circuit', () => {
     ]);
     expect(result.before[0].token).toBe('Austin');
     expect(result.after[0].token).toBe('Sacramento');
+  });
+
+  it("names a city's supernode by what the city stands with in the corpus (its state), though its members' own labels disagree", () => {
+    for (const [city, state] of [
+      ['Omaha', 'Nebraska'],
+      ['Seattle', 'Washington'],
+    ]) {
+      const group = citySupernode(city);
+      expect(group.label).toBe(state);
+      // The group is a distributed code: no single member's dashboard label names the state.
+      const { doc } = traced.get(city)!;
+      const own = group.members.map((id) => labels(doc.nodes.find((n) => n.nodeId === id)!)?.input?.text);
+      expect(own.filter((l) => l !== undefined)).toHaveLength(group.members.length);
+      expect(own.filter((l) => l === state).length).toBeLessThan(group.members.length / 2);
+    }
   });
 
   it('ablating the Texas supernode takes the probability of Austin away; scaling it by 1 changes nothing', async () => {

@@ -97,9 +97,8 @@ async function demoView(store: GraphStore, model: ModelEntry, doc: GraphDocument
   process.stderr.write(`naming ${supernodes.length} automatic supernodes from the contexts they fire in\n`);
   const replacement = await tracer.loadReplacementModel(model.dir);
   try {
-    const contexts = await tracer.dashboardContexts(dashboards, replacement);
-    if (contexts.length > 0)
-      supernodes = tracer.renameFromContexts(doc, supernodes, await tracer.indexContexts(replacement, contexts));
+    const index = await tracer.dashboardContextIndex(dashboards, replacement);
+    if (index.contexts.length > 0) supernodes = tracer.renameFromContexts(doc, supernodes, index);
   } finally {
     await replacement.dispose();
   }
