@@ -130,21 +130,29 @@ export function weightValues(data: WeightData): Float32Array {
 const RELEASED = new Float32Array(0);
 
 /**
- * Drops the JavaScript copies of the weights only the forward graphs use, once ONNX Runtime holds
- * them: q, k, the MLP and the unembedding. Kept: norms (small), W_O and W_V (the attribution
- * backward builds its graphs from them).
+ * Drops the JavaScript copies of a block's weights that only its forward graphs read (q, k, the MLP),
+ * once ONNX Runtime holds them. Kept: norms (small), W_O and W_V (attribution builds its backward
+ * graphs from them).
  */
-export function releaseGraphOnlyWeights(weights: ArchitectureWeights): void {
+export function releaseForwardOnlyWeights(block: BlockWeights): void {
   const release = (linear: Linear) => (linear.weightT = RELEASED);
-  for (const block of weights.blocks) {
-    release(block.q);
-    release(block.k);
-    const mlp = block.mlp;
-    if (mlp.kind === 'gelu') [mlp.fc, mlp.proj].forEach(release);
-    else [mlp.gate, mlp.up, mlp.down].forEach(release);
-  }
-  release(weights.unembed);
+  release(block.q);
+  release(block.k);
+  const mlp = block.mlp;
+  if (mlp.kind === 'gelu') [mlp.fc, mlp.proj].forEach(release);
+  else [mlp.gate, mlp.up, mlp.down].forEach(release);
 }
+
+/** Drops the JavaScript copy of the unembedding once the final graph's session holds it. */
+export function releaseUnembedding(weights: ArchitectureWeights): void {
+  weights.unembed.weightT = RELEASED;
+}
+
+/**
+ * Called by an architecture loader after each block is read, so the caller can build the block's
+ * sessions and release its weights before the next block is read (load peak: one block, not all).
+ */
+export type BlockLoaded = (layer: number, block: BlockWeights) => Promise<void>;
 
 /**
  * Refuses a checkpoint with blocks past the config's layer count: loading only the first layers

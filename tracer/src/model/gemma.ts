@@ -18,12 +18,17 @@ import {
   checkNoExtraBlocks,
   linearFromTorch,
   type ArchitectureWeights,
+  type BlockLoaded,
   type BlockWeights,
   type NormWeights,
 } from './architecture.js';
 import { rotaryTables } from './llama.js';
 
-export async function loadGemmaWeights(config: ModelConfig, checkpoint: Checkpoint): Promise<ArchitectureWeights> {
+export async function loadGemmaWeights(
+  config: ModelConfig,
+  checkpoint: Checkpoint,
+  onBlock?: BlockLoaded,
+): Promise<ArchitectureWeights> {
   const { dModel: d, nHeads: H, nKvHeads: KV, headDim: hd, dMlp, vocabSize: V, normEps } = config;
   const read = async (name: string, shape: number[]) => (await checkpoint.read(name, shape)).data;
   // Gemma stores the gain as w and multiplies by (1 + w): folded here once, in float32 as HF does.
@@ -43,7 +48,7 @@ export async function loadGemmaWeights(config: ModelConfig, checkpoint: Checkpoi
   for (let layer = 0; layer < config.nLayers; layer++) {
     const p = `model.layers.${layer}`;
     const sliding = (config.slidingWindows?.[layer] ?? null) !== null;
-    blocks.push({
+    const block: BlockWeights = {
       ln1: await rms(`${p}.input_layernorm.weight`, d),
       q: await lin(`${p}.self_attn.q_proj`, H * hd, d),
       k: await lin(`${p}.self_attn.k_proj`, KV * hd, d),
@@ -65,7 +70,9 @@ export async function loadGemmaWeights(config: ModelConfig, checkpoint: Checkpoi
         softcap: config.attnSoftcap ?? null,
         localRotary: sliding && config.ropeLocalTheta !== undefined,
       },
-    });
+    };
+    blocks.push(block);
+    await onBlock?.(layer, block);
   }
   const unembedName =
     config.tiedEmbeddings || !checkpoint.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';

@@ -12,13 +12,18 @@ import {
   checkNoExtraBlocks,
   linearFromTorch,
   type ArchitectureWeights,
+  type BlockLoaded,
   type BlockWeights,
   type Linear,
   type NormWeights,
 } from './architecture.js';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 
-export async function loadGpt2Weights(config: ModelConfig, checkpoint: Checkpoint): Promise<ArchitectureWeights> {
+export async function loadGpt2Weights(
+  config: ModelConfig,
+  checkpoint: Checkpoint,
+  onBlock?: BlockLoaded,
+): Promise<ArchitectureWeights> {
   const { dModel: d, nHeads: H, headDim: hd, dMlp, vocabSize: V, normEps } = config;
   const prefix = checkpoint.has('transformer.wte.weight') ? 'transformer.' : '';
   const read = async (name: string, shape: number[]) => (await checkpoint.read(`${prefix}${name}`, shape)).data;
@@ -42,7 +47,7 @@ export async function loadGpt2Weights(config: ModelConfig, checkpoint: Checkpoin
   for (let layer = 0; layer < config.nLayers; layer++) {
     const p = `h.${layer}`;
     const qkv = await conv1d(`${p}.attn.c_attn`, d, 3 * d);
-    blocks.push({
+    const block: BlockWeights = {
       ln1: await ln(`${p}.ln_1`),
       q: columns(qkv, 0, d),
       k: columns(qkv, d, 2 * d),
@@ -57,7 +62,9 @@ export async function loadGpt2Weights(config: ModelConfig, checkpoint: Checkpoin
         fc: await conv1d(`${p}.mlp.c_fc`, d, dMlp),
         proj: await conv1d(`${p}.mlp.c_proj`, dMlp, d),
       },
-    });
+    };
+    blocks.push(block);
+    await onBlock?.(layer, block);
   }
   const unembedName =
     checkpoint.has('lm_head.weight') && !config.tiedEmbeddings ? 'lm_head.weight' : `${prefix}wte.weight`;

@@ -13,11 +13,16 @@ import {
   checkNoExtraBlocks,
   linearFromTorch,
   type ArchitectureWeights,
+  type BlockLoaded,
   type BlockWeights,
   type NormWeights,
 } from './architecture.js';
 
-export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoint): Promise<ArchitectureWeights> {
+export async function loadLlamaWeights(
+  config: ModelConfig,
+  checkpoint: Checkpoint,
+  onBlock?: BlockLoaded,
+): Promise<ArchitectureWeights> {
   const { dModel: d, nHeads: H, nKvHeads: KV, headDim: hd, dMlp, vocabSize: V, normEps } = config;
   const read = async (name: string, shape: number[]) => (await checkpoint.read(name, shape)).data;
   const readOptional = async (name: string, shape: number[]) => (checkpoint.has(name) ? read(name, shape) : null);
@@ -39,7 +44,7 @@ export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoi
   const blocks: BlockWeights[] = [];
   for (let layer = 0; layer < config.nLayers; layer++) {
     const p = `model.layers.${layer}`;
-    blocks.push({
+    const block: BlockWeights = {
       ln1: await rms(`${p}.input_layernorm.weight`, d),
       q: await lin(`${p}.self_attn.q_proj`, H * hd, d, config.attentionBias),
       k: await lin(`${p}.self_attn.k_proj`, KV * hd, d, config.attentionBias),
@@ -59,7 +64,9 @@ export async function loadLlamaWeights(config: ModelConfig, checkpoint: Checkpoi
         up: await lin(`${p}.mlp.up_proj`, dMlp, d, config.mlpBias),
         down: await lin(`${p}.mlp.down_proj`, d, dMlp, config.mlpBias),
       },
-    });
+    };
+    blocks.push(block);
+    await onBlock?.(layer, block);
   }
   const unembedName =
     config.tiedEmbeddings || !checkpoint.has('lm_head.weight') ? 'model.embed_tokens.weight' : 'lm_head.weight';

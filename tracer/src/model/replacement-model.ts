@@ -21,7 +21,14 @@ import {
   applyTopK,
   type TranscoderSet,
 } from '../transcoder/transcoder-set.js';
-import { releaseGraphOnlyWeights, weightValues, type ArchitectureWeights, type Linear } from './architecture.js';
+import {
+  releaseForwardOnlyWeights,
+  releaseUnembedding,
+  weightValues,
+  type ArchitectureWeights,
+  type BlockLoaded,
+  type Linear,
+} from './architecture.js';
 import { loadGemmaWeights } from './gemma.js';
 import { loadGpt2Weights } from './gpt2.js';
 import { loadLlamaWeights } from './llama.js';
@@ -30,7 +37,7 @@ import { buildAttentionGraph, buildFinalGraph, buildMlpGraph, type TranscoderInp
 /** Architecture files by family: adding one (Gemma-2) is one entry and one file. */
 const ARCHITECTURES: Record<
   ModelConfig['family'],
-  (config: ModelConfig, checkpoint: Checkpoint) => Promise<ArchitectureWeights>
+  (config: ModelConfig, checkpoint: Checkpoint, onBlock?: BlockLoaded) => Promise<ArchitectureWeights>
 > = {
   llama: loadLlamaWeights,
   gpt2: loadGpt2Weights,
@@ -43,7 +50,14 @@ export function transcoderInputSite(
   weights: ArchitectureWeights,
   dir: string,
 ): TranscoderInputSite {
-  const postNorm = weights.blocks.some((b) => b.postMlpNorm);
+  return inputSiteOf(
+    set,
+    weights.blocks.some((b) => b.postMlpNorm),
+    dir,
+  );
+}
+
+function inputSiteOf(set: TranscoderSet, postNorm: boolean, dir: string): TranscoderInputSite {
   // With a post-MLP norm, mlp.hook_out is before it and would need the norm in the read-out; GemmaScope writes after it.
   if (postNorm && set.outputHook !== undefined && set.outputHook !== 'hook_mlp_out') {
     throw new ModelFormatError(
@@ -84,36 +98,54 @@ export async function loadReplacementModel(modelArg: string, options: LoadOption
   const executionProvider = options.executionProvider ?? 'cpu';
   const config = await readModelConfig(modelDir);
   const checkpoint = await Checkpoint.open(modelDir);
-  const weights = await ARCHITECTURES[config.family](config, checkpoint);
-  const tokenizer = await PromptTokenizer.load(modelDir, config.vocabSize, config.bosTokenId);
   const transcodersDir = options.transcodersDir
     ? resolveModelArgument(options.transcodersDir)
     : path.join(modelDir, 'transcoders');
   const transcoders = await loadTranscoderSet(transcodersDir, config.nLayers, config.dModel);
-  const inputSite = transcoderInputSite(transcoders, weights, transcodersDir);
   const shape = {
     dModel: config.dModel,
     nHeads: config.nHeads,
     nKvHeads: config.nKvHeads,
     headDim: config.headDim,
-    rotary: weights.rotaryTables !== null,
+    rotary: config.family !== 'gpt2', // GPT-2 alone has learned positions
   };
   const create = (name: string, bytes: Uint8Array) => GraphSession.create(name, bytes, executionProvider);
   const attention: GraphSession[] = [];
   const mlp: GraphSession[] = [];
   const encoders: GraphSession[] = [];
-  for (let layer = 0; layer < config.nLayers; layer++) {
-    attention.push(await create(`attention_${layer}`, buildAttentionGraph(weights.blocks[layer], shape, layer)));
-    mlp.push(await create(`mlp_${layer}`, buildMlpGraph(weights.blocks[layer], config.dModel, layer, inputSite)));
-    encoders.push(await create(`encoder_${layer}`, await buildEncoderGraph(transcoders, layer)));
+  async function buildForward() {
+    // Each block's sessions are built as soon as it is read, and its forward-only weights released:
+    // each weight is held once, and loading never holds more than one block twice.
+    const weights = await ARCHITECTURES[config.family](config, checkpoint, async (layer, block) => {
+      const site = inputSiteOf(transcoders, block.postMlpNorm !== undefined, transcodersDir);
+      attention.push(await create(`attention_${layer}`, buildAttentionGraph(block, shape, layer)));
+      mlp.push(await create(`mlp_${layer}`, buildMlpGraph(block, config.dModel, layer, site)));
+      releaseForwardOnlyWeights(block);
+    });
+    transcoderInputSite(transcoders, weights, transcodersDir); // every block, not only each one alone
+    const tokenizer = await PromptTokenizer.load(modelDir, config.vocabSize, config.bosTokenId);
+    for (let layer = 0; layer < config.nLayers; layer++) {
+      encoders.push(await create(`encoder_${layer}`, await buildEncoderGraph(transcoders, layer)));
+    }
+    const final = await create(
+      'unembed',
+      buildFinalGraph(weights.lnFinal, weights.unembed, config.dModel, weights.finalSoftcap ?? null),
+    );
+    const unembedMean = columnMeans(weights.unembed);
+    releaseUnembedding(weights);
+    return { weights, tokenizer, final, unembedMean };
   }
-  const final = await create(
-    'unembed',
-    buildFinalGraph(weights.lnFinal, weights.unembed, config.dModel, weights.finalSoftcap ?? null),
-  );
-  const unembedMean = columnMeans(weights.unembed);
-  // Each weight is held once: from here ONNX Runtime holds what only the forward graphs read.
-  releaseGraphOnlyWeights(weights);
+  let loaded: Awaited<ReturnType<typeof buildForward>>;
+  try {
+    loaded = await buildForward();
+  } catch (error) {
+    // A checkpoint refused half-way must not leave the sessions of the blocks read before it.
+    for (const session of [...attention, ...mlp, ...encoders]) await session.release();
+    checkpoint.close();
+    transcoders.close?.();
+    throw error;
+  }
+  const { weights, tokenizer, final, unembedMean } = loaded;
   const sessions = { attention, mlp, final, encoders };
   const derived = { backwardSessions: new Lazy<Promise<GraphSession[]>>(), unembeddingMean: new Lazy<Float32Array>() };
   // mean_v W_U[:, v] from the copy at hand, before it is released (else V row reads from the file).
