@@ -31,7 +31,7 @@ from .corpus import (
     relation_value,
     write_tokenizer,
 )
-from .dashboards import layer_dashboards, world_entities, entity_spans
+from .dashboards import compute_dashboards
 from .report import write_report
 from .train_model import ModelSpec, evaluate, train_model
 from .transcoders import (
@@ -141,19 +141,8 @@ def main() -> None:
     tcs = load_transcoders(out, n_layers)
 
     if "dashboards" in todo:
-        vocab = [tok.id_to_token(i) for i in range(tok.get_vocab_size())]
-        seq_tokens = [[vocab[i] for i in s] for s in seqs]
-        ents = world_entities(world)
-        seq_entities = [entity_spans(t, ents) for t in seq_tokens]
-        logit_dirs = (model.lm_head.weight * model.model.norm.weight).T.detach()  # [d_model, vocab]
-        special = [tok.token_to_id(t) for t in ("<bos>", "<eos>", "<unk>", "<pad>")]
-        (out / "dashboards").mkdir(exist_ok=True)
-        for layer in range(n_layers):
-            feats = layer_dashboards(
-                layer, tcs[layer], acts.x[layer], acts.seq, acts.pos, seq_tokens, seq_entities, logit_dirs, vocab, special
-            )
-            (out / "dashboards" / f"layer_{layer}.json").write_text(json.dumps(feats, separators=(",", ":")))
-            log(f"dashboards layer {layer}: {len(feats)} live features")
+        # Computed by circuit-atlas itself (dashboards.py): the command users run on any model.
+        compute_dashboards(ROOT, out, texts, log=log)
 
     analysis_path = ROOT / "training" / ".cache" / "analysis.json"
     if "analysis" in todo:
