@@ -94,7 +94,8 @@ describe('the viewer on imported reference graphs', () => {
     expect(urlState(page).get('clicked')).toBe(feature.nodeId);
 
     await clickNode(page, top.nodeId);
-    await page.waitForSelector(`.node-panel[data-node-id="${top.nodeId}"]`);
+    // The panel shows the node at once and its inputs when its edges have arrived.
+    await page.waitForSelector(`.node-panel[data-node-id="${top.nodeId}"]:not(.edges-pending)`);
     expect(urlState(page).get('clicked')).toBe(top.nodeId);
     expect(await page.textContent('.node-panel h3')).toBe(top.label);
 

@@ -82,6 +82,17 @@ export function nodeLabel(node: Pick<FigureNode, 'label' | 'kind' | 'layer' | 'f
   return `${node.kind} @${node.ctxIdx}`;
 }
 
+/**
+ * The label a node is shown with, in the viewer and in every figure: a researcher's saved label,
+ * else the automatic one from the model's feature dashboards, else `nodeLabel`.
+ */
+export function shownLabel(
+  node: Pick<FigureNode, 'label' | 'kind' | 'layer' | 'feature' | 'ctxIdx'>,
+  labels: { user?: string | null; auto?: string | null },
+): string {
+  return labels.user || labels.auto || nodeLabel(node);
+}
+
 /** A short form for dense places: a logit's token instead of `Output "tok" (p=0.123)`. */
 export function compactLabel(node: Pick<FigureNode, 'label' | 'kind' | 'layer' | 'feature' | 'ctxIdx'>): string {
   const label = nodeLabel(node);

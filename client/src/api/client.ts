@@ -39,8 +39,8 @@ export async function graphql<T>(query: string, variables: Record<string, unknow
   return body.data;
 }
 
-const NODE_FIELDS =
-  'nodeId kind layer ctxIdx feature activation influence tokenProb isTargetLogit label autoLabel featureLabel { label }';
+// shownLabel: the label resolved by the server for the whole graph at once (saved, else automatic, else stored).
+const NODE_FIELDS = 'nodeId kind layer ctxIdx feature activation influence tokenProb isTargetLogit label shownLabel';
 const SUMMARY_FIELDS =
   'id prompt model transcoderSet createdAt nodeCount edgeCount scores { replacement completeness }';
 // Views inside a graph without their supernodes: the API's cost limit counts nested lists as 100 each.

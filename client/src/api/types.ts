@@ -19,12 +19,8 @@ export type ApiNode = Pick<
   | 'tokenProb'
   | 'isTargetLogit'
   | 'label'
-> & {
-  /** The dashboard's automatic label (features of models with dashboards). */
-  autoLabel?: Api.Node['autoLabel'];
-  /** The label a researcher saved for this feature. */
-  featureLabel?: Pick<Api.FeatureLabel, 'label'> | null;
-};
+  | 'shownLabel'
+>;
 
 export type ApiEdge = Pick<Api.Edge, 'source' | 'target' | 'weight'>;
 export type GraphScores = Api.GraphScores;

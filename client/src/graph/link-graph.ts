@@ -52,6 +52,26 @@ export function attachTooltip(cy: cytoscape.Core, container: HTMLElement, text: 
   });
 }
 
+/** Above this many nodes the first frame holds only the nodes on and near the first screen. */
+const PROGRESSIVE_NODES = 1500;
+/** Deferred nodes added per task after the first paint (each add restyles only the added nodes). */
+const DEFERRED_CHUNK = 1000;
+
+/** Above this many nodes the link graph is drawn without Cytoscape's layered texture cache (drawDirectly). */
+const DIRECT_DRAW_NODES = 1500;
+
+/**
+ * Turns off Cytoscape's layered texture cache for this instance: on its first frame the cache
+ * rasterises every element into one bitmap (about 1.5 s at 5,000 nodes on a loaded 2-core machine)
+ * and again after each change of the drawn edges; drawn directly, a frame draws only the elements on
+ * screen from their own cached textures. Without the internals (another Cytoscape version) nothing changes.
+ */
+function drawDirectly(cy: cytoscape.Core): void {
+  const renderer = (cy as unknown as { renderer(): { data?: { lyrTxrCache?: { getLayers?: unknown } } } }).renderer();
+  const layers = renderer.data?.lyrTxrCache;
+  if (layers && typeof layers.getLayers === 'function') layers.getLayers = () => null;
+}
+
 /** Smallest drawn node diameter, in screen pixels, that the first view may show (else it zooms in and pans). */
 const MIN_NODE_PIXELS = 9;
 
@@ -71,15 +91,22 @@ export class LinkGraphView {
   private pathIds: readonly string[] = [];
   /** Every node glyph: labels avoid covering them where they can. */
   private readonly obstacles: Obstacle[];
+  /** Nodes not in Cytoscape yet (large graphs: those off the first screen), by id. */
+  private readonly deferred = new Map<string, cytoscape.ElementDefinition>();
+  private destroyed = false;
+  /** Resolves when every node is in Cytoscape (at once for graphs up to PROGRESSIVE_NODES nodes). */
+  readonly complete: Promise<void>;
 
   constructor(
     container: HTMLElement,
     graph: Omit<FigureGraph, 'nodes'> & { nodes: ApiNode[] },
     private readonly edges: EdgeIndex,
     onTap: (event: NodeTapEvent) => void,
-    options: { legend?: boolean } = {},
+    options: { legend?: boolean; clicked?: string | null } = {},
   ) {
     this.layout = layoutLinkGraph(graph);
+    // The first view centres on the clicked node (fitLegibly) when it has to pan.
+    this.focus.clicked = options.clicked ?? null;
     this.nodes = new Map(graph.nodes.map((n) => [n.nodeId, n]));
     this.obstacles = graph.nodes.map((n) => ({ id: n.nodeId, kind: n.kind, at: this.layout.positions.get(n.nodeId)! }));
     this.labelNodes = new Map(
@@ -89,13 +116,18 @@ export class LinkGraphView {
       ]),
     );
     const elements: cytoscape.ElementDefinition[] = [];
+    // Large graphs start with the nodes of the first screen; the others follow after the first paint.
+    const onFirstScreen = graph.nodes.length > PROGRESSIVE_NODES ? this.firstScreen(container) : null;
     for (const node of graph.nodes) {
-      elements.push({
+      const position = this.layout.positions.get(node.nodeId)!;
+      const element: cytoscape.ElementDefinition = {
         group: 'nodes',
         data: { id: node.nodeId, label: node.label, short: shortLabel(compactLabel(node)) },
-        position: { ...this.layout.positions.get(node.nodeId)! },
+        position: { ...position },
         classes: node.kind,
-      });
+      };
+      if (!onFirstScreen || onFirstScreen(position)) elements.push(element);
+      else this.deferred.set(node.nodeId, element);
     }
     const axisY = Math.max(...this.layout.bands.map((b) => b.y + b.height));
     for (const column of this.layout.columns) {
@@ -130,6 +162,7 @@ export class LinkGraphView {
       maxZoom: 6,
       textureOnViewport: true,
     });
+    if (graph.nodes.length > DIRECT_DRAW_NODES) drawDirectly(this.cy);
     this.cy.on('tap', 'node', (event) => {
       const original = event.originalEvent as MouseEvent | undefined;
       const id = event.target.id() as string;
@@ -142,6 +175,7 @@ export class LinkGraphView {
     });
     if (options.legend !== false) container.append(linkLegend());
     this.fitLegibly();
+    this.complete = this.deferred.size === 0 ? Promise.resolve() : this.addDeferredAfterPaint();
     // Refit when the pane changes size (window resize, subgraph pane opening or closing).
     let size = `${container.clientWidth}x${container.clientHeight}`;
     this.resizeObserver = new ResizeObserver(() => {
@@ -160,10 +194,15 @@ export class LinkGraphView {
    * to zoom), centred on the clicked node when there is one.
    */
   fitLegibly(): void {
-    const cy = this.cy;
-    const width = cy.width();
-    const height = cy.height();
-    if (width === 0 || height === 0) return;
+    const viewport = this.legibleViewport(this.cy.width(), this.cy.height());
+    if (!viewport) return;
+    this.cy.zoom(viewport.zoom);
+    this.cy.pan(viewport.pan);
+  }
+
+  /** fitLegibly's zoom and pan for a pane of this size; null for a pane not laid out yet. */
+  private legibleViewport(width: number, height: number): { zoom: number; pan: { x: number; y: number } } | null {
+    if (width === 0 || height === 0) return null;
     const pad = 16;
     const layoutWidth = this.layout.width;
     const layoutHeight = this.layout.height;
@@ -173,7 +212,6 @@ export class LinkGraphView {
     const heightZoom = (height - 2 * pad) / layoutHeight;
     // Too small when fitted whole: fill the height (nodes up to 1.5×), never below legible, and pan.
     const zoom = fitZoom >= legible ? fitZoom : Math.max(legible, Math.min(heightZoom, 1.5));
-    cy.zoom(zoom);
     const clicked = this.focus.clicked ? this.layout.positions.get(this.focus.clicked) : undefined;
     const graphScreenWidth = layoutWidth * zoom;
     const x =
@@ -183,7 +221,54 @@ export class LinkGraphView {
           ? Math.min(pad, Math.max(width - pad - graphScreenWidth, width / 2 - clicked.x * zoom))
           : pad;
     const y = layoutHeight * zoom <= height - 2 * pad ? (height - layoutHeight * zoom) / 2 : pad;
-    cy.pan({ x, y });
+    return { zoom, pan: { x, y } };
+  }
+
+  /** Whether a layout point is on the first screen (or within half a screen of it). */
+  private firstScreen(container: HTMLElement): ((at: { x: number; y: number }) => boolean) | null {
+    const width = container.clientWidth;
+    const height = container.clientHeight;
+    const viewport = this.legibleViewport(width, height);
+    if (!viewport) return null;
+    const { zoom, pan } = viewport;
+    const x1 = (-pan.x - width / 2) / zoom;
+    const x2 = (1.5 * width - pan.x) / zoom;
+    const y1 = (-pan.y - height / 2) / zoom;
+    const y2 = (1.5 * height - pan.y) / zoom;
+    return (at) => at.x >= x1 && at.x <= x2 && at.y >= y1 && at.y <= y2;
+  }
+
+  /** Adds the deferred nodes in chunks, the first after the browser has painted the first screen. */
+  private addDeferredAfterPaint(): Promise<void> {
+    return new Promise((resolve) => {
+      const step = () => {
+        if (this.destroyed) return resolve();
+        const chunk: cytoscape.ElementDefinition[] = [];
+        for (const [id, element] of this.deferred) {
+          chunk.push(element);
+          this.deferred.delete(id);
+          if (chunk.length >= DEFERRED_CHUNK) break;
+        }
+        this.cy.add(chunk);
+        if (this.deferred.size === 0) resolve();
+        else setTimeout(step, 0);
+      };
+      // A timeout set in an animation frame runs after that frame is painted.
+      requestAnimationFrame(() => setTimeout(step, 0));
+    });
+  }
+
+  /** Adds these nodes now if they are still deferred (nodes about to carry edges, labels or a state). */
+  private ensureNodes(ids: Iterable<string>): void {
+    if (this.deferred.size === 0) return;
+    const now: cytoscape.ElementDefinition[] = [];
+    for (const id of ids) {
+      const element = this.deferred.get(id);
+      if (!element) continue;
+      now.push(element);
+      this.deferred.delete(id);
+    }
+    if (now.length > 0) this.cy.add(now);
   }
 
   /** Writes the labels that fit (placeLabels): truncated where needed, never overlapping, never clipped. */
@@ -199,7 +284,9 @@ export class LinkGraphView {
     );
     const bounds = { x1: LINK_SPACING.left - 6, y1: 0, x2: this.layout.width, y2: this.layout.height };
     cy.nodes('.labelled').removeClass('labelled label-left');
-    for (const label of placeLabels(requests, bounds, undefined, this.obstacles)) {
+    const placed = placeLabels(requests, bounds, undefined, this.obstacles);
+    this.ensureNodes(placed.map((label) => label.id));
+    for (const label of placed) {
       const node = cy.getElementById(label.id);
       node.data('short', label.text);
       node.addClass(label.side === 'left' ? 'labelled label-left' : 'labelled');
@@ -216,6 +303,7 @@ export class LinkGraphView {
       const focus = new Set(pinned);
       if (clicked && this.nodes.has(clicked)) focus.add(clicked);
       const drawn = this.edges.incident(focus);
+      this.ensureNodes([...focus, ...drawn.flatMap((e) => [e.source, e.target])]);
       // Weak edges first so strong ones are drawn on top.
       drawn.sort((a, b) => Math.abs(a.weight) - Math.abs(b.weight));
       // Label only the strongest neighbours: a label per drawn edge would be unreadable.
@@ -229,11 +317,21 @@ export class LinkGraphView {
     });
   }
 
+  /** Moves the clicked mark to this node before its edges arrive (setFocus then draws them). */
+  markClicked(nodeId: string): void {
+    this.cy.batch(() => {
+      this.ensureNodes([nodeId]);
+      this.cy.nodes('.clicked').removeClass('clicked');
+      this.cy.getElementById(nodeId).addClass('clicked');
+    });
+  }
+
   /** Draws exactly these edges (styled relative to the strongest) and labels their ends: the compare view. */
   drawEdges(edges: readonly IndexedEdge[]): void {
     const cy = this.cy;
     cy.batch(() => {
       cy.edges().remove();
+      this.ensureNodes(edges.flatMap((e) => [e.source, e.target]));
       const drawn = [...edges].sort((a, b) => Math.abs(a.weight) - Math.abs(b.weight));
       this.strongest = Math.max(0, ...drawn.map((e) => Math.abs(e.weight)));
       cy.add(drawn.map((e) => edgeElement(e, this.strongest)));
@@ -248,6 +346,7 @@ export class LinkGraphView {
     const cy = this.cy;
     cy.batch(() => {
       cy.elements('.on-path').removeClass('on-path');
+      this.ensureNodes(nodeIds);
       this.pathIds = nodeIds;
       for (let i = 0; i < nodeIds.length; i++) {
         cy.getElementById(nodeIds[i]).addClass('on-path');
@@ -275,6 +374,7 @@ export class LinkGraphView {
   }
 
   destroy(): void {
+    this.destroyed = true;
     this.resizeObserver.disconnect();
     this.cy.destroy();
   }

@@ -112,7 +112,9 @@ export const STYLESHEET: cytoscape.StylesheetJson = [
     },
   },
   // Link-graph edges carry their opacity relative to the strongest drawn edge (relativeEdgeLook).
-  { selector: 'edge[opacity]', style: { opacity: (edge: cytoscape.EdgeSingular) => edge.data('opacity') as number } },
+  // A data mapper, not a function: Cytoscape caches mapped styles, a function runs per edge on every restyle
+  // (its types list no mapper string for opacity, which Cytoscape accepts).
+  { selector: 'edge[opacity]', style: { opacity: 'data(opacity)' as unknown as number } },
   {
     selector: 'edge.subgraph-edge',
     style: {

@@ -10,7 +10,6 @@ import { el, formatNumber } from '../dom.js';
 import { EdgeIndex, type IndexedEdge } from '../graph/edge-index.js';
 import { LinkGraphView } from '../graph/link-graph.js';
 import { mergeComparison, type MergedGraph } from '../graph/merged-compare.js';
-import { nodeLabel } from '@circuit-atlas/figure';
 
 /** Fills and borders of the merged view's three kinds of feature (legend and stylesheet agree). */
 export const SIDE_COLOURS = {
@@ -35,9 +34,9 @@ export class ComparePage {
       getGraph(this.ids[1]),
     ]);
     if (!a || !b) throw new Error(`graph '${!a ? this.ids[0] : this.ids[1]}' is not in the store`);
-    // The viewer's label order: a researcher's label, then the dashboard's, then the stored one.
+    // The label the server resolved: a researcher's label, then the dashboard's, then the stored one.
     for (const node of [...a.nodes, ...b.nodes, ...comparison.onlyInA, ...comparison.onlyInB])
-      node.label = node.featureLabel?.label || node.autoLabel || nodeLabel(node);
+      node.label = node.shownLabel;
     const merged = mergeComparison(a, b, comparison, comparison.sharedEdges);
     const box = el('div', { class: 'link-graph compare-graph merged-graph' });
     this.root.replaceChildren(

@@ -17,7 +17,7 @@ import type { ApiGraph, ApiNode, CircuitView, Path } from '../api/types.js';
 import { el, formatNumber } from '../dom.js';
 import { downloadPng, downloadSvg } from '../figure/download.js';
 import { linkFigure, subgraphFigure, writeFigureSvg } from '@circuit-atlas/figure';
-import { nodeLabel, topLogit } from '@circuit-atlas/figure';
+import { topLogit } from '@circuit-atlas/figure';
 import { circuitFigure, writeCircuitSvg } from '@circuit-atlas/figure';
 import { CircuitGraphView } from '../graph/circuit-view.js';
 import { renderCircuitPanel } from '../panels/circuit-panel.js';
@@ -26,7 +26,7 @@ import { LinkGraphView } from '../graph/link-graph.js';
 import { SubgraphView } from '../graph/subgraph-view.js';
 import { loadFeaturePanel } from '../panels/feature-panel.js';
 import { renderIntervenePanel } from '../panels/intervene-panel.js';
-import { renderNodePanel } from '../panels/node-panel.js';
+import { renderNodePanel, renderPendingNodePanel } from '../panels/node-panel.js';
 import { loadPathsPanel } from '../panels/paths-panel.js';
 import type { ViewerState } from '../state/url-state.js';
 
@@ -72,6 +72,7 @@ export class GraphPage {
   async load(): Promise<void> {
     this.root.replaceChildren(el('p', { class: 'muted' }, 'loading graph…'));
     const graph = await getGraph(this.state.graph!, this.state.nodeThreshold, this.state.edgeThreshold);
+    performance.mark('atlas:nodes-received');
     if (!graph) {
       this.root.replaceChildren(
         el(
@@ -83,8 +84,8 @@ export class GraphPage {
       );
       return;
     }
-    // A researcher's label first, then the dashboard's automatic one, then the stored one.
-    for (const node of graph.nodes) node.label = node.featureLabel?.label || node.autoLabel || nodeLabel(node);
+    // A researcher's label first, then the dashboard's automatic one, then the stored one (resolved by the server).
+    for (const node of graph.nodes) node.label = node.shownLabel;
     this.graph = graph;
     this.renderedFeature = null;
     this.renderedPath = null;
@@ -106,16 +107,25 @@ export class GraphPage {
         this.modelId = models.find((m) => m.id === graph.model || m.name === graph.model)?.id ?? null;
       })
       .catch(() => {});
-    this.render();
     // Open on the top logit, as the reference viewer does, unless the URL says otherwise.
     if (!this.state.clicked || !this.nodes.has(this.state.clicked)) {
       this.host.update({ clicked: topLogit(graph)?.nodeId ?? null });
     }
-    await this.edges.ensure(this.focusIds()).catch(() => {}); // apply() says what failed
+    // The focus edges are asked for before Cytoscape is built, so its first frame styles and draws
+    // nodes, edges and labels once (at 5,000 nodes a second full restyle costs about as much as the first).
+    const focusEdges = this.state.mode === 'circuit' ? Promise.resolve() : this.edges.ensure(this.focusIds());
+    await focusEdges.catch(() => {}); // apply() says what failed
+    performance.mark('atlas:edges-received');
+    this.render();
+    performance.mark('atlas:page-rendered');
     this.apply();
+    performance.mark('atlas:edges-applied');
     await nextPaint();
-    // Marks for the benchmark: navigation start → the graph is on screen.
+    // Marks for the benchmark: navigation start → the graph is on screen (large graphs: the first
+    // screen, the other nodes follow in chunks) → every node is in the graph.
     performance.mark('atlas:graph-drawn');
+    await this.link?.complete;
+    performance.mark('atlas:graph-complete');
     document.body.dataset.graphReady = graph.id;
   }
 
@@ -132,12 +142,14 @@ export class GraphPage {
     );
     const linkBox = el('div', { class: 'link-graph', id: 'link-graph' });
     // Search inside the graph: pick a node by its label (or id) and it becomes the clicked node.
-    const labels = el(
-      'datalist',
-      { id: 'node-labels' },
-      graph.nodes.map((n) => el('option', { value: n.label })),
-    );
+    const labels = el('datalist', { id: 'node-labels' });
     const find = el('input', { type: 'search', class: 'find-node', list: 'node-labels', placeholder: 'find node' });
+    // The suggestions (one option per node) are built when the field is first used, not on every load.
+    find.addEventListener(
+      'focus',
+      () => labels.replaceChildren(...graph.nodes.map((n) => el('option', { value: n.label }))),
+      { once: true },
+    );
     find.addEventListener('change', () => {
       const text = find.value.trim().toLowerCase();
       const match =
@@ -193,7 +205,8 @@ export class GraphPage {
             linkBox,
             el(
               'div',
-              { class: 'subgraph-box' },
+              // Sized for its pinned nodes before Cytoscape measures the link pane (a later refit redraws every node).
+              { class: this.state.pinned.length === 0 ? 'subgraph-box empty' : 'subgraph-box' },
               el(
                 'div',
                 { class: 'subgraph-tools' },
@@ -221,8 +234,12 @@ export class GraphPage {
       ),
     );
     this.destroy();
-    this.link = new LinkGraphView(linkBox, graph, this.edges, ({ nodeId, toggle }) =>
-      toggle ? this.togglePin(nodeId) : this.click(nodeId),
+    this.link = new LinkGraphView(
+      linkBox,
+      graph,
+      this.edges,
+      ({ nodeId, toggle }) => (toggle ? this.togglePin(nodeId) : this.click(nodeId)),
+      { clicked: this.state.clicked },
     );
     this.subgraph = new SubgraphView(subBox, (id) => {
       if (this.nodes.has(id)) this.click(id);
@@ -320,13 +337,27 @@ export class GraphPage {
 
   private click(nodeId: string): void {
     this.host.update({ clicked: nodeId });
+    const node = this.nodes.get(nodeId);
+    const held = this.edges.holds([nodeId]);
+    // What the page already knows is shown at once (the node's facts, marked in the graph); its
+    // inputs and outputs follow when the server has sent its edges.
+    if (node && !held && this.state.mode !== 'circuit') {
+      this.link.markClicked(nodeId);
+      this.panels.node.replaceChildren(renderPendingNodePanel(node));
+      void nextPaint().then(() => performance.mark('atlas:node-panel', { detail: nodeId }));
+    }
     void this.edges
       .ensure([nodeId])
       .catch(() => {}) // apply() says what failed
       .then(() => {
         if (this.state.clicked !== nodeId) return; // another click came first
+        performance.mark('atlas:click-edges-received', { detail: nodeId });
         this.apply();
-        return nextPaint().then(() => performance.mark('atlas:node-panel', { detail: nodeId }));
+        performance.mark('atlas:click-applied', { detail: nodeId });
+        return nextPaint().then(() => {
+          if (held) performance.mark('atlas:node-panel', { detail: nodeId });
+          performance.mark('atlas:node-edges', { detail: nodeId });
+        });
       });
   }
 

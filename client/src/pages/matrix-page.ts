@@ -7,7 +7,6 @@
 import { getGraph, graphql } from '../api/client.js';
 import type { ApiGraph, ApiNode } from '../api/types.js';
 import { el, formatNumber } from '../dom.js';
-import { nodeLabel } from '@circuit-atlas/figure';
 
 interface MatrixRow {
   layer: number;
@@ -70,7 +69,7 @@ export class MatrixPage {
     const labelOf = (row: MatrixRow): string => {
       for (const byFeature of cells) {
         const node = byFeature.get(featureKey(row.layer, row.index));
-        if (node) return node.featureLabel?.label || node.autoLabel || nodeLabel(node);
+        if (node) return node.shownLabel;
       }
       return `L${row.layer} #${row.index}`;
     };

@@ -43,6 +43,29 @@ function edgeList(
   );
 }
 
+function nodeFacts(node: ApiNode): string {
+  return [
+    `${node.kind} · layer ${node.layer} · position ${node.ctxIdx}`,
+    node.feature !== null && node.kind === 'feature' ? `feature #${node.feature}` : null,
+    node.activation !== null ? `activation ${formatNumber(node.activation)}` : null,
+    node.influence !== null ? `influence ${formatNumber(node.influence)}` : null,
+    node.tokenProb !== null ? `p = ${formatNumber(node.tokenProb)}` : null,
+  ]
+    .filter(Boolean)
+    .join(' · ');
+}
+
+/** The panel while the node's edges are on their way: what the page knows of the node already. */
+export function renderPendingNodePanel(node: ApiNode): HTMLElement {
+  return el(
+    'div',
+    { class: 'panel node-panel edges-pending', 'data-node-id': node.nodeId },
+    el('h3', {}, node.label),
+    el('p', { class: 'facts' }, nodeFacts(node)),
+    el('p', { class: 'muted' }, 'reading inputs and outputs…'),
+  );
+}
+
 export function renderNodePanel(
   node: ApiNode,
   nodes: ReadonlyMap<string, ApiNode>,
@@ -52,18 +75,11 @@ export function renderNodePanel(
 ): HTMLElement {
   const inputs = edges.inputsOf(node.nodeId);
   const outputs = edges.outputsOf(node.nodeId);
-  const facts = [
-    `${node.kind} · layer ${node.layer} · position ${node.ctxIdx}`,
-    node.feature !== null && node.kind === 'feature' ? `feature #${node.feature}` : null,
-    node.activation !== null ? `activation ${formatNumber(node.activation)}` : null,
-    node.influence !== null ? `influence ${formatNumber(node.influence)}` : null,
-    node.tokenProb !== null ? `p = ${formatNumber(node.tokenProb)}` : null,
-  ].filter(Boolean);
   return el(
     'div',
     { class: 'panel node-panel', 'data-node-id': node.nodeId },
     el('h3', {}, node.label),
-    el('p', { class: 'facts' }, facts.join(' · ')),
+    el('p', { class: 'facts' }, nodeFacts(node)),
     el(
       'div',
       { class: 'actions' },

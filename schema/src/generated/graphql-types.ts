@@ -591,6 +591,8 @@ export type Node = {
   /** Transformer layer; embeddings -1, logits nLayers. */
   layer: Scalars['Int']['output'];
   nodeId: Scalars['ID']['output'];
+  /** What the viewer and the CLI's figures show: the saved label, else the automatic one, else the stored label, else a name from the node's place ('L5 #759'). */
+  shownLabel: Scalars['String']['output'];
   tokenProb: Maybe<Scalars['Float']['output']>;
 };
 

@@ -5,6 +5,7 @@
 import type { GraphDocument, GraphNode } from '@circuit-atlas/schema';
 import type { FeatureOccurrence, NodeWithEdges } from '../store/graph-store.js';
 import type { FeatureDetail } from '../models/catalog.js';
+import type { GraphNodeLabels } from '../figure/node-labels.js';
 
 /** The model a node's features belong to, which the node alone does not carry. */
 export interface FeatureOwner {
@@ -14,7 +15,11 @@ export interface FeatureOwner {
 
 export type GraphParent = GraphDocument;
 
-export type NodeParent = GraphNode & { owner: FeatureOwner };
+export type NodeParent = GraphNode & {
+  owner: FeatureOwner;
+  /** The labels of the whole graph the node was served in, resolved once for all its nodes (graph-labels.ts). */
+  graphLabels?: GraphNodeLabels;
+};
 
 export interface NodeEdgesParent extends NodeWithEdges {
   graphId: string;

@@ -4,18 +4,21 @@
  * server/src/analysis for paths and comparison; the model catalog and the trace queue for tracing.
  * Validation comes from @circuit-atlas/schema and ./validate.ts; no SQL or Cypher here (STYLE.md).
  */
+import { Kind, type FieldNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { GraphDocument } from '@circuit-atlas/schema';
 import { checkTraceSetting, packEdgeTable, resolveTraceSettings } from '@circuit-atlas/schema';
 import { fromGraphJson } from '@circuit-atlas/tracer';
+import { shownLabel } from '@circuit-atlas/figure';
 import { findTopPaths } from '../analysis/paths.js';
 import { compareGraphs, summaryOf } from '../analysis/compare.js';
 import type { ModelEntry } from '../models/catalog.js';
 import type { PruneOptions } from '../store/graph-store.js';
 import type { ApiContext } from './context.js';
 import { notFound } from './errors.js';
-import type { FeatureParent } from './mappers.js';
+import type { FeatureParent, NodeParent } from './mappers.js';
 import { logitEffectOf, ownedNode, quantilesOf } from './mappers.js';
 import { newGraphId } from './new-graph-id.js';
+import { forgetGraphLabels, graphLabels } from './graph-labels.js';
 import { forgetNodeReads, incidentEdgesOf, selectionReadsEdges, serveGraph } from './served-graph.js';
 import type { Resolvers } from './generated/resolvers-types.js';
 import {
@@ -94,6 +97,54 @@ function requireNode(graph: GraphDocument, nodeId: string, argument: string) {
   const node = graph.nodes.find((candidate) => candidate.nodeId === nodeId);
   if (!node) throw notFound(`graph '${graph.id}' has no node '${nodeId}' (${argument})`);
   return node;
+}
+
+/** A feature node's saved label: from its graph's labels when it was served with them, else looked up alone. */
+function savedLabelOf(node: NodeParent, context: ApiContext) {
+  if (node.kind !== 'feature' || node.feature === null) return null;
+  if (node.graphLabels) return node.graphLabels.user.get(node.nodeId) ?? null;
+  return context.labels.load({ ...node.owner, layer: node.layer, index: node.feature });
+}
+
+/** A feature node's automatic label from the model's dashboards, the same way. */
+function autoLabelOf(node: NodeParent, context: ApiContext): string | null | Promise<string | null> {
+  if (node.kind !== 'feature' || node.feature === null) return null;
+  if (node.graphLabels) return node.graphLabels.auto.get(node.nodeId) ?? null;
+  const { layer, feature } = node;
+  return context.catalog
+    .find(node.owner.model)
+    .then(async (model) =>
+      model ? ((await context.catalog.featureDetail(model.dir, layer, feature))?.label ?? null) : null,
+    );
+}
+
+/** The label a node is shown with (figure's shownLabel over the two above). */
+function shownLabelOf(node: NodeParent, context: ApiContext): string | Promise<string> {
+  if (node.graphLabels) return node.graphLabels.shown.get(node.nodeId)!;
+  return Promise.all([savedLabelOf(node, context), autoLabelOf(node, context)]).then(([user, auto]) =>
+    shownLabel(node, { user: user?.label, auto }),
+  );
+}
+
+/** The Node fields answered from a graph's resolved labels. */
+const LABEL_FIELDS = new Set(['featureLabel', 'autoLabel', 'shownLabel']);
+
+/** True when a selection (through its fragments) asks for one of these fields, at any depth. */
+function selectionAsks(
+  fields: readonly FieldNode[],
+  fragments: Record<string, FragmentDefinitionNode>,
+  names: ReadonlySet<string>,
+): boolean {
+  const seen = new Set<string>();
+  const walk = (set: SelectionSetNode | undefined): boolean =>
+    (set?.selections ?? []).some((selection) => {
+      if (selection.kind === Kind.FIELD) return names.has(selection.name.value) || walk(selection.selectionSet);
+      if (selection.kind === Kind.INLINE_FRAGMENT) return walk(selection.selectionSet);
+      if (seen.has(selection.name.value)) return false;
+      seen.add(selection.name.value);
+      return walk(fragments[selection.name.value]?.selectionSet);
+    });
+  return fields.some((field) => walk(field.selectionSet));
 }
 
 export const resolvers: Resolvers = {
@@ -220,7 +271,9 @@ export const resolvers: Resolvers = {
       const label = checkText('label', args.label, MAX_LABEL_CHARS);
       const feature = await resolveFeature(context, args.model, args.layer, args.index);
       const { modelDir: _modelDir, ...key } = feature;
-      return context.store.setFeatureLabel(key, label, context.author);
+      const saved = await context.store.setFeatureLabel(key, label, context.author);
+      forgetGraphLabels(context);
+      return saved;
     },
 
     saveView: async (_root, { view }, context) => {
@@ -258,9 +311,13 @@ export const resolvers: Resolvers = {
   Graph: {
     nodeCount: (graph) => graph.nodes.length,
     edgeCount: (graph) => graph.edges.length,
-    nodes: (graph) => {
+    nodes: async (graph, _args, context, info) => {
       const owner = { model: graph.model, transcoderSet: graph.transcoderSet };
-      return graph.nodes.map((node) => ownedNode(node, owner));
+      // Labels asked for: resolved for the whole graph first, so each node's label fields answer synchronously.
+      const labels = selectionAsks(info.fieldNodes, info.fragments, LABEL_FIELDS)
+        ? await graphLabels(context, graph)
+        : undefined;
+      return graph.nodes.map((node) => ({ ...ownedNode(node, owner), graphLabels: labels }));
     },
     edgeTable: (graph) => packEdgeTable(graph.nodes, graph.edges),
     incidentEdges: (graph, args, context) => incidentEdgesOf(context, graph, args.nodeIds, args.direction ?? 'both'),
@@ -268,16 +325,9 @@ export const resolvers: Resolvers = {
   },
 
   Node: {
-    featureLabel: (node, _args, context) =>
-      node.kind === 'feature' && node.feature !== null
-        ? context.labels.load({ ...node.owner, layer: node.layer, index: node.feature })
-        : null,
-    autoLabel: async (node, _args, context) => {
-      if (node.kind !== 'feature' || node.feature === null) return null;
-      const model = await context.catalog.find(node.owner.model);
-      if (!model) return null;
-      return (await context.catalog.featureDetail(model.dir, node.layer, node.feature))?.label ?? null;
-    },
+    featureLabel: (node, _args, context) => savedLabelOf(node, context),
+    autoLabel: (node, _args, context) => autoLabelOf(node, context),
+    shownLabel: (node, _args, context) => shownLabelOf(node, context),
   },
 
   NodeEdges: {

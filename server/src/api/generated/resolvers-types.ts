@@ -574,6 +574,7 @@ export type NodeResolvers<ContextType = ApiContext, ParentType extends Resolvers
   label?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   layer?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   nodeId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  shownLabel?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   tokenProb?: Resolver<Types.Maybe<ResolversTypes['Float']>, ParentType, ContextType>;
 };
 

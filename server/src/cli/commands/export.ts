@@ -160,16 +160,23 @@ export async function run(argv: string[]): Promise<number> {
       ...(view?.edgeThreshold != null ? { edgeThreshold: view.edgeThreshold } : {}),
       ...prune,
     });
-    // A user's own feature label wins over the automatic one written at trace time.
-    for (const node of doc?.nodes ?? []) {
-      if (node.kind !== 'feature' || node.feature === null) continue;
-      const own = await store.getFeatureLabel({
-        model: doc!.model,
-        transcoderSet: doc!.transcoderSet,
-        layer: node.layer,
-        index: node.feature,
-      });
-      if (own) node.label = own.label;
+    // Figures show the labels the viewer shows: saved, else the dashboards' automatic one, else stored.
+    if (doc && format !== 'json') {
+      const { ModelCatalog } = await import('../../models/catalog.js');
+      const { resolveNodeLabels, withShownLabels } = await import('../../figure/node-labels.js');
+      doc = withShownLabels(doc, await resolveNodeLabels(doc, store, ModelCatalog.fromEnv()));
+    } else {
+      // The exchange format keeps the stored labels, with a user's own label over the one written at trace time.
+      for (const node of doc?.nodes ?? []) {
+        if (node.kind !== 'feature' || node.feature === null) continue;
+        const own = await store.getFeatureLabel({
+          model: doc!.model,
+          transcoderSet: doc!.transcoderSet,
+          layer: node.layer,
+          index: node.feature,
+        });
+        if (own) node.label = own.label;
+      }
     }
   } finally {
     await store.close();
