@@ -34,7 +34,15 @@ export interface AttributeRunOptions extends AttributionOptions {
   signal?: AbortSignal;
   /** Filled with the time of each phase (ms) and the backward's floating-point work. */
   timings?: Record<string, number>;
+  /** Targets × positions of one backward pass at most (its memory); the rows do not depend on it. */
+  batchPositions?: number;
 }
+
+/**
+ * Targets × positions of one backward pass at most (256 targets on a 128-token prompt): its
+ * activations are a few of these × d floats, about 100 MB each at d = 768.
+ */
+const MAX_BATCH_POSITIONS = 256 * 128;
 
 /** Tokenizes a prompt with the reference's rule (BOS prepended unless it starts with a special token). */
 export function ensureTokenized(model: ReplacementModel, prompt: string): number[] {
@@ -110,6 +118,7 @@ export async function attribute(
     maxFeatureNodes: options.maxFeatureNodes,
   });
   const updateInterval = options.updateInterval ?? 4;
+  const batchPositions = options.batchPositions ?? MAX_BATCH_POSITIONS;
   const timings = options.timings ?? {};
   const progress = options.onProgress ?? (() => {});
   const checkCancelled = () => {
@@ -136,9 +145,18 @@ export async function attribute(
   const blockInputs: BlockInputCache = new Map(); // frozen per-block inputs, shared by this run's batches
   const runBatch = async (targets: RowTarget[]) => {
     const t0 = clock();
-    const { rows, flops } = await computeRows(model, ctx, targets, blockInputs);
+    const rows: SparseRow[] = [];
+    // A backward's buffers are [targets, positions, d]: long prompts split a batch so that stays
+    // bounded (rows do not depend on their batch). Targets arrive sorted by position.
+    for (let i = 0; i < targets.length;) {
+      let n = 1;
+      while (i + n < targets.length && (n + 1) * (targets[i + n].pos + 1) <= batchPositions) n++;
+      const part = await computeRows(model, ctx, targets.slice(i, i + n), blockInputs);
+      rows.push(...part.rows);
+      backwardFlops += part.flops;
+      i += n;
+    }
     backwardMs += clock() - t0;
-    backwardFlops += flops;
     return rows;
   };
 
