@@ -71,35 +71,39 @@ export async function setupAttribution(model: ReplacementModel, tokenIds: number
     for (let p = 0; p < T; p++) for (let i = 0; i < d; i++) r[p * d + i] = bDec[i] + (skips[layer]?.[p * d + i] ?? 0);
     return r;
   });
-  const readoutLists = Array.from({ length: L }, () => ({
-    vecs: [] as Float32Array[],
-    pos: [] as number[],
-    active: [] as number[],
+  // Read-outs packed per output layer as they are made (one [count, d] array each, no per-feature arrays:
+  // at ~900 active features per position a long prompt has about a million of them).
+  const counts = new Int32Array(L);
+  for (let s = 0; s < nActive; s++) {
+    const layer = activeFeatures[3 * s];
+    for (let out = 0; out < tc.layers[layer].nOutputLayers; out++) counts[layer + out]++;
+  }
+  const readouts = Array.from(counts, (count) => ({
+    vecs: new Float32Array(count * d),
+    pos: new Array<number>(count),
+    active: new Int32Array(count),
   }));
+  const filled = new Int32Array(L);
   for (let s = 0; s < nActive; s++) {
     const [layer, pos, f] = [activeFeatures[3 * s], activeFeatures[3 * s + 1], activeFeatures[3 * s + 2]];
     const t = tc.layers[layer];
     const decoderRow = t.wDec.row(f); // [nOutputLayers · d], read from the transcoder file
     for (let out = 0; out < t.nOutputLayers; out++) {
-      const vec = new Float32Array(d);
+      const readout = readouts[layer + out];
+      const m = filled[layer + out]++;
+      const vec = readout.vecs.subarray(m * d, (m + 1) * d);
       const base = out * d;
       for (let i = 0; i < d; i++) vec[i] = activations[s] * decoderRow[base + i];
       const target = recon[layer + out];
       for (let i = 0; i < d; i++) target[pos * d + i] += vec[i];
-      readoutLists[layer + out].vecs.push(vec);
-      readoutLists[layer + out].pos.push(pos);
-      readoutLists[layer + out].active.push(s);
+      readout.pos[m] = pos;
+      readout.active[m] = s;
     }
   }
   const errors = forward.mlpOut.map((y, layer) => {
     const e = new Float32Array(T * d);
     for (let i = d; i < T * d; i++) e[i] = y[i] - recon[layer][i]; // position 0 stays zero
     return e;
-  });
-  const readouts = readoutLists.map((list) => {
-    const vecs = new Float32Array(list.vecs.length * d);
-    list.vecs.forEach((v, m) => vecs.set(v, m * d));
-    return { vecs, pos: list.pos, active: Int32Array.from(list.active) };
   });
   return {
     tokenIds,
