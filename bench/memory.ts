@@ -69,8 +69,8 @@ async function child(dir: string, prompt: string, maxFeatureNodes: number): Prom
 
 function measure(dir: string, prompt: string, maxFeatureNodes: number): Promise<ChildReport> {
   const script = fileURLToPath(import.meta.url);
-  // Big-memory runs share one lock (no two at once on a 24 GB machine); flock waits for it.
-  const useLock = existsSync('/usr/bin/flock') && weightBytes(dir) > 1e9;
+  // Runs that may pass 4 GB (peak ≈ 1.5 × weights) share one lock: no two at once on a 24 GB machine.
+  const useLock = existsSync('/usr/bin/flock') && weightBytes(dir) * 1.5 > 4e9;
   const command = ['node', '--import', 'tsx', script, '--child', dir, prompt, String(maxFeatureNodes)];
   const argv = useLock ? ['flock', '/tmp/atlas-bigmem.lock', ...command] : command;
   return new Promise((resolve, reject) => {
