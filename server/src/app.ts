@@ -22,13 +22,14 @@ import { UserInputError } from '@circuit-atlas/schema';
 import type { GraphStore } from './store/graph-store.js';
 import { ModelCatalog } from './models/catalog.js';
 import { TraceQueue, type TraceRunner } from './jobs/trace-queue.js';
-import { childProcessTraceRunner, interveneInChild } from './jobs/child-runner.js';
+import { childProcessTraceRunner, interveneInChild, nameSupernodesInChild } from './jobs/child-runner.js';
 import {
   DEFAULT_INPUT_LIMITS,
   type ApiContext,
   type ApiServices,
   type InputLimits,
   type Intervener,
+  type SupernodeNamer,
 } from './api/context.js';
 import { limitConcurrency } from './api/concurrency-limit.js';
 import { formatError } from './api/errors.js';
@@ -57,6 +58,8 @@ export interface ServerOptions {
   /** Runs traces; default: one child process per trace. */
   runner?: TraceRunner;
   intervene?: Intervener;
+  /** Names automatic supernodes; default: a tracer process per graph (its names are cached). */
+  nameSupernodes?: SupernodeNamer;
   traceConcurrency?: number;
   /** Bearer token mutations need; null/undefined = no auth. */
   token?: string | null;
@@ -166,7 +169,8 @@ export async function startServer(options: ServerOptions & { port?: number; host
     concurrency: options.traceConcurrency ?? 1,
   });
   const intervene = options.intervene ?? ((task) => interveneInChild(task, INTERVENTION_TIMEOUT_MS));
-  // Each intervention is a tracer process: no more at once than traces.
+  const nameSupernodes = options.nameSupernodes ?? ((task) => nameSupernodesInChild(task, INTERVENTION_TIMEOUT_MS));
+  // Each intervention or naming is a tracer process: no more at once than traces.
   const interventionSlot = limitConcurrency(options.traceConcurrency ?? 1);
   // Batches run in tracer child processes here, or on workers when ATLAS_QUEUE names a Redis.
   const batches = openBatchQueue({
@@ -183,6 +187,7 @@ export async function startServer(options: ServerOptions & { port?: number; host
     queue,
     batches,
     intervene: (task) => interventionSlot(() => intervene(task)),
+    nameSupernodes: (task) => interventionSlot(() => nameSupernodes(task)),
     nodeIndex: new NodeIndexCache(options.store),
     inputLimits: { ...DEFAULT_INPUT_LIMITS, ...options.inputLimits },
   };

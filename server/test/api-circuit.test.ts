@@ -9,7 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dashboardLabels, FeatureLabeller, findSupernodes } from '@circuit-atlas/tracer';
+import {
+  dashboardContextIndex,
+  dashboardLabels,
+  FeatureLabeller,
+  findSupernodes,
+  loadReplacementModel,
+  renameFromContexts,
+} from '@circuit-atlas/tracer';
 import { startServer, type RunningServer } from '../src/app.js';
 import { ModelCatalog } from '../src/models/catalog.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -106,11 +113,21 @@ describe('circuits through the API (demo model)', () => {
     return (await autoSupernodes(city)).find((s) => s.ctxIdx === stored.promptTokens.length - 2)!;
   };
 
-  it('serves the automatic supernodes the tracer finds on the stored graph with the dashboards labels', async () => {
+  it('serves the automatic supernodes the tracer finds on the stored graph, named by their contexts as the CLI names them', async () => {
     const served = await autoSupernodes('Dallas');
     const stored = (await store.getGraph(graphIds.get('Dallas')!))!;
-    const expected = findSupernodes(stored, await dashboardLabels(join(DEMO_DIR, 'dashboards'), stored.nLayers));
+    const dashboards = join(DEMO_DIR, 'dashboards');
+    const model = await loadReplacementModel(DEMO_DIR);
+    let expected;
+    try {
+      const found = findSupernodes(stored, await dashboardLabels(dashboards, stored.nLayers));
+      expected = renameFromContexts(stored, found, await dashboardContextIndex(dashboards, model));
+    } finally {
+      await model.dispose();
+    }
     expect(served.map((s) => [s.id, s.label, s.nodeIds])).toEqual(expected.map((s) => [s.id, s.label, s.members]));
+    // Named for the state, which no single member's label says (member labels alone gave "features at …").
+    expect((await citySupernode('Dallas')).label).toBe('Texas');
     const features = new Set(stored.nodes.filter((n) => n.kind === 'feature').map((n) => n.nodeId));
     for (const s of served) for (const id of s.nodeIds) expect(features.has(id)).toBe(true);
     const city = await citySupernode('Dallas');

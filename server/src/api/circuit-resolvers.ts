@@ -4,6 +4,7 @@
  * (findSupernodes, buildCircuitView, supernodeFeatureInterventions), the store and the catalog
  * supply the graph, the user's labels and the model's dashboards.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { GraphDocument } from '@circuit-atlas/schema';
 import {
@@ -43,8 +44,33 @@ async function labelsOfModel(context: ApiContext, graph: GraphDocument): Promise
   return lookup;
 }
 
+/** Named supernodes per graph and grouping, most recent last (naming replays the model's dashboards). */
+const namedSupernodes = new Map<string, Promise<Supernode[]>>();
+const NAMED_CACHE_SIZE = 64;
+
+/**
+ * The graph's automatic supernodes: grouped by edges and member labels here, then named by the
+ * contexts they fire in (a tracer process with the model loaded; the names the CLI and the demo
+ * give). Without the model's folder or dashboards, or when naming fails, the member-label names stay.
+ */
 async function automaticSupernodes(context: ApiContext, graph: GraphDocument): Promise<Supernode[]> {
-  return findSupernodes(graph, await labelsOfModel(context, graph));
+  const found = findSupernodes(graph, await labelsOfModel(context, graph));
+  const model = await context.catalog.find(graph.model);
+  if (!model || found.length === 0 || !existsSync(path.join(model.dir, 'dashboards'))) return found;
+  const key = `${model.dir}\u0000${graph.id}\u0000${JSON.stringify(found.map((s) => s.members))}`;
+  let named = namedSupernodes.get(key);
+  if (named)
+    namedSupernodes.delete(key); // re-inserted below: the map's order is its recency
+  else {
+    named = context.nameSupernodes({ modelDir: model.dir, graph, supernodes: found }).catch((error: unknown) => {
+      namedSupernodes.delete(key);
+      process.stderr.write(`naming supernodes of graph '${graph.id}' by their contexts failed: ${String(error)}\n`);
+      return found;
+    });
+  }
+  namedSupernodes.set(key, named);
+  if (namedSupernodes.size > NAMED_CACHE_SIZE) namedSupernodes.delete(namedSupernodes.keys().next().value!);
+  return named;
 }
 
 function supernodesOfInput(graph: GraphDocument, input: readonly { name: string; nodeIds: readonly string[] }[]) {

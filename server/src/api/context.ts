@@ -3,6 +3,7 @@ import type { GraphStore } from '../store/graph-store.js';
 import type { ModelCatalog } from '../models/catalog.js';
 import type { TraceQueue } from '../jobs/trace-queue.js';
 import type { BatchQueue } from '../jobs/batch-queue.js';
+import type { Supernode } from '@circuit-atlas/tracer';
 import type { InterventionOutcome, WorkerTask } from '../jobs/worker-protocol.js';
 import type { FeatureLabelLoader } from './feature-label-loader.js';
 import type { GraphLoaders } from './graph-loaders.js';
@@ -11,6 +12,11 @@ import type { NodeIndexCache } from './node-index-cache.js';
 export type Intervener = (
   task: Omit<Extract<WorkerTask, { kind: 'intervene' }>, 'kind'>,
 ) => Promise<InterventionOutcome>;
+
+/** Names automatic supernodes by the contexts they fire in (a tracer process with the model loaded). */
+export type SupernodeNamer = (
+  task: Omit<Extract<WorkerTask, { kind: 'name-supernodes' }>, 'kind'>,
+) => Promise<Supernode[]>;
 
 export interface InputLimits {
   /** Longest prompt a trace or intervention accepts, in characters. */
@@ -39,6 +45,7 @@ export interface ApiServices {
   /** Batch tracing: in-process, or BullMQ on ATLAS_QUEUE (jobs/open-queue.ts). */
   batches: BatchQueue;
   intervene: Intervener;
+  nameSupernodes: SupernodeNamer;
   nodeIndex: NodeIndexCache;
   inputLimits: InputLimits;
 }

@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { setPriority } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CancelledError, ModelFormatError, UserInputError } from '@circuit-atlas/tracer';
+import { CancelledError, ModelFormatError, UserInputError, type Supernode } from '@circuit-atlas/tracer';
 import type { GraphDocument } from '@circuit-atlas/schema';
 import type { TraceRunner } from './trace-queue.js';
 import type { InterventionOutcome, WorkerMessage, WorkerTask } from './worker-protocol.js';
@@ -113,4 +113,14 @@ export async function interveneInChild(
   if (answer.type !== 'intervene-done')
     throw new Error(`the tracer process answered '${answer.type}' to an intervention`);
   return answer.outcome;
+}
+
+/** Names supernodes by their contexts in a child process (it loads the model and replays the dashboards). */
+export async function nameSupernodesInChild(
+  task: Omit<Extract<WorkerTask, { kind: 'name-supernodes' }>, 'kind'>,
+  timeoutMs: number,
+): Promise<Supernode[]> {
+  const answer = await runInChild({ kind: 'name-supernodes', ...task }, { timeoutMs });
+  if (answer.type !== 'names-done') throw new Error(`the tracer process answered '${answer.type}' to naming`);
+  return answer.supernodes;
 }

@@ -3,6 +3,7 @@
  * One task per child: the parent sends it, the child answers with progress and one result.
  */
 import type { GraphDocument } from '@circuit-atlas/schema';
+import type { Supernode } from '@circuit-atlas/tracer';
 import type { TraceSettings } from './trace-queue.js';
 
 export interface FeatureInterventionSpec {
@@ -34,11 +35,14 @@ export type WorkerTask =
       interventions: FeatureInterventionSpec[];
       frozenAttention: boolean;
       topK: number;
-    };
+    }
+  /** Names supernodes found on `graph` by the contexts of the model's dashboards (supernode-contexts.ts). */
+  | { kind: 'name-supernodes'; modelDir: string; graph: GraphDocument; supernodes: Supernode[] };
 
 export type WorkerMessage =
   | { type: 'progress'; phase: string; fraction: number }
   | { type: 'trace-done'; document: GraphDocument }
   | { type: 'intervene-done'; outcome: InterventionOutcome }
+  | { type: 'names-done'; supernodes: Supernode[] }
   /** `name` keeps the error type (UserInputError, ModelFormatError, ...) across the process boundary. */
   | { type: 'error'; name: string; message: string };
