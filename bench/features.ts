@@ -64,6 +64,9 @@ export async function run(): Promise<void> {
         `(CPU ${result.cpuSeconds.toFixed(1)} s: ${(result.tokens / result.cpuSeconds).toFixed(0)} tokens per CPU-second)\n` +
         `  forward ${share(t.forward)}, encoders ${share(t.encode)}, collectors ${share(t.collect)}, ` +
         `top/bottom logits ${share(t.logits)} (fixed per model), writing ${share(t.write)}\n` +
+        `  CPU seconds: ${(['forward', 'encode', 'collect', 'logits', 'write'] as const)
+          .map((phase) => `${phase} ${(result.cpuTimings[phase] / 1000).toFixed(0)}`)
+          .join(', ')}\n` +
         `  corpus pass alone: ${(result.tokens / (pass / 1000)).toFixed(0)} tokens/s wall\n` +
         `features written: ${result.features} (all layers); layer files ${(result.bytes / 1e6).toFixed(0)} MB\n` +
         `peak RSS: ${(result.maxRssKb / 1024).toFixed(0)} MB\n`,

@@ -88,6 +88,39 @@ export interface FeatureDashboardResult {
    * logits (F × V × d per layer: a fixed cost per model, whatever the corpus) and writing files.
    */
   timings: { forward: number; encode: number; collect: number; logits: number; write: number };
+  /** CPU milliseconds of this process (ONNX Runtime's threads included) in the same phases. */
+  cpuTimings: FeatureDashboardResult['timings'];
+}
+
+type Phase = keyof FeatureDashboardResult['timings'];
+
+/** Wall and CPU time per phase: on a shared machine wall time also counts other processes' work. */
+class PhaseMeter {
+  readonly wall = { forward: 0, encode: 0, collect: 0, logits: 0, write: 0 };
+  readonly cpu = { forward: 0, encode: 0, collect: 0, logits: 0, write: 0 };
+  private wallMark = performance.now();
+  private cpuMark = cpuMilliseconds();
+
+  /** Starts timing from now (time before it is charged to no phase). */
+  mark(): void {
+    this.wallMark = performance.now();
+    this.cpuMark = cpuMilliseconds();
+  }
+
+  /** Charges the time since the last mark or charge to `phase`. */
+  charge(phase: Phase): void {
+    const wall = performance.now();
+    const cpu = cpuMilliseconds();
+    this.wall[phase] += wall - this.wallMark;
+    this.cpu[phase] += cpu - this.cpuMark;
+    this.wallMark = wall;
+    this.cpuMark = cpu;
+  }
+}
+
+function cpuMilliseconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
 }
 
 export async function computeFeatureDashboards(
@@ -150,7 +183,7 @@ export async function computeFeatureDashboards(
   const logits = passes.length > 0 ? await LogitEffectsGraph.create(model, finalNormScale) : null;
   let tokens = 0;
   let positions = 0;
-  const timings = { forward: 0, encode: 0, collect: 0, logits: 0, write: 0 };
+  const meter = new PhaseMeter();
   try {
     for (const [passIndex, pass] of passes.entries()) {
       const label = pass.length === 1 ? `layer ${pass[0]}` : `layers ${pass[0]}-${pass[pass.length - 1]}`;
@@ -180,7 +213,7 @@ export async function computeFeatureDashboards(
       try {
         for await (const batch of batchContexts(documents, { ...batching, batchSize })) {
           if (options.signal?.aborted) throw new CancelledError('feature dashboards cancelled');
-          await observeBatch(model, batch, collectors, encoders, timings);
+          await observeBatch(model, batch, collectors, encoders, meter);
           const batchTokens = batch.contexts.reduce((sum, c) => sum + c.tokenIds.length, 0);
           passTokens += batchTokens;
           tokens += batchTokens;
@@ -194,17 +227,16 @@ export async function computeFeatureDashboards(
         throw new UserInputError(`the corpus ${options.corpus} has no text to compute dashboards from`);
       }
       positions = collectors[0].positions;
-      const writeStart = performance.now();
-      const logitsBefore = timings.logits;
+      meter.mark();
       for (const collector of collectors) {
         report(0.99, `writing layer ${collector.layer}`);
         const features = await writeLayerFile(
           fileOf(collector.layer),
-          dashboardsOf(collector, logits!, `${model.transcoderSet}/layer_${collector.layer}`, tokenString, timings),
+          dashboardsOf(collector, logits!, `${model.transcoderSet}/layer_${collector.layer}`, tokenString, meter),
         );
         results.push({ layer: collector.layer, file: fileOf(collector.layer), features, skipped: false });
       }
-      timings.write += performance.now() - writeStart - (timings.logits - logitsBefore);
+      meter.charge('write');
       report(1, 'done');
     }
   } finally {
@@ -217,7 +249,8 @@ export async function computeFeatureDashboards(
     labelled = await writeAutomaticLabels(options.outDir);
   }
   const seconds = (performance.now() - start) / 1000;
-  return { layers: results, tokens, positions, seconds, labelled, finalNormScale, timings };
+  const timings = meter.wall;
+  return { layers: results, tokens, positions, seconds, labelled, finalNormScale, timings, cpuTimings: meter.cpu };
 }
 
 /** Contexts the final-norm scale is averaged over (full forwards, one context each: a small fixed cost). */
@@ -265,15 +298,9 @@ async function observeBatch(
   batch: ContextBatch,
   collectors: LayerCollector[],
   encoders: SparseEncoder[] | null,
-  timings: FeatureDashboardResult['timings'],
+  meter: PhaseMeter,
 ) {
-  let clock = performance.now();
-  const lap = () => {
-    const now = performance.now();
-    const elapsed = now - clock;
-    clock = now;
-    return elapsed;
-  };
+  meter.mark();
   const { nPos: T, contexts } = batch;
   const d = model.dModel;
   const resid = new Float32Array(contexts.length * T * d); // [N, T, d]
@@ -288,15 +315,15 @@ async function observeBatch(
     residPre: { data: resid, n: contexts.length },
     lastLayer,
   });
-  timings.forward += lap();
+  meter.charge('forward');
   for (const [i, collector] of collectors.entries()) {
     const mlpIn = forward.mlpIn[collector.layer];
     const active = encoders
       ? await encoders[i].activeEntries(mlpIn, contexts.length, T)
       : sparseOf(await featureActivations(model, collector.layer, mlpIn, contexts.length, T), T, model.nFeatures);
-    timings.encode += lap();
+    meter.charge('encode');
     collector.observeSparse(batch, active);
-    timings.collect += lap();
+    meter.charge('collect');
   }
 }
 
@@ -325,17 +352,17 @@ async function* dashboardsOf(
   logits: LogitEffectsGraph,
   transcoderId: string,
   tokenString: (id: number) => string,
-  timings: FeatureDashboardResult['timings'],
+  meter: PhaseMeter,
 ): AsyncGenerator<FeatureDashboard> {
   const CHUNK = 512; // features whose logit effects are computed together
   let chunk: FeatureSummary[] = [];
   const flush = async function* (summaries: FeatureSummary[]) {
-    const logitsStart = performance.now();
+    meter.charge('write'); // building and writing the dashboards so far
     const effects = await logits.effects(
       collector.layer,
       summaries.map((s) => s.feature),
     );
-    timings.logits += performance.now() - logitsStart;
+    meter.charge('logits');
     for (const [i, summary] of summaries.entries()) {
       yield featureDashboard({
         summary,

@@ -48,6 +48,7 @@ describe('feature dashboards (llama-tiny, per-layer transcoders)', () => {
   beforeAll(async () => {
     model = await loadReplacementModel(fixtureModel('llama-tiny'));
     dir = await mkdtemp(path.join(tmpdir(), 'features-'));
+    const cpuBefore = process.cpuUsage();
     result = await computeFeatureDashboards(model, {
       corpus: CORPUS,
       outDir: path.join(dir, 'all'),
@@ -55,6 +56,17 @@ describe('feature dashboards (llama-tiny, per-layer transcoders)', () => {
       batchSize: 3,
       topK: 5,
     });
+    const cpu = process.cpuUsage(cpuBefore);
+    cpuMilliseconds = (cpu.user + cpu.system) / 1000;
+  });
+  let cpuMilliseconds = 0;
+
+  it("times each phase's CPU within the process's CPU over the run", () => {
+    const phases = Object.values(result.cpuTimings);
+    expect(phases).toHaveLength(5);
+    for (const ms of phases) expect(ms).toBeGreaterThanOrEqual(0);
+    expect(result.cpuTimings.encode + result.cpuTimings.forward).toBeGreaterThan(0);
+    expect(phases.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(cpuMilliseconds + 1);
   });
   afterAll(async () => {
     await model.dispose();
