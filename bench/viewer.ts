@@ -70,7 +70,13 @@ async function measure(browser: Browser, url: string, graphId: string, nodeIds: 
         performance.clearMarks('atlas:node-edges');
       });
       await page.mouse.click(x, y);
-      await page.waitForFunction(() => performance.getEntriesByName('atlas:node-edges').length > 0);
+      await page
+        .waitForFunction(() => performance.getEntriesByName('atlas:node-edges').length > 0, undefined, {
+          timeout: 120_000,
+        })
+        .catch((error: Error) => {
+          throw new Error(`a click on '${nodeId}' drew no edges: ${error.message}`);
+        });
       const [ms, edgesMs] = await page.evaluate(() => {
         const down = performance.getEntriesByName('bench:mousedown')[0].startTime;
         return [
@@ -115,7 +121,7 @@ async function loadPhases(page: Page): Promise<Record<string, number>> {
       entry.name.endsWith('/graphql'),
     );
     const nodes = requests[0];
-    const edges = requests.find((entry) => entry.startTime >= at('atlas:page-rendered'));
+    const edges = requests.find((entry) => entry.startTime >= at('atlas:nodes-received'));
     const script = (performance.getEntriesByType('resource') as PerformanceResourceTiming[]).find((entry) =>
       entry.name.endsWith('.js'),
     );
@@ -124,10 +130,10 @@ async function loadPhases(page: Page): Promise<Record<string, number>> {
       'load: nodes query, server wait': nodes ? nodes.responseStart - nodes.requestStart : NaN,
       'load: nodes query, body': nodes ? nodes.responseEnd - nodes.responseStart : NaN,
       'load: nodes answer → parsed': nodes ? at('atlas:nodes-received') - nodes.responseEnd : NaN,
-      'load: render (Cytoscape, layout)': at('atlas:page-rendered') - at('atlas:nodes-received'),
-      'load: edges query, server wait': edges ? edges.responseStart - edges.requestStart : NaN,
-      'load: rendered → edges received': at('atlas:edges-received') - at('atlas:page-rendered'),
-      'load: apply (edges, labels, panels)': at('atlas:edges-applied') - at('atlas:edges-received'),
+      'load: focus edges query, server wait': edges ? edges.responseStart - edges.requestStart : NaN,
+      'load: nodes parsed → focus edges in': at('atlas:edges-received') - at('atlas:nodes-received'),
+      'load: render (layout, Cytoscape)': at('atlas:page-rendered') - at('atlas:edges-received'),
+      'load: apply (edges, labels, panels)': at('atlas:edges-applied') - at('atlas:page-rendered'),
       'load: applied → painted': at('atlas:graph-drawn') - at('atlas:edges-applied'),
       'load: painted → every node added': at('atlas:graph-complete') - at('atlas:graph-drawn'),
     };

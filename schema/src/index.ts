@@ -1,7 +1,7 @@
 /**
  * @circuit-atlas/schema — the contracts every other package agrees on, each defined once: the graph
  * document types, node kinds and the node-id scheme, the graph-id pattern, trace settings with their
- * defaults and validation, the compact edge encoding of the API, and the GraphQL types generated from
+ * defaults and validation, the compact node and edge encodings of the API, and the GraphQL types generated from
  * the SDL. The SDL (graphql/schema.graphql) and the graph JSON Schema (graph-json.schema.json) are
  * files of this package, exported as such.
  */
@@ -20,4 +20,6 @@ export type { TraceSettings } from './trace-settings.js';
 export { UserInputError } from './user-input-error.js';
 export { packEdgeTable, unpackEdgeTable } from './edge-table.js';
 export type { EdgeTable } from './edge-table.js';
+export { packNodeTable, unpackNodeTable } from './node-table.js';
+export type { NodeTable, TableNode } from './node-table.js';
 export type * as Api from './generated/graphql-types.js';

@@ -19,7 +19,7 @@ import type {
   TraceJob,
 } from './types.js';
 
-import { unpackEdgeTable, type EdgeTable } from '@circuit-atlas/schema';
+import { unpackEdgeTable, unpackNodeTable, type EdgeTable, type NodeTable } from '@circuit-atlas/schema';
 import type { IndexedEdge } from '../graph/edge-index.js';
 
 export class ApiError extends Error {
@@ -41,6 +41,8 @@ export async function graphql<T>(query: string, variables: Record<string, unknow
 
 // shownLabel: the label resolved by the server for the whole graph at once (saved, else automatic, else stored).
 const NODE_FIELDS = 'nodeId kind layer ctxIdx feature activation influence tokenProb isTargetLogit label shownLabel';
+const NODE_TABLE_FIELDS =
+  'nodeIds kinds layers ctxIdx features activations influences tokenProbs isTargetLogit labels shownLabels';
 const SUMMARY_FIELDS =
   'id prompt model transcoderSet createdAt nodeCount edgeCount scores { replacement completeness }';
 // Views inside a graph without their supernodes: the API's cost limit counts nested lists as 100 each.
@@ -81,15 +83,17 @@ export async function getGraph(
   nodeThreshold?: number | null,
   edgeThreshold?: number | null,
 ): Promise<ApiGraph | null> {
-  // Nodes only: edges come per node with getIncidentEdges (the browser holds only what it draws).
-  const data = await graphql<{ graph: Omit<ApiGraph, 'edges'> | null }>(
+  // Nodes only, one array per field: edges come per node with getIncidentEdges (the browser holds only what it draws).
+  const data = await graphql<{ graph: (Omit<ApiGraph, 'edges' | 'nodes'> & { nodeTable: NodeTable }) | null }>(
     `query($id: ID!, $nt: Float, $et: Float) { graph(id: $id, nodeThreshold: $nt, edgeThreshold: $et) {
       id prompt promptTokens model transcoderSet nLayers createdAt nodeCount
       settings { nodeThreshold edgeThreshold } scores { replacement completeness }
-      nodes { ${NODE_FIELDS} } views { ${VIEW_SUMMARY_FIELDS} } } }`,
+      nodeTable { ${NODE_TABLE_FIELDS} } views { ${VIEW_SUMMARY_FIELDS} } } }`,
     { id, nt: nodeThreshold ?? null, et: edgeThreshold ?? null },
   );
-  return data.graph ? { ...data.graph, edges: [] } : null;
+  if (!data.graph) return null;
+  const { nodeTable, ...graph } = data.graph;
+  return { ...graph, nodes: unpackNodeTable(nodeTable), edges: [] };
 }
 
 /**

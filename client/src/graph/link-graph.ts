@@ -58,7 +58,7 @@ const PROGRESSIVE_NODES = 1500;
 const DEFERRED_CHUNK = 1000;
 
 /** Above this many nodes the link graph is drawn without Cytoscape's layered texture cache (drawDirectly). */
-const DIRECT_DRAW_NODES = 1500;
+const DIRECT_DRAW_NODES = 800;
 
 /**
  * Turns off Cytoscape's layered texture cache for this instance: on its first frame the cache

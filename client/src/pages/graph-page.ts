@@ -342,9 +342,12 @@ export class GraphPage {
     // What the page already knows is shown at once (the node's facts, marked in the graph); its
     // inputs and outputs follow when the server has sent its edges.
     if (node && !held && this.state.mode !== 'circuit') {
-      this.link.markClicked(nodeId);
       this.panels.node.replaceChildren(renderPendingNodePanel(node));
-      void nextPaint().then(() => performance.mark('atlas:node-panel', { detail: nodeId }));
+      // The panel is painted first; the canvas' clicked mark (a Cytoscape frame) right after it.
+      void nextPaint().then(() => {
+        performance.mark('atlas:node-panel', { detail: nodeId });
+        if (this.state.clicked === nodeId && !this.edges.holds([nodeId])) this.link?.markClicked(nodeId);
+      });
     }
     void this.edges
       .ensure([nodeId])

@@ -340,6 +340,8 @@ export type Graph = {
   model: Scalars['String']['output'];
   nLayers: Scalars['Int']['output'];
   nodeCount: Scalars['Int']['output'];
+  /** The same nodes as `nodes`, in the same order, one array per field (what the viewer reads). */
+  nodeTable: NodeTable;
   nodes: Array<Node>;
   prompt: Scalars['String']['output'];
   promptTokens: Array<Scalars['String']['output']>;
@@ -611,6 +613,26 @@ export type NodeKind =
   | 'error'
   | 'feature'
   | 'logit';
+
+/**
+ * A graph's nodes as parallel arrays of the same length, in the order of `nodes` (the order edge
+ * tables index): one array per field instead of one object per node.
+ */
+export type NodeTable = {
+  activations: Array<Maybe<Scalars['Float']['output']>>;
+  ctxIdx: Array<Scalars['Int']['output']>;
+  features: Array<Maybe<Scalars['Int']['output']>>;
+  influences: Array<Maybe<Scalars['Float']['output']>>;
+  isTargetLogit: Array<Scalars['Boolean']['output']>;
+  kinds: Array<NodeKind>;
+  /** The stored labels. */
+  labels: Array<Scalars['String']['output']>;
+  layers: Array<Scalars['Int']['output']>;
+  nodeIds: Array<Scalars['ID']['output']>;
+  /** Each node's shownLabel, resolved for the whole graph at once. */
+  shownLabels: Array<Scalars['String']['output']>;
+  tokenProbs: Array<Maybe<Scalars['Float']['output']>>;
+};
 
 export type Path = {
   nodeIds: Array<Scalars['ID']['output']>;

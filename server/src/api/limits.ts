@@ -107,6 +107,11 @@ type Scope = Record<string, number>;
 const SCOPED_LIST_SIZES: Record<string, (scope: Scope) => number | undefined> = {
   'Graph.nodes': (s) => s.nodes,
   'Graph.edges': (s) => s.edges,
+  ...Object.fromEntries(
+    ['nodeIds', 'kinds', 'layers', 'ctxIdx', 'features', 'activations', 'influences', 'tokenProbs', 'isTargetLogit']
+      .concat(['labels', 'shownLabels'])
+      .map((column) => [`NodeTable.${column}`, (s: Scope) => s.nodes]),
+  ),
   'EdgeTable.sources': (s) => s.edges,
   'EdgeTable.targets': (s) => s.edges,
   'EdgeTable.weights': (s) => s.edges,
@@ -118,7 +123,7 @@ const SCOPED_LIST_SIZES: Record<string, (scope: Scope) => number | undefined> = 
 };
 
 /** Scalar fields that do work per value (a file or store lookup). */
-const SCALAR_WORK: Record<string, number> = { 'Node.autoLabel': 1 };
+const SCALAR_WORK: Record<string, number> = { 'Node.autoLabel': 1, 'Node.shownLabel': 1 };
 
 /** Root fields that read stored graphs, and the arguments that name them. */
 const GRAPH_ARGUMENTS: Record<string, string[]> = {

@@ -6,7 +6,7 @@
  */
 import { Kind, type FieldNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { GraphDocument } from '@circuit-atlas/schema';
-import { checkTraceSetting, packEdgeTable, resolveTraceSettings } from '@circuit-atlas/schema';
+import { checkTraceSetting, packEdgeTable, packNodeTable, resolveTraceSettings } from '@circuit-atlas/schema';
 import { fromGraphJson } from '@circuit-atlas/tracer';
 import { shownLabel } from '@circuit-atlas/figure';
 import { findTopPaths } from '../analysis/paths.js';
@@ -128,6 +128,7 @@ function shownLabelOf(node: NodeParent, context: ApiContext): string | Promise<s
 
 /** The Node fields answered from a graph's resolved labels. */
 const LABEL_FIELDS = new Set(['featureLabel', 'autoLabel', 'shownLabel']);
+const SHOWN_LABELS_FIELD = new Set(['shownLabels']);
 
 /** True when a selection (through its fragments) asks for one of these fields, at any depth. */
 function selectionAsks(
@@ -318,6 +319,15 @@ export const resolvers: Resolvers = {
         ? await graphLabels(context, graph)
         : undefined;
       return graph.nodes.map((node) => ({ ...ownedNode(node, owner), graphLabels: labels }));
+    },
+    nodeTable: async (graph, _args, context, info) => {
+      const shown = selectionAsks(info.fieldNodes, info.fragments, SHOWN_LABELS_FIELD)
+        ? (await graphLabels(context, graph)).shown
+        : null;
+      return packNodeTable(
+        graph.nodes,
+        graph.nodes.map((node) => shown?.get(node.nodeId) ?? node.label),
+      );
     },
     edgeTable: (graph) => packEdgeTable(graph.nodes, graph.edges),
     incidentEdges: (graph, args, context) => incidentEdgesOf(context, graph, args.nodeIds, args.direction ?? 'both'),

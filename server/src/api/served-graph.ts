@@ -25,6 +25,7 @@ const NODE_ONLY_FIELDS = new Set([
   'scores',
   'nodeCount',
   'nodes',
+  'nodeTable',
   'views',
   'incidentEdges',
 ]);

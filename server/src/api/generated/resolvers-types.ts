@@ -141,6 +141,7 @@ export type ResolversTypes = {
   Node: ResolverTypeWrapper<NodeParent>;
   NodeEdges: ResolverTypeWrapper<NodeEdgesParent>;
   NodeKind: Types.NodeKind;
+  NodeTable: ResolverTypeWrapper<Types.NodeTable>;
   Path: ResolverTypeWrapper<Types.Path>;
   PathUse: ResolverTypeWrapper<Types.PathUse>;
   PathUsePage: ResolverTypeWrapper<Types.PathUsePage>;
@@ -214,6 +215,7 @@ export type ResolversParentTypes = {
   Mutation: Record<PropertyKey, never>;
   Node: NodeParent;
   NodeEdges: NodeEdgesParent;
+  NodeTable: Types.NodeTable;
   Path: Types.Path;
   PathUse: Types.PathUse;
   PathUsePage: Types.PathUsePage;
@@ -443,6 +445,7 @@ export type GraphResolvers<ContextType = ApiContext, ParentType extends Resolver
   model?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   nLayers?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   nodeCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  nodeTable?: Resolver<ResolversTypes['NodeTable'], ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Node']>, ParentType, ContextType>;
   prompt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   promptTokens?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
@@ -584,6 +587,20 @@ export type NodeEdgesResolvers<ContextType = ApiContext, ParentType extends Reso
   neighbours?: Resolver<Array<ResolversTypes['Node']>, ParentType, ContextType>;
   node?: Resolver<ResolversTypes['Node'], ParentType, ContextType>;
   totalEdges?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type NodeTableResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['NodeTable'] = ResolversParentTypes['NodeTable']> = {
+  activations?: Resolver<Array<Types.Maybe<ResolversTypes['Float']>>, ParentType, ContextType>;
+  ctxIdx?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
+  features?: Resolver<Array<Types.Maybe<ResolversTypes['Int']>>, ParentType, ContextType>;
+  influences?: Resolver<Array<Types.Maybe<ResolversTypes['Float']>>, ParentType, ContextType>;
+  isTargetLogit?: Resolver<Array<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  kinds?: Resolver<Array<ResolversTypes['NodeKind']>, ParentType, ContextType>;
+  labels?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  layers?: Resolver<Array<ResolversTypes['Int']>, ParentType, ContextType>;
+  nodeIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
+  shownLabels?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  tokenProbs?: Resolver<Array<Types.Maybe<ResolversTypes['Float']>>, ParentType, ContextType>;
 };
 
 export type PathResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Path'] = ResolversParentTypes['Path']> = {
@@ -735,6 +752,7 @@ export type Resolvers<ContextType = ApiContext> = {
   Mutation?: MutationResolvers<ContextType>;
   Node?: NodeResolvers<ContextType>;
   NodeEdges?: NodeEdgesResolvers<ContextType>;
+  NodeTable?: NodeTableResolvers<ContextType>;
   Path?: PathResolvers<ContextType>;
   PathUse?: PathUseResolvers<ContextType>;
   PathUsePage?: PathUsePageResolvers<ContextType>;
