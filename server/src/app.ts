@@ -22,7 +22,7 @@ import { UserInputError } from '@circuit-atlas/schema';
 import type { GraphStore } from './store/graph-store.js';
 import { ModelCatalog } from './models/catalog.js';
 import { TraceQueue, type TraceRunner } from './jobs/trace-queue.js';
-import { childProcessTraceRunner, interveneInChild, nameSupernodesInChild } from './jobs/child-runner.js';
+import { childProcessTraceRunner, interveneInChild, SupernodeNamingWorkers } from './jobs/child-runner.js';
 import {
   DEFAULT_INPUT_LIMITS,
   type ApiContext,
@@ -58,7 +58,7 @@ export interface ServerOptions {
   /** Runs traces; default: one child process per trace. */
   runner?: TraceRunner;
   intervene?: Intervener;
-  /** Names automatic supernodes; default: a tracer process per graph (its names are cached). */
+  /** Names automatic supernodes; default: a long-lived tracer process per model (names cached per graph). */
   nameSupernodes?: SupernodeNamer;
   traceConcurrency?: number;
   /** Bearer token mutations need; null/undefined = no auth. */
@@ -169,7 +169,9 @@ export async function startServer(options: ServerOptions & { port?: number; host
     concurrency: options.traceConcurrency ?? 1,
   });
   const intervene = options.intervene ?? ((task) => interveneInChild(task, INTERVENTION_TIMEOUT_MS));
-  const nameSupernodes = options.nameSupernodes ?? ((task) => nameSupernodesInChild(task, INTERVENTION_TIMEOUT_MS));
+  // Naming keeps one tracer process per model alive between requests (it replays the dashboards once).
+  const namingWorkers = options.nameSupernodes ? null : new SupernodeNamingWorkers(INTERVENTION_TIMEOUT_MS);
+  const nameSupernodes = options.nameSupernodes ?? ((task) => namingWorkers!.name(task));
   // Each intervention or naming is a tracer process: no more at once than traces.
   const interventionSlot = limitConcurrency(options.traceConcurrency ?? 1);
   // Batches run in tracer child processes here, or on workers when ATLAS_QUEUE names a Redis.
@@ -187,7 +189,7 @@ export async function startServer(options: ServerOptions & { port?: number; host
     queue,
     batches,
     intervene: (task) => interventionSlot(() => intervene(task)),
-    nameSupernodes: (task) => interventionSlot(() => nameSupernodes(task)),
+    nameSupernodes,
     nodeIndex: new NodeIndexCache(options.store),
     inputLimits: { ...DEFAULT_INPUT_LIMITS, ...options.inputLimits },
   };
@@ -274,6 +276,7 @@ export async function startServer(options: ServerOptions & { port?: number; host
       httpServer.listen(listenPort, listenHost, () => resolve());
     });
   } catch (error) {
+    namingWorkers?.close();
     await queue.close();
     await batches.close();
     await apollo.stop();
@@ -286,6 +289,7 @@ export async function startServer(options: ServerOptions & { port?: number; host
     port,
     services,
     close: async () => {
+      namingWorkers?.close();
       await queue.close();
       await batches.close();
       await apollo.stop();

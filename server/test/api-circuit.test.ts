@@ -132,7 +132,7 @@ describe('circuits through the API (demo model)', () => {
     for (const s of served) for (const id of s.nodeIds) expect(features.has(id)).toBe(true);
     const city = await citySupernode('Dallas');
     expect(city.nodeIds.length).toBeGreaterThan(5);
-  });
+  }, 300_000);
 
   it('draws a path from the Dallas token to the Austin logit in the automatic circuit view', async () => {
     const view = await circuit('Dallas', { auto: true });

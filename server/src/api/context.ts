@@ -4,7 +4,7 @@ import type { ModelCatalog } from '../models/catalog.js';
 import type { TraceQueue } from '../jobs/trace-queue.js';
 import type { BatchQueue } from '../jobs/batch-queue.js';
 import type { Supernode } from '@circuit-atlas/tracer';
-import type { InterventionOutcome, WorkerTask } from '../jobs/worker-protocol.js';
+import type { InterventionOutcome, NamingRequest, WorkerTask } from '../jobs/worker-protocol.js';
 import type { FeatureLabelLoader } from './feature-label-loader.js';
 import type { GraphLoaders } from './graph-loaders.js';
 import type { NodeIndexCache } from './node-index-cache.js';
@@ -14,9 +14,7 @@ export type Intervener = (
 ) => Promise<InterventionOutcome>;
 
 /** Names automatic supernodes by the contexts they fire in (a tracer process with the model loaded). */
-export type SupernodeNamer = (
-  task: Omit<Extract<WorkerTask, { kind: 'name-supernodes' }>, 'kind'>,
-) => Promise<Supernode[]>;
+export type SupernodeNamer = (task: Omit<NamingRequest, 'id'>) => Promise<Supernode[]>;
 
 export interface InputLimits {
   /** Longest prompt a trace or intervention accepts, in characters. */

@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CancelledError, ModelFormatError, UserInputError, type Supernode } from '@circuit-atlas/tracer';
 import type { GraphDocument } from '@circuit-atlas/schema';
 import type { TraceRunner } from './trace-queue.js';
-import type { InterventionOutcome, WorkerMessage, WorkerTask } from './worker-protocol.js';
+import type { InterventionOutcome, NamingReply, NamingRequest, WorkerMessage, WorkerTask } from './worker-protocol.js';
 
 const WORKER_PATH = fileURLToPath(new URL('./trace-worker.ts', import.meta.url));
 /** tsx's ESM loader, by absolute URL so the child finds it whatever its working directory. */
@@ -115,12 +115,91 @@ export async function interveneInChild(
   return answer.outcome;
 }
 
-/** Names supernodes by their contexts in a child process (it loads the model and replays the dashboards). */
-export async function nameSupernodesInChild(
-  task: Omit<Extract<WorkerTask, { kind: 'name-supernodes' }>, 'kind'>,
-  timeoutMs: number,
-): Promise<Supernode[]> {
-  const answer = await runInChild({ kind: 'name-supernodes', ...task }, { timeoutMs });
-  if (answer.type !== 'names-done') throw new Error(`the tracer process answered '${answer.type}' to naming`);
-  return answer.supernodes;
+const NAMING_WORKER_PATH = fileURLToPath(new URL('./naming-worker.ts', import.meta.url));
+/** A naming worker left idle this long ends (it holds a model in memory). */
+const NAMING_IDLE_MS = 5 * 60_000;
+
+interface NamingChild {
+  child: ChildProcess;
+  pending: Map<number, { resolve(s: Supernode[]): void; reject(e: Error): void; timer: NodeJS.Timeout }>;
+  idle: NodeJS.Timeout | null;
+}
+
+/**
+ * Names automatic supernodes in one long-lived child per model folder (naming-worker.ts): the first
+ * request loads the model and replays its dashboards (seconds), later ones reuse them.
+ */
+export class SupernodeNamingWorkers {
+  private readonly children = new Map<string, NamingChild>();
+  private nextId = 1;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  name(task: Omit<NamingRequest, 'id'>): Promise<Supernode[]> {
+    const worker = this.childFor(task.modelDir);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        worker.pending.delete(id);
+        reject(new Error(`naming supernodes took longer than ${this.timeoutMs} ms`));
+        this.stop(task.modelDir); // a stuck worker is replaced on the next request
+      }, this.timeoutMs);
+      worker.pending.set(id, { resolve, reject, timer });
+      if (worker.idle) clearTimeout(worker.idle);
+      worker.idle = null;
+      worker.child.send({ id, ...task } satisfies NamingRequest);
+    });
+  }
+
+  /** Ends every naming worker (the server is closing). */
+  close(): void {
+    for (const modelDir of [...this.children.keys()]) this.stop(modelDir);
+  }
+
+  private childFor(modelDir: string): NamingChild {
+    const existing = this.children.get(modelDir);
+    if (existing) return existing;
+    const child = fork(NAMING_WORKER_PATH, [], {
+      execArgv: ['--import', TSX_LOADER],
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, WORKER_NICENESS);
+    } catch {
+      // Not permitted here: it runs at normal priority.
+    }
+    const worker: NamingChild = { child, pending: new Map(), idle: null };
+    child.on('message', (reply: NamingReply) => {
+      const waiting = worker.pending.get(reply.id);
+      if (!waiting) return;
+      worker.pending.delete(reply.id);
+      clearTimeout(waiting.timer);
+      if ('error' in reply) waiting.reject(reviveError(reply.error.name, reply.error.message));
+      else waiting.resolve(reply.supernodes);
+      if (worker.pending.size === 0) {
+        worker.idle = setTimeout(() => this.stop(modelDir), NAMING_IDLE_MS);
+        worker.idle.unref();
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (this.children.get(modelDir) === worker) this.children.delete(modelDir);
+      if (worker.idle) clearTimeout(worker.idle);
+      for (const waiting of worker.pending.values()) {
+        clearTimeout(waiting.timer);
+        waiting.reject(new Error(`the naming process ended (exit code ${code}, signal ${signal})`));
+      }
+      worker.pending.clear();
+    });
+    child.on('error', () => child.kill('SIGKILL'));
+    this.children.set(modelDir, worker);
+    return worker;
+  }
+
+  private stop(modelDir: string): void {
+    const worker = this.children.get(modelDir);
+    if (!worker) return;
+    this.children.delete(modelDir);
+    worker.child.kill('SIGKILL');
+  }
 }

@@ -3,16 +3,7 @@
  * result, and exits. Running traces here keeps the server's event loop free, and cancelling a trace
  * is ending this process.
  */
-import path from 'node:path';
-import {
-  FeatureLabeller,
-  dashboardContextIndex,
-  intervene,
-  labelDocument,
-  loadReplacementModel,
-  renameFromContexts,
-  traceGraph,
-} from '@circuit-atlas/tracer';
+import { FeatureLabeller, intervene, labelDocument, loadReplacementModel, traceGraph } from '@circuit-atlas/tracer';
 import type { WorkerMessage, WorkerTask } from './worker-protocol.js';
 
 function send(message: WorkerMessage): Promise<void> {
@@ -61,13 +52,6 @@ async function runTask(task: WorkerTask): Promise<WorkerMessage> {
       // Feature nodes carry the labels computed from the model's dashboards, as the CLI's trace does.
       labelDocument(document, await FeatureLabeller.forModel(task.modelDir));
       return { type: 'trace-done', document };
-    }
-    if (task.kind === 'name-supernodes') {
-      report('naming', 0);
-      const index = await dashboardContextIndex(path.join(task.modelDir, 'dashboards'), model);
-      const supernodes =
-        index.contexts.length > 0 ? renameFromContexts(task.graph, task.supernodes, index) : task.supernodes;
-      return { type: 'names-done', supernodes };
     }
     const result = await intervene(model, task.prompt, task.interventions, {
       frozenAttention: task.frozenAttention,

@@ -35,14 +35,22 @@ export type WorkerTask =
       interventions: FeatureInterventionSpec[];
       frozenAttention: boolean;
       topK: number;
-    }
-  /** Names supernodes found on `graph` by the contexts of the model's dashboards (supernode-contexts.ts). */
-  | { kind: 'name-supernodes'; modelDir: string; graph: GraphDocument; supernodes: Supernode[] };
+    };
 
 export type WorkerMessage =
   | { type: 'progress'; phase: string; fraction: number }
   | { type: 'trace-done'; document: GraphDocument }
   | { type: 'intervene-done'; outcome: InterventionOutcome }
-  | { type: 'names-done'; supernodes: Supernode[] }
   /** `name` keeps the error type (UserInputError, ModelFormatError, ...) across the process boundary. */
   | { type: 'error'; name: string; message: string };
+
+/** To the naming worker (naming-worker.ts): name supernodes found on `graph` by the model's dashboard contexts. */
+export interface NamingRequest {
+  id: number;
+  modelDir: string;
+  graph: GraphDocument;
+  supernodes: Supernode[];
+}
+
+export type NamingReply =
+  { id: number; supernodes: Supernode[] } | { id: number; error: { name: string; message: string } };

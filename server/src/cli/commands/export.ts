@@ -5,7 +5,6 @@
  * pruning values; --node-threshold / --edge-threshold prune as the API does.
  */
 import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { GraphDocument } from '@circuit-atlas/schema';
 import type { PruneOptions, SavedView } from '../../store/graph-store.js';
 import { StoreError } from '../../store/store-error.js';
@@ -124,10 +123,14 @@ function writeStdout(content: string | Uint8Array): Promise<void> {
   });
 }
 
-/** The automatic supernodes of `doc`, as the API's `autoSupernodes` finds them; none without the model's dashboards. */
+/**
+ * The automatic supernodes of `doc`, as the API's `autoSupernodes` finds and names them (by their
+ * contexts, with the model loaded); none without the model's folder.
+ */
 async function automaticSupernodes(doc: GraphDocument): Promise<{ name: string; nodeIds: string[] }[]> {
   const { ModelCatalog } = await import('../../models/catalog.js');
-  const { dashboardLabels, findSupernodes } = await import('@circuit-atlas/tracer');
+  const { loadReplacementModel } = await import('@circuit-atlas/tracer');
+  const { automaticSupernodes: named } = await import('../supernode-options.js');
   const catalog = ModelCatalog.fromEnv();
   const model = await catalog.find(doc.model);
   if (!model) {
@@ -136,8 +139,12 @@ async function automaticSupernodes(doc: GraphDocument): Promise<{ name: string; 
     );
     return [];
   }
-  const labels = await dashboardLabels(path.join(model.dir, 'dashboards'), doc.nLayers);
-  return findSupernodes(doc, labels).map((s) => ({ name: s.label, nodeIds: s.members }));
+  const replacement = await loadReplacementModel(model.dir);
+  try {
+    return (await named(doc, model.dir, replacement)).map(([name, ...nodeIds]) => ({ name, nodeIds }));
+  } finally {
+    await replacement.dispose();
+  }
 }
 
 export async function run(argv: string[]): Promise<number> {
