@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { seededRandom as rng } from '../test-support/graph-generator.js'; // drawn cities: the same on every run
+import { seededRandom as rng } from '@circuit-atlas/schema'; // drawn cities: the same on every run
 import {
   buildCircuitView,
   dashboardContextIndex,

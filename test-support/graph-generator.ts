@@ -4,7 +4,7 @@
  * equal positions (a DAG, as attribution graphs are), signed heavy-tailed weights, cumulative
  * influence shares in (0, 1]. Seeded, so a seed always gives the same graph.
  */
-import { formatNodeId, TRACE_SETTING_DEFAULTS } from '@circuit-atlas/schema';
+import { formatNodeId, seededRandom, TRACE_SETTING_DEFAULTS } from '@circuit-atlas/schema';
 import type { GraphDocument, GraphEdge, GraphNode } from '@circuit-atlas/schema';
 
 export interface RandomGraphOptions {
@@ -25,18 +25,6 @@ export interface RandomGraphOptions {
   createdAt?: string;
   /** Fraction of edges without an influence (as in imported graphs). */
   nullEdgeInfluence?: number;
-}
-
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = ['Dallas', 'Texas', 'capital', 'Austin', 'the', 'of', 'state', 'is', 'city', 'in', 'Paris', 'France'];

@@ -1,9 +1,9 @@
 /**
  * @circuit-atlas/schema — the contracts every other package agrees on, each defined once: the graph
  * document types, node kinds and the node-id scheme, the graph-id pattern, trace settings with their
- * defaults and validation, the compact node and edge encodings of the API, and the GraphQL types generated from
- * the SDL. The SDL (graphql/schema.graphql) and the graph JSON Schema (graph-json.schema.json) are
- * files of this package, exported as such.
+ * defaults and validation, the compact node and edge encodings of the API, the GraphQL types generated from
+ * the SDL, and the seeded PRNG that makes samples reproducible. The SDL (graphql/schema.graphql) and the
+ * graph JSON Schema (graph-json.schema.json) are files of this package, exported as such.
  */
 export type { GraphDocument, GraphNode, GraphEdge, GraphSettings, GraphScores } from './graph-document.js';
 export { NODE_KINDS, formatNodeId, parseNodeId, legacyErrorNodeId } from './node-id.js';
@@ -22,4 +22,5 @@ export { packEdgeTable, unpackEdgeTable } from './edge-table.js';
 export type { EdgeTable } from './edge-table.js';
 export { packNodeTable, unpackNodeTable } from './node-table.js';
 export type { NodeTable, TableNode } from './node-table.js';
+export { seededRandom } from './seeded-random.js';
 export type * as Api from './generated/graphql-types.js';

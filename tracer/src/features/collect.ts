@@ -10,6 +10,7 @@
  * Positions 0 (the BOS token every context starts with) are not counted, as in the reference,
  * which zeroes features at position 0.
  */
+import { seededRandom } from '@circuit-atlas/schema';
 import type { ContextBatch } from './corpus.js';
 
 /**
@@ -121,18 +122,6 @@ export interface FeatureSummary {
   rangeTop: number;
 }
 
-/** A small, fast, seedable PRNG (mulberry32): reproducible reservoirs. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Example storage: `capacity` slots per feature, each with its activation, context, position,
  * window start and window activations [W].
@@ -225,7 +214,7 @@ export class LayerCollector {
     this.F = F;
     this.options = options;
     this.store = store;
-    this.rand = random(options.seed * 1000003 + layer);
+    this.rand = seededRandom(options.seed * 1000003 + layer);
     this.activeCount = new Float64Array(F);
     this.actMin = new Float32Array(F).fill(Infinity);
     this.actMax = new Float32Array(F);

@@ -5,7 +5,7 @@
 import type { AttributionGraph, LogitTarget, SparseMatrix } from '../../src/graph/attribution-graph.js';
 import { nodeLayout } from '../../src/graph/attribution-graph.js';
 import { logitWeightsOf } from '../../src/graph/influence.js';
-import { seededRandom } from '../../../test-support/graph-generator.js';
+import { seededRandom } from '@circuit-atlas/schema';
 
 // Every random graph is reproducible from its seed: the suite's one seeded PRNG.
 export { seededRandom };
