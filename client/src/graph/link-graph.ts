@@ -317,15 +317,6 @@ export class LinkGraphView {
     });
   }
 
-  /** Moves the clicked mark to this node before its edges arrive (setFocus then draws them). */
-  markClicked(nodeId: string): void {
-    this.cy.batch(() => {
-      this.ensureNodes([nodeId]);
-      this.cy.nodes('.clicked').removeClass('clicked');
-      this.cy.getElementById(nodeId).addClass('clicked');
-    });
-  }
-
   /** Draws exactly these edges (styled relative to the strongest) and labels their ends: the compare view. */
   drawEdges(edges: readonly IndexedEdge[]): void {
     const cy = this.cy;

@@ -339,15 +339,12 @@ export class GraphPage {
     this.host.update({ clicked: nodeId });
     const node = this.nodes.get(nodeId);
     const held = this.edges.holds([nodeId]);
-    // What the page already knows is shown at once (the node's facts, marked in the graph); its
-    // inputs and outputs follow when the server has sent its edges.
+    // What the page already knows is shown at once (the node's facts); its inputs and outputs, and
+    // its mark in the graph, follow when the server has sent its edges.
     if (node && !held && this.state.mode !== 'circuit') {
+      // The canvas changes once, when the edges are here: a Cytoscape frame at 5,000 nodes would delay them.
       this.panels.node.replaceChildren(renderPendingNodePanel(node));
-      // The panel is painted first; the canvas' clicked mark (a Cytoscape frame) right after it.
-      void nextPaint().then(() => {
-        performance.mark('atlas:node-panel', { detail: nodeId });
-        if (this.state.clicked === nodeId && !this.edges.holds([nodeId])) this.link?.markClicked(nodeId);
-      });
+      void nextPaint().then(() => performance.mark('atlas:node-panel', { detail: nodeId }));
     }
     void this.edges
       .ensure([nodeId])
