@@ -8,11 +8,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { resolveTraceSettings } from '@circuit-atlas/schema';
 import { BullmqBatchQueue, describeBatchCounts, type BatchSpec } from '@circuit-atlas/server';
+import { freePort } from '../tools/neo4j/launcher.js';
 
 const REPO = resolve(import.meta.dirname, '..');
 const MODEL = join(REPO, 'models/atlas-world');
@@ -21,17 +21,6 @@ const PROMPTS = Number(process.env.ATLAS_BENCH_PROMPTS ?? 200);
 
 function log(text: string): void {
   process.stdout.write(`${text}\n`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
 }
 
 /** Resolves when the process prints a line matching `pattern`; rejects if it ends first or after `limitMs`. */

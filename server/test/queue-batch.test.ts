@@ -16,18 +16,7 @@ import { InProcessBatchQueue } from '../src/jobs/batch-queue.js';
 import { BullmqBatchQueue } from '../src/jobs/bullmq-queue.js';
 import { modelPromptTracer } from '../src/jobs/batch-job.js';
 import { derivedBatchId, parsePromptLines, type BatchSpec } from '../src/jobs/batch.js';
-import {
-  CLI,
-  DEMO_MODEL,
-  REPO,
-  demoPrompts,
-  eventually,
-  startRedis,
-  startWorker,
-  stopWorker,
-  type RunningRedis,
-  type WorkerProcess,
-} from './queue-support.js';
+import { CLI, DEMO_MODEL, QueueProcesses, REPO, demoPrompts, eventually } from './queue-support.js';
 
 const exec = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'atlas-batch-'));
@@ -175,12 +164,8 @@ describe('the in-process queue', { timeout: 900_000 }, () => {
 });
 
 describe('the trace-batch and worker commands', { timeout: 900_000 }, () => {
-  let redis: RunningRedis | null = null;
-  let worker: WorkerProcess | null = null;
-  afterAll(async () => {
-    if (worker) await stopWorker(worker);
-    await redis?.dispose();
-  });
+  const processes = new QueueProcesses();
+  afterAll(() => processes.stopAll());
 
   it('traces a file in-process, lists the failed prompt and exits 1; a re-run stores nothing twice', async () => {
     const file = join(dir, 'prompts.jsonl');
@@ -225,9 +210,9 @@ describe('the trace-batch and worker commands', { timeout: 900_000 }, () => {
   });
 
   it('on BullMQ, --cancel stops the running prompt of a worker and removes the queued ones', async () => {
-    redis = await startRedis(false);
+    const redis = await processes.redis(false);
     const env = { ATLAS_QUEUE: redis.url, ATLAS_DB: join(dir, 'bull.sqlite'), NEO4J_URI: '' };
-    worker = await startWorker('worker', env);
+    const worker = await processes.worker('worker', env);
     const file = join(dir, 'cancel.jsonl');
     const long =
       'Fact: the capital of the state containing Dallas is Austin. Fact: the capital of the state containing ' +

@@ -11,21 +11,12 @@ import { Neo4jStore } from '../src/store/neo4j/neo4j-store.js';
 import { BullmqBatchQueue } from '../src/jobs/bullmq-queue.js';
 import type { BatchPrompt, BatchSpec, BatchStatus } from '../src/jobs/batch.js';
 import { resolveTraceSettings } from '@circuit-atlas/schema';
-import {
-  demoPrompts,
-  eventually,
-  startRedis,
-  startWorker,
-  stopWorker,
-  type RunningRedis,
-  type WorkerProcess,
-} from './queue-support.js';
+import { QueueProcesses, demoPrompts, eventually, type WorkerProcess } from './queue-support.js';
 
 const neo4jUri = inject('neo4jUri');
 const run = `qf-${randomUUID().slice(0, 8)}`; // graph ids of this run: the shared Neo4j keeps older runs' graphs
 const store = new Neo4jStore({ uri: neo4jUri });
-const workers: WorkerProcess[] = [];
-const redises: RunningRedis[] = [];
+const processes = new QueueProcesses();
 const queues: BullmqBatchQueue[] = [];
 
 // Limits guard against hangs on a loaded two-core machine; none of them paces the test.
@@ -41,9 +32,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(workers.map((worker) => stopWorker(worker, 30_000)));
   for (const queue of queues) await queue.close();
-  for (const redis of redises) await redis.dispose();
+  await processes.stopAll(30_000);
   for (const id of graphIds) await store.deleteGraph(id);
   await store.close();
 });
@@ -59,15 +49,12 @@ function prompts(name: string, texts: string[]): BatchPrompt[] {
 }
 
 async function setUp(persistent: boolean, workerCount: number) {
-  const redis = await startRedis(persistent);
-  redises.push(redis);
+  const redis = await processes.redis(persistent);
   const env = { ATLAS_QUEUE: redis.url, NEO4J_URI: neo4jUri, ATLAS_QUEUE_LOCK_MS: LOCK_MS };
   // Started one after another: two model loads at once would only slow both on two cores.
   const started: WorkerProcess[] = [];
   for (let i = 0; i < workerCount; i++) {
-    const worker = await startWorker(`worker ${i + 1}`, env);
-    workers.push(worker);
-    started.push(worker);
+    started.push(await processes.worker(`worker ${i + 1}`, env));
   }
   const queue = new BullmqBatchQueue(redis.url);
   queues.push(queue);

@@ -6,24 +6,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from '../../tools/neo4j/launcher.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const CLI = join(REPO, 'bin/circuit-atlas.js');
 export const DEMO_MODEL = join(REPO, 'models/atlas-world');
-
-export async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
 
 /** A line-reading handle on a child process's stdout and stderr. */
 export class ProcessLines {
@@ -157,6 +146,30 @@ export async function stopWorker(worker: ProcessLines, limitMs = 120_000): Promi
   const timer = setTimeout(() => worker.child.kill('SIGKILL'), limitMs);
   await worker.exit;
   clearTimeout(timer);
+}
+
+/** The Redis servers and workers a test file starts, stopped together when it ends. */
+export class QueueProcesses {
+  private readonly workers: WorkerProcess[] = [];
+  private readonly redises: RunningRedis[] = [];
+
+  async redis(persistent = false): Promise<RunningRedis> {
+    const redis = await startRedis(persistent);
+    this.redises.push(redis);
+    return redis;
+  }
+
+  async worker(name: string, env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
+    const worker = await startWorker(name, env);
+    this.workers.push(worker);
+    return worker;
+  }
+
+  /** Workers first (each finishes its prompt, which needs Redis), then the Redis servers and their folders. */
+  async stopAll(workerLimitMs = 120_000): Promise<void> {
+    await Promise.all(this.workers.map((worker) => stopWorker(worker, workerLimitMs)));
+    for (const redis of this.redises) await redis.dispose();
+  }
 }
 
 /** Capital prompts about the demo world's cities, in a fixed order. */

@@ -1,6 +1,6 @@
 // Starts the local Neo4j of tools/neo4j (embedded, its home in `dataDir`, kept across restarts) as a
 // child process and resolves once Bolt is ready. Used by `npm run neo4j` and by the test suite's
-// global setup.
+// global setup; its freePort serves the queue tests and benchmark too (one copy, in plain JavaScript).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
