@@ -9,7 +9,7 @@
  * of every length is its own: the long-prompt memory curve.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GraphBuilder } from '@circuit-atlas/tracer';
 import { GraphSession } from '@circuit-atlas/tracer';
@@ -126,6 +126,7 @@ async function measureLength(dir: string, nTokens: number, maxFeatureNodes: numb
 }
 
 function runLengthCurve(dir: string, peak: number): void {
+  const results: LengthResult[] = [];
   process.stdout.write(
     `\nprompt length curve, ${dir} (${EXTRA_FEATURES} feature rows, batch 256; one process per length)\n` +
       `${'tokens'.padStart(6)} ${'active'.padStart(8)} ${'edges kept'.padStart(11)} ${'attribution'.padStart(12)} ` +
@@ -145,6 +146,7 @@ function runLengthCurve(dir: string, peak: number): void {
       continue;
     }
     const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!) as LengthResult;
+    results.push(r);
     const gflops = r.backwardFlops / (r.backwardMs / 1000) / 1e9;
     process.stdout.write(
       `${String(r.tokens).padStart(6)} ${String(r.activeFeatures).padStart(8)} ${String(r.edges).padStart(11)} ` +
@@ -153,6 +155,13 @@ function runLengthCurve(dir: string, peak: number): void {
         `${((r.peakRssMb * 1024 * 1024) / r.edges).toFixed(0).padStart(10)}\n`,
     );
   }
+  mkdirSync(root('bench/results'), { recursive: true });
+  const file = root('bench/results/trace-lengths.json');
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), model: dir, featureRows: EXTRA_FEATURES, results }, null, 2)}\n`,
+  );
+  process.stdout.write(`(written to ${file})\n`);
 }
 
 export async function run(): Promise<void> {
