@@ -11,8 +11,8 @@
  *  2. Match of a context position to a supernode: with a = the members' activations there and
  *     g = their activations in the graph, match = cos(a, g) · min(1, |a| / |g|).
  *  3. The `topContexts` best-matching sequences (one position each) vote, with weight match, for:
- *     the token right after the position (an output "say X" when one token gets ≥ `sayShare` of
- *     the vote) and each distinct token elsewhere in the sequence except the one at the position and
+ *     the token right after the position unless the position is inside a name (an output "say X"
+ *     when one token gets ≥ `sayShare` of the vote) and each distinct token elsewhere in the sequence except the one at the position and
  *     the graph's own prompt tokens (the view already shows those), times the token's rarity
  *     min(1, ln(N/df)/ln 20)² over the corpus's N sequences (a token in 1/5 of them weighs 0.3).
  *  4. What the group reads: the input-label rule of a single feature (labels/feature-labels.ts)
@@ -213,7 +213,10 @@ export function nameFromContexts(
     const tokens = index.contexts[context];
     total += match;
     const after = tokens[position + 1];
-    if (after !== undefined) next.set(after, (next.get(after) ?? 0) + match * rarity(after));
+    // The rest of a name the group fires inside ("[Overland] Park") is not something it says.
+    const display = index.labels.tokensOf({ tokens });
+    const inside = (index.labels.unitAt(display, position)?.end ?? position + 1) > position + 1;
+    if (after !== undefined && !inside) next.set(after, (next.get(after) ?? 0) + match * rarity(after));
     const elsewhere = new Set(tokens.filter((_, i) => i !== position));
     elsewhere.delete(tokens[position]);
     for (const t of promptTokens) elsewhere.delete(t);
