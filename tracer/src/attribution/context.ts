@@ -33,7 +33,19 @@ export interface AttributionContext {
   activeFeatures: Int32Array;
   activations: Float32Array; // [nActive]
   /** Per output layer ℓ: the scaled decoder vectors a_s · W_dec,s writing into ℓ and their columns. */
-  readouts: { vecs: Float32Array; pos: number[]; active: Int32Array }[];
+  readouts: Readout[];
+}
+
+/**
+ * The decoder vectors writing into one output layer, laid out as the backward reads them:
+ * by position, then dimension, then slot (zero-padded to the busiest position's count), so the
+ * first T positions are a prefix. Vector of slot k at position p: vecs[(p·d + i)·slots + k].
+ */
+export interface Readout {
+  vecs: Float32Array; // [T, d, slots]
+  slots: number;
+  /** activeAt[p][k]: the active feature (column) read by slot k at position p, ascending. */
+  activeAt: Int32Array[];
 }
 
 /** Runs the clean forward pass, encodes every layer and builds the read-outs. */
@@ -71,33 +83,37 @@ export async function setupAttribution(model: ReplacementModel, tokenIds: number
     for (let p = 0; p < T; p++) for (let i = 0; i < d; i++) r[p * d + i] = bDec[i] + (skips[layer]?.[p * d + i] ?? 0);
     return r;
   });
-  // Read-outs packed per output layer as they are made (one [count, d] array each, no per-feature arrays:
-  // at ~900 active features per position a long prompt has about a million of them).
-  const counts = new Int32Array(L);
+  // Read-outs written once, straight into the backward's layout (no per-feature arrays and no
+  // second copy: a long prompt has about a million active features, each a d-vector).
+  const perPosition = Array.from({ length: L }, () => new Int32Array(T)); // [out layer][pos]: vectors
   for (let s = 0; s < nActive; s++) {
-    const layer = activeFeatures[3 * s];
-    for (let out = 0; out < tc.layers[layer].nOutputLayers; out++) counts[layer + out]++;
+    const [layer, pos] = [activeFeatures[3 * s], activeFeatures[3 * s + 1]];
+    for (let out = 0; out < tc.layers[layer].nOutputLayers; out++) perPosition[layer + out][pos]++;
   }
-  const readouts = Array.from(counts, (count) => ({
-    vecs: new Float32Array(count * d),
-    pos: new Array<number>(count),
-    active: new Int32Array(count),
-  }));
-  const filled = new Int32Array(L);
+  const readouts: Readout[] = perPosition.map((counts) => {
+    const slots = Math.max(1, ...counts); // at least one (zero) slot
+    return {
+      vecs: new Float32Array(T * d * slots),
+      slots,
+      activeAt: Array.from(counts, (count) => new Int32Array(count)),
+    };
+  });
+  const filled = Array.from({ length: L }, () => new Int32Array(T));
   for (let s = 0; s < nActive; s++) {
     const [layer, pos, f] = [activeFeatures[3 * s], activeFeatures[3 * s + 1], activeFeatures[3 * s + 2]];
     const t = tc.layers[layer];
     const decoderRow = t.wDec.row(f); // [nOutputLayers · d], read from the transcoder file
     for (let out = 0; out < t.nOutputLayers; out++) {
-      const readout = readouts[layer + out];
-      const m = filled[layer + out]++;
-      const vec = readout.vecs.subarray(m * d, (m + 1) * d);
+      const { vecs, slots, activeAt } = readouts[layer + out];
+      const slot = filled[layer + out][pos]++;
+      activeAt[pos][slot] = s;
       const base = out * d;
-      for (let i = 0; i < d; i++) vec[i] = activations[s] * decoderRow[base + i];
       const target = recon[layer + out];
-      for (let i = 0; i < d; i++) target[pos * d + i] += vec[i];
-      readout.pos[m] = pos;
-      readout.active[m] = s;
+      for (let i = 0; i < d; i++) {
+        const v = Math.fround(activations[s] * decoderRow[base + i]); // stored as float32, summed as stored
+        vecs[(pos * d + i) * slots + slot] = v;
+        target[pos * d + i] += v;
+      }
     }
   }
   const errors = forward.mlpOut.map((y, layer) => {

@@ -277,18 +277,7 @@ function blockInputs(
 }
 
 function fullBlockInputs(model: ReplacementModel, ctx: AttributionContext, layer: number): BlockInputs {
-  const d = model.dModel;
-  const T = ctx.nPos;
   const readout = ctx.readouts[layer];
-  const byPosition: number[][] = Array.from({ length: T }, () => []);
-  readout.pos.forEach((pos, m) => byPosition[pos].push(m));
-  const slots = Math.max(1, ...byPosition.map((ms) => ms.length)); // at least one (zero) slot
-  const readVecs = new Float32Array(T * d * slots);
-  byPosition.forEach((ms, p) =>
-    ms.forEach((m, slot) => {
-      for (let i = 0; i < d; i++) readVecs[(p * d + i) * slots + slot] = readout.vecs[m * d + i];
-    }),
-  );
   return {
     pattern: ctx.frozen.attnPattern[layer],
     ln1Scale: ctx.frozen.ln1Scale[layer],
@@ -296,9 +285,9 @@ function fullBlockInputs(model: ReplacementModel, ctx: AttributionContext, layer
     attnPostScale: ctx.frozen.attnPostScale?.[layer] ?? null,
     errors: ctx.errors[layer],
     tokenVectors: ctx.tokenVectors,
-    readVecs,
-    slots,
-    activeAt: byPosition.map((ms) => Int32Array.from(ms, (m) => readout.active[m])),
+    readVecs: readout.vecs,
+    slots: readout.slots,
+    activeAt: readout.activeAt,
   };
 }
 

@@ -59,12 +59,13 @@ export async function runFrozenReplacement(
           for (let i = 0; i < d; i++) out[(n * T + r.pos) * d + i] -= ctx.errors[layer][r.pos * d + i];
         } else if (r.kind === 'feature') {
           // The feature's decoder output into this layer, a_s · W_dec,s (CLTs write to every later layer).
-          const readout = ctx.readouts[layer];
-          for (let m = 0; m < readout.active.length; m++) {
-            if (readout.active[m] !== r.active) continue;
-            const pos = readout.pos[m];
-            for (let i = 0; i < d; i++) out[(n * T + pos) * d + i] -= readout.vecs[m * d + i];
-          }
+          const { vecs, slots, activeAt } = ctx.readouts[layer];
+          activeAt.forEach((columns, pos) =>
+            columns.forEach((active, slot) => {
+              if (active !== r.active) return;
+              for (let i = 0; i < d; i++) out[(n * T + pos) * d + i] -= vecs[(pos * d + i) * slots + slot];
+            }),
+          );
         }
       });
       return out;
