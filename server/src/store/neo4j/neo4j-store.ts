@@ -14,18 +14,12 @@
 import neo4j, { type Driver, type ManagedTransaction, type QueryResult, type RecordShape } from 'neo4j-driver';
 import type { GraphDocument, GraphEdge } from '@circuit-atlas/schema';
 import type {
+  EdgeDirection,
   FeatureKey,
   FeatureLabel,
-  FeatureOccurrence,
-  GraphStore,
   GraphSize,
-  GraphSummary,
   IncidentEdges,
-  IncidentEdgesOptions,
   IncidentEdgesQuery,
-  ListGraphsOptions,
-  NewSavedView,
-  NodeWithEdges,
   Page,
   PruneOptions,
   SaveOptions,
@@ -33,33 +27,25 @@ import type {
   SharedFeaturesSummary,
 } from '../graph-store.js';
 import { StoreError } from '../store-error.js';
-import {
-  checkEdgeDirection,
-  checkFeatureKey,
-  checkFeatureLabel,
-  checkGraphDocument,
-  checkGraphId,
-  checkIncidentEdges,
-  checkListGraphs,
-  checkNewView,
-  checkPrune,
-  pageBounds,
-} from '../check-graph.js';
+import { checkGraphDocument } from '../check-graph.js';
 import {
   GRAPH_RECORD_INTEGERS,
   featureLabelOf,
-  graphDocumentOf,
-  graphNodeOf,
   graphRecordOf,
-  graphSummaryOf,
-  newSavedView,
-  savedViewOf,
   viewRecordOf,
   type GraphRecord,
   type LabelRecord,
   type NodeRecord,
   type ViewRecord,
 } from '../graph-records.js';
+import {
+  CheckedGraphStore,
+  type GraphListQuery,
+  type GraphRecords,
+  type NodeEdgeRecords,
+  type OccurrenceRecord,
+  type PageBounds,
+} from '../checked-graph-store.js';
 
 export interface Neo4jStoreOptions {
   uri: string;
@@ -118,7 +104,7 @@ function storeErrorOf(error: unknown, doing: string): StoreError {
   return new StoreError('UNAVAILABLE', `${doing} failed (Neo4j ${code || 'error'}): ${message}`);
 }
 
-export class Neo4jStore implements GraphStore {
+export class Neo4jStore extends CheckedGraphStore {
   readonly kind = 'neo4j' as const;
   readonly driver: Driver;
   private readonly batchSize: number;
@@ -126,6 +112,7 @@ export class Neo4jStore implements GraphStore {
   private readonly savesInFlight = new Set<(error: StoreError) => void>();
 
   constructor(readonly options: Neo4jStoreOptions) {
+    super();
     const auth = options.user ? neo4j.auth.basic(options.user, options.password ?? '') : undefined;
     // Lossy integers are safe here: every integer we store (layers, positions, indices, counts) is < 2^53.
     this.driver = neo4j.driver(options.uri, auth, { disableLosslessIntegers: true });
@@ -267,8 +254,7 @@ export class Neo4jStore implements GraphStore {
     }
   }
 
-  async getGraph(id: string, prune: PruneOptions = {}): Promise<GraphDocument | null> {
-    checkPrune(prune);
+  protected async readGraph(id: string, prune: PruneOptions): Promise<GraphRecords | null> {
     const params = { id, nodeThreshold: prune.nodeThreshold ?? null, edgeThreshold: prune.edgeThreshold ?? null };
     const result = await this.read(async (tx) => {
       const graphResult = await tx.run('MATCH (g:Graph {id: $id}) RETURN properties(g) AS row', params);
@@ -303,15 +289,14 @@ export class Neo4jStore implements GraphStore {
       weight: weights[i],
       influence: influences[i] === 'null' ? null : (influences[i] as number),
     }));
-    return graphDocumentOf(
-      result.graphResult.records[0].get('row') as GraphRecord,
-      rows<NodeRecord>(result.nodeResult),
+    return {
+      record: result.graphResult.records[0].get('row') as GraphRecord,
+      nodes: rows<NodeRecord>(result.nodeResult),
       edges,
-    );
+    };
   }
 
-  async getGraphNodes(id: string, prune: PruneOptions = {}): Promise<GraphDocument | null> {
-    checkPrune(prune);
+  protected async readGraphNodes(id: string, prune: PruneOptions): Promise<Omit<GraphRecords, 'edges'> | null> {
     const params = { id, nodeThreshold: prune.nodeThreshold ?? null };
     const result = await this.read(async (tx) => {
       const graphResult = await tx.run('MATCH (g:Graph {id: $id}) RETURN properties(g) AS row', params);
@@ -323,20 +308,18 @@ export class Neo4jStore implements GraphStore {
       return { graphResult, nodeResult };
     }, `reading the nodes of graph '${id}'`);
     if (!result) return null;
-    return graphDocumentOf(
-      result.graphResult.records[0].get('row') as GraphRecord,
-      rows<NodeRecord>(result.nodeResult),
-      [],
-    );
+    return {
+      record: result.graphResult.records[0].get('row') as GraphRecord,
+      nodes: rows<NodeRecord>(result.nodeResult),
+    };
   }
 
-  async getIncidentEdges(
+  protected async readIncidentEdges(
     id: string,
     nodeIds: readonly string[],
-    query: IncidentEdgesQuery,
+    query: IncidentEdgesQuery & { direction: EdgeDirection },
   ): Promise<IncidentEdges | null> {
-    checkPrune(query);
-    const direction = checkEdgeDirection(query.direction);
+    const { direction } = query;
     const params = {
       id,
       ids: [...nodeIds],
@@ -404,15 +387,10 @@ export class Neo4jStore implements GraphStore {
     }, `reading the size of graph '${id}'`);
   }
 
-  async listGraphs(options: ListGraphsOptions = {}): Promise<Page<GraphSummary>> {
-    const { offset, limit, sortBy, order } = checkListGraphs(options);
+  protected async readGraphList(query: GraphListQuery): Promise<{ total: number; records: GraphRecord[] }> {
+    const { offset, limit, sortBy, order } = query;
     const sortProperty = SORT_PROPERTIES[sortBy];
-    const params = {
-      model: options.model ?? null,
-      text: options.text ? options.text.toLowerCase() : null,
-      offset: int(offset),
-      limit: int(limit),
-    };
+    const params = { model: query.model, text: query.text, offset: int(offset), limit: int(limit) };
     const where = '($model IS NULL OR g.model = $model) AND ($text IS NULL OR toLower(g.prompt) CONTAINS $text)';
     return this.read(async (tx) => {
       const total = await tx.run(`MATCH (g:Graph) WHERE ${where} RETURN count(g) AS n`, params);
@@ -422,7 +400,7 @@ export class Neo4jStore implements GraphStore {
          SKIP $offset LIMIT $limit`,
         params,
       );
-      return { total: total.records[0].get('n') as number, items: rows<GraphRecord>(page).map(graphSummaryOf) };
+      return { total: total.records[0].get('n') as number, records: rows<GraphRecord>(page) };
     }, 'listing graphs');
   }
 
@@ -447,43 +425,40 @@ export class Neo4jStore implements GraphStore {
     }, `deleting graph '${id}'`);
   }
 
-  async getNodeEdges(graphId: string, nodeId: string, options: IncidentEdgesOptions): Promise<NodeWithEdges> {
-    const { offset, limit, direction } = checkIncidentEdges(options);
+  protected async readNodeEdges(
+    graphId: string,
+    nodeId: string,
+    { offset, limit, direction }: PageBounds & { direction: 'in' | 'out' },
+  ): Promise<NodeEdgeRecords> {
     const pattern = direction === 'in' ? '(o:Node)-[e:EDGE]->(n)' : '(n)-[e:EDGE]->(o:Node)';
-    const result = await this.read(async (tx) => {
+    return this.read(async (tx): Promise<NodeEdgeRecords> => {
       const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId });
-      if ((graph.records[0].get('n') as number) === 0) return 'no graph' as const;
+      if ((graph.records[0].get('n') as number) === 0) return 'no graph';
       const node = await tx.run(
         `MATCH (n:Node {graphId: $graphId, nodeId: $nodeId})
          RETURN ${NODE_FIELDS('n')} AS row, COUNT { MATCH ${pattern} } AS total`,
         { graphId, nodeId },
       );
-      if (node.records.length === 0) return 'no node' as const;
+      if (node.records.length === 0) return 'no node';
       const edges = await tx.run(
         `MATCH (n:Node {graphId: $graphId, nodeId: $nodeId}) MATCH ${pattern}
-         RETURN {other: o.nodeId, weight: e.weight, influence: e.influence} AS row
+         RETURN {otherId: o.nodeId, weight: e.weight, influence: e.influence} AS row
          ORDER BY abs(e.weight) DESC, o.nodeId ASC SKIP $offset LIMIT $limit`,
         { graphId, nodeId, offset: int(offset), limit: int(limit) },
       );
-      return { node, edges };
+      const record = node.records[0];
+      return {
+        node: record.get('row') as NodeRecord,
+        totalEdges: record.get('total') as number,
+        edges: rows<{ otherId: string; weight: number; influence: number | null }>(edges),
+      };
     }, `reading node '${nodeId}' of graph '${graphId}'`);
-    if (result === 'no graph') throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
-    if (result === 'no node') throw new StoreError('NOT_FOUND', `graph '${graphId}' has no node '${nodeId}'`);
-    const edges = rows<{ other: string; weight: number; influence: number | null }>(result.edges).map((r) =>
-      direction === 'in'
-        ? { source: r.other, target: nodeId, weight: r.weight, influence: r.influence ?? null }
-        : { source: nodeId, target: r.other, weight: r.weight, influence: r.influence ?? null },
-    );
-    const record = result.node.records[0];
-    return { node: graphNodeOf(record.get('row') as NodeRecord), edges, totalEdges: record.get('total') as number };
   }
 
-  async featureOccurrences(
+  protected async readFeatureOccurrences(
     feature: FeatureKey,
-    page?: { offset?: number; limit?: number },
-  ): Promise<Page<FeatureOccurrence>> {
-    checkFeatureKey(feature);
-    const { offset, limit } = pageBounds(page, 20);
+    { offset, limit }: PageBounds,
+  ): Promise<Page<OccurrenceRecord>> {
     const params = {
       model: feature.model,
       transcoderSet: feature.transcoderSet,
@@ -502,17 +477,11 @@ export class Neo4jStore implements GraphStore {
          ORDER BY g.createdMs DESC, g.id ASC, n.ord ASC SKIP $offset LIMIT $limit`,
         params,
       );
-      const items = rows<{ graphId: string; prompt: string; node: NodeRecord }>(page).map((r) => ({
-        graphId: r.graphId,
-        prompt: r.prompt,
-        node: graphNodeOf(r.node),
-      }));
-      return { total: total.records[0].get('n') as number, items };
+      return { total: total.records[0].get('n') as number, items: rows<OccurrenceRecord>(page) };
     }, 'listing feature occurrences');
   }
 
-  async graphsSharingFeatures(graphId: string, limit = 10): Promise<SharedFeaturesSummary[]> {
-    pageBounds({ limit }, 10);
+  protected async readGraphsSharingFeatures(graphId: string, limit: number): Promise<SharedFeaturesSummary[] | null> {
     const result = await this.read(async (tx) => {
       const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId });
       if ((graph.records[0].get('n') as number) === 0) return null;
@@ -528,13 +497,15 @@ export class Neo4jStore implements GraphStore {
         { graphId, limit: int(limit) },
       );
     }, `finding graphs that share features with '${graphId}'`);
-    if (!result) throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
-    return rows<SharedFeaturesSummary>(result);
+    return result && rows<SharedFeaturesSummary>(result);
   }
 
-  async setFeatureLabel(feature: FeatureKey, label: string, author: string): Promise<FeatureLabel> {
-    checkFeatureKey(feature);
-    checkFeatureLabel(label, author);
+  protected async writeFeatureLabel(
+    feature: FeatureKey,
+    label: string,
+    author: string,
+    at: string,
+  ): Promise<FeatureLabel> {
     const result = await this.write(
       (tx) =>
         tx.run(
@@ -548,7 +519,7 @@ export class Neo4jStore implements GraphStore {
             index: int(feature.index),
             label,
             author,
-            updatedAt: new Date().toISOString(),
+            updatedAt: at,
           },
         ),
       'setting a feature label',
@@ -556,8 +527,7 @@ export class Neo4jStore implements GraphStore {
     return featureLabelOf(rows<LabelRecord>(result)[0]);
   }
 
-  async getFeatureLabel(feature: FeatureKey): Promise<FeatureLabel | null> {
-    checkFeatureKey(feature);
+  protected async readFeatureLabel(feature: FeatureKey): Promise<LabelRecord | null> {
     const result = await this.read(
       (tx) =>
         tx.run(
@@ -572,27 +542,23 @@ export class Neo4jStore implements GraphStore {
         ),
       'reading a feature label',
     );
-    const found = rows<LabelRecord>(result);
-    return found.length > 0 ? featureLabelOf(found[0]) : null;
+    return rows<LabelRecord>(result)[0] ?? null;
   }
 
-  async searchFeatureLabels(text: string, limit = 20): Promise<FeatureLabel[]> {
-    pageBounds({ limit }, 20);
+  protected async readFeatureLabels(text: string, limit: number): Promise<LabelRecord[]> {
     const result = await this.read(
       (tx) =>
         tx.run(
           `MATCH (f:Feature) WHERE f.label IS NOT NULL AND toLower(f.label) CONTAINS $text
            RETURN properties(f) AS row ORDER BY f.model ASC, f.transcoderSet ASC, f.layer ASC, f.index ASC LIMIT $limit`,
-          { text: String(text).toLowerCase(), limit: int(limit) },
+          { text, limit: int(limit) },
         ),
       'searching feature labels',
     );
-    return rows<LabelRecord>(result).map(featureLabelOf);
+    return rows<LabelRecord>(result);
   }
 
-  async saveView(view: NewSavedView): Promise<SavedView> {
-    const namedIds = checkNewView(view);
-    const saved = newSavedView(view);
+  protected async writeView(view: SavedView, namedIds: string[]): Promise<void> {
     await this.write(async (tx) => {
       const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId: view.graphId });
       if ((graph.records[0].get('n') as number) === 0) {
@@ -612,23 +578,20 @@ export class Neo4jStore implements GraphStore {
          CREATE (v:View {id: $id, graphId: $graphId, name: $name, pinnedIds: $pinnedIds, supernodes: $supernodes,
                          nodeThreshold: $nodeThreshold, edgeThreshold: $edgeThreshold, createdAt: $createdAt})
          CREATE (v)-[:OF_GRAPH]->(g)`,
-        viewRecordOf(saved),
+        viewRecordOf(view),
       );
     }, `saving a view of graph '${view.graphId}'`);
-    return saved;
   }
 
-  async getView(id: string): Promise<SavedView | null> {
+  protected async readView(id: string): Promise<ViewRecord | null> {
     const result = await this.read(
-      (tx) => tx.run('MATCH (v:View {id: $id}) RETURN properties(v) AS row', { id: String(id) }),
+      (tx) => tx.run('MATCH (v:View {id: $id}) RETURN properties(v) AS row', { id }),
       'reading a view',
     );
-    const found = rows<ViewRecord>(result);
-    return found.length > 0 ? savedViewOf(found[0]) : null;
+    return rows<ViewRecord>(result)[0] ?? null;
   }
 
-  async listViews(graphId: string): Promise<SavedView[]> {
-    checkGraphId(graphId);
+  protected async readViews(graphId: string): Promise<ViewRecord[]> {
     const result = await this.read(
       (tx) =>
         tx.run(
@@ -638,6 +601,6 @@ export class Neo4jStore implements GraphStore {
         ),
       'listing views',
     );
-    return rows<ViewRecord>(result).map(savedViewOf);
+    return rows<ViewRecord>(result);
   }
 }

@@ -18,18 +18,12 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { GraphDocument, GraphEdge } from '@circuit-atlas/schema';
 import type {
+  EdgeDirection,
   FeatureKey,
   FeatureLabel,
-  FeatureOccurrence,
-  GraphStore,
   GraphSize,
-  GraphSummary,
   IncidentEdges,
-  IncidentEdgesOptions,
   IncidentEdgesQuery,
-  ListGraphsOptions,
-  NewSavedView,
-  NodeWithEdges,
   Page,
   PruneOptions,
   SaveOptions,
@@ -37,29 +31,15 @@ import type {
   SharedFeaturesSummary,
 } from '../graph-store.js';
 import { StoreError } from '../store-error.js';
+import type { GraphRecord, LabelRecord, NodeRecord, ViewRecord } from '../graph-records.js';
 import {
-  checkFeatureKey,
-  checkFeatureLabel,
-  checkGraphId,
-  checkEdgeDirection,
-  checkIncidentEdges,
-  checkListGraphs,
-  checkNewView,
-  checkPrune,
-  pageBounds,
-} from '../check-graph.js';
-import {
-  featureLabelOf,
-  graphDocumentOf,
-  graphNodeOf,
-  graphSummaryOf,
-  newSavedView,
-  savedViewOf,
-  type GraphRecord,
-  type LabelRecord,
-  type NodeRecord,
-  type ViewRecord,
-} from '../graph-records.js';
+  CheckedGraphStore,
+  type GraphListQuery,
+  type GraphRecords,
+  type NodeEdgeRecords,
+  type OccurrenceRecord,
+  type PageBounds,
+} from '../checked-graph-store.js';
 import { openConnection } from './connection.js';
 import { migrate } from './migrations.js';
 import { BUSY_TIMEOUT_VARIABLE, LABEL_COLUMNS } from './write-transactions.js';
@@ -135,7 +115,7 @@ function graphRecordOfRow(row: GraphRow): GraphRecord {
   };
 }
 
-export class SqliteStore implements GraphStore {
+export class SqliteStore extends CheckedGraphStore {
   readonly kind = 'sqlite' as const;
   private db: Database.Database | null = null;
   private writer: Writer | null = null;
@@ -147,6 +127,7 @@ export class SqliteStore implements GraphStore {
     readonly path: string,
     options: SqliteStoreOptions = {},
   ) {
+    super();
     this.busyTimeoutMs = options.busyTimeoutMs ?? busyTimeoutFromEnv();
     this.writerKind = path === ':memory:' ? 'inline' : (options.writer ?? 'thread');
   }
@@ -214,8 +195,7 @@ export class SqliteStore implements GraphStore {
     return this.statement(`SELECT ${GRAPH_COLUMNS} FROM graphs WHERE id = ?`).get(id) as GraphRow | undefined;
   }
 
-  async getGraph(id: string, prune: PruneOptions = {}): Promise<GraphDocument | null> {
-    checkPrune(prune);
+  protected async readGraph(id: string, prune: PruneOptions): Promise<GraphRecords | null> {
     const db = this.open;
     // One read transaction: the graph, its nodes and its edges from the same snapshot.
     const read = db.transaction(() => {
@@ -262,11 +242,10 @@ export class SqliteStore implements GraphStore {
         edges.push({ source, target, weight: e.weight, influence: e.influence });
       }
     }
-    return graphDocumentOf(graphRecordOfRow(row), nodeRows, edges);
+    return { record: graphRecordOfRow(row), nodes: nodeRows, edges };
   }
 
-  async getGraphNodes(id: string, prune: PruneOptions = {}): Promise<GraphDocument | null> {
-    checkPrune(prune);
+  protected async readGraphNodes(id: string, prune: PruneOptions): Promise<Omit<GraphRecords, 'edges'> | null> {
     const read = this.open.transaction(() => {
       const row = this.graphRow(id);
       if (!row) return null;
@@ -276,16 +255,15 @@ export class SqliteStore implements GraphStore {
       return { row, nodeRows };
     });
     const result = read();
-    return result ? graphDocumentOf(graphRecordOfRow(result.row), result.nodeRows, []) : null;
+    return result ? { record: graphRecordOfRow(result.row), nodes: result.nodeRows } : null;
   }
 
-  async getIncidentEdges(
+  protected async readIncidentEdges(
     id: string,
     nodeIds: readonly string[],
-    query: IncidentEdgesQuery,
+    query: IncidentEdgesQuery & { direction: EdgeDirection },
   ): Promise<IncidentEdges | null> {
-    checkPrune(query);
-    const direction = checkEdgeDirection(query.direction);
+    const { direction } = query;
     const edgeKept = '(@edgeThreshold IS NULL OR e.influence IS NULL OR e.influence <= @edgeThreshold)';
     // Both ends kept and the edge kept; `a` is the asked end, `o` the other one.
     const sideSql = (asked: 'source' | 'target') => {
@@ -346,10 +324,10 @@ export class SqliteStore implements GraphStore {
     return row ?? null;
   }
 
-  async listGraphs(options: ListGraphsOptions = {}): Promise<Page<GraphSummary>> {
-    const { offset, limit, sortBy, order } = checkListGraphs(options);
+  protected async readGraphList(query: GraphListQuery): Promise<{ total: number; records: GraphRecord[] }> {
+    const { offset, limit, sortBy, order } = query;
     const where = '(@model IS NULL OR model = @model) AND (@text IS NULL OR instr(atlas_lower(prompt), @text) > 0)';
-    const params = { model: options.model ?? null, text: options.text ? options.text.toLowerCase() : null };
+    const params = { model: query.model, text: query.text };
     const read = this.open.transaction(() => {
       const total = this.statement(`SELECT count(*) FROM graphs WHERE ${where}`).pluck().get(params) as number;
       const rows = this.statement(
@@ -359,23 +337,26 @@ export class SqliteStore implements GraphStore {
       return { total, rows };
     });
     const { total, rows } = read();
-    return { total, items: rows.map((row) => graphSummaryOf(graphRecordOfRow(row))) };
+    return { total, records: rows.map(graphRecordOfRow) };
   }
 
   async deleteGraph(id: string): Promise<boolean> {
     return this.write.write<boolean>({ op: 'deleteGraph', id });
   }
 
-  async getNodeEdges(graphId: string, nodeId: string, options: IncidentEdgesOptions): Promise<NodeWithEdges> {
-    const { offset, limit, direction } = checkIncidentEdges(options);
-    const read = this.open.transaction(() => {
+  protected async readNodeEdges(
+    graphId: string,
+    nodeId: string,
+    { offset, limit, direction }: PageBounds & { direction: 'in' | 'out' },
+  ): Promise<NodeEdgeRecords> {
+    const read = this.open.transaction((): NodeEdgeRecords => {
       const graph = this.graphRow(graphId);
-      if (!graph) throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
+      if (!graph) return 'no graph';
       const node = this.statement(`SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = ? AND n.node_id = ?`).get(
         graph.key,
         nodeId,
       ) as NodeRecord | undefined;
-      if (!node) throw new StoreError('NOT_FOUND', `graph '${graphId}' has no node '${nodeId}'`);
+      if (!node) return 'no node';
       const [own, other] = direction === 'in' ? ['target_ord', 'source_ord'] : ['source_ord', 'target_ord'];
       const totalEdges = this.statement(`SELECT count(*) FROM edges WHERE graph_key = ? AND ${own} = ?`)
         .pluck()
@@ -386,23 +367,15 @@ export class SqliteStore implements GraphStore {
            WHERE e.graph_key = ? AND e.${own} = ?
            ORDER BY abs(e.weight) DESC, o.node_id ASC LIMIT ? OFFSET ?`,
       ).all(graph.key, node.ord, limit, offset) as { otherId: string; weight: number; influence: number | null }[];
-      return { node, totalEdges, rows };
+      return { node, totalEdges, edges: rows };
     });
-    const { node, totalEdges, rows } = read();
-    const edges = rows.map((r) =>
-      direction === 'in'
-        ? { source: r.otherId, target: nodeId, weight: r.weight, influence: r.influence }
-        : { source: nodeId, target: r.otherId, weight: r.weight, influence: r.influence },
-    );
-    return { node: graphNodeOf(node), edges, totalEdges };
+    return read();
   }
 
-  async featureOccurrences(
+  protected async readFeatureOccurrences(
     feature: FeatureKey,
-    page?: { offset?: number; limit?: number },
-  ): Promise<Page<FeatureOccurrence>> {
-    checkFeatureKey(feature);
-    const { offset, limit } = pageBounds(page, 20);
+    { offset, limit }: PageBounds,
+  ): Promise<Page<OccurrenceRecord>> {
     const read = this.open.transaction(() => {
       const key = this.statement(
         'SELECT key FROM features WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?',
@@ -418,14 +391,13 @@ export class SqliteStore implements GraphStore {
       return { total, rows };
     });
     const { total, rows } = read();
-    return { total, items: rows.map((r) => ({ graphId: r.graphId, prompt: r.prompt, node: graphNodeOf(r) })) };
+    return { total, items: rows.map((r) => ({ graphId: r.graphId, prompt: r.prompt, node: r })) };
   }
 
-  async graphsSharingFeatures(graphId: string, limit = 10): Promise<SharedFeaturesSummary[]> {
-    pageBounds({ limit }, 10);
+  protected async readGraphsSharingFeatures(graphId: string, limit: number): Promise<SharedFeaturesSummary[] | null> {
     const read = this.open.transaction(() => {
       const graph = this.graphRow(graphId);
-      if (!graph) throw new StoreError('NOT_FOUND', `no graph with id '${graphId}'`);
+      if (!graph) return null;
       return this.statement(
         `SELECT g.id AS graphId, g.prompt AS prompt, count(DISTINCT other.feature_key) AS sharedFeatureCount
            FROM (SELECT DISTINCT feature_key FROM nodes WHERE graph_key = @key AND feature_key IS NOT NULL) mine
@@ -437,59 +409,45 @@ export class SqliteStore implements GraphStore {
     return read();
   }
 
-  async setFeatureLabel(feature: FeatureKey, label: string, author: string): Promise<FeatureLabel> {
-    checkFeatureKey(feature);
-    checkFeatureLabel(label, author);
-    return this.write.write<FeatureLabel>({
-      op: 'setFeatureLabel',
-      feature: {
-        model: feature.model,
-        transcoderSet: feature.transcoderSet,
-        layer: feature.layer,
-        index: feature.index,
-      },
-      label,
-      author,
-      updatedAt: new Date().toISOString(),
-    });
+  protected async writeFeatureLabel(
+    feature: FeatureKey,
+    label: string,
+    author: string,
+    at: string,
+  ): Promise<FeatureLabel> {
+    return this.write.write<FeatureLabel>({ op: 'setFeatureLabel', feature, label, author, updatedAt: at });
   }
 
-  async getFeatureLabel(feature: FeatureKey): Promise<FeatureLabel | null> {
-    checkFeatureKey(feature);
+  protected async readFeatureLabel(feature: FeatureKey): Promise<LabelRecord | null> {
     const row = this.statement(
       `SELECT ${LABEL_COLUMNS} FROM feature_labels
          WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?`,
     ).get(feature.model, feature.transcoderSet, feature.layer, feature.index) as LabelRecord | undefined;
-    return row ? featureLabelOf(row) : null;
+    return row ?? null;
   }
 
-  async searchFeatureLabels(text: string, limit = 20): Promise<FeatureLabel[]> {
-    pageBounds({ limit }, 20);
-    const rows = this.statement(
+  protected async readFeatureLabels(text: string, limit: number): Promise<LabelRecord[]> {
+    return this.statement(
       `SELECT ${LABEL_COLUMNS} FROM feature_labels WHERE instr(atlas_lower(label), ?) > 0
          ORDER BY model ASC, transcoder_set ASC, layer ASC, feature_index ASC LIMIT ?`,
-    ).all(String(text).toLowerCase(), limit) as LabelRecord[];
-    return rows.map(featureLabelOf);
+    ).all(text, limit) as LabelRecord[];
   }
 
-  async saveView(view: NewSavedView): Promise<SavedView> {
-    const namedIds = checkNewView(view);
-    return this.write.write<SavedView>({ op: 'saveView', view: newSavedView(view), namedIds });
+  protected async writeView(view: SavedView, namedIds: string[]): Promise<void> {
+    await this.write.write<SavedView>({ op: 'saveView', view, namedIds });
   }
 
-  async getView(id: string): Promise<SavedView | null> {
+  protected async readView(id: string): Promise<ViewRecord | null> {
     const row = this.statement(
       `SELECT ${VIEW_COLUMNS} FROM views v JOIN graphs g ON g.key = v.graph_key WHERE v.id = ?`,
     ).get(id) as ViewRecord | undefined;
-    return row ? savedViewOf(row) : null;
+    return row ?? null;
   }
 
-  async listViews(graphId: string): Promise<SavedView[]> {
-    checkGraphId(graphId);
-    const rows = this.statement(
+  protected async readViews(graphId: string): Promise<ViewRecord[]> {
+    return this.statement(
       `SELECT ${VIEW_COLUMNS} FROM views v JOIN graphs g ON g.key = v.graph_key
          WHERE g.id = ? ORDER BY v.created_at ASC, v.id ASC`,
     ).all(graphId) as ViewRecord[];
-    return rows.map(savedViewOf);
   }
 }
