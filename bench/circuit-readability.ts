@@ -8,7 +8,8 @@
  *    shape city token → supernode at the city → supernode at the last token → logit, names ignored).
  *  - swap rate: replace the state supernode (the most influential one at the city's position, named
  *    or not) by the same of a graph of a city in another state (drawn at random); success = that
- *    state's capital on top. CIRCUITS_FACTOR scales the donor's activations.
+ *    state's capital on top; run twice, attention patterns frozen at the clean run (`intervene`'s
+ *    default) and free to change (`--free-attention`). CIRCUITS_FACTOR scales the donor's activations.
  *  - ablation: zero the state supernode; median drop of the capital's probability.
  * Names are checked against world.json (ground truth); the algorithms never see it.
  * Env: CIRCUITS_SEED (default 2026), CIRCUITS_N (default 20), CIRCUITS_FACTOR (donor scale, default 1),
@@ -126,7 +127,8 @@ export async function run(): Promise<void> {
     let structural = 0;
     const misses: string[] = [];
     let swaps = 0;
-    let swapOk = 0;
+    // Swaps with attention patterns frozen at the clean run (the default of `intervene`), and free.
+    const swapOk = { frozen: 0, free: 0 };
     const swapMisses: string[] = [];
     const drops: number[] = [];
     for (const city of cities) {
@@ -184,24 +186,25 @@ export async function run(): Promise<void> {
         continue;
       }
       const members = supernodeMembers(doc, recipient.members);
-      const swapped = await interveneOnSupernodes(
-        model,
-        doc.prompt,
-        [{ mode: 'replace', members, donor: supernodeMembers(donor.doc, donorSn.members), factor }],
-        { topK: 3 },
-      );
+      const swap = [{ mode: 'replace' as const, members, donor: supernodeMembers(donor.doc, donorSn.members), factor }];
+      const swapped = await interveneOnSupernodes(model, doc.prompt, swap, { topK: 3 });
+      const freed = await interveneOnSupernodes(model, doc.prompt, swap, { topK: 3, frozenAttention: false });
       const top = swapped.after[0];
-      if (top.token === other.capital.split(' ')[0]) swapOk++;
-      else
+      const wanted = other.capital.split(' ')[0];
+      const shown = (list: typeof swapped.after) =>
+        list.map((l) => `${l.token} ${l.probability.toFixed(2)}`).join(', ');
+      if (top.token === wanted) swapOk.frozen++;
+      if (freed.after[0].token === wanted) swapOk.free++;
+      if (top.token !== wanted || freed.after[0].token !== wanted)
         swapMisses.push(
-          `${city} (${state.name}) ← ${donorCity} (${other.name}, wants ${other.capital}): top ${swapped.after.map((l) => `${l.token} ${l.probability.toFixed(2)}`).join(', ')}`,
+          `${city} (${state.name}) ← ${donorCity} (${other.name}, wants ${other.capital}): frozen ${shown(swapped.after)} | free ${shown(freed.after)}`,
         );
       const ablated = await interveneOnSupernodes(model, doc.prompt, [{ mode: 'zero', members }], { topK: 50 });
       const p = (list: typeof ablated.before) =>
         list.find((l) => l.token === state.capital.split(' ')[0])?.probability ?? 0;
       drops.push(p(ablated.before) - p(ablated.after));
       process.stdout.write(
-        `${city.padEnd(14)} path ${hasNamed ? 'yes' : 'no '} shape ${hasShape ? 'yes' : 'no '} | state sn "${recipient.label}" (${recipient.members.length}) ← "${donorSn.label}" of ${donorCity}: ${top.token} ${top.probability.toFixed(2)} | ablation p(${state.capital}) ${p(ablated.before).toFixed(3)} → ${p(ablated.after).toFixed(3)}\n`,
+        `${city.padEnd(14)} path ${hasNamed ? 'yes' : 'no '} shape ${hasShape ? 'yes' : 'no '} | state sn "${recipient.label}" (${recipient.members.length}) ← "${donorSn.label}" of ${donorCity}: ${top.token} ${top.probability.toFixed(2)} (free: ${freed.after[0].token} ${freed.after[0].probability.toFixed(2)}) | ablation p(${state.capital}) ${p(ablated.before).toFixed(3)} → ${p(ablated.after).toFixed(3)}\n`,
       );
     }
     const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)}% (${a}/${b})`;
@@ -210,7 +213,9 @@ export async function run(): Promise<void> {
       `structural rate (city sn → last-token sn, names ignored): ${pct(structural, cities.length)}\n`,
     );
     process.stdout.write(`misses:\n${misses.map((m) => `  ${m}`).join('\n')}\n`);
-    process.stdout.write(`swap success (donor scale ${factor}): ${pct(swapOk, swaps)}\n`);
+    process.stdout.write(
+      `swap success (donor scale ${factor}): attention frozen ${pct(swapOk.frozen, swaps)}, attention free ${pct(swapOk.free, swaps)}\n`,
+    );
     process.stdout.write(`swap misses:\n${swapMisses.map((m) => `  ${m}`).join('\n')}\n`);
     process.stdout.write(
       `ablation: median drop of the capital's probability ${median(drops).toFixed(3)} over ${drops.length}\n`,
