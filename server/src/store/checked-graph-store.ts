@@ -58,6 +58,9 @@ export interface GraphRecords {
   edges: GraphEdge[];
 }
 
+/** A stored graph's record and kept nodes, without edges (getGraphNodes). */
+export type GraphNodeRecords = Omit<GraphRecords, 'edges'>;
+
 /** A checked page: offset and limit within the bounds of pageBounds. */
 export interface PageBounds {
   offset: number;
@@ -85,6 +88,26 @@ export interface OccurrenceRecord {
   node: NodeRecord;
 }
 
+/** A checked getIncidentEdges query: the asked nodes, the side and the thresholds. */
+export type IncidentEdgesRead = IncidentEdgesQuery & { direction: EdgeDirection; nodeIds: readonly string[] };
+
+/** A checked page of one side of a node's edges. */
+export type NodeEdgesPage = PageBounds & { direction: 'in' | 'out' };
+
+/** A checked label to store, with the time it is set (the writer thread's setFeatureLabel arguments). */
+export interface FeatureLabelWrite {
+  feature: FeatureKey;
+  label: string;
+  author: string;
+  updatedAt: string;
+}
+
+/** A view built by newSavedView and every node id it names (the writer thread's saveView arguments). */
+export interface ViewWrite {
+  view: SavedView;
+  namedIds: string[];
+}
+
 export abstract class CheckedGraphStore implements GraphStore {
   abstract readonly kind: 'sqlite' | 'neo4j';
   abstract init(): Promise<void>;
@@ -97,34 +120,21 @@ export abstract class CheckedGraphStore implements GraphStore {
   /** The graph, its nodes and its edges (both kept as `prune` asks), from one snapshot; null if none. */
   protected abstract readGraph(id: string, prune: PruneOptions): Promise<GraphRecords | null>;
   /** The graph and its kept nodes only. */
-  protected abstract readGraphNodes(id: string, prune: PruneOptions): Promise<Omit<GraphRecords, 'edges'> | null>;
-  protected abstract readIncidentEdges(
-    id: string,
-    nodeIds: readonly string[],
-    query: IncidentEdgesQuery & { direction: EdgeDirection },
-  ): Promise<IncidentEdges | null>;
+  protected abstract readGraphNodes(id: string, prune: PruneOptions): Promise<GraphNodeRecords | null>;
+  protected abstract readIncidentEdges(id: string, query: IncidentEdgesRead): Promise<IncidentEdges | null>;
   protected abstract readGraphList(query: GraphListQuery): Promise<{ total: number; records: GraphRecord[] }>;
   /** Edges of one side, by |weight| descending then the other node's id. */
-  protected abstract readNodeEdges(
-    graphId: string,
-    nodeId: string,
-    page: PageBounds & { direction: 'in' | 'out' },
-  ): Promise<NodeEdgeRecords>;
+  protected abstract readNodeEdges(graphId: string, nodeId: string, page: NodeEdgesPage): Promise<NodeEdgeRecords>;
   /** Newest graph first, then graph id, then node order. */
   protected abstract readFeatureOccurrences(feature: FeatureKey, page: PageBounds): Promise<Page<OccurrenceRecord>>;
   /** null if there is no such graph. */
   protected abstract readGraphsSharingFeatures(graphId: string, limit: number): Promise<SharedFeaturesSummary[] | null>;
-  protected abstract writeFeatureLabel(
-    feature: FeatureKey,
-    label: string,
-    author: string,
-    at: string,
-  ): Promise<FeatureLabel>;
+  protected abstract writeFeatureLabel(write: FeatureLabelWrite): Promise<FeatureLabel>;
   protected abstract readFeatureLabel(feature: FeatureKey): Promise<LabelRecord | null>;
   /** Labels containing `text` (already lower-cased), by model, transcoder set, layer, index. */
   protected abstract readFeatureLabels(text: string, limit: number): Promise<LabelRecord[]>;
   /** Stores the view if its graph has every node in `namedIds`; StoreError NOT_FOUND / INVALID otherwise. */
-  protected abstract writeView(view: SavedView, namedIds: string[]): Promise<void>;
+  protected abstract writeView(write: ViewWrite): Promise<void>;
   protected abstract readView(id: string): Promise<ViewRecord | null>;
   /** Oldest view first, ties by id. */
   protected abstract readViews(graphId: string): Promise<ViewRecord[]>;
@@ -148,7 +158,7 @@ export abstract class CheckedGraphStore implements GraphStore {
   ): Promise<IncidentEdges | null> {
     checkPrune(query);
     const direction = checkEdgeDirection(query.direction);
-    return this.readIncidentEdges(id, nodeIds, { ...query, direction });
+    return this.readIncidentEdges(id, { ...query, direction, nodeIds });
   }
 
   async listGraphs(options: ListGraphsOptions = {}): Promise<Page<GraphSummary>> {
@@ -198,7 +208,7 @@ export abstract class CheckedGraphStore implements GraphStore {
       layer: feature.layer,
       index: feature.index,
     };
-    return this.writeFeatureLabel(key, label, author, new Date().toISOString());
+    return this.writeFeatureLabel({ feature: key, label, author, updatedAt: new Date().toISOString() });
   }
 
   async getFeatureLabel(feature: FeatureKey): Promise<FeatureLabel | null> {
@@ -215,7 +225,7 @@ export abstract class CheckedGraphStore implements GraphStore {
   async saveView(view: NewSavedView): Promise<SavedView> {
     const namedIds = checkNewView(view);
     const saved = newSavedView(view);
-    await this.writeView(saved, namedIds);
+    await this.writeView({ view: saved, namedIds });
     return saved;
   }
 

@@ -13,19 +13,6 @@
  */
 import neo4j, { type Driver, type ManagedTransaction, type QueryResult, type RecordShape } from 'neo4j-driver';
 import type { GraphDocument, GraphEdge } from '@circuit-atlas/schema';
-import type {
-  EdgeDirection,
-  FeatureKey,
-  FeatureLabel,
-  GraphSize,
-  IncidentEdges,
-  IncidentEdgesQuery,
-  Page,
-  PruneOptions,
-  SaveOptions,
-  SavedView,
-  SharedFeaturesSummary,
-} from '../graph-store.js';
 import { StoreError } from '../store-error.js';
 import { checkGraphDocument } from '../check-graph.js';
 import {
@@ -38,14 +25,9 @@ import {
   type NodeRecord,
   type ViewRecord,
 } from '../graph-records.js';
-import {
-  CheckedGraphStore,
-  type GraphListQuery,
-  type GraphRecords,
-  type NodeEdgeRecords,
-  type OccurrenceRecord,
-  type PageBounds,
-} from '../checked-graph-store.js';
+import type * as Store from '../graph-store.js';
+import type * as Checked from '../checked-graph-store.js';
+import { CheckedGraphStore } from '../checked-graph-store.js';
 
 export interface Neo4jStoreOptions {
   uri: string;
@@ -170,7 +152,7 @@ export class Neo4jStore extends CheckedGraphStore {
     await this.driver.close();
   }
 
-  async saveGraph(graph: GraphDocument, options: SaveOptions = {}): Promise<void> {
+  async saveGraph(graph: GraphDocument, options: Store.SaveOptions = {}): Promise<void> {
     checkGraphDocument(graph);
     let rejectSave: (error: StoreError) => void = () => {};
     const closed = new Promise<never>((_, reject) => (rejectSave = reject));
@@ -183,7 +165,7 @@ export class Neo4jStore extends CheckedGraphStore {
   }
 
   /** The save itself: one explicit transaction, batched UNWIND statements. */
-  private async writeGraph(graph: GraphDocument, { onProgress }: SaveOptions): Promise<void> {
+  private async writeGraph(graph: GraphDocument, { onProgress }: Store.SaveOptions): Promise<void> {
     const graphProps = graphProperties(graphRecordOf(graph));
     const session = this.driver.session({ defaultAccessMode: neo4j.session.WRITE });
     // One explicit transaction for the whole graph: any failure (or a dropped connection) rolls it all back.
@@ -254,7 +236,7 @@ export class Neo4jStore extends CheckedGraphStore {
     }
   }
 
-  protected async readGraph(id: string, prune: PruneOptions): Promise<GraphRecords | null> {
+  protected async readGraph(id: string, prune: Store.PruneOptions): Promise<Checked.GraphRecords | null> {
     const params = { id, nodeThreshold: prune.nodeThreshold ?? null, edgeThreshold: prune.edgeThreshold ?? null };
     const result = await this.read(async (tx) => {
       const graphResult = await tx.run('MATCH (g:Graph {id: $id}) RETURN properties(g) AS row', params);
@@ -296,7 +278,7 @@ export class Neo4jStore extends CheckedGraphStore {
     };
   }
 
-  protected async readGraphNodes(id: string, prune: PruneOptions): Promise<Omit<GraphRecords, 'edges'> | null> {
+  protected async readGraphNodes(id: string, prune: Store.PruneOptions): Promise<Checked.GraphNodeRecords | null> {
     const params = { id, nodeThreshold: prune.nodeThreshold ?? null };
     const result = await this.read(async (tx) => {
       const graphResult = await tx.run('MATCH (g:Graph {id: $id}) RETURN properties(g) AS row', params);
@@ -314,12 +296,8 @@ export class Neo4jStore extends CheckedGraphStore {
     };
   }
 
-  protected async readIncidentEdges(
-    id: string,
-    nodeIds: readonly string[],
-    query: IncidentEdgesQuery & { direction: EdgeDirection },
-  ): Promise<IncidentEdges | null> {
-    const { direction } = query;
+  protected async readIncidentEdges(id: string, query: Checked.IncidentEdgesRead): Promise<Store.IncidentEdges | null> {
+    const { direction, nodeIds } = query;
     const params = {
       id,
       ids: [...nodeIds],
@@ -375,7 +353,7 @@ export class Neo4jStore extends CheckedGraphStore {
     return result;
   }
 
-  async graphSize(id: string): Promise<GraphSize | null> {
+  async graphSize(id: string): Promise<Store.GraphSize | null> {
     return this.read(async (tx) => {
       const result = await tx.run(
         'MATCH (g:Graph {id: $id}) RETURN g.nodeCount AS nodeCount, g.edgeCount AS edgeCount',
@@ -387,7 +365,7 @@ export class Neo4jStore extends CheckedGraphStore {
     }, `reading the size of graph '${id}'`);
   }
 
-  protected async readGraphList(query: GraphListQuery): Promise<{ total: number; records: GraphRecord[] }> {
+  protected async readGraphList(query: Checked.GraphListQuery): Promise<{ total: number; records: GraphRecord[] }> {
     const { offset, limit, sortBy, order } = query;
     const sortProperty = SORT_PROPERTIES[sortBy];
     const params = { model: query.model, text: query.text, offset: int(offset), limit: int(limit) };
@@ -428,10 +406,10 @@ export class Neo4jStore extends CheckedGraphStore {
   protected async readNodeEdges(
     graphId: string,
     nodeId: string,
-    { offset, limit, direction }: PageBounds & { direction: 'in' | 'out' },
-  ): Promise<NodeEdgeRecords> {
+    { offset, limit, direction }: Checked.NodeEdgesPage,
+  ): Promise<Checked.NodeEdgeRecords> {
     const pattern = direction === 'in' ? '(o:Node)-[e:EDGE]->(n)' : '(n)-[e:EDGE]->(o:Node)';
-    return this.read(async (tx): Promise<NodeEdgeRecords> => {
+    return this.read(async (tx): Promise<Checked.NodeEdgeRecords> => {
       const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId });
       if ((graph.records[0].get('n') as number) === 0) return 'no graph';
       const node = await tx.run(
@@ -456,9 +434,9 @@ export class Neo4jStore extends CheckedGraphStore {
   }
 
   protected async readFeatureOccurrences(
-    feature: FeatureKey,
-    { offset, limit }: PageBounds,
-  ): Promise<Page<OccurrenceRecord>> {
+    feature: Store.FeatureKey,
+    { offset, limit }: Checked.PageBounds,
+  ): Promise<Store.Page<Checked.OccurrenceRecord>> {
     const params = {
       model: feature.model,
       transcoderSet: feature.transcoderSet,
@@ -477,11 +455,14 @@ export class Neo4jStore extends CheckedGraphStore {
          ORDER BY g.createdMs DESC, g.id ASC, n.ord ASC SKIP $offset LIMIT $limit`,
         params,
       );
-      return { total: total.records[0].get('n') as number, items: rows<OccurrenceRecord>(page) };
+      return { total: total.records[0].get('n') as number, items: rows<Checked.OccurrenceRecord>(page) };
     }, 'listing feature occurrences');
   }
 
-  protected async readGraphsSharingFeatures(graphId: string, limit: number): Promise<SharedFeaturesSummary[] | null> {
+  protected async readGraphsSharingFeatures(
+    graphId: string,
+    limit: number,
+  ): Promise<Store.SharedFeaturesSummary[] | null> {
     const result = await this.read(async (tx) => {
       const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId });
       if ((graph.records[0].get('n') as number) === 0) return null;
@@ -497,15 +478,15 @@ export class Neo4jStore extends CheckedGraphStore {
         { graphId, limit: int(limit) },
       );
     }, `finding graphs that share features with '${graphId}'`);
-    return result && rows<SharedFeaturesSummary>(result);
+    return result && rows<Store.SharedFeaturesSummary>(result);
   }
 
-  protected async writeFeatureLabel(
-    feature: FeatureKey,
-    label: string,
-    author: string,
-    at: string,
-  ): Promise<FeatureLabel> {
+  protected async writeFeatureLabel({
+    feature,
+    label,
+    author,
+    updatedAt,
+  }: Checked.FeatureLabelWrite): Promise<Store.FeatureLabel> {
     const result = await this.write(
       (tx) =>
         tx.run(
@@ -519,7 +500,7 @@ export class Neo4jStore extends CheckedGraphStore {
             index: int(feature.index),
             label,
             author,
-            updatedAt: at,
+            updatedAt,
           },
         ),
       'setting a feature label',
@@ -527,7 +508,7 @@ export class Neo4jStore extends CheckedGraphStore {
     return featureLabelOf(rows<LabelRecord>(result)[0]);
   }
 
-  protected async readFeatureLabel(feature: FeatureKey): Promise<LabelRecord | null> {
+  protected async readFeatureLabel(feature: Store.FeatureKey): Promise<LabelRecord | null> {
     const result = await this.read(
       (tx) =>
         tx.run(
@@ -558,7 +539,7 @@ export class Neo4jStore extends CheckedGraphStore {
     return rows<LabelRecord>(result);
   }
 
-  protected async writeView(view: SavedView, namedIds: string[]): Promise<void> {
+  protected async writeView({ view, namedIds }: Checked.ViewWrite): Promise<void> {
     await this.write(async (tx) => {
       const graph = await tx.run('MATCH (g:Graph {id: $graphId}) RETURN count(g) AS n', { graphId: view.graphId });
       if ((graph.records[0].get('n') as number) === 0) {

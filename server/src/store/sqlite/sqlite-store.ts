@@ -17,29 +17,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { GraphDocument, GraphEdge } from '@circuit-atlas/schema';
-import type {
-  EdgeDirection,
-  FeatureKey,
-  FeatureLabel,
-  GraphSize,
-  IncidentEdges,
-  IncidentEdgesQuery,
-  Page,
-  PruneOptions,
-  SaveOptions,
-  SavedView,
-  SharedFeaturesSummary,
-} from '../graph-store.js';
 import { StoreError } from '../store-error.js';
 import type { GraphRecord, LabelRecord, NodeRecord, ViewRecord } from '../graph-records.js';
-import {
-  CheckedGraphStore,
-  type GraphListQuery,
-  type GraphRecords,
-  type NodeEdgeRecords,
-  type OccurrenceRecord,
-  type PageBounds,
-} from '../checked-graph-store.js';
+import type * as Store from '../graph-store.js';
+import type * as Checked from '../checked-graph-store.js';
+import { CheckedGraphStore } from '../checked-graph-store.js';
 import { openConnection } from './connection.js';
 import { migrate } from './migrations.js';
 import { BUSY_TIMEOUT_VARIABLE, LABEL_COLUMNS } from './write-transactions.js';
@@ -186,7 +168,7 @@ export class SqliteStore extends CheckedGraphStore {
   }
 
   /** The document is checked where it is written (write-transactions.ts): off this thread. */
-  async saveGraph(graph: GraphDocument, options: SaveOptions = {}): Promise<void> {
+  async saveGraph(graph: GraphDocument, options: Store.SaveOptions = {}): Promise<void> {
     const { onProgress } = options;
     await this.write.write<void>({ op: 'saveGraph', graph, reportProgress: onProgress !== undefined }, onProgress);
   }
@@ -195,7 +177,7 @@ export class SqliteStore extends CheckedGraphStore {
     return this.statement(`SELECT ${GRAPH_COLUMNS} FROM graphs WHERE id = ?`).get(id) as GraphRow | undefined;
   }
 
-  protected async readGraph(id: string, prune: PruneOptions): Promise<GraphRecords | null> {
+  protected async readGraph(id: string, prune: Store.PruneOptions): Promise<Checked.GraphRecords | null> {
     const db = this.open;
     // One read transaction: the graph, its nodes and its edges from the same snapshot.
     const read = db.transaction(() => {
@@ -245,7 +227,7 @@ export class SqliteStore extends CheckedGraphStore {
     return { record: graphRecordOfRow(row), nodes: nodeRows, edges };
   }
 
-  protected async readGraphNodes(id: string, prune: PruneOptions): Promise<Omit<GraphRecords, 'edges'> | null> {
+  protected async readGraphNodes(id: string, prune: Store.PruneOptions): Promise<Checked.GraphNodeRecords | null> {
     const read = this.open.transaction(() => {
       const row = this.graphRow(id);
       if (!row) return null;
@@ -258,12 +240,8 @@ export class SqliteStore extends CheckedGraphStore {
     return result ? { record: graphRecordOfRow(result.row), nodes: result.nodeRows } : null;
   }
 
-  protected async readIncidentEdges(
-    id: string,
-    nodeIds: readonly string[],
-    query: IncidentEdgesQuery & { direction: EdgeDirection },
-  ): Promise<IncidentEdges | null> {
-    const { direction } = query;
+  protected async readIncidentEdges(id: string, query: Checked.IncidentEdgesRead): Promise<Store.IncidentEdges | null> {
+    const { direction, nodeIds } = query;
     const edgeKept = '(@edgeThreshold IS NULL OR e.influence IS NULL OR e.influence <= @edgeThreshold)';
     // Both ends kept and the edge kept; `a` is the asked end, `o` the other one.
     const sideSql = (asked: 'source' | 'target') => {
@@ -317,14 +295,14 @@ export class SqliteStore extends CheckedGraphStore {
     };
   }
 
-  async graphSize(id: string): Promise<GraphSize | null> {
+  async graphSize(id: string): Promise<Store.GraphSize | null> {
     const row = this.statement('SELECT node_count AS nodeCount, edge_count AS edgeCount FROM graphs WHERE id = ?').get(
       id,
-    ) as GraphSize | undefined;
+    ) as Store.GraphSize | undefined;
     return row ?? null;
   }
 
-  protected async readGraphList(query: GraphListQuery): Promise<{ total: number; records: GraphRecord[] }> {
+  protected async readGraphList(query: Checked.GraphListQuery): Promise<{ total: number; records: GraphRecord[] }> {
     const { offset, limit, sortBy, order } = query;
     const where = '(@model IS NULL OR model = @model) AND (@text IS NULL OR instr(atlas_lower(prompt), @text) > 0)';
     const params = { model: query.model, text: query.text };
@@ -347,9 +325,9 @@ export class SqliteStore extends CheckedGraphStore {
   protected async readNodeEdges(
     graphId: string,
     nodeId: string,
-    { offset, limit, direction }: PageBounds & { direction: 'in' | 'out' },
-  ): Promise<NodeEdgeRecords> {
-    const read = this.open.transaction((): NodeEdgeRecords => {
+    { offset, limit, direction }: Checked.NodeEdgesPage,
+  ): Promise<Checked.NodeEdgeRecords> {
+    const read = this.open.transaction((): Checked.NodeEdgeRecords => {
       const graph = this.graphRow(graphId);
       if (!graph) return 'no graph';
       const node = this.statement(`SELECT ${NODE_COLUMNS} FROM nodes n WHERE n.graph_key = ? AND n.node_id = ?`).get(
@@ -373,9 +351,9 @@ export class SqliteStore extends CheckedGraphStore {
   }
 
   protected async readFeatureOccurrences(
-    feature: FeatureKey,
-    { offset, limit }: PageBounds,
-  ): Promise<Page<OccurrenceRecord>> {
+    feature: Store.FeatureKey,
+    { offset, limit }: Checked.PageBounds,
+  ): Promise<Store.Page<Checked.OccurrenceRecord>> {
     const read = this.open.transaction(() => {
       const key = this.statement(
         'SELECT key FROM features WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?',
@@ -394,7 +372,10 @@ export class SqliteStore extends CheckedGraphStore {
     return { total, items: rows.map((r) => ({ graphId: r.graphId, prompt: r.prompt, node: r })) };
   }
 
-  protected async readGraphsSharingFeatures(graphId: string, limit: number): Promise<SharedFeaturesSummary[] | null> {
+  protected async readGraphsSharingFeatures(
+    graphId: string,
+    limit: number,
+  ): Promise<Store.SharedFeaturesSummary[] | null> {
     const read = this.open.transaction(() => {
       const graph = this.graphRow(graphId);
       if (!graph) return null;
@@ -404,21 +385,16 @@ export class SqliteStore extends CheckedGraphStore {
            JOIN nodes other ON other.feature_key = mine.feature_key AND other.graph_key <> @key
            JOIN graphs g ON g.key = other.graph_key
            GROUP BY g.key ORDER BY sharedFeatureCount DESC, g.id ASC LIMIT @limit`,
-      ).all({ key: graph.key, limit }) as SharedFeaturesSummary[];
+      ).all({ key: graph.key, limit }) as Store.SharedFeaturesSummary[];
     });
     return read();
   }
 
-  protected async writeFeatureLabel(
-    feature: FeatureKey,
-    label: string,
-    author: string,
-    at: string,
-  ): Promise<FeatureLabel> {
-    return this.write.write<FeatureLabel>({ op: 'setFeatureLabel', feature, label, author, updatedAt: at });
+  protected async writeFeatureLabel(write: Checked.FeatureLabelWrite): Promise<Store.FeatureLabel> {
+    return this.write.write<Store.FeatureLabel>({ op: 'setFeatureLabel', ...write });
   }
 
-  protected async readFeatureLabel(feature: FeatureKey): Promise<LabelRecord | null> {
+  protected async readFeatureLabel(feature: Store.FeatureKey): Promise<LabelRecord | null> {
     const row = this.statement(
       `SELECT ${LABEL_COLUMNS} FROM feature_labels
          WHERE model = ? AND transcoder_set = ? AND layer = ? AND feature_index = ?`,
@@ -433,8 +409,8 @@ export class SqliteStore extends CheckedGraphStore {
     ).all(text, limit) as LabelRecord[];
   }
 
-  protected async writeView(view: SavedView, namedIds: string[]): Promise<void> {
-    await this.write.write<SavedView>({ op: 'saveView', view, namedIds });
+  protected async writeView(write: Checked.ViewWrite): Promise<void> {
+    await this.write.write<Store.SavedView>({ op: 'saveView', ...write });
   }
 
   protected async readView(id: string): Promise<ViewRecord | null> {
