@@ -249,6 +249,15 @@ describe('the circuit view of the demo graph', () => {
     const firstAfter = await page.locator('.supernode-intervention-result tr:nth-child(2) td.tok').textContent();
     expect(firstAfter).toBe('Sacramento');
     await screenshot(page, 'circuit-view-swap');
+    // The same swap with attention free to change (the heads re-attend to the swapped state).
+    await page.check('input.free-attention');
+    await page.click('button.swap-supernode');
+    await page.waitForSelector('.supernode-intervention-result[data-done][data-attention="free"]', {
+      timeout: 120_000,
+    });
+    expect(await page.locator('.supernode-intervention-result tr:nth-child(2) td.tok').textContent()).toBe(
+      'Sacramento',
+    );
 
     // Rename, then split one member off: the URL state and the drawing follow.
     let before = await circuitReady();

@@ -471,15 +471,19 @@ export async function getCircuit(
   return data.graph.circuit;
 }
 
-/** Zeroes, scales or swaps supernodes of a stored graph; the top predictions before and after. */
+/**
+ * Zeroes, scales or swaps supernodes of a stored graph; the top predictions before and after.
+ * `frozenAttention` false lets attention patterns change (the default keeps the clean run's).
+ */
 export async function interveneSupernodes(
   graphId: string,
   interventions: SupernodeInterventionInput[],
+  frozenAttention = true,
 ): Promise<InterventionResult> {
   const data = await graphql<{ interveneSupernodes: InterventionResult }>(
-    `mutation($g: ID!, $i: [SupernodeInterventionInput!]!) {
-      interveneSupernodes(graphId: $g, interventions: $i) { ${PREDICTION_FIELDS} } }`,
-    { g: graphId, i: interventions },
+    `mutation($g: ID!, $i: [SupernodeInterventionInput!]!, $f: Boolean) {
+      interveneSupernodes(graphId: $g, interventions: $i, frozenAttention: $f) { ${PREDICTION_FIELDS} } }`,
+    { g: graphId, i: interventions, f: frozenAttention },
   );
   return data.interveneSupernodes;
 }

@@ -68,16 +68,25 @@ export function renderCircuitPanel(
     }),
   );
   const result = el('div', { class: 'supernode-intervention-result' });
+  // Frozen (default): the clean run's attention patterns, the graph's own assumption. Free: heads may
+  // re-attend to the changed features, as the model itself would (swaps transfer more fully).
+  const freeAttention = el('input', { class: 'free-attention', type: 'checkbox' });
   const run = async (intervention: Partial<SupernodeInterventionInput> & Pick<SupernodeInterventionInput, 'mode'>) => {
     result.replaceChildren(el('p', { class: 'muted' }, 'running the model…'));
+    delete result.dataset.done;
     try {
-      const answer = await interveneSupernodes(input.graphId, [
-        {
-          supernode: { name: supernode.name, nodeIds: supernode.nodeIds },
-          ...intervention,
-        } as SupernodeInterventionInput,
-      ]);
+      const answer = await interveneSupernodes(
+        input.graphId,
+        [
+          {
+            supernode: { name: supernode.name, nodeIds: supernode.nodeIds },
+            ...intervention,
+          } as SupernodeInterventionInput,
+        ],
+        !freeAttention.checked,
+      );
       result.replaceChildren(logitTable(answer.before, answer.after));
+      result.dataset.attention = freeAttention.checked ? 'free' : 'frozen';
       result.dataset.done = 'true';
     } catch (error) {
       result.replaceChildren(el('p', { class: 'error' }, (error as Error).message));
@@ -132,6 +141,13 @@ export function renderCircuitPanel(
         'Scale ×',
       ),
       factor,
+      ' ',
+      el(
+        'label',
+        { title: 'let attention patterns change (default: frozen at the clean run)' },
+        freeAttention,
+        ' attention free',
+      ),
     ),
     el(
       'div',
