@@ -158,9 +158,12 @@ export type BlockLoaded = (layer: number, block: BlockWeights) => Promise<void>;
  * Refuses a checkpoint with blocks past the config's layer count: loading only the first layers
  * would trace a different, truncated model without a word.
  */
-export function checkNoExtraBlocks(checkpoint: Checkpoint, block: RegExp, nLayers: number, configField: string): void {
+/** A block's tensor: `model.layers.{i}.` (llama family, Gemma) or `[transformer.]h.{i}.` (GPT-2). */
+const BLOCK_TENSOR = /^(?:model\.layers|(?:transformer\.)?h)\.(\d+)\./;
+
+export function checkNoExtraBlocks(checkpoint: Checkpoint, nLayers: number, configField: string): void {
   for (const name of checkpoint.names()) {
-    const layer = Number(block.exec(name)?.[1] ?? -1);
+    const layer = Number(BLOCK_TENSOR.exec(name)?.[1] ?? -1);
     if (layer >= nLayers) {
       throw new ModelFormatError(
         `the checkpoint has tensor '${name}' of layer ${layer}, but config.json's ${configField} is ${nLayers}; ` +

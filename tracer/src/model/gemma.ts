@@ -15,7 +15,6 @@
 import type { Checkpoint } from '../io/safetensors.js';
 import type { ModelConfig } from '../io/model-config.js';
 import {
-  checkNoExtraBlocks,
   linearFromTorch,
   type ArchitectureWeights,
   type BlockLoaded,
@@ -43,7 +42,6 @@ export async function loadGemmaWeights(
     return linearFromTorch(await checkpoint.readWeight(`${name}.weight`, [outDim, inDim]), outDim, inDim, bias);
   };
 
-  checkNoExtraBlocks(checkpoint, /^model\.layers\.(\d+)\./, config.nLayers, 'num_hidden_layers');
   const blocks: BlockWeights[] = [];
   for (let layer = 0; layer < config.nLayers; layer++) {
     const p = `model.layers.${layer}`;

@@ -9,7 +9,6 @@ import { ModelFormatError } from '../errors.js';
 import type { Checkpoint } from '../io/safetensors.js';
 import type { ModelConfig } from '../io/model-config.js';
 import {
-  checkNoExtraBlocks,
   linearFromTorch,
   type ArchitectureWeights,
   type BlockLoaded,
@@ -42,7 +41,6 @@ export async function loadGpt2Weights(
   if (!['gelu_new', 'gelu', 'gelu_pytorch_tanh', 'gelu_fast'].includes(config.activation)) {
     throw new ModelFormatError(`GPT-2 activation_function '${config.activation}' is not supported (gelu_new or gelu)`);
   }
-  checkNoExtraBlocks(checkpoint, /^(?:transformer\.)?h\.(\d+)\./, config.nLayers, 'n_layer');
   const blocks: BlockWeights[] = [];
   for (let layer = 0; layer < config.nLayers; layer++) {
     const p = `h.${layer}`;

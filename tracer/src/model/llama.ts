@@ -10,7 +10,6 @@
 import type { Checkpoint } from '../io/safetensors.js';
 import type { ModelConfig, RopeScaling } from '../io/model-config.js';
 import {
-  checkNoExtraBlocks,
   linearFromTorch,
   type ArchitectureWeights,
   type BlockLoaded,
@@ -40,7 +39,6 @@ export async function loadLlamaWeights(
       bias ? await readOptional(`${name}.bias`, [outDim]) : null,
     );
 
-  checkNoExtraBlocks(checkpoint, /^model\.layers\.(\d+)\./, config.nLayers, 'num_hidden_layers');
   const blocks: BlockWeights[] = [];
   for (let layer = 0; layer < config.nLayers; layer++) {
     const p = `model.layers.${layer}`;

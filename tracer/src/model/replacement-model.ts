@@ -22,6 +22,7 @@ import {
   type TranscoderSet,
 } from '../transcoder/transcoder-set.js';
 import {
+  checkNoExtraBlocks,
   releaseForwardOnlyWeights,
   releaseUnembedding,
   weightValues,
@@ -101,6 +102,9 @@ export async function loadReplacementModel(modelArg: string, options: LoadOption
   const transcodersDir = options.transcodersDir
     ? resolveModelArgument(options.transcodersDir)
     : path.join(modelDir, 'transcoders');
+  // Blocks past config.json's layer count are the config's fault: say so before the transcoders,
+  // whose count is checked against the config, are blamed for it.
+  checkNoExtraBlocks(checkpoint, config.nLayers, config.family === 'gpt2' ? 'n_layer' : 'num_hidden_layers');
   const transcoders = await loadTranscoderSet(transcodersDir, config.nLayers, config.dModel);
   const shape = {
     dModel: config.dModel,
