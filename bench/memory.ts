@@ -1,10 +1,11 @@
 /**
  * `npm run bench -- memory`: peak memory of a trace next to the weights' size on disk (issue 11's
  * target: peak RSS ≤ 1.5× the weights). Each model is loaded and traced in a fresh process (a
- * process's peak RSS only grows), which reports its own peak; big runs take the big-memory lock.
+ * process's peak RSS only grows), which reports its own peak.
  *
- *   BENCH_MEMORY_MODELS=/tmp/llama12:/tmp/gemma2b npm run bench -- memory
- *   BENCH_MEMORY_PROMPT_TOKENS (default 32, BOS included), BENCH_MEMORY_MAX_FEATURE_NODES (default 7500)
+ *   BENCH_MEMORY_MODELS=<model dir>[:<model dir>...] npm run bench -- memory
+ *   BENCH_MEMORY_PROMPT_TOKENS (default 32, BOS included), BENCH_MEMORY_MAX_FEATURE_NODES (default 7500),
+ *   BENCH_MEMORY_LOCK (a lock file that runs over 4 GB take with flock, for shared machines; default none)
  *
  * Models come from bench/generate-model.ts (e.g. `--arch gemma2-2b`), or any checkpoint folder with
  * transcoders/. Without BENCH_MEMORY_MODELS the bench measures the fixture llama-tiny only.
@@ -69,10 +70,12 @@ async function child(dir: string, prompt: string, maxFeatureNodes: number): Prom
 
 function measure(dir: string, prompt: string, maxFeatureNodes: number): Promise<ChildReport> {
   const script = fileURLToPath(import.meta.url);
-  // Runs that may pass 4 GB (peak ≈ 1.5 × weights) share one lock: no two at once on a 24 GB machine.
-  const useLock = existsSync('/usr/bin/flock') && weightBytes(dir) * 1.5 > 4e9;
+  // On a shared machine, runs that may pass 4 GB (peak ≈ 1.5 × weights) can wait on a lock file
+  // (BENCH_MEMORY_LOCK, taken with flock) so that no two run at once.
+  const lock = process.env.BENCH_MEMORY_LOCK;
+  const useLock = lock !== undefined && lock !== '' && weightBytes(dir) * 1.5 > 4e9;
   const command = ['node', '--import', 'tsx', script, '--child', dir, prompt, String(maxFeatureNodes)];
-  const argv = useLock ? ['flock', '/tmp/atlas-bigmem.lock', ...command] : command;
+  const argv = useLock ? ['flock', lock, ...command] : command;
   return new Promise((resolve, reject) => {
     const proc = spawn(argv[0], argv.slice(1), { cwd: root(''), stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
