@@ -225,21 +225,7 @@ export async function generateModel(dir: string, shape: GeneratedModelShape): Pr
 
   await writeTokenizer(dir, V);
 
-  const name = `generated/${path.basename(path.resolve(dir))}`;
-  const files = Array.from({ length: L }, (_, l) => `layer_${l}.safetensors`);
-  await writeFile(
-    path.join(dir, 'transcoders', 'config.yaml'),
-    [
-      `model_name: ${name}`,
-      'model_kind: transcoder_set',
-      'feature_input_hook: mlp.hook_in',
-      'feature_output_hook: mlp.hook_out',
-      `scan: ${name}`,
-      'transcoders:',
-      ...files.map((f) => `  - ${f}`),
-      '',
-    ].join('\n'),
-  );
+  const files = await writeTranscoderConfig(dir, L, 'mlp.hook_in', 'mlp.hook_out');
   for (let l = 0; l < L; l++) {
     // The MLP input has unit RMS: pre-activations ~ N(0, 1) minus 2.6 → about 0.5% above zero.
     await writeSafetensors(
@@ -256,6 +242,26 @@ export async function generateModel(dir: string, shape: GeneratedModelShape): Pr
 }
 
 /** A word-level tokenizer over w0 … w{V−4} and the special tokens. */
+/** transcoders/config.yaml naming one `layer_{l}.safetensors` per layer; returns those file names. */
+async function writeTranscoderConfig(dir: string, L: number, inputHook: string, outputHook: string): Promise<string[]> {
+  const name = `generated/${path.basename(path.resolve(dir))}`;
+  const files = Array.from({ length: L }, (_, l) => `layer_${l}.safetensors`);
+  await writeFile(
+    path.join(dir, 'transcoders', 'config.yaml'),
+    [
+      `model_name: ${name}`,
+      'model_kind: transcoder_set',
+      `feature_input_hook: ${inputHook}`,
+      `feature_output_hook: ${outputHook}`,
+      `scan: ${name}`,
+      'transcoders:',
+      ...files.map((f) => `  - ${f}`),
+      '',
+    ].join('\n'),
+  );
+  return files;
+}
+
 async function writeTokenizer(dir: string, V: number): Promise<void> {
   const vocab: Record<string, number> = {};
   for (let id = 0; id < V; id++) vocab[wordOf(id)] = id;
@@ -361,21 +367,7 @@ async function generateGemma2(
   await writeSafetensors(path.join(dir, 'model.safetensors'), tensors, dtype);
   await writeTokenizer(dir, V);
 
-  const name = `generated/${path.basename(path.resolve(dir))}`;
-  const files = Array.from({ length: L }, (_, l) => `layer_${l}.safetensors`);
-  await writeFile(
-    path.join(dir, 'transcoders', 'config.yaml'),
-    [
-      `model_name: ${name}`,
-      'model_kind: transcoder_set',
-      'feature_input_hook: ln2.hook_normalized',
-      'feature_output_hook: hook_mlp_out',
-      `scan: ${name}`,
-      'transcoders:',
-      ...files.map((f) => `  - ${f}`),
-      '',
-    ].join('\n'),
-  );
+  const files = await writeTranscoderConfig(dir, L, 'ln2.hook_normalized', 'hook_mlp_out');
   for (let l = 0; l < L; l++) {
     // Normalized input of unit RMS: pre-activations ~ unit variance; JumpReLU at 2.6 keeps ≈ 0.5% of features.
     await writeSafetensors(
