@@ -24,6 +24,28 @@ export interface SparseRows {
   values: Float64Array | Float32Array; // [nnz]
 }
 
+/**
+ * Rows read one at a time: attribution's growing row store keeps its rows in fixed-size segments
+ * (never copied as it grows), so it offers rows rather than one CSR.
+ */
+export interface RowReader {
+  nRows: number;
+  nCols: number;
+  row(r: number): { cols: Int32Array; values: Float32Array | Float64Array };
+}
+
+/** A CSR's rows as views (no copy). */
+function csrRows(m: SparseRows): RowReader {
+  return {
+    nRows: m.nRows,
+    nCols: m.nCols,
+    row: (r) => ({
+      cols: m.colIdx.subarray(m.rowPtr[r], m.rowPtr[r + 1]),
+      values: m.values.subarray(m.rowPtr[r], m.rowPtr[r + 1]),
+    }),
+  };
+}
+
 /** The reference's floor on a row sum in `normalize_matrix` (the adjacency). */
 export const NORMALIZE_MIN_ROW_SUM = 1e-10;
 /** The reference's floor on a row sum in `compute_partial_influences` (max_feature_nodes rounds). */
@@ -55,13 +77,14 @@ export function normalizeAdjacency(
  * where the series is not a finite sum.
  */
 export function propagateInfluence(
-  normalized: SparseRows,
+  normalized: SparseRows | RowReader,
   nodeWeights: ArrayLike<number>,
   nNodes: number = normalized.nCols,
   rowNode?: Int32Array,
   rowScale?: Float64Array,
 ): Float64Array {
-  const { nRows, rowPtr, colIdx, values } = normalized;
+  const rows = 'row' in normalized ? normalized : csrRows(normalized);
+  const { nRows } = rows;
   if (nodeWeights.length !== nNodes) {
     throw new UserInputError(
       `influence needs one weight per node: got ${nodeWeights.length} weights for ${nNodes} nodes`,
@@ -77,8 +100,9 @@ export function propagateInfluence(
   }
   // pendingTargets[n]: how many targets still have to hand their influence to source n.
   const pendingTargets = new Int32Array(nNodes);
-  for (let k = 0; k < colIdx.length; k++) {
-    if (values[k] !== 0) pendingTargets[colIdx[k]]++;
+  for (let row = 0; row < nRows; row++) {
+    const { cols, values } = rows.row(row);
+    for (let k = 0; k < cols.length; k++) if (values[k] !== 0) pendingTargets[cols[k]]++;
   }
   const influence = new Float64Array(nNodes);
   const ready = new Int32Array(nNodes); // a FIFO of nodes whose influence is final
@@ -91,10 +115,11 @@ export function propagateInfluence(
     if (row < 0) continue;
     const total = nodeWeights[node] + influence[node]; // what node passes down: its own weight plus what reached it
     const scale = rowScale ? rowScale[row] : 1;
-    for (let k = rowPtr[row]; k < rowPtr[row + 1]; k++) {
+    const { cols, values } = rows.row(row);
+    for (let k = 0; k < cols.length; k++) {
       const share = rowScale ? Math.abs(values[k]) * scale : values[k];
       if (share === 0) continue;
-      const source = colIdx[k];
+      const source = cols[k];
       influence[source] += total * share;
       if (--pendingTargets[source] === 0) ready[tail++] = source;
     }
@@ -144,10 +169,11 @@ export function logitWeightsOf(
  * they receive influence but pass none on. Returns Σ_{k≥1} (influence over all nodes), without w.
  */
 export function computePartialInfluence(
-  rows: SparseRows | SparseMatrix,
+  computed: SparseRows | SparseMatrix | RowReader,
   rowToNode: Int32Array,
   logitProbabilities: ArrayLike<number>,
 ): Float64Array {
+  const rows = 'row' in computed ? computed : csrRows(computed);
   const nNodes = rows.nCols;
   if (rowToNode.length < rows.nRows) {
     throw new UserInputError(`rowToNode has ${rowToNode.length} entries for ${rows.nRows} computed rows`);
@@ -158,8 +184,9 @@ export function computePartialInfluence(
   // Â's entries are formed as they are read (|A| times the row's scale): no normalized copy of the rows.
   const rowScale = new Float64Array(rows.nRows);
   for (let row = 0; row < rows.nRows; row++) {
+    const { values } = rows.row(row);
     let rowSum = 0;
-    for (let k = rows.rowPtr[row]; k < rows.rowPtr[row + 1]; k++) rowSum += Math.abs(rows.values[k]);
+    for (let k = 0; k < values.length; k++) rowSum += Math.abs(values[k]);
     rowScale[row] = 1 / Math.max(rowSum, PARTIAL_NORMALIZE_MIN_ROW_SUM);
   }
   return propagateInfluence(rows, weights, nNodes, rowToNode, rowScale);
