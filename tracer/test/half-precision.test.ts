@@ -129,7 +129,7 @@ describe('16-bit checkpoints: held in 16 bits, computed in float32', () => {
       try {
         // The forward-only JavaScript copies are gone once the sessions hold them.
         expect((half.weights.blocks[0].q.weightT as Float32Array).length).toBe(0);
-        expect(half.weights.unembed.weightT).toHaveLength(0);
+        expect(half.weights.unembedRows.stored?.type).toBe(type === 'BF16' ? 'bfloat16' : 'float16'); // read by ORT from the file
         const ids = half.tokenizer.encodePrompt(PROMPT, half.config.maxPositions);
         const [a, b] = [await runForward(half, ids), await runForward(full, ids)];
         expect(maxRelativeDiff(a.logits, b.logits)).toBeLessThan(1e-5);
@@ -151,7 +151,7 @@ describe('16-bit checkpoints: held in 16 bits, computed in float32', () => {
   }
 });
 
-describe('a 16-bit unembedding is upcast a chunk of vocabulary columns at a time', () => {
+describe('a 16-bit unembedding is read from the checkpoint file and upcast a chunk of vocabulary rows at a time', () => {
   it('gives the logits of one whole product, for chunks that do and do not divide the vocabulary', async () => {
     const dir = path.join(work, 'gemma2-tiny-unembed');
     await rewrite(fixtureModel('gemma2-tiny'), dir, 'BF16', false);
@@ -159,12 +159,13 @@ describe('a 16-bit unembedding is upcast a chunk of vocabulary columns at a time
     const checkpoint = await Checkpoint.open(dir);
     const weights = await loadGemmaWeights(config, checkpoint);
     const { dModel: d, vocabSize: V } = config;
-    expect(weights.unembed.weightT).not.toBeInstanceOf(Float32Array); // held as bf16
+    expect(weights.unembedRows.stored?.type).toBe('bfloat16'); // ORT reads the rows from the file, in bf16
     const T = 3;
     const residual = Float32Array.from({ length: T * d }, (_, i) => Math.sin(i * 0.37));
-    const logitsOf = async (chunk: number) => {
-      const bytes = buildFinalGraph(weights.lnFinal, weights.unembed, d, null, chunk);
-      const session = await GraphSession.create('unembed', bytes);
+    const run = async (chunk: number) => {
+      const graph = await buildFinalGraph(weights.lnFinal, weights.unembedRows, d, null, chunk);
+      expect(graph.externalDataFolder).not.toBeNull();
+      const session = await GraphSession.create('unembed', graph.bytes, 'cpu', graph.externalDataFolder);
       try {
         const out = await session.run({
           resid_final: { data: residual, dims: [1, T, d] },
@@ -172,13 +173,26 @@ describe('a 16-bit unembedding is upcast a chunk of vocabulary columns at a time
           freeze_scale: { data: new Float32Array([0]), dims: [1] },
         });
         expect(out.logits.dims).toEqual([1, T, V]);
-        return out.logits.data;
+        return out;
       } finally {
         await session.release();
       }
     };
-    const whole = await logitsOf(V);
-    for (const chunk of [16, 50, V - 1]) expect(maxRelativeDiff(await logitsOf(chunk), whole)).toBeLessThan(1e-6);
+    const whole = await run(V);
+    // logits[t, v] = h[t] · W_U[:, v], with W_U's columns read on the host from the same file.
+    const host = new Float32Array(T * V);
+    for (let v = 0; v < V; v++) {
+      const column = weights.unembedRows.row(v);
+      for (let t = 0; t < T; t++) {
+        let dot = 0;
+        for (let i = 0; i < d; i++) dot += whole.unembed_in.data[t * d + i] * column[i];
+        host[t * V + v] = dot;
+      }
+    }
+    expect(maxRelativeDiff(whole.logits.data, host)).toBeLessThan(1e-5);
+    for (const chunk of [16, 50, V - 1]) {
+      expect(maxRelativeDiff((await run(chunk)).logits.data, whole.logits.data)).toBeLessThan(1e-6);
+    }
     checkpoint.close();
   });
 });

@@ -30,7 +30,22 @@ export interface RowSource {
   row(index: number): Float32Array;
   /** The whole matrix as stored (16-bit kept), for building an ONNX graph; [rows, cols]. */
   readAll(): Promise<WeightData>;
+  /**
+   * Where the matrix lies in its file, row-major as stored, when it is used as stored (unscaled,
+   * a float type): ONNX Runtime can then read it from the file itself (external data), with no
+   * JavaScript copy.
+   */
+  stored?: StoredMatrix;
 }
+
+/** A row-major float matrix in a file: its path, the byte offset of row 0 and the element type. */
+export interface StoredMatrix {
+  file: string;
+  offset: number;
+  type: 'float32' | 'bfloat16' | 'float16';
+}
+
+const STORED_TYPE: Record<string, StoredMatrix['type']> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
 
 /** A RowSource over a matrix already in memory (e.g. from an .npz, or a derived matrix). */
 export function memoryRows(data: Float32Array, cols: number): RowSource {
@@ -199,6 +214,10 @@ export class SafetensorsFile {
         return values;
       },
       readAll: () => this.readWeight(name),
+      stored:
+        scale === 1 && STORED_TYPE[entry.dtype]
+          ? { file: this.file, offset: start, type: STORED_TYPE[entry.dtype] }
+          : undefined,
     };
   }
 

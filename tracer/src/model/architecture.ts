@@ -84,9 +84,10 @@ export interface ArchitectureWeights {
   tokenEmbedding: RowSource;
   /** Learned position embedding (GPT-2). [maxPositions, d] */
   positionEmbedding: Float32Array | null;
-  /** Unembedding W_U stored [d, V] (logits = h · W_U); its weightT is released once the final graph holds it. */
-  unembed: Linear;
-  /** Columns of W_U (rows of lm_head.weight, or of the tied embedding), read on demand. [V, d] */
+  /**
+   * Columns of W_U (rows of lm_head.weight, or of the tied embedding) [V, d]: read on demand by
+   * host-side code, and by ONNX Runtime from the file for the final graph (logits = h · W_U).
+   */
   unembedRows: RowSource;
   /** RoPE: cos and sin tables for positions 0..T-1, [T, hd] each; null without rotary embeddings. */
   rotaryTables: ((nPos: number) => { cos: Float32Array; sin: Float32Array }) | null;
@@ -141,11 +142,6 @@ export function releaseForwardOnlyWeights(block: BlockWeights): void {
   const mlp = block.mlp;
   if (mlp.kind === 'gelu') [mlp.fc, mlp.proj].forEach(release);
   else [mlp.gate, mlp.up, mlp.down].forEach(release);
-}
-
-/** Drops the JavaScript copy of the unembedding once the final graph's session holds it. */
-export function releaseUnembedding(weights: ArchitectureWeights): void {
-  weights.unembed.weightT = RELEASED;
 }
 
 /**

@@ -88,7 +88,6 @@ export async function loadGemmaWeights(
     lnFinal: await rms('model.norm.weight', d),
     tokenEmbedding: checkpoint.rows('model.embed_tokens.weight', [V, d], normalizer),
     positionEmbedding: null,
-    unembed: linearFromTorch(await checkpoint.readWeight(unembedName, [V, d]), V, d, null),
     unembedRows: checkpoint.rows(unembedName, [V, d]),
     rotaryTables: (nPos) => rotaryTables(nPos, hd, config.ropeTheta, config.ropeScaling),
     localRotaryTables: localTheta === undefined ? undefined : (nPos) => rotaryTables(nPos, hd, localTheta, null),

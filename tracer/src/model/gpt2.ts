@@ -9,7 +9,6 @@ import { ModelFormatError } from '../errors.js';
 import type { Checkpoint } from '../io/safetensors.js';
 import type { ModelConfig } from '../io/model-config.js';
 import {
-  linearFromTorch,
   type ArchitectureWeights,
   type BlockLoaded,
   type BlockWeights,
@@ -77,7 +76,6 @@ export async function loadGpt2Weights(
     lnFinal: await ln('ln_f'),
     tokenEmbedding: checkpoint.rows(`${prefix}wte.weight`, [V, d]),
     positionEmbedding: await read('wpe.weight', [config.maxPositions, d]),
-    unembed: linearFromTorch(await checkpoint.readWeight(unembedName, [V, d]), V, d, null),
     unembedRows: checkpoint.rows(unembedName, [V, d]),
     rotaryTables: null,
   };

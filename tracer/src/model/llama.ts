@@ -79,7 +79,6 @@ export async function loadLlamaWeights(
     lnFinal: await rms('model.norm.weight', d),
     tokenEmbedding: checkpoint.rows('model.embed_tokens.weight', [V, d]),
     positionEmbedding: null,
-    unembed: linearFromTorch(await checkpoint.readWeight(unembedName, [V, d]), V, d, null),
     unembedRows: checkpoint.rows(unembedName, [V, d]),
     rotaryTables: (nPos) => rotaryTables(nPos, hd, config.ropeTheta, config.ropeScaling),
   };

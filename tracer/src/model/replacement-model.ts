@@ -24,11 +24,8 @@ import {
 import {
   checkNoExtraBlocks,
   releaseForwardOnlyWeights,
-  releaseUnembedding,
-  weightValues,
   type ArchitectureWeights,
   type BlockLoaded,
-  type Linear,
 } from './architecture.js';
 import { loadGemmaWeights } from './gemma.js';
 import { loadGpt2Weights } from './gpt2.js';
@@ -131,13 +128,14 @@ export async function loadReplacementModel(modelArg: string, options: LoadOption
     for (let layer = 0; layer < config.nLayers; layer++) {
       encoders.push(await create(`encoder_${layer}`, await buildEncoderGraph(transcoders, layer)));
     }
-    const final = await create(
-      'unembed',
-      buildFinalGraph(weights.lnFinal, weights.unembed, config.dModel, weights.finalSoftcap ?? null),
+    const unembed = await buildFinalGraph(
+      weights.lnFinal,
+      weights.unembedRows,
+      config.dModel,
+      weights.finalSoftcap ?? null,
     );
-    const unembedMean = columnMeans(weights.unembed);
-    releaseUnembedding(weights);
-    return { weights, tokenizer, final, unembedMean };
+    const final = await GraphSession.create('unembed', unembed.bytes, executionProvider, unembed.externalDataFolder);
+    return { weights, tokenizer, final };
   }
   let loaded: Awaited<ReturnType<typeof buildForward>>;
   try {
@@ -149,11 +147,9 @@ export async function loadReplacementModel(modelArg: string, options: LoadOption
     transcoders.close?.();
     throw error;
   }
-  const { weights, tokenizer, final, unembedMean } = loaded;
+  const { weights, tokenizer, final } = loaded;
   const sessions = { attention, mlp, final, encoders };
   const derived = { backwardSessions: new Lazy<Promise<GraphSession[]>>(), unembeddingMean: new Lazy<Float32Array>() };
-  // mean_v W_U[:, v] from the copy at hand, before it is released (else V row reads from the file).
-  derived.unembeddingMean.get(() => unembedMean);
   return {
     name: modelName(modelArg, modelDir),
     architecture: config.architecture,
@@ -273,23 +269,6 @@ export function unembeddingMean(model: ReplacementModel): Float32Array {
     }
     return Float32Array.from(sums, (sum) => sum / V);
   });
-}
-
-/** mean_v W_U[:, v] from W_U [d, V] in its stored precision, a row at a time (summed in float64, as the row reads). */
-function columnMeans(unembed: Linear): Float32Array {
-  const { inDim: d, outDim: V, weightT } = unembed;
-  const means = new Float32Array(d);
-  for (let i = 0; i < d; i++) {
-    const row = weightValues(
-      weightT instanceof Float32Array
-        ? weightT.subarray(i * V, (i + 1) * V)
-        : { type: weightT.type, bits: weightT.bits.subarray(i * V, (i + 1) * V) },
-    );
-    let sum = 0;
-    for (let v = 0; v < V; v++) sum += row[v];
-    means[i] = sum / V;
-  }
-  return means;
 }
 
 /** r_0 = W_E[tok] (+ W_pos[pos]). [T, d] */

@@ -5,7 +5,8 @@
  * output between them (the replacement model, interventions). All graphs take a batch N of
  * sequences of length T; frozen values are fed with batch 1 and broadcast.
  */
-import { GraphBuilder } from '../onnx/graph-builder.js';
+import type { RowSource } from '../io/safetensors.js';
+import { GraphBuilder, type WeightData } from '../onnx/graph-builder.js';
 import type { BlockWeights, Linear, NormWeights } from './architecture.js';
 
 /**
@@ -177,45 +178,60 @@ export function buildMlpGraph(
   return g.build();
 }
 
-/** Vocabulary columns per MatMul when W_U is 16-bit: bounds each run's float32 upcast (32k · d · 4 bytes). */
+/** Vocabulary rows per product when W_U is 16-bit: bounds each run's float32 upcast (32k · d · 4 bytes). */
 const UNEMBED_CHUNK = 32768;
 
 /**
- * h · W_U. A 16-bit W_U is upcast a chunk of columns at a time (Gemma-2's 256k vocabulary would
- * otherwise need a 2.4 GB float32 copy during every forward); each column's dot product is unchanged.
+ * h · W_U from W_U's rows as the checkpoint stores them ([V, d]: lm_head.weight or the tied
+ * embedding), read by ONNX Runtime from the file itself: no JavaScript copy and no transpose while
+ * loading (at Gemma-2-2B size that was 3–4 GB passing through memory). A 16-bit W_U is upcast a
+ * chunk of rows at a time (Gemma-2's 256k vocabulary would otherwise need a 2.4 GB float32 copy
+ * during every forward); each logit's dot product is unchanged.
  */
-function unembedLogits(g: GraphBuilder, h: string, unembed: Linear, chunkColumns: number): string {
-  const V = unembed.outDim;
-  if (unembed.weightT instanceof Float32Array || V <= chunkColumns) return linear(g, h, unembed, 'unembed');
+async function unembedLogits(g: GraphBuilder, h: string, rows: RowSource, d: number, chunkRows: number) {
+  const V = rows.rows;
+  const stored = rows.stored;
+  const inMemory = stored ? null : await rows.readAll(); // a matrix not stored as a float type
+  const chunk = stored?.type === 'float32' || inMemory instanceof Float32Array ? V : chunkRows;
+  const flat = g.reshape(h, [-1, d]); // [N·T, d]
   const parts: string[] = [];
-  for (let start = 0; start < V; start += chunkColumns) {
-    const end = Math.min(V, start + chunkColumns);
-    const chunk = GraphBuilder.columns(unembed.weightT, unembed.inDim, V, start, end);
-    parts.push(g.matmul(h, g.weight(`unembed.weightT.${start}`, chunk, [unembed.inDim, end - start])));
+  for (let start = 0; start < V; start += chunk) {
+    const end = Math.min(V, start + chunk);
+    const w = stored
+      ? g.storedRows(`unembed.${start}`, stored, d, start, end)
+      : g.weight(`unembed.${start}`, rowRange(inMemory!, d, start, end), [end - start, d]);
+    parts.push(g.op('Gemm', [flat, w], { transB: 1 })); // [N·T, rows of the chunk]
   }
-  const logits = g.op('Concat', parts, { axis: -1 });
-  return unembed.bias ? g.add(logits, g.weight('unembed.bias', unembed.bias, [V])) : logits;
+  const logits = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: -1 });
+  const leading = g.op('Slice', [g.op('Shape', [h]), g.ints([0]), g.ints([2])]); // [N, T]
+  return g.op('Reshape', [logits, g.op('Concat', [leading, g.ints([V])], { axis: 0 })]);
+}
+
+/** Rows [start, end) of a row-major [rows, cols] weight, as a view. */
+function rowRange(data: WeightData, cols: number, start: number, end: number): WeightData {
+  if (data instanceof Float32Array) return data.subarray(start * cols, end * cols);
+  return { type: data.type, bits: data.bits.subarray(start * cols, end * cols) };
 }
 
 /**
  * Final norm and unembedding. Inputs: resid_final [N,T,d], frozen_lnf_scale [1,T,1], freeze_scale [1].
  * Outputs: unembed_in [N,T,d], logits [N,T,V], lnf_scale [N,T,1].
  */
-export function buildFinalGraph(
+export async function buildFinalGraph(
   lnFinal: NormWeights,
-  unembed: Linear,
+  unembedRows: RowSource,
   d: number,
   finalSoftcap: number | null = null,
-  chunkColumns = UNEMBED_CHUNK,
-): Uint8Array {
+  chunkRows = UNEMBED_CHUNK,
+): Promise<{ bytes: Uint8Array; externalDataFolder: string | null }> {
   const g = new GraphBuilder('unembed');
   const resid = g.input('resid_final', 'float32', ['N', 'T', d]);
   const frozenScale = g.input('frozen_lnf_scale', 'float32', [1, 'T', 1]);
   const freezeScale = g.input('freeze_scale', 'float32', [1]);
   const [h, scale] = norm(g, resid, lnFinal, 'lnf', frozenScale, freezeScale);
   g.output(h, 'unembed_in', 'float32', ['N', 'T', d]);
-  const logits = unembedLogits(g, h, unembed, chunkColumns);
-  g.output(finalSoftcap ? softcap(g, logits, finalSoftcap) : logits, 'logits', 'float32', ['N', 'T', unembed.outDim]);
+  const logits = await unembedLogits(g, h, unembedRows, d, chunkRows);
+  g.output(finalSoftcap ? softcap(g, logits, finalSoftcap) : logits, 'logits', 'float32', ['N', 'T', unembedRows.rows]);
   g.output(scale, 'lnf_scale', 'float32', ['N', 'T', 1]);
-  return g.build();
+  return { bytes: g.build(), externalDataFolder: g.externalFolder };
 }

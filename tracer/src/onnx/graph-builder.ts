@@ -3,7 +3,10 @@
  * architectures, transcoders and the attribution backward use to express their dense math.
  * Every helper returns the name of the value it produces, so a graph reads like the forward pass.
  */
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
 import onnxproto from 'onnx-proto';
+import type { StoredMatrix } from '../io/safetensors.js';
 
 const { onnx } = onnxproto;
 
@@ -75,6 +78,40 @@ export class GraphBuilder {
     // session.ts turns ORT's constant folding off, or it would fold this Cast into a float32 initializer.
     return this.op('Cast', [stored], { to: ELEMENT_TYPE.float32 });
   }
+
+  /**
+   * Rows [start, end) of a [rows, cols] matrix stored in a file, as external data: ONNX Runtime reads
+   * them from the file when the session is created, and JavaScript never holds them. Returns a
+   * float32 value (16-bit upcast by a Cast each run, as `weight`). The session must be created with
+   * `externalDataFolder` (every stored weight of a graph lies in one folder).
+   */
+  storedRows(name: string, stored: StoredMatrix, cols: number, start: number, end: number): string {
+    const real = realpathSync(stored.file); // a Hugging Face cache links snapshots to blobs/
+    const folder = path.dirname(real);
+    if (this.externalFolder !== null && this.externalFolder !== folder) {
+      throw new Error(`graph ${this.name}: stored weights in two folders (${this.externalFolder}, ${folder})`);
+    }
+    this.externalFolder = folder;
+    const bytes = stored.type === 'float32' ? 4 : 2;
+    const stem = stored.type === 'float32' ? name : `${name}.${stored.type}`;
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name: stem,
+        dataType: stored.type === 'float32' ? ELEMENT_TYPE.float32 : HALF_TYPE[stored.type],
+        dims: [end - start, cols],
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          onnx.StringStringEntryProto.create({ key: 'location', value: path.basename(real) }),
+          onnx.StringStringEntryProto.create({ key: 'offset', value: String(stored.offset + start * cols * bytes) }),
+          onnx.StringStringEntryProto.create({ key: 'length', value: String((end - start) * cols * bytes) }),
+        ],
+      }),
+    );
+    return stored.type === 'float32' ? stem : this.op('Cast', [stem], { to: ELEMENT_TYPE.float32 });
+  }
+
+  /** The folder of the files this graph's stored weights are read from (null: none). */
+  externalFolder: string | null = null;
 
   /** The 16-bit weights of columns [start, end) of a [rows, cols] weight (to split a big product). */
   static columns(data: WeightData, rows: number, cols: number, start: number, end: number): WeightData {
