@@ -28,7 +28,8 @@ function normTransposed(g: GraphBuilder, grad: string, w: NormWeights, scale: st
 }
 
 /**
- * Inputs: grad_resid_post [B,T,d] = g(r_ℓ+1); inject_onehot [B,T]; inject_vec [B,d];
+ * Inputs: grad_resid_post [B,T,d] = g(r_ℓ+1); inject_onehot [B,T]; inject_vec [B,d]; n_continuing [1]
+ * (the first rows are targets from above, the rest inject here and have no gradient from above);
  * read_vecs [T,d,K] (the decoder vectors of the sources at each position, zero-padded to K slots);
  * error_vec [T,d]; attn_pattern [1,H,T,T]; ln1_scale, ln2_scale [1,T,1]; token_vec [T,d] (block 0).
  * Outputs: grad_resid_pre [B,T,d] = g(r_ℓ); feature_edges [T,B,K]; error_edges [B,T]; token_edges [B,T] (block 0).
@@ -67,10 +68,33 @@ export function buildBackwardGraph(
     gradAttnOut = normTransposed(g, gradMid, block.postAttnNorm, postScale, 'attn_post');
   }
 
-  // Value path of attention with the frozen pattern, transposed.
+  // Value path of attention with the frozen pattern, transposed: Σ_q P[h,q,k] (g(a)[q] W_Oʰᵀ).
+  // Targets that continue from the block above carry a gradient at every position ≤ their own;
+  // targets injecting at this block (the last rows, from n_continuing on) carry one at their own
+  // position only, so their W_Oᵀ product is one row each instead of T (the pattern row of that
+  // position then spreads it over k).
   const woT = g.weight('W_oT', transpose(block.o.weightT, block.o.inDim, block.o.outDim), [d, H * hd]);
-  const gradZ = g.transpose(g.reshape(g.matmul(gradAttnOut, woT), [0, 0, H, hd]), [0, 2, 1, 3]); // [B,H,T,hd]
-  let gradV = g.matmul(g.transpose(pattern, [0, 1, 3, 2]), gradZ); // [B,H,T,hd]: Σ_q P[h,q,k] g_z[q]
+  const nContinuing = g.input('n_continuing', 'int64', [1]);
+  const to = (x: string, start: string | number[], end: string | number[]) =>
+    g.op('Slice', [
+      x,
+      typeof start === 'string' ? start : g.ints(start),
+      typeof end === 'string' ? end : g.ints(end),
+      g.ints([0]),
+    ]);
+  const continuing = to(gradAttnOut, [0], nContinuing); // [B1,T,d]
+  const gradZ = g.transpose(g.reshape(g.matmul(continuing, woT), [0, 0, H, hd]), [0, 2, 1, 3]); // [B1,H,T,hd]
+  const patternT = g.transpose(pattern, [0, 1, 3, 2]);
+  const gradVContinuing = g.matmul(patternT, gradZ); // [B1,H,T,hd]
+  const injectAt = to(onehot, nContinuing, [2 ** 53]); // [B2,T]
+  const injected = g.reduceSum(g.mul(to(gradAttnOut, nContinuing, [2 ** 53]), g.unsqueeze(injectAt, [-1])), [1], 0); // [B2,d]
+  const gradZInjected = g.reshape(g.matmul(injected, woT), [0, H, 1, hd]); // [B2,H,1,hd]
+  // P[h, q_j, k] of each injecting target's position q_j: [B2,H,T,1].
+  const injectPos = g.op('ArgMax', [injectAt], { axis: 1, keepdims: 0 }); // [B2]
+  const rowsAtPos = g.op('Gather', [g.op('Squeeze', [pattern, g.ints([0])]), injectPos], { axis: 1 }); // [H,B2,T]
+  const patternRow = g.unsqueeze(g.transpose(rowsAtPos, [1, 0, 2]), [-1]);
+  const gradVInjected = g.mul(patternRow, gradZInjected); // [B2,H,T,hd]
+  let gradV = g.op('Concat', [gradVContinuing, gradVInjected], { axis: 0 }); // [B,H,T,hd]
   if (KV !== H) gradV = g.reduceSum(g.reshape(gradV, [0, KV, H / KV, -1, hd]), [2], 0); // query heads share kv heads
   const gradVFlat = g.reshape(g.transpose(gradV, [0, 2, 1, 3]), [0, 0, KV * hd]); // [B,T,KV·hd]
   const wvT = g.weight('W_vT', transpose(block.v.weightT, block.v.inDim, block.v.outDim), [KV * hd, d]);

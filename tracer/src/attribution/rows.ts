@@ -122,8 +122,13 @@ export async function computeRows(
     }
     const site = blockInputs(model, ctx, cache, layer, T);
     const K = site.slots;
+    // Targets from the block above first; the rest inject here and have no gradient from above yet.
+    // At least one row takes the general path (exact for any row): ORT cannot broadcast the
+    // [1, H, T, T] pattern over an empty batch.
+    const continuing = Math.max(1, activeCount(layer + 1));
     const feeds: Record<string, Feed> = {
       grad_resid_post: { data: grad, dims: [active, T, d] },
+      n_continuing: { data: BigInt64Array.of(BigInt(continuing)), dims: [1] },
       inject_onehot: { data: onehot, dims: [active, T] },
       inject_vec: { data: injectVec, dims: [active, d] },
       read_vecs: { data: site.readVecs, dims: [T, d, K] },
@@ -135,7 +140,7 @@ export async function computeRows(
     if (layer === 0) feeds.token_vec = { data: site.tokenVectors, dims: [T, d] };
     if (site.attnPostScale) feeds.attn_post_scale = { data: site.attnPostScale, dims: [1, T, 1] };
     const out = await sessions[layer].run(feeds);
-    flops += backwardFlops(model, active, T, K);
+    flops += backwardFlops(model, active, continuing, T, K);
     blocks.push({
       layer,
       active,
@@ -291,10 +296,14 @@ function fullBlockInputs(model: ReplacementModel, ctx: AttributionContext, layer
   };
 }
 
-/** Floating-point operations of one backward block for a batch (2 per multiply-add). */
-function backwardFlops(model: ReplacementModel, B: number, T: number, slots: number): number {
+/**
+ * Floating-point operations of one backward block for a batch of B targets, the first `continuing`
+ * of them from above (2 per multiply-add); targets injecting here pass one position through W_Oᵀ.
+ */
+function backwardFlops(model: ReplacementModel, B: number, continuing: number, T: number, slots: number): number {
   const { dModel: d } = model;
   const { nHeads: H, nKvHeads: KV, headDim: hd } = model.config;
   const skip = model.transcoders.layers[0].skip ? d * d : 0;
-  return 2 * B * (T * (d * H * hd + d * KV * hd + skip) + H * T * T * hd + slots * T * d + T * d);
+  const outputProjection = (continuing * T + (B - continuing)) * d * H * hd;
+  return 2 * (outputProjection + B * (T * (d * KV * hd + skip) + H * T * T * hd + slots * T * d + T * d));
 }
