@@ -15,6 +15,7 @@ import { loadGemmaWeights } from '../src/model/gemma.js';
 import { runForward } from '../src/model/replacement-model.js';
 import { buildFinalGraph } from '../src/model/transformer-graphs.js';
 import { GraphSession } from '../src/onnx/session.js';
+import type { WeightData } from '../src/onnx/graph-builder.js';
 import { fixtureModel } from './engine-fixtures.js';
 
 type Half = 'BF16' | 'F16';
@@ -129,6 +130,10 @@ describe('16-bit checkpoints: held in 16 bits, computed in float32', () => {
       try {
         // The forward-only JavaScript copies are gone once the sessions hold them.
         expect((half.weights.blocks[0].q.weightT as Float32Array).length).toBe(0);
+        // The backward graphs read W_O and W_V from the file, but GPT-2's W_V is a slice of c_attn.
+        const held = (w: WeightData) => (w instanceof Float32Array ? w.length : w.bits.length);
+        expect(held(half.weights.blocks[0].o.weightT)).toBe(fixture === 'gpt2-tiny' ? half.dModel ** 2 : 0);
+        expect(held(half.weights.blocks[0].v.weightT) > 0).toBe(fixture === 'gpt2-tiny');
         expect(half.weights.unembedRows.stored?.type).toBe(type === 'BF16' ? 'bfloat16' : 'float16'); // read by ORT from the file
         const ids = half.tokenizer.encodePrompt(PROMPT, half.config.maxPositions);
         const [a, b] = [await runForward(half, ids), await runForward(full, ids)];

@@ -17,7 +17,7 @@
  *   token edges    W_E[tok_p] · g(r_0)[p]                (block 0 only)
  */
 import { GraphBuilder } from '../onnx/graph-builder.js';
-import type { BlockWeights, NormWeights } from '../model/architecture.js';
+import type { BlockWeights, Linear, NormWeights } from '../model/architecture.js';
 import { transpose } from '../model/architecture.js';
 import { unitGain, type BlockShape, type TranscoderInputSite } from '../model/transformer-graphs.js';
 
@@ -40,7 +40,7 @@ export function buildBackwardGraph(
   skip: Float32Array | null,
   layer: number,
   transcoderInput: TranscoderInputSite = 'mlp_in',
-): Uint8Array {
+): { bytes: Uint8Array; externalDataFolder: string | null } {
   const { dModel: d, nHeads: H, nKvHeads: KV, headDim: hd } = shape;
   const g = new GraphBuilder(`backward_${layer}`);
   const gradPost = g.input('grad_resid_post', 'float32', ['B', 'T', d]);
@@ -73,7 +73,12 @@ export function buildBackwardGraph(
   // targets injecting at this block (the last rows, from n_continuing on) carry one at their own
   // position only, so their W_Oᵀ product is one row each instead of T (the pattern row of that
   // position then spreads it over k).
-  const woT = g.weight('W_oT', transpose(block.o.weightT, block.o.inDim, block.o.outDim), [d, H * hd]);
+  // W_O and W_V are needed in PyTorch's layout: read from the checkpoint file where it stores them.
+  const torchLayout = (name: string, w: Linear) =>
+    w.stored
+      ? g.storedRows(name, w.stored, w.inDim, 0, w.outDim)
+      : g.weight(name, transpose(w.weightT, w.inDim, w.outDim), [w.outDim, w.inDim]);
+  const woT = torchLayout('W_oT', block.o); // [d, H·hd]
   const nContinuing = g.input('n_continuing', 'int64', [1]);
   const to = (x: string, start: string | number[], end: string | number[]) =>
     g.op('Slice', [
@@ -97,7 +102,7 @@ export function buildBackwardGraph(
   let gradV = g.op('Concat', [gradVContinuing, gradVInjected], { axis: 0 }); // [B,H,T,hd]
   if (KV !== H) gradV = g.reduceSum(g.reshape(gradV, [0, KV, H / KV, -1, hd]), [2], 0); // query heads share kv heads
   const gradVFlat = g.reshape(g.transpose(gradV, [0, 2, 1, 3]), [0, 0, KV * hd]); // [B,T,KV·hd]
-  const wvT = g.weight('W_vT', transpose(block.v.weightT, block.v.inDim, block.v.outDim), [KV * hd, d]);
+  const wvT = torchLayout('W_vT', block.v); // [KV·hd, d]
   const gradNormed = g.matmul(gradVFlat, wvT); // [B,T,d]
   const gradPre = g.add(gradMid, normTransposed(g, gradNormed, block.ln1, ln1Scale, 'ln1'));
   g.output(gradPre, 'grad_resid_pre', 'float32', ['B', 'T', d]);
@@ -106,5 +111,5 @@ export function buildBackwardGraph(
     const tokenVec = g.input('token_vec', 'float32', ['T', d]);
     g.output(g.reduceSum(g.mul(gradPre, tokenVec), [-1], 0), 'token_edges', 'float32', ['B', 'T']);
   }
-  return g.build();
+  return { bytes: g.build(), externalDataFolder: g.externalFolder };
 }

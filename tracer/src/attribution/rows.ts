@@ -42,8 +42,10 @@ export function backwardGraphs(model: ReplacementModel): Promise<GraphSession[]>
     const site = transcoderInputSite(model.transcoders, model.weights, '');
     for (let layer = 0; layer < model.nLayers; layer++) {
       const skip = model.transcoders.layers[layer].skip;
-      const bytes = buildBackwardGraph(model.weights.blocks[layer], shape, skip, layer, site);
-      out.push(await GraphSession.create(`backward_${layer}`, bytes, model.executionProvider));
+      const graph = buildBackwardGraph(model.weights.blocks[layer], shape, skip, layer, site);
+      out.push(
+        await GraphSession.create(`backward_${layer}`, graph.bytes, model.executionProvider, graph.externalDataFolder),
+      );
     }
     return out;
   });

@@ -20,7 +20,7 @@
  */
 
 import { ModelFormatError } from '../errors.js';
-import { halfToFloat, type Checkpoint, type RowSource } from '../io/safetensors.js';
+import { halfToFloat, type Checkpoint, type RowSource, type StoredMatrix } from '../io/safetensors.js';
 import type { WeightData } from '../onnx/graph-builder.js';
 
 /**
@@ -32,6 +32,8 @@ export interface Linear {
   inDim: number;
   outDim: number;
   bias: Float32Array | null;
+  /** The weight as the checkpoint stores it ([outDim, inDim], PyTorch's layout), for graphs that read it from the file. */
+  stored?: StoredMatrix;
 }
 
 export interface NormWeights {
@@ -132,13 +134,16 @@ const RELEASED = new Float32Array(0);
 
 /**
  * Drops the JavaScript copies of a block's weights that only its forward graphs read (q, k, the MLP),
- * once ONNX Runtime holds them. Kept: norms (small), W_O and W_V (attribution builds its backward
- * graphs from them).
+ * once ONNX Runtime holds them. Kept: norms (small), and W_O and W_V where the checkpoint does not
+ * store them whole (GPT-2's fused c_attn): attribution builds its backward graphs from them.
  */
 export function releaseForwardOnlyWeights(block: BlockWeights): void {
   const release = (linear: Linear) => (linear.weightT = RELEASED);
   release(block.q);
   release(block.k);
+  // The backward graphs read W_O and W_V from the checkpoint file where it stores them whole.
+  if (block.o.stored) release(block.o);
+  if (block.v.stored) release(block.v);
   const mlp = block.mlp;
   if (mlp.kind === 'gelu') [mlp.fc, mlp.proj].forEach(release);
   else [mlp.gate, mlp.up, mlp.down].forEach(release);

@@ -39,7 +39,11 @@ export async function loadGemmaWeights(
   };
   const lin = async (name: string, outDim: number, inDim: number) => {
     const bias = config.attentionBias && checkpoint.has(`${name}.bias`) ? await read(`${name}.bias`, [outDim]) : null;
-    return linearFromTorch(await checkpoint.readWeight(`${name}.weight`, [outDim, inDim]), outDim, inDim, bias);
+    const weight = await checkpoint.readWeight(`${name}.weight`, [outDim, inDim]);
+    return {
+      ...linearFromTorch(weight, outDim, inDim, bias),
+      stored: checkpoint.rows(`${name}.weight`, [outDim, inDim]).stored,
+    };
   };
 
   const blocks: BlockWeights[] = [];

@@ -31,13 +31,15 @@ export async function loadLlamaWeights(
     beta: null,
     eps: normEps,
   });
-  const lin = async (name: string, outDim: number, inDim: number, bias: boolean) =>
-    linearFromTorch(
+  const lin = async (name: string, outDim: number, inDim: number, bias: boolean) => ({
+    ...linearFromTorch(
       await checkpoint.readWeight(`${name}.weight`, [outDim, inDim]),
       outDim,
       inDim,
       bias ? await readOptional(`${name}.bias`, [outDim]) : null,
-    );
+    ),
+    stored: checkpoint.rows(`${name}.weight`, [outDim, inDim]).stored,
+  });
 
   const blocks: BlockWeights[] = [];
   for (let layer = 0; layer < config.nLayers; layer++) {
