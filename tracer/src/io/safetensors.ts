@@ -28,6 +28,8 @@ export interface RowSource {
   cols: number;
   /** Row `index` as float32 values. [cols] */
   row(index: number): Float32Array;
+  /** Rows [first, end) as float32 values, row-major: one read for many rows. [end − first, cols] */
+  range(first: number, end: number): Float32Array;
   /** The whole matrix as stored (16-bit kept), for building an ONNX graph; [rows, cols]. */
   readAll(): Promise<WeightData>;
   /**
@@ -53,6 +55,7 @@ export function memoryRows(data: Float32Array, cols: number): RowSource {
     rows: data.length / cols,
     cols,
     row: (index) => data.slice(index * cols, (index + 1) * cols),
+    range: (first, end) => data.slice(first * cols, end * cols),
     readAll: async () => data,
   };
 }
@@ -191,28 +194,28 @@ export class SafetensorsFile {
     const cols = rest.reduce((a, b) => a * b, 1);
     const rowBytes = cols * BYTES_PER_ELEMENT[entry.dtype];
     const start = this.dataStart + entry.data_offsets[0];
+    const range = (first: number, end: number) => {
+      if (!Number.isInteger(first) || !Number.isInteger(end) || first < 0 || end > rows || end <= first) {
+        const which = end === first + 1 ? `row ${first}` : `rows ${first}..${end}`;
+        throw new ModelFormatError(`${which} of tensor '${name}' is out of range (it has ${rows} rows)`, this.file);
+      }
+      const bytes = (end - first) * rowBytes;
+      const raw = Buffer.alloc(bytes);
+      const bytesRead = readSync(this.descriptor(), raw, 0, bytes, start + first * rowBytes);
+      if (bytesRead !== bytes) {
+        const which = end === first + 1 ? `row ${first}` : `rows ${first}..${end}`;
+        throw new ModelFormatError(`file is truncated: ${which} of tensor '${name}' could not be read`, this.file);
+      }
+      const values = toFloat32(raw, entry.dtype);
+      if (scale !== 1) for (let i = 0; i < values.length; i++) values[i] = Math.fround(values[i] * scale);
+      return values;
+    };
     return {
       rows,
       cols,
-      row: (index) => {
-        if (!Number.isInteger(index) || index < 0 || index >= rows) {
-          throw new ModelFormatError(
-            `row ${index} of tensor '${name}' is out of range (it has ${rows} rows)`,
-            this.file,
-          );
-        }
-        const raw = Buffer.alloc(rowBytes);
-        const bytesRead = readSync(this.descriptor(), raw, 0, rowBytes, start + index * rowBytes);
-        if (bytesRead !== rowBytes) {
-          throw new ModelFormatError(
-            `file is truncated: row ${index} of tensor '${name}' could not be read`,
-            this.file,
-          );
-        }
-        const values = toFloat32(raw, entry.dtype);
-        if (scale !== 1) for (let i = 0; i < values.length; i++) values[i] = Math.fround(values[i] * scale);
-        return values;
-      },
+      row: (index) => range(index, index + 1),
+      range,
+
       readAll: () => this.readWeight(name),
       stored:
         scale === 1 && STORED_TYPE[entry.dtype]

@@ -263,9 +263,10 @@ export function unembeddingMean(model: ReplacementModel): Float32Array {
   return model.derived.unembeddingMean.get(() => {
     const { rows: V, cols: d } = model.weights.unembedRows;
     const sums = new Float64Array(d);
-    for (let v = 0; v < V; v++) {
-      const column = model.weights.unembedRows.row(v);
-      for (let i = 0; i < d; i++) sums[i] += column[i];
+    const chunk = 4096; // columns per read (a 256k vocabulary in 63 reads)
+    for (let first = 0; first < V; first += chunk) {
+      const columns = model.weights.unembedRows.range(first, Math.min(V, first + chunk));
+      for (let k = 0; k < columns.length; k += d) for (let i = 0; i < d; i++) sums[i] += columns[k + i];
     }
     return Float32Array.from(sums, (sum) => sum / V);
   });
