@@ -51,8 +51,9 @@ export class GraphSession {
     } catch (error) {
       if (executionProvider === 'cuda') {
         throw new UserInputError(
-          `the CUDA execution provider is not available (${(error as Error).message.split('\n')[0]}); ` +
-            `install onnxruntime-node with its CUDA binaries or use executionProvider 'cpu'`,
+          `the CUDA execution provider is not available (${cudaFailure((error as Error).message)}); ` +
+            `install it with \`bash tools/install-cuda.sh\` and export the LD_LIBRARY_PATH it prints, ` +
+            `or use the cpu execution provider`,
         );
       }
       throw error;
@@ -88,4 +89,16 @@ function intraOpThreads(): number {
   const configured = Number(process.env.ATLAS_ORT_THREADS);
   if (Number.isInteger(configured) && configured > 0) return configured;
   return availableParallelism();
+}
+
+/** ONNX Runtime colours the log lines it puts into some error messages. */
+const ANSI_COLOUR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+
+/**
+ * The first line of ONNX Runtime's message when the CUDA provider fails to load ("Failed to load
+ * shared library"; ORT logs which library to stderr: the provider itself, a CUDA library, or
+ * libcuda.so.1 where no NVIDIA driver is installed).
+ */
+function cudaFailure(message: string): string {
+  return message.replace(ANSI_COLOUR, '').split('\n')[0].trim();
 }
