@@ -139,6 +139,9 @@ export class BullmqBatchQueue implements BatchQueue {
     const queue = this.queue(record.model);
     const prompts = await Promise.all(
       record.graphIds.map(async (graphId): Promise<PromptStatus> => {
+        // The state first: a job read after its state is seen as failed carries its reason (read the
+        // other way round, a job failing in between showed as failed with no reason).
+        const jobState = await queue.getJobState(graphId);
         const job = await queue.getJob(graphId);
         if (!job)
           return {
@@ -149,7 +152,7 @@ export class BullmqBatchQueue implements BatchQueue {
             progress: 0,
             error: cancelled ? CANCELLED : 'the job is gone from the queue: submit the batch again',
           };
-        const state = stateOf(await job.getState(), job);
+        const state = stateOf(jobState, job);
         return {
           graphId,
           prompt: (job.data as BatchJobData).prompt,
