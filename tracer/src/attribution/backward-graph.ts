@@ -16,7 +16,7 @@
  *   error edges    e_ℓ[p] · g(r_ℓ+1)[p]
  *   token edges    W_E[tok_p] · g(r_0)[p]                (block 0 only)
  */
-import { GraphBuilder } from '../onnx/graph-builder.js';
+import { GraphBuilder, type BuiltGraph } from '../onnx/graph-builder.js';
 import type { BlockWeights, Linear, NormWeights } from '../model/architecture.js';
 import { transpose } from '../model/architecture.js';
 import { unitGain, type BlockShape, type TranscoderInputSite } from '../model/transformer-graphs.js';
@@ -40,7 +40,7 @@ export function buildBackwardGraph(
   skip: Float32Array | null,
   layer: number,
   transcoderInput: TranscoderInputSite = 'mlp_in',
-): { bytes: Uint8Array; externalDataFolder: string | null } {
+): BuiltGraph {
   const { dModel: d, nHeads: H, nKvHeads: KV, headDim: hd } = shape;
   const g = new GraphBuilder(`backward_${layer}`);
   const gradPost = g.input('grad_resid_post', 'float32', ['B', 'T', d]);
@@ -111,5 +111,5 @@ export function buildBackwardGraph(
     const tokenVec = g.input('token_vec', 'float32', ['T', d]);
     g.output(g.reduceSum(g.mul(gradPre, tokenVec), [-1], 0), 'token_edges', 'float32', ['B', 'T']);
   }
-  return { bytes: g.build(), externalDataFolder: g.externalFolder };
+  return g.built();
 }

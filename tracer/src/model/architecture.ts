@@ -104,6 +104,23 @@ export function linearFromTorch(weight: WeightData, outDim: number, inDim: numbe
   return { weightT: transpose(weight, outDim, inDim), inDim, outDim, bias };
 }
 
+/**
+ * A PyTorch nn.Linear weight [out, in] of a checkpoint. Where the file stores it as a float type,
+ * ONNX Runtime reads it from the file (`stored`) and JavaScript holds no copy (`weightT` empty);
+ * otherwise it is read and transposed to [in, out].
+ */
+export async function checkpointLinear(
+  checkpoint: Checkpoint,
+  name: string,
+  outDim: number,
+  inDim: number,
+  bias: Float32Array | null,
+): Promise<Linear> {
+  const stored = checkpoint.rows(name, [outDim, inDim]).stored;
+  if (stored) return { weightT: RELEASED, inDim, outDim, bias, stored };
+  return linearFromTorch(await checkpoint.readWeight(name, [outDim, inDim]), outDim, inDim, bias);
+}
+
 /** Row-major [rows, cols] → [cols, rows], in the weight's own precision. */
 export function transpose(data: Float32Array, rows: number, cols: number): Float32Array;
 export function transpose(data: WeightData, rows: number, cols: number): WeightData;

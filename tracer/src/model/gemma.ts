@@ -15,7 +15,7 @@
 import type { Checkpoint } from '../io/safetensors.js';
 import type { ModelConfig } from '../io/model-config.js';
 import {
-  linearFromTorch,
+  checkpointLinear,
   type ArchitectureWeights,
   type BlockLoaded,
   type BlockWeights,
@@ -39,11 +39,7 @@ export async function loadGemmaWeights(
   };
   const lin = async (name: string, outDim: number, inDim: number) => {
     const bias = config.attentionBias && checkpoint.has(`${name}.bias`) ? await read(`${name}.bias`, [outDim]) : null;
-    const weight = await checkpoint.readWeight(`${name}.weight`, [outDim, inDim]);
-    return {
-      ...linearFromTorch(weight, outDim, inDim, bias),
-      stored: checkpoint.rows(`${name}.weight`, [outDim, inDim]).stored,
-    };
+    return checkpointLinear(checkpoint, `${name}.weight`, outDim, inDim, bias);
   };
 
   const blocks: BlockWeights[] = [];

@@ -10,7 +10,7 @@
 import type { Checkpoint } from '../io/safetensors.js';
 import type { ModelConfig, RopeScaling } from '../io/model-config.js';
 import {
-  linearFromTorch,
+  checkpointLinear,
   type ArchitectureWeights,
   type BlockLoaded,
   type BlockWeights,
@@ -31,15 +31,14 @@ export async function loadLlamaWeights(
     beta: null,
     eps: normEps,
   });
-  const lin = async (name: string, outDim: number, inDim: number, bias: boolean) => ({
-    ...linearFromTorch(
-      await checkpoint.readWeight(`${name}.weight`, [outDim, inDim]),
+  const lin = async (name: string, outDim: number, inDim: number, bias: boolean) =>
+    checkpointLinear(
+      checkpoint,
+      `${name}.weight`,
       outDim,
       inDim,
       bias ? await readOptional(`${name}.bias`, [outDim]) : null,
-    ),
-    stored: checkpoint.rows(`${name}.weight`, [outDim, inDim]).stored,
-  });
+    );
 
   const blocks: BlockWeights[] = [];
   for (let layer = 0; layer < config.nLayers; layer++) {

@@ -12,6 +12,7 @@ import { resolveModelArgument } from '../io/hf-cache.js';
 import { readModelConfig, type ModelConfig } from '../io/model-config.js';
 import { Checkpoint } from '../io/safetensors.js';
 import { PromptTokenizer } from '../io/tokenizer.js';
+import type { BuiltGraph } from '../onnx/graph-builder.js';
 import { GraphSession, type ExecutionProvider, type Tensor } from '../onnx/session.js';
 import {
   buildEncoderGraph,
@@ -110,7 +111,10 @@ export async function loadReplacementModel(modelArg: string, options: LoadOption
     headDim: config.headDim,
     rotary: config.family !== 'gpt2', // GPT-2 alone has learned positions
   };
-  const create = (name: string, bytes: Uint8Array) => GraphSession.create(name, bytes, executionProvider);
+  const create = (name: string, graph: BuiltGraph | Uint8Array) =>
+    graph instanceof Uint8Array
+      ? GraphSession.create(name, graph, executionProvider)
+      : GraphSession.create(name, graph.bytes, executionProvider, graph.externalDataFolder);
   const attention: GraphSession[] = [];
   const mlp: GraphSession[] = [];
   const encoders: GraphSession[] = [];
@@ -134,7 +138,7 @@ export async function loadReplacementModel(modelArg: string, options: LoadOption
       config.dModel,
       weights.finalSoftcap ?? null,
     );
-    const final = await GraphSession.create('unembed', unembed.bytes, executionProvider, unembed.externalDataFolder);
+    const final = await create('unembed', unembed);
     return { weights, tokenizer, final };
   }
   let loaded: Awaited<ReturnType<typeof buildForward>>;

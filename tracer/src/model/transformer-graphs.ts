@@ -6,7 +6,7 @@
  * sequences of length T; frozen values are fed with batch 1 and broadcast.
  */
 import type { RowSource } from '../io/safetensors.js';
-import { GraphBuilder, type WeightData } from '../onnx/graph-builder.js';
+import { GraphBuilder, type BuiltGraph, type WeightData } from '../onnx/graph-builder.js';
 import type { BlockWeights, Linear, NormWeights } from './architecture.js';
 
 /**
@@ -45,7 +45,10 @@ export function norm(
 }
 
 export function linear(g: GraphBuilder, x: string, w: Linear, name: string): string {
-  const y = g.matmul(x, g.weight(`${name}.weightT`, w.weightT, [w.inDim, w.outDim]));
+  // A weight read from the checkpoint file is [out, in]: ORT fuses the Transpose into the product.
+  const y = w.stored
+    ? g.matmul(x, g.transpose(g.storedRows(`${name}.weight`, w.stored, w.inDim, 0, w.outDim), [1, 0]))
+    : g.matmul(x, g.weight(`${name}.weightT`, w.weightT, [w.inDim, w.outDim]));
   return w.bias ? g.add(y, g.weight(`${name}.bias`, w.bias, [w.outDim])) : y;
 }
 
@@ -70,7 +73,7 @@ function softcap(g: GraphBuilder, x: string, cap: number): string {
  * With a post-attention norm (Gemma) also input frozen_attn_post_scale [1,T,1], output attn_post_scale [N,T,1].
  * causal_mask carries the layer's sliding window, when it has one.
  */
-export function buildAttentionGraph(block: BlockWeights, shape: BlockShape, layer: number): Uint8Array {
+export function buildAttentionGraph(block: BlockWeights, shape: BlockShape, layer: number): BuiltGraph {
   const { dModel: d, nHeads: H, nKvHeads: KV, headDim: hd } = shape;
   const g = new GraphBuilder(`attention_${layer}`);
   const resid = g.input('resid_pre', 'float32', ['N', 'T', d]);
@@ -121,7 +124,7 @@ export function buildAttentionGraph(block: BlockWeights, shape: BlockShape, laye
   g.output(residMid, 'resid_mid', 'float32', ['N', 'T', d]);
   g.output(pattern, 'attn_pattern', 'float32', ['N', H, 'T', 'T']);
   g.output(scale, 'ln1_scale', 'float32', ['N', 'T', 1]);
-  return g.build();
+  return g.built();
 }
 
 /**
@@ -134,7 +137,7 @@ export function buildMlpGraph(
   d: number,
   layer: number,
   transcoderInput: TranscoderInputSite = 'mlp_in',
-): Uint8Array {
+): BuiltGraph {
   const g = new GraphBuilder(`mlp_${layer}`);
   const residMid = g.input('resid_mid', 'float32', ['N', 'T', d]);
   const frozenScale = g.input('frozen_ln2_scale', 'float32', [1, 'T', 1]);
@@ -175,7 +178,7 @@ export function buildMlpGraph(
   g.output(site, 'mlp_in', 'float32', ['N', 'T', d]);
   g.output(y, 'mlp_out', 'float32', ['N', 'T', d]);
   g.output(scale, 'ln2_scale', 'float32', ['N', 'T', 1]);
-  return g.build();
+  return g.built();
 }
 
 /** Vocabulary rows per product when W_U is 16-bit: bounds each run's float32 upcast (32k · d · 4 bytes). */
@@ -223,7 +226,7 @@ export async function buildFinalGraph(
   d: number,
   finalSoftcap: number | null = null,
   chunkRows = UNEMBED_CHUNK,
-): Promise<{ bytes: Uint8Array; externalDataFolder: string | null }> {
+): Promise<BuiltGraph> {
   const g = new GraphBuilder('unembed');
   const resid = g.input('resid_final', 'float32', ['N', 'T', d]);
   const frozenScale = g.input('frozen_lnf_scale', 'float32', [1, 'T', 1]);
@@ -233,5 +236,5 @@ export async function buildFinalGraph(
   const logits = await unembedLogits(g, h, unembedRows, d, chunkRows);
   g.output(finalSoftcap ? softcap(g, logits, finalSoftcap) : logits, 'logits', 'float32', ['N', 'T', unembedRows.rows]);
   g.output(scale, 'lnf_scale', 'float32', ['N', 'T', 1]);
-  return { bytes: g.build(), externalDataFolder: g.externalFolder };
+  return g.built();
 }

@@ -15,6 +15,12 @@ const OPSET = 18;
 
 export type ElementType = 'float32' | 'int64';
 
+/** An ONNX model and the folder of the files its external-data weights are read from (null: none). */
+export interface BuiltGraph {
+  bytes: Uint8Array;
+  externalDataFolder: string | null;
+}
+
 const ELEMENT_TYPE: Record<ElementType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   int64: onnx.TensorProto.DataType.INT64,
@@ -182,6 +188,11 @@ export class GraphBuilder {
   /** x[..., start:end] along `axis`. */
   slice = (x: string, start: number, end: number, axis: number) =>
     this.op('Slice', [x, this.ints([start]), this.ints([end]), this.ints([axis])]);
+
+  /** The serialised graph with the folder its stored weights are read from (GraphSession.create's last two arguments). */
+  built(): BuiltGraph {
+    return { bytes: this.build(), externalDataFolder: this.externalFolder };
+  }
 
   /** Serialises the graph into an ONNX model ready for `InferenceSession.create`. */
   build(): Uint8Array {
