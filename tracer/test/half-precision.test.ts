@@ -170,7 +170,7 @@ describe('a 16-bit unembedding is read from the checkpoint file and upcast a chu
     const run = async (chunk: number) => {
       const graph = await buildFinalGraph(weights.lnFinal, weights.unembedRows, d, null, chunk);
       expect(graph.externalDataFolder).not.toBeNull();
-      const session = await GraphSession.create('unembed', graph.bytes, 'cpu', graph.externalDataFolder);
+      const session = await GraphSession.create('unembed', graph);
       try {
         const out = await session.run({
           resid_final: { data: residual, dims: [1, T, d] },

@@ -80,19 +80,16 @@ export function buildBackwardGraph(
       : g.weight(name, transpose(w.weightT, w.inDim, w.outDim), [w.outDim, w.inDim]);
   const woT = torchLayout('W_oT', block.o); // [d, H·hd]
   const nContinuing = g.input('n_continuing', 'int64', [1]);
-  const to = (x: string, start: string | number[], end: string | number[]) =>
-    g.op('Slice', [
-      x,
-      typeof start === 'string' ? start : g.ints(start),
-      typeof end === 'string' ? end : g.ints(end),
-      g.ints([0]),
-    ]);
-  const continuing = to(gradAttnOut, [0], nContinuing); // [B1,T,d]
+  const continuing = g.slice(gradAttnOut, 0, nContinuing, 0); // [B1,T,d]
   const gradZ = g.transpose(g.reshape(g.matmul(continuing, woT), [0, 0, H, hd]), [0, 2, 1, 3]); // [B1,H,T,hd]
   const patternT = g.transpose(pattern, [0, 1, 3, 2]);
   const gradVContinuing = g.matmul(patternT, gradZ); // [B1,H,T,hd]
-  const injectAt = to(onehot, nContinuing, [2 ** 53]); // [B2,T]
-  const injected = g.reduceSum(g.mul(to(gradAttnOut, nContinuing, [2 ** 53]), g.unsqueeze(injectAt, [-1])), [1], 0); // [B2,d]
+  const injectAt = g.slice(onehot, nContinuing, 2 ** 53, 0); // [B2,T]
+  const injected = g.reduceSum(
+    g.mul(g.slice(gradAttnOut, nContinuing, 2 ** 53, 0), g.unsqueeze(injectAt, [-1])),
+    [1],
+    0,
+  ); // [B2,d]
   const gradZInjected = g.reshape(g.matmul(injected, woT), [0, H, 1, hd]); // [B2,H,1,hd]
   // P[h, q_j, k] of each injecting target's position q_j: [B2,H,T,1].
   const injectPos = g.op('ArgMax', [injectAt], { axis: 1, keepdims: 0 }); // [B2]

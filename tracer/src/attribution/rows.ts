@@ -43,9 +43,7 @@ export function backwardGraphs(model: ReplacementModel): Promise<GraphSession[]>
     for (let layer = 0; layer < model.nLayers; layer++) {
       const skip = model.transcoders.layers[layer].skip;
       const graph = buildBackwardGraph(model.weights.blocks[layer], shape, skip, layer, site);
-      out.push(
-        await GraphSession.create(`backward_${layer}`, graph.bytes, model.executionProvider, graph.externalDataFolder),
-      );
+      out.push(await GraphSession.create(`backward_${layer}`, graph, model.executionProvider));
     }
     return out;
   });

@@ -195,15 +195,14 @@ export class SafetensorsFile {
     const rowBytes = cols * BYTES_PER_ELEMENT[entry.dtype];
     const start = this.dataStart + entry.data_offsets[0];
     const range = (first: number, end: number) => {
+      const which = end === first + 1 ? `row ${first}` : `rows ${first}..${end}`;
       if (!Number.isInteger(first) || !Number.isInteger(end) || first < 0 || end > rows || end <= first) {
-        const which = end === first + 1 ? `row ${first}` : `rows ${first}..${end}`;
         throw new ModelFormatError(`${which} of tensor '${name}' is out of range (it has ${rows} rows)`, this.file);
       }
       const bytes = (end - first) * rowBytes;
       const raw = Buffer.alloc(bytes);
       const bytesRead = readSync(this.descriptor(), raw, 0, bytes, start + first * rowBytes);
       if (bytesRead !== bytes) {
-        const which = end === first + 1 ? `row ${first}` : `rows ${first}..${end}`;
         throw new ModelFormatError(`file is truncated: ${which} of tensor '${name}' could not be read`, this.file);
       }
       const values = toFloat32(raw, entry.dtype);
@@ -215,7 +214,6 @@ export class SafetensorsFile {
       cols,
       row: (index) => range(index, index + 1),
       range,
-
       readAll: () => this.readWeight(name),
       stored:
         scale === 1 && STORED_TYPE[entry.dtype]

@@ -151,16 +151,14 @@ const RELEASED = new Float32Array(0);
 
 /**
  * Drops the JavaScript copies of a block's weights that only its forward graphs read (q, k, the MLP),
- * once ONNX Runtime holds them. Kept: norms (small), and W_O and W_V where the checkpoint does not
- * store them whole (GPT-2's fused c_attn): attribution builds its backward graphs from them.
+ * once ONNX Runtime holds them: the weights the checkpoint does not store whole as a float type
+ * (GPT-2's Conv1D and c_attn slices); the others were never read (`checkpointLinear`). Kept: norms
+ * (small), and such W_O and W_V: attribution builds its backward graphs from them.
  */
 export function releaseForwardOnlyWeights(block: BlockWeights): void {
   const release = (linear: Linear) => (linear.weightT = RELEASED);
   release(block.q);
   release(block.k);
-  // The backward graphs read W_O and W_V from the checkpoint file where it stores them whole.
-  if (block.o.stored) release(block.o);
-  if (block.v.stored) release(block.v);
   const mlp = block.mlp;
   if (mlp.kind === 'gelu') [mlp.fc, mlp.proj].forEach(release);
   else [mlp.gate, mlp.up, mlp.down].forEach(release);

@@ -111,10 +111,7 @@ export async function loadReplacementModel(modelArg: string, options: LoadOption
     headDim: config.headDim,
     rotary: config.family !== 'gpt2', // GPT-2 alone has learned positions
   };
-  const create = (name: string, graph: BuiltGraph | Uint8Array) =>
-    graph instanceof Uint8Array
-      ? GraphSession.create(name, graph, executionProvider)
-      : GraphSession.create(name, graph.bytes, executionProvider, graph.externalDataFolder);
+  const create = (name: string, graph: BuiltGraph | Uint8Array) => GraphSession.create(name, graph, executionProvider);
   const attention: GraphSession[] = [];
   const mlp: GraphSession[] = [];
   const encoders: GraphSession[] = [];

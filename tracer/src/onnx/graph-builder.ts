@@ -185,9 +185,10 @@ export class GraphBuilder {
   reduceSum = (x: string, axes: number[], keepdims = 1) => this.op('ReduceSum', [x, this.ints(axes)], { keepdims });
   sqrt = (x: string) => this.op('Sqrt', [x]);
   unsqueeze = (x: string, axes: number[]) => this.op('Unsqueeze', [x, this.ints(axes)]);
-  /** x[..., start:end] along `axis`. */
-  slice = (x: string, start: number, end: number, axis: number) =>
-    this.op('Slice', [x, this.ints([start]), this.ints([end]), this.ints([axis])]);
+  /** x[..., start:end] along `axis`; start and end are numbers, or the names of int64 [1] values. */
+  slice = (x: string, start: number | string, end: number | string, axis: number) =>
+    this.op('Slice', [x, this.index(start), this.index(end), this.ints([axis])]);
+  private index = (i: number | string) => (typeof i === 'string' ? i : this.ints([i]));
 
   /** The serialised graph with the folder its stored weights are read from (GraphSession.create's last two arguments). */
   built(): BuiltGraph {

@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
+import type { BuiltGraph } from './graph-builder.js';
 import { UserInputError } from '../errors.js';
 
 export type ExecutionProvider = 'cpu' | 'cuda';
@@ -24,10 +25,12 @@ export class GraphSession {
 
   static async create(
     name: string,
-    model: Uint8Array,
+    graph: Uint8Array | BuiltGraph,
     executionProvider: ExecutionProvider = 'cpu',
-    externalDataFolder: string | null = null,
   ): Promise<GraphSession> {
+    // A graph whose weights ONNX Runtime reads from checkpoint files names their folder.
+    const { bytes: model, externalDataFolder } =
+      graph instanceof Uint8Array ? { bytes: graph, externalDataFolder: null } : graph;
     try {
       const session = await ort.InferenceSession.create(model, {
         executionProviders: [executionProvider],
